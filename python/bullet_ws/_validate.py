@@ -1,0 +1,74 @@
+"""Argument validation used by both backends, so that bad input fails identically.
+
+Every error message starts with the argument's name.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+
+__all__ = ["MAX_ID", "id_arg", "max_events_arg", "topics_arg", "tx_arg"]
+
+MAX_ID = 2**64 - 1
+# Standard alphabet, whole 4-character groups, padding only at the end.
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def topics_arg(topics: object) -> list[str]:
+    """An iterable (not a bare str/bytes) of non-empty topic strings containing "@".
+
+    Returns plain `str`s with duplicates collapsed, first occurrence first.
+    """
+    if isinstance(topics, (str, bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"topics must be an iterable of str (e.g. a list), not a bare {type(topics).__name__}"
+        )
+    if not isinstance(topics, Iterable):
+        raise TypeError(f"topics must be an iterable of str, got {type(topics).__name__}")
+    unique: dict[str, None] = {}
+    for index, topic in enumerate(topics):
+        if not isinstance(topic, str):
+            raise TypeError(f"topics[{index}] must be a str, got {type(topic).__name__}")
+        if "@" not in topic:
+            raise ValueError(f"topics[{index}] must look like 'SYMBOL@stream', got {topic!r}")
+        unique[str(topic)] = None
+    return list(unique)
+
+
+def id_arg(id: object) -> int | None:
+    """None or an int (not bool) in 0..2**64-1."""
+    if id is None:
+        return None
+    if isinstance(id, bool) or not isinstance(id, int):
+        raise TypeError(f"id must be an int or None, got {type(id).__name__}")
+    if not 0 <= id <= MAX_ID:
+        raise ValueError(f"id must be in 0..2**64-1, got {id}")
+    return int(id)
+
+
+def tx_arg(tx: object) -> str:
+    """A signed transaction: raw bytes (base64-encoded here) or a base64 `str`."""
+    if isinstance(tx, (bytes, bytearray, memoryview)):
+        raw = bytes(tx)
+        if not raw:
+            raise ValueError("tx must not be empty")
+        return base64.b64encode(raw).decode("ascii")
+    if not isinstance(tx, str):
+        raise TypeError(f"tx must be a base64 str or bytes, got {type(tx).__name__}")
+    if not tx:
+        raise ValueError("tx must not be empty")
+    if _BASE64.fullmatch(tx) is None:
+        shown = tx if len(tx) <= 40 else tx[:37] + "..."
+        raise ValueError(f"tx must be standard base64 with padding, got {shown!r}")
+    return tx
+
+
+def max_events_arg(n: object) -> int:
+    """An int >= 1."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"max_events must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"max_events must be >= 1, got {n}")
+    return int(n)

@@ -1,0 +1,86 @@
+"""`ManagedWsConfig`: the validated, frozen settings of a managed socket (both backends)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ManagedWsConfig"]
+
+
+def _number(name: str, value: object) -> float:
+    # bool is an int subclass; a True duration is always a bug.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return result
+
+
+def _integer(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    return int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedWsConfig:
+    """Settings of a managed socket. Durations are float seconds; defaults are the SDK's.
+
+    Validated on construction: a wrong type raises TypeError, a bad value ValueError, and the
+    message starts with the field name. `bool` is never accepted as a number.
+    """
+
+    initial_backoff: float = 1.0
+    max_backoff: float = 30.0
+    max_retries: int | None = None
+    channel_capacity: int = 10_000
+    connection_timeout: float = 10.0
+    idle_timeout: float = 60.0
+    backoff_reset_after: float = 30.0
+    max_message_size: int = 4 * 1024 * 1024
+    ca_file: str | os.PathLike[str] | None = None
+
+    def __post_init__(self) -> None:
+        set_field = object.__setattr__
+        for name in ("initial_backoff", "max_backoff", "idle_timeout", "backoff_reset_after"):
+            value = _number(name, getattr(self, name))
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+            set_field(self, name, value)
+        timeout = _number("connection_timeout", self.connection_timeout)
+        if timeout <= 0:
+            raise ValueError(f"connection_timeout must be > 0, got {self.connection_timeout!r}")
+        set_field(self, "connection_timeout", timeout)
+        if self.max_retries is not None and _integer("max_retries", self.max_retries) < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries!r}")
+        if _integer("channel_capacity", self.channel_capacity) < 1:
+            raise ValueError(f"channel_capacity must be >= 1, got {self.channel_capacity!r}")
+        if _integer("max_message_size", self.max_message_size) < 1024:
+            raise ValueError(f"max_message_size must be >= 1024, got {self.max_message_size!r}")
+        if self.ca_file is not None:
+            if not isinstance(self.ca_file, (str, os.PathLike)):
+                raise TypeError(
+                    f"ca_file must be a str, os.PathLike or None, got {type(self.ca_file).__name__}"
+                )
+            # Stored as str so that both backends (and equality) see one representation.
+            path = os.fspath(self.ca_file)
+            if not isinstance(path, str):
+                raise TypeError("ca_file must be a text path, got a bytes path")
+            if not path:
+                raise ValueError("ca_file must not be empty")
+            set_field(self, "ca_file", path)
+
+    def with_overrides(self, **overrides: Any) -> ManagedWsConfig:
+        """Return a validated copy with `overrides` applied; an unknown key raises TypeError."""
+        if not overrides:
+            return self
+        fields = {f.name for f in dataclasses.fields(self)}
+        for key in overrides:
+            if key not in fields:
+                raise TypeError(f"{key} is not a ManagedWsConfig field")
+        return dataclasses.replace(self, **overrides)

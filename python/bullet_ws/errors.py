@@ -1,0 +1,47 @@
+"""Exceptions shared by both backends (the native core raises these very classes)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BulletWsError",
+    "BusyError",
+    "ConnectError",
+    "ConnectTimeout",
+    "HandshakeError",
+    "ManagedWsError",
+    "StoppedError",
+]
+
+
+class BulletWsError(Exception):
+    """Base class of every error raised by bullet-ws."""
+
+
+class ConnectError(BulletWsError):
+    """The initial connect failed (refused, DNS, TLS, ...). It is never retried."""
+
+
+class ConnectTimeout(ConnectError, TimeoutError):
+    """The upgrade plus the server's `connected` status did not finish within connection_timeout."""
+
+
+class HandshakeError(ConnectError):
+    """The HTTP upgrade was refused (non-101) or the first message was not status/connected."""
+
+
+class ManagedWsError(BulletWsError):
+    """A command could not be queued on a managed socket."""
+
+
+class StoppedError(ManagedWsError):
+    """The managed socket has stopped; commands are no longer accepted."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or ("managed websocket is stopped",)))
+
+
+class BusyError(ManagedWsError):
+    """The command queue (256 entries) is full: the background task is not keeping up."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or ("managed websocket command channel is full",)))
