@@ -1,0 +1,288 @@
+//! The hand-off from the socket task to whoever consumes its events (the asyncio loop thread, or a
+//! plain Rust thread). The producer never blocks and never needs the consumer's lock for long:
+//! events go into a bounded queue (new events are dropped and counted when it is full, so a slow
+//! consumer can never stall the socket), and the consumer is woken at most once per burst: only
+//! when it announced that it is about to sleep.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::protocol::ServerMessage;
+use crate::transport::ConnectError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Message(ServerMessage),
+    Reconnecting { reason: String },
+    Reconnected { attempts: u64, downtime: Duration },
+    Disconnected { reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+/// How the producer wakes a sleeping consumer (an eventfd for asyncio, an unpark for a thread).
+pub trait Notify: Send + Sync {
+    fn notify(&self);
+}
+
+/// Where the initial connect stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectState {
+    Pending,
+    Connected,
+    Failed(ConnectError),
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub messages_received: u64,
+    pub events_dropped: u64,
+    pub reconnects: u64,
+    pub queued: u64,
+}
+
+struct State {
+    events: VecDeque<Event>,
+    logs: Vec<(LogLevel, String)>,
+    connect: ConnectState,
+    ended: bool,
+}
+
+/// Logs waiting for the consumer are bounded too: a consumer that never drains cannot grow us.
+const MAX_PENDING_LOGS: usize = 256;
+
+pub struct EventQueue {
+    state: Mutex<State>,
+    capacity: usize,
+    /// Set by the consumer right before it sleeps; the producer wakes it only then.
+    waiting: AtomicBool,
+    messages_received: AtomicU64,
+    events_dropped: AtomicU64,
+    reconnects: AtomicU64,
+    notifier: Box<dyn Notify>,
+}
+
+impl EventQueue {
+    pub fn new(capacity: usize, notifier: Box<dyn Notify>) -> Self {
+        EventQueue {
+            state: Mutex::new(State {
+                events: VecDeque::with_capacity(capacity.min(1024)),
+                logs: Vec::new(),
+                connect: ConnectState::Pending,
+                ended: false,
+            }),
+            capacity: capacity.max(1),
+            waiting: AtomicBool::new(false),
+            messages_received: AtomicU64::new(0),
+            events_dropped: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            notifier,
+        }
+    }
+
+    // ---- producer side (the socket task) ----
+
+    /// Queues a burst of parsed messages under one lock; returns how many were dropped.
+    pub fn push_messages(&self, batch: &mut Vec<ServerMessage>) -> u64 {
+        let n = batch.len() as u64;
+        if n == 0 {
+            return 0;
+        }
+        self.messages_received.fetch_add(n, Ordering::Relaxed);
+        let dropped = {
+            let mut st = self.state.lock();
+            let room = self.capacity.saturating_sub(st.events.len());
+            let keep = batch.len().min(room);
+            st.events.extend(batch.drain(..keep).map(Event::Message));
+            let dropped = batch.len() as u64;
+            batch.clear();
+            dropped
+        };
+        if dropped > 0 {
+            self.events_dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+        self.wake_if_waiting();
+        dropped
+    }
+
+    /// Queues a lifecycle event; like the SDK, it is dropped when the queue is full.
+    pub fn push_event(&self, event: Event) -> bool {
+        let queued = {
+            let mut st = self.state.lock();
+            if st.events.len() < self.capacity {
+                st.events.push_back(event);
+                true
+            } else {
+                false
+            }
+        };
+        if queued {
+            self.wake_if_waiting();
+        } else {
+            self.events_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
+    }
+
+    /// The final event: never dropped, whatever the queue holds.
+    pub fn push_final(&self, event: Event) {
+        self.state.lock().events.push_back(event);
+        self.notifier.notify();
+    }
+
+    pub fn count_reconnect(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn log(&self, level: LogLevel, message: String) {
+        {
+            let mut st = self.state.lock();
+            if st.logs.len() >= MAX_PENDING_LOGS {
+                st.logs.remove(0);
+            }
+            st.logs.push((level, message));
+        }
+        self.notifier.notify();
+    }
+
+    pub fn set_connect_state(&self, state: ConnectState) {
+        self.state.lock().connect = state;
+        self.notifier.notify();
+    }
+
+    /// The task has ended: consumers see `None` once the queue is drained.
+    pub fn finish(&self) {
+        self.state.lock().ended = true;
+        self.notifier.notify();
+    }
+
+    fn wake_if_waiting(&self) {
+        if self.waiting.swap(false, Ordering::SeqCst) {
+            self.notifier.notify();
+        }
+    }
+
+    // ---- consumer side ----
+
+    pub fn pop(&self) -> Option<Event> {
+        self.state.lock().events.pop_front()
+    }
+
+    /// Moves up to `max` events into `out` under one lock.
+    pub fn pop_batch(&self, max: usize, out: &mut Vec<Event>) {
+        let mut st = self.state.lock();
+        let n = st.events.len().min(max);
+        out.extend(st.events.drain(..n));
+    }
+
+    /// Announces that the consumer is about to sleep. Returns false when there is something to
+    /// take already (an event, or the end), in which case the consumer must not sleep.
+    pub fn prepare_wait(&self) -> bool {
+        self.waiting.store(true, Ordering::SeqCst);
+        let st = self.state.lock();
+        if !st.events.is_empty() || st.ended {
+            drop(st);
+            self.waiting.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    pub fn take_logs(&self) -> Vec<(LogLevel, String)> {
+        let mut st = self.state.lock();
+        if st.logs.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut st.logs)
+        }
+    }
+
+    pub fn connect_state(&self) -> ConnectState {
+        self.state.lock().connect.clone()
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.state.lock().ended
+    }
+
+    /// Ended and nothing left to hand out.
+    pub fn is_exhausted(&self) -> bool {
+        let st = self.state.lock();
+        st.ended && st.events.is_empty()
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            messages_received: self.messages_received.load(Ordering::Relaxed),
+            events_dropped: self.events_dropped.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            queued: self.state.lock().events.len() as u64,
+        }
+    }
+}
+
+/// Wakes a consumer parked on a plain thread.
+pub struct ThreadNotify(pub std::thread::Thread);
+
+impl Notify for ThreadNotify {
+    fn notify(&self) {
+        self.0.unpark();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Count(Arc<AtomicUsize>);
+    impl Notify for Count {
+        fn notify(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn pong(id: u64) -> ServerMessage {
+        crate::protocol::parse_str(&format!(r#"{{"e":"pong","id":{id},"E":1}}"#))
+    }
+
+    #[test]
+    fn drops_new_events_when_full_and_counts_them() {
+        let q = EventQueue::new(3, Box::new(Count::default()));
+        let mut batch: Vec<_> = (0..5).map(pong).collect();
+        assert_eq!(q.push_messages(&mut batch), 2);
+        assert!(!q.push_event(Event::Reconnecting { reason: "x".into() }));
+        q.push_final(Event::Disconnected { reason: "bye".into() });
+        let s = q.stats();
+        assert_eq!((s.messages_received, s.events_dropped, s.queued), (5, 3, 4));
+        let mut out = vec![];
+        q.pop_batch(10, &mut out);
+        assert_eq!(out[0], Event::Message(pong(0)), "the oldest events are kept");
+        assert_eq!(out[3], Event::Disconnected { reason: "bye".into() });
+    }
+
+    #[test]
+    fn wakes_once_per_burst_and_only_when_waiting() {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let q = EventQueue::new(100, Box::new(Count(wakes.clone())));
+        q.push_messages(&mut vec![pong(1)]);
+        assert_eq!(wakes.load(Ordering::SeqCst), 0, "nobody waits: no wake-up");
+        assert!(!q.prepare_wait(), "an event is queued: do not sleep");
+        q.pop();
+        assert!(q.prepare_wait());
+        q.push_messages(&mut vec![pong(2)]);
+        q.push_messages(&mut vec![pong(3)]);
+        assert_eq!(wakes.load(Ordering::SeqCst), 1, "one wake for the burst");
+    }
+}

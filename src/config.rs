@@ -1,0 +1,48 @@
+//! Configuration of the managed socket: the SDK's `ManagedWsConfig` with its defaults, plus the
+//! bounds we add (message size, CA bundle). Validation with field names lives in the Python
+//! `ManagedWsConfig`; these are the already-validated values.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Floor for both backoff bounds: a zero backoff would double to zero forever and spin.
+pub const MIN_BACKOFF: Duration = Duration::from_millis(10);
+
+/// Commands are low-rate; more than this queued means the task is stuck, so callers get `Busy`.
+pub const COMMAND_CAPACITY: usize = 256;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Failed attempts allowed per outage; `None` retries forever.
+    pub max_retries: Option<u64>,
+    /// Event queue bound; when full, new events are dropped and counted.
+    pub channel_capacity: usize,
+    /// Bounds TCP + TLS + upgrade + the first `connected` status.
+    pub connection_timeout: Duration,
+    /// Reconnect when no server message arrived for this long; zero disables.
+    pub idle_timeout: Duration,
+    /// Uptime after which the next outage starts from `initial_backoff` again.
+    pub backoff_reset_after: Duration,
+    /// Largest message received or sent, in bytes.
+    pub max_message_size: usize,
+    /// PEM bundle trusted instead of the built-in roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            max_retries: None,
+            channel_capacity: 10_000,
+            connection_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            backoff_reset_after: Duration::from_secs(30),
+            max_message_size: 4 * 1024 * 1024,
+            ca_file: None,
+        }
+    }
+}

@@ -1,0 +1,565 @@
+//! The managed socket: a background task that owns the connection, replays subscriptions after
+//! every reconnect, and never lets a slow consumer stall the socket. The behaviour is the Bullet
+//! SDK's `ManagedWebsocket` (see docs/PROTOCOL.md §5.4), with the backoff fix of `backoff.rs`,
+//! `Reconnected` events, and bounds on sizes. Nothing here knows about Python.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::{sleep, timeout, Instant};
+
+use crate::backoff::Backoff;
+use crate::bridge::{ConnectState, Event, EventQueue, LogLevel};
+use crate::config::{Config, COMMAND_CAPACITY};
+use crate::protocol::{ClientMessage, OrderMethod, ServerMessage};
+use crate::transport::{ConnectError, ConnectErrorKind, Connection, Connector, Lost};
+
+/// Why a command was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandError {
+    Stopped,
+    Busy,
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CommandError::Stopped => "managed websocket is stopped",
+            CommandError::Busy => "managed websocket command channel is full",
+        })
+    }
+}
+
+#[derive(Debug)]
+enum Command {
+    Subscribe(Vec<String>, Option<u64>),
+    Unsubscribe(Vec<String>, Option<u64>),
+    /// Orders are retried once on a new connection when their send fails.
+    Order(ClientMessage),
+    /// Requests that are simply lost with their connection.
+    Request(ClientMessage),
+}
+
+/// A stop signal that bypasses the command queue, so it works mid-reconnect.
+#[derive(Default)]
+pub struct Shutdown {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Shutdown {
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Topics in subscription order, for `topics` and for the replay.
+#[derive(Default, Debug, Clone)]
+struct TopicSet {
+    order: Vec<String>,
+    members: HashSet<String>,
+}
+
+impl TopicSet {
+    fn insert_new(&mut self, topics: Vec<String>) -> Vec<String> {
+        let new: Vec<String> = topics.into_iter().filter(|t| self.members.insert(t.clone())).collect();
+        self.order.extend(new.iter().cloned());
+        new
+    }
+
+    fn remove_present(&mut self, topics: Vec<String>) -> Vec<String> {
+        let gone: Vec<String> = topics.into_iter().filter(|t| self.members.remove(t)).collect();
+        if !gone.is_empty() {
+            self.order.retain(|t| self.members.contains(t));
+        }
+        gone
+    }
+
+    /// Undoes an `insert_new` whose command could not be queued.
+    fn forget(&mut self, topics: &[String]) {
+        for t in topics {
+            self.members.remove(t);
+        }
+        self.order.retain(|t| self.members.contains(t));
+    }
+
+    /// Undoes a `remove_present` whose command could not be queued (order is not restored).
+    fn restore(&mut self, topics: &[String]) {
+        self.insert_new(topics.to_vec());
+    }
+}
+
+/// The user's handle. Commands are fire-and-forget: they are queued for the task and return.
+/// Dropping the handle stops the task.
+pub struct ManagedHandle {
+    commands: mpsc::Sender<Command>,
+    shutdown: Arc<Shutdown>,
+    events: Arc<EventQueue>,
+    /// Deduplicated at call time so that `topics()` reflects a call at once; the task applies the
+    /// commands in order, so its replay set never runs ahead of a queued subscribe.
+    topics: Mutex<TopicSet>,
+}
+
+impl ManagedHandle {
+    /// Spawns the task, which opens the first connection (not retried, as in the SDK) and reports
+    /// the outcome through `events.connect_state()`.
+    pub fn spawn<C: Connector>(
+        runtime: &tokio::runtime::Handle,
+        connector: C,
+        config: Config,
+        events: Arc<EventQueue>,
+    ) -> Self {
+        let (commands, rx) = mpsc::channel(COMMAND_CAPACITY);
+        let shutdown = Arc::new(Shutdown::default());
+        let task = Task::new(connector, config, events.clone(), rx, shutdown.clone());
+        runtime.spawn(task.run());
+        ManagedHandle { commands, shutdown, events, topics: Mutex::new(TopicSet::default()) }
+    }
+
+    pub fn events(&self) -> &Arc<EventQueue> {
+        &self.events
+    }
+
+    fn check_running(&self) -> Result<(), CommandError> {
+        if self.commands.is_closed() || self.shutdown.is_set() {
+            Err(CommandError::Stopped)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn queue(&self, command: Command) -> Result<(), CommandError> {
+        self.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => CommandError::Busy,
+            mpsc::error::TrySendError::Closed(_) => CommandError::Stopped,
+        })
+    }
+
+    /// Returns the topics actually sent (none when all were active already).
+    pub fn subscribe(&self, topics: Vec<String>, id: Option<u64>) -> Result<Vec<String>, CommandError> {
+        self.check_running()?;
+        let mut set = self.topics.lock();
+        let new = set.insert_new(topics);
+        if new.is_empty() {
+            return Ok(new);
+        }
+        if let Err(e) = self.queue(Command::Subscribe(new.clone(), id)) {
+            set.forget(&new);
+            return Err(e);
+        }
+        Ok(new)
+    }
+
+    /// Returns the topics actually sent (only those that were active).
+    pub fn unsubscribe(&self, topics: Vec<String>, id: Option<u64>) -> Result<Vec<String>, CommandError> {
+        self.check_running()?;
+        let mut set = self.topics.lock();
+        let gone = set.remove_present(topics);
+        if gone.is_empty() {
+            return Ok(gone);
+        }
+        if let Err(e) = self.queue(Command::Unsubscribe(gone.clone(), id)) {
+            set.restore(&gone);
+            return Err(e);
+        }
+        Ok(gone)
+    }
+
+    pub fn order(&self, method: OrderMethod, tx: String, id: Option<u64>) -> Result<(), CommandError> {
+        self.check_running()?;
+        self.queue(Command::Order(ClientMessage::Order { method, id, tx }))
+    }
+
+    pub fn list_subscriptions(&self, id: Option<u64>) -> Result<(), CommandError> {
+        self.check_running()?;
+        self.queue(Command::Request(ClientMessage::ListSubscriptions { id }))
+    }
+
+    pub fn ping(&self, id: Option<u64>) -> Result<(), CommandError> {
+        self.check_running()?;
+        self.queue(Command::Request(ClientMessage::Ping { id }))
+    }
+
+    pub fn topics(&self) -> Vec<String> {
+        self.topics.lock().order.clone()
+    }
+
+    /// Ends the task at its next await point, even mid-reconnect; queued commands are not sent.
+    pub fn stop(&self) {
+        self.shutdown.trigger();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.shutdown.is_set() || self.events.is_ended()
+    }
+}
+
+impl Drop for ManagedHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Messages handed over per lock of the event queue; bounds the latency a burst adds.
+const BURST: usize = 256;
+/// A slow consumer makes drops continuous; one warning per second is enough.
+const DROP_WARNING_EVERY: Duration = Duration::from_secs(1);
+/// A polite close frame must not delay anything.
+const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
+struct Task<C: Connector> {
+    connector: C,
+    config: Config,
+    events: Arc<EventQueue>,
+    commands: mpsc::Receiver<Command>,
+    shutdown: Arc<Shutdown>,
+    backoff: Backoff,
+    rng: fastrand::Rng,
+    replay: TopicSet,
+    last_drop_warning: Option<Instant>,
+    drops_since_warning: u64,
+}
+
+/// What woke the loop.
+enum Step {
+    Shutdown,
+    Message(ServerMessage),
+    Lost(Lost),
+    Command(Option<Command>),
+    Idle,
+}
+
+impl<C: Connector> Task<C> {
+    fn new(
+        connector: C,
+        config: Config,
+        events: Arc<EventQueue>,
+        commands: mpsc::Receiver<Command>,
+        shutdown: Arc<Shutdown>,
+    ) -> Self {
+        Task {
+            backoff: Backoff::new(&config),
+            connector,
+            config,
+            events,
+            commands,
+            shutdown,
+            rng: fastrand::Rng::new(),
+            replay: TopicSet::default(),
+            last_drop_warning: None,
+            drops_since_warning: 0,
+        }
+    }
+
+    fn log(&self, level: LogLevel, message: String) {
+        self.events.log(level, message);
+    }
+
+    async fn run(mut self) {
+        match self.first_connect().await {
+            Some(conn) => {
+                self.events.set_connect_state(ConnectState::Connected);
+                self.serve(conn).await;
+            }
+            None => {}
+        }
+        self.events.finish();
+    }
+
+    /// Runs `fut` unless the stop signal comes first.
+    async fn or_shutdown<T>(&self, fut: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            biased;
+            _ = self.shutdown.wait() => None,
+            v = fut => Some(v),
+        }
+    }
+
+    async fn connect(&self) -> Option<Result<C::Conn, ConnectError>> {
+        let bound = self.config.connection_timeout;
+        let attempt = timeout(bound, self.connector.connect());
+        self.or_shutdown(attempt).await.map(|r| {
+            r.unwrap_or_else(|_| {
+                Err(ConnectError::new(
+                    ConnectErrorKind::Timeout,
+                    format!("no `connected` status within connection_timeout ({:?})", bound),
+                ))
+            })
+        })
+    }
+
+    async fn first_connect(&mut self) -> Option<C::Conn> {
+        match self.connect().await {
+            None => {
+                self.events.set_connect_state(ConnectState::Failed(ConnectError::new(
+                    ConnectErrorKind::Io,
+                    "stopped before the connection was open",
+                )));
+                None
+            }
+            Some(Err(e)) => {
+                self.events.set_connect_state(ConnectState::Failed(e));
+                None
+            }
+            Some(Ok(conn)) => Some(conn),
+        }
+    }
+
+    async fn serve(&mut self, mut conn: C::Conn) {
+        let idle = self.config.idle_timeout;
+        let mut last_message = Instant::now();
+        let mut connected_at = Instant::now();
+        let mut reconnected = false;
+        let idle_timer = sleep(if idle.is_zero() { Duration::from_secs(3600) } else { idle });
+        tokio::pin!(idle_timer);
+        let mut batch: Vec<ServerMessage> = Vec::with_capacity(BURST);
+
+        loop {
+            let step = tokio::select! {
+                _ = self.shutdown.wait() => Step::Shutdown,
+                r = conn.recv() => match r {
+                    Ok(m) => Step::Message(m),
+                    Err(lost) => Step::Lost(lost),
+                },
+                c = self.commands.recv() => Step::Command(c),
+                _ = &mut idle_timer, if !idle.is_zero() => Step::Idle,
+            };
+            let lost = match step {
+                Step::Shutdown | Step::Command(None) => {
+                    let _ = timeout(CLOSE_GRACE, conn.close()).await;
+                    return;
+                }
+                Step::Message(first) => {
+                    last_message = Instant::now();
+                    batch.push(first);
+                    // Take what is already buffered before handing over: one lock, one wake-up.
+                    let mut pending_loss = None;
+                    while batch.len() < BURST {
+                        match conn.recv().now_or_never() {
+                            Some(Ok(m)) => batch.push(m),
+                            Some(Err(l)) => {
+                                pending_loss = Some(l);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    let dropped = self.events.push_messages(&mut batch);
+                    if dropped > 0 {
+                        self.warn_drops(dropped);
+                    }
+                    match pending_loss {
+                        Some(l) => l.to_string(),
+                        None => continue,
+                    }
+                }
+                Step::Lost(l) => l.to_string(),
+                Step::Idle => {
+                    let deadline = last_message + idle;
+                    if Instant::now() < deadline {
+                        idle_timer.as_mut().reset(deadline);
+                        continue;
+                    }
+                    format!("no message within idle_timeout ({:?})", idle)
+                }
+                Step::Command(Some(cmd)) => match self.apply(cmd, &mut conn).await {
+                    None => continue,
+                    Some((reason, order)) => {
+                        let uptime = connected_at.elapsed();
+                        match self.reconnect(reason, conn, uptime, reconnected).await {
+                            None => return,
+                            Some(new) => {
+                                conn = new;
+                                (connected_at, last_message, reconnected) = (Instant::now(), Instant::now(), true);
+                                idle_timer.as_mut().reset(last_message + idle);
+                            }
+                        }
+                        // The order whose send found the connection dead gets one more try.
+                        if let Some(frame) = order {
+                            if let Err(e) = conn.send(frame).await {
+                                self.log(LogLevel::Warning, format!("order lost: resend after reconnect failed: {e}"));
+                            }
+                        }
+                        continue;
+                    }
+                },
+            };
+            let uptime = connected_at.elapsed();
+            match self.reconnect(lost, conn, uptime, reconnected).await {
+                None => return,
+                Some(new) => {
+                    conn = new;
+                    (connected_at, last_message, reconnected) = (Instant::now(), Instant::now(), true);
+                    idle_timer.as_mut().reset(last_message + idle);
+                }
+            }
+        }
+    }
+
+    fn warn_drops(&mut self, dropped: u64) {
+        self.drops_since_warning += dropped;
+        let now = Instant::now();
+        if self.last_drop_warning.is_none_or(|t| now.duration_since(t) >= DROP_WARNING_EVERY) {
+            self.log(
+                LogLevel::Warning,
+                format!(
+                    "event queue full (channel_capacity {}): dropped {} events, consumer too slow",
+                    self.config.channel_capacity, self.drops_since_warning
+                ),
+            );
+            self.last_drop_warning = Some(now);
+            self.drops_since_warning = 0;
+        }
+    }
+
+    /// Sends one command. Returns `Some((reason, order_to_retry))` when the connection must be
+    /// replaced.
+    async fn apply(&mut self, cmd: Command, conn: &mut C::Conn) -> Option<(String, Option<String>)> {
+        let (message, is_order) = match cmd {
+            Command::Subscribe(topics, id) => {
+                let new = self.replay.insert_new(topics);
+                if new.is_empty() {
+                    return None;
+                }
+                (ClientMessage::Subscribe { id, params: new }, false)
+            }
+            Command::Unsubscribe(topics, id) => {
+                let gone = self.replay.remove_present(topics);
+                if gone.is_empty() {
+                    return None;
+                }
+                (ClientMessage::Unsubscribe { id, params: gone }, false)
+            }
+            Command::Order(m) => (m, true),
+            Command::Request(m) => (m, false),
+        };
+        let frame = message.to_json();
+        if frame.len() > self.config.max_message_size {
+            self.log(
+                LogLevel::Error,
+                format!(
+                    "not sent: a {} frame of {} bytes exceeds max_message_size ({})",
+                    if is_order { "order" } else { "request" },
+                    frame.len(),
+                    self.config.max_message_size
+                ),
+            );
+            return None;
+        }
+        let keep = if is_order { Some(frame.clone()) } else { None };
+        match conn.send(frame).await {
+            Ok(()) => None,
+            // Subscriptions are in the replay set; other requests die with their connection.
+            Err(e) if !is_order => {
+                self.log(LogLevel::Debug, format!("send failed, connection presumed lost: {e}"));
+                None
+            }
+            Err(e) => Some((format!("order send failed: {e}"), keep)),
+        }
+    }
+
+    /// The reconnect procedure. `None` means the task must end.
+    async fn reconnect(&mut self, reason: String, old: C::Conn, uptime: Duration, reconnected: bool) -> Option<C::Conn> {
+        // A late close handshake must not hold up the new connection.
+        tokio::spawn(async move {
+            let _ = timeout(CLOSE_GRACE, old.close()).await;
+        });
+        self.log(LogLevel::Warning, format!("connection lost ({reason}); reconnecting"));
+        self.events.push_event(Event::Reconnecting { reason });
+        self.backoff.connection_lost(uptime, reconnected);
+        let lost_at = Instant::now();
+        let mut attempts: u64 = 0;
+        loop {
+            if self.shutdown.is_set() {
+                return None;
+            }
+            attempts += 1;
+            if let Some(max) = self.config.max_retries {
+                if attempts > max {
+                    let reason = format!("exhausted {max} reconnect attempts");
+                    self.log(LogLevel::Error, format!("giving up: {reason}"));
+                    self.events.push_final(Event::Disconnected { reason });
+                    return None;
+                }
+            }
+            let delay = self.backoff.delay(&mut self.rng);
+            self.log(
+                LogLevel::Info,
+                format!("reconnect attempt {attempts} in {:.3}s (backoff {:.3}s)", delay.as_secs_f64(), self.backoff.current().as_secs_f64()),
+            );
+            self.or_shutdown(sleep(delay)).await?;
+            let mut conn = match self.connect().await? {
+                Ok(conn) => conn,
+                Err(e) => {
+                    self.log(LogLevel::Warning, format!("reconnect attempt {attempts} failed: {e}"));
+                    self.backoff.failed();
+                    continue;
+                }
+            };
+            if !self.replay.order.is_empty() {
+                let frame = ClientMessage::Subscribe { id: None, params: self.replay.order.clone() }.to_json();
+                if frame.len() > self.config.max_message_size {
+                    let reason = format!(
+                        "subscription replay failed: the replay frame of {} bytes exceeds max_message_size ({})",
+                        frame.len(),
+                        self.config.max_message_size
+                    );
+                    self.log(LogLevel::Error, format!("giving up: {reason}"));
+                    self.events.push_final(Event::Disconnected { reason });
+                    return None;
+                }
+                if let Err(e) = conn.send(frame).await {
+                    self.log(LogLevel::Warning, format!("replay lost the new connection ({e}); retrying"));
+                    self.backoff.failed();
+                    continue;
+                }
+            }
+            self.log(
+                LogLevel::Info,
+                format!("reconnected after {attempts} attempt(s); replayed {} topic(s)", self.replay.order.len()),
+            );
+            self.events.count_reconnect();
+            self.events.push_event(Event::Reconnected { attempts, downtime: lost_at.elapsed() });
+            return Some(conn);
+        }
+    }
+}
+
+/// The process-wide tokio runtime: one I/O thread beside the user's loop thread.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("bullet-ws-io")
+            .enable_all()
+            .build()
+            .expect("cannot start the bullet-ws tokio runtime")
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,383 @@
+//! The seed's rules under paused tokio time, against an in-memory exchange whose every connect
+//! attempt and every frame is recorded with its virtual time.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::*;
+use crate::bridge::Notify as Wake;
+use crate::protocol::parse_str;
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Plan {
+    Accept,
+    Refuse,
+    /// Accepts, but the first send fails (the connection is already dead).
+    DeadOnSend,
+}
+
+#[derive(Default)]
+struct NetState {
+    /// Plans for the next attempts; when empty, `default_plan`.
+    plans: VecDeque<Plan>,
+    default_plan: Option<Plan>,
+    attempts: Vec<Instant>,
+    conns: Vec<ConnSide>,
+}
+
+struct ConnSide {
+    to_client: mpsc::UnboundedSender<Result<ServerMessage, Lost>>,
+    sent: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Clone, Default)]
+struct FakeNet(Arc<Mutex<NetState>>);
+
+impl FakeNet {
+    fn plan(&self, plans: &[Plan]) {
+        self.0.lock().plans.extend(plans.iter().copied());
+    }
+    fn default_plan(&self, plan: Plan) {
+        self.0.lock().default_plan = Some(plan);
+    }
+    fn attempts(&self) -> Vec<Instant> {
+        self.0.lock().attempts.clone()
+    }
+    fn conn_count(&self) -> usize {
+        self.0.lock().conns.len()
+    }
+    fn sent(&self, conn: usize) -> Vec<String> {
+        self.0.lock().conns[conn].sent.lock().clone()
+    }
+    fn push(&self, conn: usize, text: &str) {
+        let _ = self.0.lock().conns[conn].to_client.send(Ok(parse_str(text)));
+    }
+    fn kill(&self, conn: usize, lost: Lost) {
+        let _ = self.0.lock().conns[conn].to_client.send(Err(lost));
+    }
+}
+
+struct FakeConn {
+    from_server: mpsc::UnboundedReceiver<Result<ServerMessage, Lost>>,
+    sent: Arc<Mutex<Vec<String>>>,
+    dead_on_send: bool,
+}
+
+impl Connection for FakeConn {
+    async fn recv(&mut self) -> Result<ServerMessage, Lost> {
+        match self.from_server.recv().await {
+            Some(r) => r,
+            None => Err(Lost::Ended),
+        }
+    }
+    async fn send(&mut self, text: String) -> Result<(), Lost> {
+        if self.dead_on_send {
+            return Err(Lost::Error("broken pipe".into()));
+        }
+        self.sent.lock().push(text);
+        Ok(())
+    }
+    async fn close(self) {}
+}
+
+impl Connector for FakeNet {
+    type Conn = FakeConn;
+    async fn connect(&self) -> Result<FakeConn, ConnectError> {
+        let mut st = self.0.lock();
+        st.attempts.push(Instant::now());
+        let plan = st.plans.pop_front().or(st.default_plan).unwrap_or(Plan::Accept);
+        if plan == Plan::Refuse {
+            return Err(ConnectError::new(ConnectErrorKind::Io, "connection refused"));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        st.conns.push(ConnSide { to_client: tx, sent: sent.clone() });
+        Ok(FakeConn { from_server: rx, sent, dead_on_send: plan == Plan::DeadOnSend })
+    }
+}
+
+struct TokioWake(Arc<tokio::sync::Notify>);
+impl Wake for TokioWake {
+    fn notify(&self) {
+        self.0.notify_one();
+    }
+}
+
+struct Harness {
+    net: FakeNet,
+    handle: ManagedHandle,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Harness {
+    async fn start(config: Config) -> Harness {
+        Harness::start_on(FakeNet::default(), config).await
+    }
+
+    async fn start_on(net: FakeNet, config: Config) -> Harness {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let queue = Arc::new(EventQueue::new(config.channel_capacity, Box::new(TokioWake(wake.clone()))));
+        let handle = ManagedHandle::spawn(&tokio::runtime::Handle::current(), net.clone(), config, queue);
+        let h = Harness { net, handle, wake };
+        h.until(|h| h.handle.events().connect_state() != ConnectState::Pending).await;
+        assert_eq!(h.handle.events().connect_state(), ConnectState::Connected);
+        h
+    }
+
+    /// The next event, waiting in virtual time (bounded).
+    async fn next(&self) -> Option<Event> {
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        loop {
+            if let Some(e) = self.handle.events().pop() {
+                return Some(e);
+            }
+            if self.handle.events().is_ended() {
+                return None;
+            }
+            let notified = self.wake.notified();
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("no event within an hour of virtual time");
+            }
+        }
+    }
+
+    async fn next_non_message(&self) -> Option<Event> {
+        loop {
+            match self.next().await {
+                Some(Event::Message(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Yields to the task until `cond` holds (virtual time runs meanwhile).
+    async fn until(&self, cond: impl Fn(&Harness) -> bool) {
+        for _ in 0..100_000 {
+            if cond(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("condition not reached");
+    }
+}
+
+fn config(initial_ms: u64, max_ms: u64) -> Config {
+    Config {
+        initial_backoff: Duration::from_millis(initial_ms),
+        max_backoff: Duration::from_millis(max_ms),
+        idle_timeout: Duration::ZERO,
+        backoff_reset_after: Duration::from_secs(30),
+        ..Config::default()
+    }
+}
+
+fn gaps_ms(times: &[Instant]) -> Vec<u128> {
+    times.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_doubles_to_the_cap_with_bounded_jitter() {
+    let h = Harness::start(config(100, 1000)).await;
+    h.net.default_plan(Plan::Refuse);
+    let lost_at = Instant::now();
+    h.net.kill(0, Lost::Ended);
+    h.until(|h| h.net.attempts().len() >= 8).await;
+    let mut times = vec![lost_at];
+    times.extend(h.net.attempts()[1..8].iter().copied());
+    let gaps = gaps_ms(&times);
+    let bases = [100u128, 200, 400, 800, 1000, 1000, 1000];
+    for (gap, base) in gaps.iter().zip(bases) {
+        assert!((base..=base + base / 2 + 1).contains(gap), "gap {gap} for base {base}: {gaps:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn zero_backoff_is_floored_at_ten_ms() {
+    let h = Harness::start(config(0, 0)).await;
+    h.net.default_plan(Plan::Refuse);
+    h.net.kill(0, Lost::Ended);
+    h.until(|h| h.net.attempts().len() >= 20).await;
+    let gaps = gaps_ms(&h.net.attempts()[1..]);
+    assert!(gaps.iter().all(|g| (10..=16).contains(g)), "{gaps:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_retries_gives_up_with_disconnected() {
+    let h = Harness::start(Config { max_retries: Some(3), ..config(10, 100) }).await;
+    h.net.default_plan(Plan::Refuse);
+    h.net.kill(0, Lost::Closed { code: 1001, reason: "away".into() });
+    assert_eq!(
+        h.next().await,
+        Some(Event::Reconnecting { reason: "closed by server (1001): away".into() })
+    );
+    assert_eq!(h.next().await, Some(Event::Disconnected { reason: "exhausted 3 reconnect attempts".into() }));
+    assert_eq!(h.next().await, None, "the stream ends after Disconnected");
+    assert_eq!(h.net.attempts().len(), 1 + 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_retries_zero_gives_up_without_trying() {
+    let h = Harness::start(Config { max_retries: Some(0), ..config(10, 100) }).await;
+    h.net.kill(0, Lost::Ended);
+    assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
+    assert_eq!(h.next().await, Some(Event::Disconnected { reason: "exhausted 0 reconnect attempts".into() }));
+    assert_eq!(h.net.attempts().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn quick_deaths_keep_doubling_and_stable_uptime_resets() {
+    let h = Harness::start(config(100, 10_000)).await;
+    // Accept-then-drop: each reconnected connection dies at once.
+    for conn in 0..5 {
+        h.until(|h| h.net.conn_count() > conn).await;
+        h.net.kill(conn, Lost::Ended);
+    }
+    h.until(|h| h.net.conn_count() > 5).await;
+    let gaps = gaps_ms(&h.net.attempts());
+    let bases = [100u128, 200, 400, 800, 1600];
+    for (gap, base) in gaps.iter().zip(bases) {
+        assert!((base..=base + base / 2 + 1).contains(gap), "gap {gap} for base {base}: {gaps:?}");
+    }
+    // Stay up for backoff_reset_after, then drop: the next delay starts from initial again.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let before = Instant::now();
+    h.net.kill(5, Lost::Ended);
+    h.until(|h| h.net.conn_count() > 6).await;
+    let gap = (*h.net.attempts().last().unwrap() - before).as_millis();
+    assert!((100..=151).contains(&gap), "{gap}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_forces_a_reconnect_and_zero_disables_it() {
+    let h = Harness::start(Config { idle_timeout: Duration::from_millis(200), ..config(10, 100) }).await;
+    let start = Instant::now();
+    // Messages keep it alive...
+    for i in 0..5 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        h.net.push(0, &format!(r#"{{"e":"pong","id":{i},"E":1}}"#));
+    }
+    // ...silence does not.
+    let ev = h.next_non_message().await;
+    let waited = start.elapsed().as_millis();
+    assert!(matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.contains("idle_timeout")), "{ev:?}");
+    assert!((950..=1000).contains(&waited), "{waited}");
+
+    let quiet = Harness::start(config(10, 100)).await;
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(quiet.net.attempts().len(), 1);
+    assert!(quiet.handle.events().pop().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn subscriptions_are_deduplicated_and_replayed_once_with_null_id() {
+    let h = Harness::start(config(10, 100)).await;
+    let t = |s: &str| s.to_string();
+    assert_eq!(h.handle.subscribe(vec![t("A@x"), t("B@x")], Some(1)).unwrap().len(), 2);
+    assert!(h.handle.subscribe(vec![t("A@x")], Some(2)).unwrap().is_empty());
+    assert!(h.handle.unsubscribe(vec![t("C@x")], Some(3)).unwrap().is_empty());
+    assert_eq!(h.handle.subscribe(vec![t("C@x"), t("A@x")], Some(4)).unwrap(), vec![t("C@x")]);
+    assert_eq!(h.handle.unsubscribe(vec![t("B@x")], Some(5)).unwrap(), vec![t("B@x")]);
+    assert_eq!(h.handle.topics(), vec![t("A@x"), t("C@x")]);
+    h.until(|h| h.net.sent(0).len() == 3).await;
+    assert_eq!(
+        h.net.sent(0),
+        [
+            r#"{"method":"SUBSCRIBE","id":1,"params":["A@x","B@x"]}"#,
+            r#"{"method":"SUBSCRIBE","id":4,"params":["C@x"]}"#,
+            r#"{"method":"UNSUBSCRIBE","id":5,"params":["B@x"]}"#,
+        ]
+    );
+    h.net.kill(0, Lost::Ended);
+    assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
+    assert!(matches!(h.next().await, Some(Event::Reconnected { attempts: 1, .. })));
+    assert_eq!(h.net.sent(1), [r#"{"method":"SUBSCRIBE","id":null,"params":["A@x","C@x"]}"#]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_order_send_is_retried_once_on_the_new_connection() {
+    let net = FakeNet::default();
+    // The first connection is already dead when the order goes out; the next one works.
+    net.plan(&[Plan::DeadOnSend, Plan::Accept]);
+    let h = Harness::start_on(net, config(10, 100)).await;
+    h.handle.order(OrderMethod::Place, "AAEC".into(), Some(7)).unwrap();
+    let ev = h.next().await;
+    assert!(matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.starts_with("order send failed")), "{ev:?}");
+    assert!(matches!(h.next().await, Some(Event::Reconnected { .. })));
+    h.until(|h| h.net.conn_count() == 2 && !h.net.sent(1).is_empty()).await;
+    assert_eq!(h.net.sent(1), [r#"{"method":"ORDER.PLACE","id":7,"params":{"tx":"AAEC"}}"#]);
+    assert!(h.net.sent(0).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn replay_larger_than_max_message_size_is_a_protocol_failure() {
+    let h = Harness::start(Config { max_message_size: 100, ..config(10, 100) }).await;
+    for i in 0..6 {
+        h.handle.subscribe(vec![format!("SYMBOL-{i}@aggTrade")], None).unwrap();
+    }
+    h.until(|h| h.net.sent(0).len() == 6).await;
+    h.net.kill(0, Lost::Ended);
+    assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
+    let ev = h.next().await;
+    assert!(
+        matches!(ev, Some(Event::Disconnected { ref reason }) if reason.starts_with("subscription replay failed: ")),
+        "{ev:?}"
+    );
+    assert_eq!(h.next().await, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_ends_the_task_during_a_long_backoff() {
+    let h = Harness::start(config(10_000, 10_000)).await;
+    h.net.kill(0, Lost::Ended);
+    assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
+    let t0 = Instant::now();
+    h.handle.stop();
+    assert_eq!(h.next().await, None);
+    assert!(t0.elapsed() < Duration::from_millis(5));
+    assert_eq!(h.net.attempts().len(), 1, "no attempt after stop");
+    assert_eq!(h.handle.subscribe(vec!["A@x".into()], None), Err(CommandError::Stopped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn full_command_queue_is_busy() {
+    let h = Harness::start(config(10, 100)).await;
+    // The task is not polled while we hold the thread, so the queue fills.
+    let results: Vec<_> = (0..300).map(|i| h.handle.ping(Some(i))).collect();
+    assert!(results[..COMMAND_CAPACITY].iter().all(|r| r.is_ok()));
+    assert_eq!(results[COMMAND_CAPACITY], Err(CommandError::Busy));
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_consumer_drops_new_events_and_counts_them() {
+    let h = Harness::start(Config { channel_capacity: 10, ..config(10, 100) }).await;
+    for i in 0..25 {
+        h.net.push(0, &format!(r#"{{"e":"pong","id":{i},"E":1}}"#));
+    }
+    h.until(|h| h.handle.events().stats().messages_received == 25).await;
+    let s = h.handle.events().stats();
+    assert_eq!((s.events_dropped, s.queued), (15, 10));
+    assert_eq!(h.handle.events().pop().map(|e| matches!(e, Event::Message(m) if m.request_id() == Some(0))), Some(true));
+}
+
+#[tokio::test(start_paused = true)]
+async fn initial_connect_is_not_retried() {
+    let net = FakeNet::default();
+    net.plan(&[Plan::Refuse]);
+    let queue = Arc::new(EventQueue::new(10, Box::new(TokioWake(Arc::new(tokio::sync::Notify::new())))));
+    let handle = ManagedHandle::spawn(&tokio::runtime::Handle::current(), net.clone(), config(10, 100), queue);
+    for _ in 0..1000 {
+        if handle.events().is_ended() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(matches!(handle.events().connect_state(), ConnectState::Failed(e) if e.kind == ConnectErrorKind::Io));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(net.attempts().len(), 1);
+}

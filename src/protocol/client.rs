@@ -1,0 +1,137 @@
+//! Client → server messages, serialized exactly as the SDK does: keys `method`, `id`, `params` in
+//! that order, compact, `"id":null` when the caller gave none.
+
+use std::fmt::Write;
+
+/// The four order RPCs; the action itself is inside the signed transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderMethod {
+    Place,
+    Cancel,
+    Amend,
+    CancelAll,
+}
+
+impl OrderMethod {
+    pub fn wire(self) -> &'static str {
+        match self {
+            OrderMethod::Place => "ORDER.PLACE",
+            OrderMethod::Cancel => "ORDER.CANCEL",
+            OrderMethod::Amend => "ORDER.AMEND",
+            OrderMethod::CancelAll => "ORDER.CANCEL_ALL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMessage {
+    Subscribe { id: Option<u64>, params: Vec<String> },
+    Unsubscribe { id: Option<u64>, params: Vec<String> },
+    ListSubscriptions { id: Option<u64> },
+    Ping { id: Option<u64> },
+    Order { method: OrderMethod, id: Option<u64>, tx: String },
+}
+
+impl ClientMessage {
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(64);
+        let (method, id) = match self {
+            ClientMessage::Subscribe { id, .. } => ("SUBSCRIBE", id),
+            ClientMessage::Unsubscribe { id, .. } => ("UNSUBSCRIBE", id),
+            ClientMessage::ListSubscriptions { id } => ("LIST_SUBSCRIPTIONS", id),
+            ClientMessage::Ping { id } => ("PING", id),
+            ClientMessage::Order { method, id, .. } => (method.wire(), id),
+        };
+        out.push_str("{\"method\":\"");
+        out.push_str(method);
+        out.push_str("\",\"id\":");
+        match id {
+            Some(id) => {
+                let _ = write!(out, "{id}");
+            }
+            None => out.push_str("null"),
+        }
+        match self {
+            ClientMessage::Subscribe { params, .. } | ClientMessage::Unsubscribe { params, .. } => {
+                out.push_str(",\"params\":[");
+                for (i, p) in params.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    push_json_string(&mut out, p);
+                }
+                out.push(']');
+            }
+            ClientMessage::Order { tx, .. } => {
+                out.push_str(",\"params\":{\"tx\":");
+                push_json_string(&mut out, tx);
+                out.push('}');
+            }
+            ClientMessage::ListSubscriptions { .. } | ClientMessage::Ping { .. } => {}
+        }
+        out.push('}');
+        out
+    }
+
+    /// Orders carry signed transactions: they must never reach logs above DEBUG.
+    pub fn is_order(&self) -> bool {
+        matches!(self, ClientMessage::Order { .. })
+    }
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    // serde_json's escaping is the reference; a `String` never fails to serialize.
+    out.push_str(&serde_json::to_string(s).expect("a string serializes"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_the_sdk_serialization() {
+        let cases = [
+            (
+                ClientMessage::Subscribe {
+                    id: Some(1),
+                    params: vec![
+                        "BTC-USD@aggTrade".into(),
+                        "ETH-USD@depth10".into(),
+                        "SOL-USD@bookTicker".into(),
+                    ],
+                },
+                r#"{"method":"SUBSCRIBE","id":1,"params":["BTC-USD@aggTrade","ETH-USD@depth10","SOL-USD@bookTicker"]}"#,
+            ),
+            (
+                ClientMessage::Subscribe {
+                    id: None,
+                    params: vec!["BTC-USD@depth20".into(), "BTC-USD@markPrice".into()],
+                },
+                r#"{"method":"SUBSCRIBE","id":null,"params":["BTC-USD@depth20","BTC-USD@markPrice"]}"#,
+            ),
+            (
+                ClientMessage::Unsubscribe { id: Some(2), params: vec!["BTC-USD@aggTrade".into()] },
+                r#"{"method":"UNSUBSCRIBE","id":2,"params":["BTC-USD@aggTrade"]}"#,
+            ),
+            (ClientMessage::ListSubscriptions { id: Some(3) }, r#"{"method":"LIST_SUBSCRIPTIONS","id":3}"#),
+            (ClientMessage::Ping { id: Some(4) }, r#"{"method":"PING","id":4}"#),
+            (
+                ClientMessage::Order { method: OrderMethod::Place, id: Some(10), tx: "AAECAwQFBgc=".into() },
+                r#"{"method":"ORDER.PLACE","id":10,"params":{"tx":"AAECAwQFBgc="}}"#,
+            ),
+            (
+                ClientMessage::Order { method: OrderMethod::CancelAll, id: None, tx: "AAECAwQFBgc=".into() },
+                r#"{"method":"ORDER.CANCEL_ALL","id":null,"params":{"tx":"AAECAwQFBgc="}}"#,
+            ),
+        ];
+        for (msg, want) in cases {
+            assert_eq!(msg.to_json(), want);
+        }
+    }
+
+    #[test]
+    fn u64_ids_are_exact_and_strings_escaped() {
+        let m = ClientMessage::Subscribe { id: Some(u64::MAX), params: vec!["a\"b@c".into()] };
+        assert_eq!(m.to_json(), r#"{"method":"SUBSCRIBE","id":18446744073709551615,"params":["a\"b@c"]}"#);
+    }
+}

@@ -1,0 +1,239 @@
+//! One WebSocket connection to the exchange: TCP (+ TLS), the HTTP upgrade, the `connected` status
+//! handshake, then frames in (parsed on this thread, off the GIL) and text frames out.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::config::Config;
+use crate::protocol::{parse_bytes, parse_str, ServerMessage};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectErrorKind {
+    /// TCP, DNS or TLS failed.
+    Io,
+    /// Not done within `connection_timeout`.
+    Timeout,
+    /// The upgrade was refused, or the first message was not the `connected` status.
+    Handshake,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectError {
+    pub kind: ConnectErrorKind,
+    pub message: String,
+}
+
+impl ConnectError {
+    pub fn new(kind: ConnectErrorKind, message: impl Into<String>) -> Self {
+        ConnectError { kind, message: message.into() }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a live connection is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lost {
+    Closed { code: u16, reason: String },
+    Ended,
+    Error(String),
+}
+
+impl fmt::Display for Lost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lost::Closed { code, reason } if reason.is_empty() => write!(f, "closed by server ({code})"),
+            Lost::Closed { code, reason } => write!(f, "closed by server ({code}): {reason}"),
+            Lost::Ended => f.write_str("stream ended without a close frame"),
+            Lost::Error(e) => write!(f, "transport error: {e}"),
+        }
+    }
+}
+
+/// A live connection, as the managed loop sees it. Implemented by the real WebSocket and by the
+/// in-memory fakes of the deterministic tests.
+pub trait Connection: Send + 'static {
+    /// The next server message (pings, pongs and other control frames are handled underneath).
+    fn recv(&mut self) -> impl Future<Output = Result<ServerMessage, Lost>> + Send;
+    fn send(&mut self, text: String) -> impl Future<Output = Result<(), Lost>> + Send;
+    /// A polite close, best effort.
+    fn close(self) -> impl Future<Output = ()> + Send;
+}
+
+/// Opens connections (upgrade + `connected` status); the caller bounds it with its timeout.
+pub trait Connector: Send + Sync + 'static {
+    type Conn: Connection;
+    fn connect(&self) -> impl Future<Output = Result<Self::Conn, ConnectError>> + Send;
+}
+
+pub struct WsConnector {
+    url: String,
+    ws_config: WebSocketConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl WsConnector {
+    /// Fails when the CA bundle cannot be read: a bad `ca_file` must not silently fall back.
+    pub fn new(url: &str, config: &Config) -> Result<Self, ConnectError> {
+        let tls = if url.starts_with("wss://") { Some(Arc::new(tls_config(config)?)) } else { None };
+        let ws_config = WebSocketConfig::default()
+            .max_message_size(Some(config.max_message_size))
+            .max_frame_size(Some(config.max_message_size));
+        Ok(WsConnector { url: url.to_owned(), ws_config, tls })
+    }
+}
+
+fn tls_config(config: &Config) -> Result<rustls::ClientConfig, ConnectError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &config.ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
+                ConnectError::new(ConnectErrorKind::Io, format!("cannot read ca_file {}: {e}", path.display()))
+            })?;
+            for cert in certs {
+                let cert = cert.map_err(|e| {
+                    ConnectError::new(ConnectErrorKind::Io, format!("bad certificate in {}: {e}", path.display()))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    ConnectError::new(ConnectErrorKind::Io, format!("bad certificate in {}: {e}", path.display()))
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(ConnectError::new(
+                    ConnectErrorKind::Io,
+                    format!("ca_file {} holds no certificate", path.display()),
+                ));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectError::new(ConnectErrorKind::Io, format!("TLS setup: {e}")))
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+}
+
+fn connect_error(e: WsError) -> ConnectError {
+    use ConnectErrorKind::*;
+    match e {
+        WsError::Http(resp) => ConnectError::new(
+            Handshake,
+            format!("HTTP upgrade refused: status {}", resp.status()),
+        ),
+        WsError::Tls(e) => ConnectError::new(Io, format!("TLS error: {e}")),
+        WsError::Io(e) => match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            Some(tls) => ConnectError::new(Io, format!("TLS error: {tls}")),
+            None => ConnectError::new(Io, format!("connection failed: {e}")),
+        },
+        WsError::Url(e) => ConnectError::new(Io, format!("bad URL: {e}")),
+        WsError::Protocol(e) => ConnectError::new(Handshake, format!("WebSocket upgrade failed: {e}")),
+        other => ConnectError::new(Handshake, format!("WebSocket upgrade failed: {other}")),
+    }
+}
+
+impl Connector for WsConnector {
+    type Conn = WsConnection;
+
+    async fn connect(&self) -> Result<WsConnection, ConnectError> {
+        let connector = match &self.tls {
+            Some(cfg) => tokio_tungstenite::Connector::Rustls(cfg.clone()),
+            None => tokio_tungstenite::Connector::Plain,
+        };
+        let (ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
+            self.url.as_str(),
+            Some(self.ws_config),
+            true,
+            Some(connector),
+        )
+        .await
+        .map_err(connect_error)?;
+        let mut conn = WsConnection { ws };
+        // The server's first message must be the `connected` status; it is consumed here.
+        match conn.recv().await {
+            Ok(m) if m.is_connected_status() => Ok(conn),
+            Ok(other) => Err(ConnectError::new(
+                ConnectErrorKind::Handshake,
+                format!("expected the `connected` status first, got {}", first_message_summary(&other)),
+            )),
+            Err(lost) => Err(ConnectError::new(
+                ConnectErrorKind::Handshake,
+                format!("connection lost before the `connected` status: {lost}"),
+            )),
+        }
+    }
+}
+
+fn first_message_summary(m: &ServerMessage) -> String {
+    match m {
+        ServerMessage::Unknown(u) => {
+            let head: String = u.raw.chars().take(80).collect();
+            format!("an unparsable frame {head:?}")
+        }
+        other => {
+            let text = format!("{other:?}");
+            text.chars().take(120).collect()
+        }
+    }
+}
+
+pub struct WsConnection {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+fn lost(e: WsError) -> Lost {
+    match e {
+        WsError::ConnectionClosed | WsError::AlreadyClosed => Lost::Ended,
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Lost::Ended,
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+            Lost::Error(format!("message of {size} bytes exceeds max_message_size ({max_size})"))
+        }
+        WsError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            Lost::Error("connection reset by peer".into())
+        }
+        other => Lost::Error(other.to_string()),
+    }
+}
+
+impl Connection for WsConnection {
+    async fn recv(&mut self) -> Result<ServerMessage, Lost> {
+        loop {
+            match self.ws.next().await {
+                None => return Err(Lost::Ended),
+                Some(Ok(Message::Text(text))) => return Ok(parse_str(text.as_str())),
+                Some(Ok(Message::Binary(bytes))) => return Ok(parse_bytes(&bytes)),
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = frame
+                        .map(|f| (u16::from(f.code), f.reason.as_str().to_owned()))
+                        .unwrap_or((1005, String::new()));
+                    return Err(Lost::Closed { code, reason });
+                }
+                // Pings are answered by tungstenite; control frames are not messages.
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Err(e)) => return Err(lost(e)),
+            }
+        }
+    }
+
+    async fn send(&mut self, text: String) -> Result<(), Lost> {
+        self.ws.send(Message::text(text)).await.map_err(lost)
+    }
+
+    async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
