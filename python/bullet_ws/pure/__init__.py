@@ -1,0 +1,92 @@
+"""bullet_ws.pure: the pure-Python backend (asyncio + websockets), same API as `bullet_ws`.
+
+It needs no compiled code of ours: it imports only the shared modules and `websockets`, so it
+works where no native wheel exists and serves as the benchmarks' baseline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bullet_ws._connect import Connect, resolve_connect_args
+from bullet_ws.config import ManagedWsConfig
+from bullet_ws.errors import (
+    BulletWsError,
+    BusyError,
+    ConnectError,
+    ConnectTimeout,
+    HandshakeError,
+    ManagedWsError,
+    StoppedError,
+)
+from bullet_ws.events import Disconnected, Reconnected, Reconnecting, Stats
+from bullet_ws.pure.managed import ManagedWebSocket, open_managed
+from bullet_ws.pure.messages import (
+    AggTrade,
+    BookTicker,
+    DepthUpdate,
+    ErrorMessage,
+    ForceOrder,
+    ListSubscriptionsResult,
+    MarkPrice,
+    Message,
+    OrderResult,
+    OrderUpdate,
+    Pong,
+    Status,
+    SubscribeResult,
+    Unknown,
+    UnsubscribeResult,
+)
+from bullet_ws.pure.parse import parse_message
+from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
+
+__all__ = [
+    "AggTrade",
+    "BookTicker",
+    "BulletWsError",
+    "BusyError",
+    "ConnectError",
+    "ConnectTimeout",
+    "DepthUpdate",
+    "Disconnected",
+    "ErrorMessage",
+    "ForceOrder",
+    "HandshakeError",
+    "KlineInterval",
+    "ListSubscriptionsResult",
+    "ManagedWebSocket",
+    "ManagedWsConfig",
+    "ManagedWsError",
+    "MarkPrice",
+    "Message",
+    "OrderResult",
+    "OrderUpdate",
+    "OrderbookDepth",
+    "Pong",
+    "Reconnected",
+    "Reconnecting",
+    "Stats",
+    "Status",
+    "StoppedError",
+    "SubscribeResult",
+    "Topic",
+    "Unknown",
+    "UnsubscribeResult",
+    "connect",
+    "parse_message",
+]
+
+
+def connect(
+    url: str, *, config: ManagedWsConfig | None = None, **overrides: Any
+) -> Connect[ManagedWebSocket]:
+    """Connect to `url` ("mainnet", "testnet", a ws(s):// URL or an http(s):// REST base).
+
+    Returns an object that is awaitable (giving a `ManagedWebSocket`) and an async context
+    manager (closing the socket on exit). `overrides` are `ManagedWsConfig` fields applied on top
+    of `config`. Bad input raises at once; the initial connect raises ConnectError,
+    ConnectTimeout or HandshakeError and is not retried.
+    """
+    ws_url, resolved = resolve_connect_args(url, config, overrides)
+    return Connect(open_managed, ws_url, resolved)

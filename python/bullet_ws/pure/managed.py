@@ -1,0 +1,574 @@
+"""The managed (auto-reconnecting) socket of the pure backend: the SDK's state machine on asyncio.
+
+Layout: `ManagedWebSocket` is the user's handle; `_Session` holds all state and runs the
+background task. The task never references the handle, so dropping the handle is noticed
+(`weakref.finalize`) and stops the task, like dropping the SDK's handle.
+
+Per connection, a reader task receives, parses and queues frames (the hot path: no asyncio.Queue,
+no future per message); the supervisor task applies commands in FIFO order, watches the idle
+clock and runs the reconnect procedure of PROTOCOL.md §5.4 when the reader reports a loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable
+from types import TracebackType
+
+from bullet_ws import _validate
+from bullet_ws.config import ManagedWsConfig
+from bullet_ws.errors import BusyError, ConnectError, StoppedError
+from bullet_ws.events import Disconnected, Reconnected, Reconnecting, Stats
+from bullet_ws.pure.messages import Message
+from bullet_ws.pure.parse import parse_message
+from bullet_ws.pure.transport import (
+    abort,
+    client_frame,
+    close_gracefully,
+    close_reason,
+    open_connection,
+    ssl_context,
+)
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+__all__ = ["COMMAND_QUEUE_CAPACITY", "MIN_BACKOFF", "ManagedWebSocket", "open_managed"]
+
+logger = logging.getLogger("bullet_ws.pure")
+
+Event = Message | Reconnecting | Reconnected | Disconnected
+
+MIN_BACKOFF = 0.010  # a zero backoff would never grow: floor it (the SDK's 10 ms)
+COMMAND_QUEUE_CAPACITY = 256  # commands are low-rate; a full queue means a stuck task
+_DROP_WARNING_INTERVAL = 1.0
+
+
+class _Subscribe:
+    __slots__ = ("id", "topics")
+
+    def __init__(self, topics: list[str], id: int | None) -> None:
+        self.topics = topics
+        self.id = id
+
+
+class _Unsubscribe(_Subscribe):
+    __slots__ = ()
+
+
+class _Send:
+    """A ready frame (orders, list_subscriptions, ping): retried once after a reconnect."""
+
+    __slots__ = ("frame", "method")
+
+    def __init__(self, method: str, frame: str) -> None:
+        self.method = method
+        self.frame = frame
+
+
+_Command = _Subscribe | _Unsubscribe | _Send
+
+
+class _Session:
+    """State and background task of one managed socket (see the module docstring)."""
+
+    def __init__(
+        self, ws_url: str, config: ManagedWsConfig, tls: ssl.SSLContext | None,
+        conn: ClientConnection,
+    ) -> None:
+        self.url = ws_url
+        self.config = config
+        self.tls = tls
+        self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
+        self.conn = conn
+        # Events: a bounded deque plus at most one waiter future per consumer wait.
+        self.events: deque[Event] = deque()
+        self.capacity = config.channel_capacity
+        self.waiter: asyncio.Future[None] | None = None
+        # Commands: FIFO; `requested` is the call-time view (dedup, `topics`), `applied` the
+        # task's replay set in insertion order (a dict used as an ordered set). Keeping them
+        # apart means a replay never duplicates a subscribe that is still queued.
+        self.commands: deque[_Command] = deque()
+        self.requested: dict[str, None] = {}
+        self.applied: dict[str, None] = {}
+        # Counters and clocks.
+        self.messages_received = 0
+        self.events_dropped = 0
+        self.reconnects = 0
+        self.last_message_at = time.monotonic()
+        self.last_drop_warning = -_DROP_WARNING_INTERVAL
+        # Reconnect state: the backoff persists across outages (PROTOCOL.md §5.4).
+        self.backoff = max(config.initial_backoff, MIN_BACKOFF)
+        self.max_backoff = max(config.max_backoff, MIN_BACKOFF)
+        self.connected_since = time.monotonic()
+        self.connected_by_reconnect = False
+        # Tasks and signals.
+        self.stopped = False
+        self.wakeup: asyncio.Future[None] | None = None
+        self.loss: str | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.task = self.loop.create_task(self._run(), name=f"bullet_ws.pure {ws_url}")
+
+    # --- the consumer side ---------------------------------------------------------------------
+
+    def push(self, event: Event) -> None:
+        """Queue an event; when the queue is full the new event is dropped and counted."""
+        if len(self.events) < self.capacity:
+            self.events.append(event)
+            self._wake_consumer()
+        else:
+            self._count_drop()
+
+    def _count_drop(self) -> None:
+        self.events_dropped += 1
+        now = time.monotonic()
+        if now - self.last_drop_warning >= _DROP_WARNING_INTERVAL:
+            self.last_drop_warning = now
+            logger.warning(
+                "event queue full (%d), dropping events - consumer too slow (%d dropped so far)",
+                self.capacity, self.events_dropped,
+            )
+
+    def _wake_consumer(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_for_event(self) -> None:
+        """Return when an event is queued or the session has ended."""
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            waiter = self.waiter = self.loop.create_future()
+        await waiter
+
+    # --- commands (called synchronously from the handle) ----------------------------------------
+
+    def enqueue(self, command: _Command) -> None:
+        self.commands.append(command)
+        self._wake_supervisor()
+
+    def check_can_enqueue(self) -> None:
+        if self.stopped:
+            raise StoppedError()
+        if len(self.commands) >= COMMAND_QUEUE_CAPACITY:
+            raise BusyError()
+
+    def stop(self) -> None:
+        """End the task at its next await point, even mid-reconnect or mid-handshake."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.task.cancel()
+        self._wake_consumer()
+
+    def stop_from_finalizer(self) -> None:
+        # The handle may be collected on another thread, or after the loop has closed.
+        if self.stopped or self.loop.is_closed():
+            return
+        if threading.get_ident() == self.loop_thread:
+            self.stop()
+        else:
+            try:
+                self.loop.call_soon_threadsafe(self.stop)
+            except RuntimeError:
+                pass  # the loop closed meanwhile
+
+    # --- the background task -------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            self._start_reader()
+            await self._supervise()
+        except asyncio.CancelledError:
+            logger.debug("managed websocket stopped")
+        except Exception as exc:  # a bug must end the socket visibly, not hang it
+            logger.exception("managed websocket task failed")
+            self.events.append(Disconnected(f"internal error: {exc!r}"))
+        finally:
+            self.stopped = True
+            self._stop_reader()
+            self._wake_consumer()
+            await close_gracefully(self.conn)
+
+    def _finish(self, reason: str) -> None:
+        # The final event bypasses the capacity: it is never dropped.
+        logger.warning("managed websocket disconnected: %s", reason)
+        self.events.append(Disconnected(reason))
+        self._wake_consumer()
+
+    def _wake_supervisor(self, _: object = None) -> None:
+        wakeup = self.wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    async def _sleep_until_woken(self, timeout: float | None) -> None:
+        wakeup = self.wakeup = self.loop.create_future()
+        timer = None if timeout is None else self.loop.call_later(timeout, self._wake_supervisor)
+        try:
+            await wakeup
+        finally:
+            self.wakeup = None
+            if timer is not None:
+                timer.cancel()
+
+    async def _supervise(self) -> None:
+        idle_timeout = self.config.idle_timeout
+        while True:
+            if self.commands:
+                if not await self._apply(self.commands.popleft()):
+                    return
+                continue
+            reader = self.reader
+            if reader is not None and reader.done():
+                if not await self._reconnect(self.loss or "WebSocket stream ended"):
+                    return
+                continue
+            timeout = None
+            if idle_timeout > 0:
+                timeout = self.last_message_at + idle_timeout - time.monotonic()
+                if timeout <= 0:
+                    reason = f"no server message within idle_timeout ({idle_timeout}s)"
+                    if not await self._reconnect(reason):
+                        return
+                    continue
+            await self._sleep_until_woken(timeout)
+
+    def _start_reader(self) -> None:
+        self.loss = None
+        self.last_message_at = time.monotonic()
+        self.reader = self.loop.create_task(self._read(self.conn))
+        self.reader.add_done_callback(self._wake_supervisor)
+
+    async def _read(self, conn: ClientConnection) -> None:
+        """The hot path: receive, parse, queue. Wakes the consumer at most once per wait."""
+        recv = conn.recv
+        parse = parse_message
+        events = self.events
+        capacity = self.capacity
+        monotonic = time.monotonic
+        try:
+            while True:
+                frame = await recv()
+                self.last_message_at = monotonic()
+                self.messages_received += 1
+                message = parse(frame)
+                if len(events) < capacity:
+                    events.append(message)
+                    if self.waiter is not None:
+                        self._wake_consumer()
+                else:
+                    self._count_drop()
+        except ConnectionClosed as exc:
+            self.loss = close_reason(exc)
+        except Exception as exc:  # noqa: BLE001 - any transport failure means reconnect
+            self.loss = close_reason(exc)
+
+    def _stop_reader(self) -> None:
+        reader, self.reader = self.reader, None
+        if reader is not None and not reader.done():
+            reader.remove_done_callback(self._wake_supervisor)
+            reader.cancel()
+
+    def _drop_connection(self) -> None:
+        self._stop_reader()
+        abort(self.conn)
+
+    async def _send(self, frame: str) -> None:
+        """Send a frame; websockets' own failures all mean the connection is gone."""
+        await self.conn.send(frame)
+
+    def _oversized(self, frame: str) -> int | None:
+        size = len(frame.encode())
+        return size if size > self.config.max_message_size else None
+
+    async def _apply(self, command: _Command) -> bool:
+        """Apply one command; False when the socket has ended."""
+        if isinstance(command, _Send):
+            return await self._send_with_retry(command)
+        if isinstance(command, _Unsubscribe):
+            topics = [t for t in command.topics if self.applied.pop(t, 0) is None]
+            method = "UNSUBSCRIBE"
+        else:
+            topics = [t for t in command.topics if t not in self.applied]
+            self.applied.update(dict.fromkeys(topics))
+            method = "SUBSCRIBE"
+        if not topics:
+            return True
+        frame = client_frame(method, command.id, topics)
+        size = self._oversized(frame)
+        if size is not None:
+            # Not a transport failure: reconnecting would not help. The topics stay in the
+            # replay set, as in the SDK, so a later replay reports it.
+            logger.error("%s frame of %d bytes exceeds max_message_size; not sent", method, size)
+            return True
+        try:
+            await self._send(frame)
+        except Exception as exc:  # noqa: BLE001 - the replay after the reconnect covers it
+            logger.debug("%s send failed (%r); the reconnect will replay", method, exc)
+        return True
+
+    async def _send_with_retry(self, command: _Send) -> bool:
+        size = self._oversized(command.frame)
+        if size is not None:
+            logger.error("%s frame of %d bytes exceeds max_message_size; not sent",
+                         command.method, size)
+            return True
+        try:
+            await self._send(command.frame)
+            return True
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("%s send failed (%r), reconnecting to retry once", command.method, exc)
+            reason = f"send failed: {exc}"
+        if not await self._reconnect(reason):
+            return False
+        try:
+            await self._send(command.frame)
+        except Exception as exc:  # noqa: BLE001 - the SDK gives up after one retry
+            logger.warning("%s retry after reconnect also failed (%r)", command.method, exc)
+        return True
+
+    async def _reconnect(self, reason: str) -> bool:
+        """The reconnect procedure. True with a new connection up and replayed; False when the
+        socket has ended (Disconnected queued)."""
+        lost_at = time.monotonic()
+        self._drop_connection()
+        logger.warning("connection lost (%s), reconnecting", reason)
+        self.push(Reconnecting(reason))
+        config = self.config
+        if lost_at - self.connected_since >= config.backoff_reset_after:
+            self.backoff = max(config.initial_backoff, MIN_BACKOFF)
+        elif self.connected_by_reconnect:
+            # API.md: a reconnect whose connection died before backoff_reset_after counts as
+            # a failed attempt for the backoff (not for max_retries), so accept-then-drop
+            # servers get exponential relief.
+            self._grow_backoff()
+        attempt = 0
+        while True:
+            attempt += 1
+            if config.max_retries is not None and attempt > config.max_retries:
+                self._finish(f"exhausted {config.max_retries} reconnect attempts")
+                return False
+            delay = self.backoff + random.uniform(0.0, self.backoff / 2)
+            logger.info("reconnect attempt %d in %.3fs", attempt, delay)
+            await asyncio.sleep(delay)
+            try:
+                self.conn = await open_connection(self.url, config, self.tls)
+            except ConnectError as exc:
+                logger.warning("reconnect attempt %d failed: %s", attempt, exc)
+                self._grow_backoff()
+                continue
+            replayed = await self._replay()
+            if replayed is None:
+                return False
+            if not replayed:
+                abort(self.conn)
+                self._grow_backoff()
+                continue
+            break
+        now = time.monotonic()
+        self.connected_since = now
+        self.connected_by_reconnect = True
+        self.reconnects += 1
+        self._start_reader()
+        logger.info("reconnected after %d attempt(s), %.3fs down", attempt, now - lost_at)
+        self.push(Reconnected(attempt, now - lost_at))
+        return True
+
+    async def _replay(self) -> bool | None:
+        """Send the whole replay set as ONE subscribe with id null. True: sent (or nothing to
+        send); False: the connection failed (try again); None: the socket has ended."""
+        if not self.applied:
+            return True
+        topics = list(self.applied)
+        frame = client_frame("SUBSCRIBE", None, topics)
+        size = self._oversized(frame)
+        if size is not None:
+            abort(self.conn)
+            self._finish(
+                f"subscription replay failed: frame of {size} bytes exceeds max_message_size"
+                f" ({self.config.max_message_size})"
+            )
+            return None
+        logger.info("replaying %d subscription(s)", len(topics))
+        try:
+            await self._send(frame)
+        except Exception as exc:  # noqa: BLE001 - every websockets send failure is transport
+            logger.warning("replay send lost the connection (%r), retrying", exc)
+            return False
+        return True
+
+    def _grow_backoff(self) -> None:
+        self.backoff = min(self.backoff * 2, self.max_backoff)
+
+
+class ManagedWebSocket:
+    """An auto-reconnecting Bullet WebSocket (pure-Python backend). Get one from `connect()`.
+
+    Commands are synchronous and fire-and-forget: they queue a command for the background task
+    (StoppedError once stopped, BusyError when 256 are queued; bad arguments raise TypeError or
+    ValueError and queue nothing). Server messages, `Reconnecting`, `Reconnected` and
+    `Disconnected` arrive through `recv()`, `recv_batch()` or `async for`.
+    """
+
+    __slots__ = ("__weakref__", "_finalizer", "_session")
+
+    def __init__(self, session: _Session) -> None:
+        self._session = session
+        self._finalizer = weakref.finalize(self, session.stop_from_finalizer)
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._session.stopped else "running"
+        return f"<ManagedWebSocket {self._session.url!r} {state}>"
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def subscribe(self, topics: Iterable[str], id: int | None = None) -> None:
+        """Subscribe; only topics not yet active are sent (nothing if none are new)."""
+        session = self._session
+        wanted = _validate.topics_arg(topics)
+        request_id = _validate.id_arg(id)
+        session.check_can_enqueue()
+        new = [t for t in wanted if t not in session.requested]
+        if new:
+            session.requested.update(dict.fromkeys(new))
+            session.enqueue(_Subscribe(new, request_id))
+
+    def unsubscribe(self, topics: Iterable[str], id: int | None = None) -> None:
+        """Unsubscribe; only active topics are sent and dropped from the replay set."""
+        session = self._session
+        unwanted = _validate.topics_arg(topics)
+        request_id = _validate.id_arg(id)
+        session.check_can_enqueue()
+        active = [t for t in unwanted if t in session.requested]
+        if active:
+            for topic in active:
+                del session.requested[topic]
+            session.enqueue(_Unsubscribe(active, request_id))
+
+    def _send_order(self, method: str, tx: str | bytes, id: int | None) -> None:
+        payload = _validate.tx_arg(tx)
+        request_id = _validate.id_arg(id)
+        self._session.check_can_enqueue()
+        self._session.enqueue(_Send(method, client_frame(method, request_id, {"tx": payload})))
+
+    def order_place(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.PLACE with a signed transaction (base64 str or raw bytes)."""
+        self._send_order("ORDER.PLACE", tx, id)
+
+    def order_cancel(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.CANCEL with a signed transaction (base64 str or raw bytes)."""
+        self._send_order("ORDER.CANCEL", tx, id)
+
+    def order_amend(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.AMEND with a signed transaction (base64 str or raw bytes)."""
+        self._send_order("ORDER.AMEND", tx, id)
+
+    def order_cancel_all(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.CANCEL_ALL with a signed transaction (base64 str or raw bytes)."""
+        self._send_order("ORDER.CANCEL_ALL", tx, id)
+
+    def list_subscriptions(self, id: int | None = None) -> None:
+        """Ask the server for its subscription list (answered by ListSubscriptionsResult)."""
+        request_id = _validate.id_arg(id)
+        self._session.check_can_enqueue()
+        frame = client_frame("LIST_SUBSCRIPTIONS", request_id, has_params=False)
+        self._session.enqueue(_Send("LIST_SUBSCRIPTIONS", frame))
+
+    def ping(self, id: int | None = None) -> None:
+        """Send an application-level PING (answered by Pong)."""
+        request_id = _validate.id_arg(id)
+        self._session.check_can_enqueue()
+        self._session.enqueue(_Send("PING", client_frame("PING", request_id, has_params=False)))
+
+    # --- events ---------------------------------------------------------------------------------
+
+    async def recv(self) -> Event | None:
+        """The next event, or None once the socket has stopped and the queue is drained."""
+        session = self._session
+        events = session.events
+        while True:
+            if events:
+                return events.popleft()
+            if session.stopped:
+                return None
+            await session.wait_for_event()
+
+    async def recv_batch(self, max_events: int = 1024) -> list[Event]:
+        """Every queued event up to `max_events` (waits for at least one); [] once stopped."""
+        limit = _validate.max_events_arg(max_events)
+        session = self._session
+        events = session.events
+        while not events:
+            if session.stopped:
+                return []
+            await session.wait_for_event()
+        if len(events) <= limit:
+            batch = list(events)
+            events.clear()
+            return batch
+        return [events.popleft() for _ in range(limit)]
+
+    def __aiter__(self) -> ManagedWebSocket:
+        return self
+
+    async def __anext__(self) -> Event:
+        event = await self.recv()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the background task at its next await point (even mid-reconnect). Queued
+        events stay readable; then recv() returns None."""
+        self._session.stop()
+
+    async def close(self) -> None:
+        """stop() and wait until the background task has ended."""
+        session = self._session
+        session.stop()
+        await asyncio.wait({session.task})
+
+    async def __aenter__(self) -> ManagedWebSocket:  # noqa: PYI034
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """The active topics (replayed after every reconnect), as of the last call."""
+        return frozenset(self._session.requested)
+
+    @property
+    def stats(self) -> Stats:
+        session = self._session
+        return Stats(
+            messages_received=session.messages_received,
+            events_dropped=session.events_dropped,
+            reconnects=session.reconnects,
+            queued=len(session.events),
+        )
+
+
+async def open_managed(ws_url: str, config: ManagedWsConfig) -> ManagedWebSocket:
+    """The pure backend's opener for `Connect`: the initial connect (never retried), then the
+    background task. If cancelled during the connect, the half-open connection is dropped."""
+    tls = ssl_context(ws_url, config)
+    conn = await open_connection(ws_url, config, tls)
+    return ManagedWebSocket(_Session(ws_url, config, tls, conn))

@@ -1,0 +1,138 @@
+"""One connection of the pure backend: upgrade, the `connected` status handshake, frames out.
+
+PROTOCOL.md §3.3: the server's first message must be `status`/`connected`; it is consumed here
+and never delivered. `connection_timeout` bounds the upgrade and that first message together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from typing import Any
+
+from bullet_ws.config import ManagedWsConfig
+from bullet_ws.errors import ConnectError, ConnectTimeout, HandshakeError
+from bullet_ws.pure.messages import Status
+from bullet_ws.pure.parse import parse_message
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+__all__ = [
+    "abort",
+    "client_frame",
+    "close_gracefully",
+    "close_reason",
+    "open_connection",
+    "ssl_context",
+]
+
+logger = logging.getLogger("bullet_ws.pure")
+
+# How long a stop may wait for the server's close frame before dropping the connection.
+_CLOSE_GRACE = 0.25
+
+# PROTOCOL.md §2: compact JSON, keys in the order method, id, params; non-ASCII kept as UTF-8
+# (serde_json's output, which the native backend sends).
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def client_frame(method: str, id: int | None, params: Any = None, *, has_params: bool = True) -> str:
+    """Serialize one client message exactly as the SDK does (`"id": null` when absent)."""
+    if has_params:
+        return _encode({"method": method, "id": id, "params": params})
+    return _encode({"method": method, "id": id})
+
+
+def ssl_context(ws_url: str, config: ManagedWsConfig) -> ssl.SSLContext | None:
+    """The TLS context for wss:// (trusting `ca_file` when given); None for ws://."""
+    if not ws_url.lower().startswith("wss:"):
+        return None
+    try:
+        return ssl.create_default_context(cafile=config.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConnectError(f"cannot load ca_file {config.ca_file!r}: {exc}") from exc
+
+
+def abort(conn: ClientConnection) -> None:
+    """Drop a connection at once, without the close handshake (zombies never answer it)."""
+    transport = conn.transport
+    if transport is not None and not transport.is_closing():
+        transport.abort()
+
+
+async def close_gracefully(conn: ClientConnection) -> None:
+    """Close with the close handshake when the peer answers quickly, else drop it."""
+    try:
+        await asyncio.wait_for(conn.close(), _CLOSE_GRACE)
+    except BaseException as exc:  # noqa: BLE001 - timed out, cancelled or broken: drop it
+        logger.debug("close handshake not completed (%r); dropping the connection", exc)
+    finally:
+        abort(conn)
+
+
+async def _upgrade_and_await_connected(
+    ws_url: str, config: ManagedWsConfig, tls: ssl.SSLContext | None
+) -> ClientConnection:
+    conn = await ws_connect(
+        ws_url,
+        compression=None,
+        # Server pings are answered by websockets; dead peers are caught by idle_timeout.
+        ping_interval=None,
+        open_timeout=None,  # bounded by connection_timeout around this whole coroutine
+        max_size=config.max_message_size,
+        # The native transport has no proxy support either; keep both backends alike.
+        proxy=None,
+        ssl=tls,
+        close_timeout=1.0,
+    )
+    try:
+        first = await conn.recv()
+    except ConnectionClosed as exc:
+        abort(conn)
+        raise HandshakeError(f"connection closed before the connected status: {exc}") from None
+    except BaseException:
+        abort(conn)  # cancelled (stop() or connection_timeout) mid-handshake
+        raise
+    message = parse_message(first)
+    if not (isinstance(message, Status) and message.status == "connected"):
+        abort(conn)
+        raise HandshakeError(f"first message was not status/connected: {message!r}"[:500])
+    return conn
+
+
+async def open_connection(
+    ws_url: str, config: ManagedWsConfig, tls: ssl.SSLContext | None
+) -> ClientConnection:
+    """Open one connection and consume its `connected` status.
+
+    Raises ConnectTimeout, HandshakeError (non-101, or a first message other than
+    status/connected) or ConnectError (refused, DNS, TLS, ...).
+    """
+    try:
+        return await asyncio.wait_for(
+            _upgrade_and_await_connected(ws_url, config, tls), config.connection_timeout
+        )
+    except ConnectError:
+        raise
+    except asyncio.TimeoutError:
+        raise ConnectTimeout(
+            f"no connected status within connection_timeout ({config.connection_timeout}s)"
+        ) from None
+    except (InvalidHandshake, InvalidURI) as exc:
+        raise HandshakeError(f"WebSocket upgrade failed: {exc}") from exc
+    except (OSError, ssl.SSLError, EOFError) as exc:
+        raise ConnectError(f"cannot connect to {ws_url}: {exc}") from exc
+
+
+def close_reason(exc: BaseException) -> str:
+    """Why a connection was lost, for `Reconnecting(reason)` and the logs."""
+    if isinstance(exc, ConnectionClosed):
+        if exc.rcvd is not None:
+            return f"WebSocket closed ({exc.rcvd.code}): {exc.rcvd.reason}"
+        if exc.sent is not None:
+            return f"WebSocket failed ({exc.sent.code}): {exc.sent.reason}"
+        return "WebSocket stream ended"
+    return f"WebSocket error: {exc!r}"
