@@ -1,0 +1,62 @@
+//! Server options.
+
+use std::io;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct MockConfig {
+    pub host: String,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Market-data messages per second per connection, over all its streaming topics (round
+    /// robin). `None`: as fast as the socket takes them.
+    pub rate: Option<f64>,
+    /// Symbols that market topics may name; others get -1122.
+    pub symbols: Vec<String>,
+    /// Market-data frames per connection, after which streaming stops (the connection stays).
+    pub max_messages: Option<u64>,
+    /// Cycle through a ring of [`MockConfig::RING_FRAMES`] frames built once per subscription
+    /// change, instead of building each frame: `E` is then not the send time and the per-topic
+    /// sequences repeat every ring.
+    pub preencode: bool,
+    /// Server ping frames on this period.
+    pub ping_interval: Option<Duration>,
+    /// Subscriptions per connection; one more gets error -1003.
+    pub max_topics: Option<usize>,
+    /// Largest client message accepted; a bigger one closes the connection with 1009.
+    pub max_message_size: usize,
+}
+
+impl MockConfig {
+    pub const RING_FRAMES: usize = 4096;
+
+    pub(crate) fn validate(&self) -> io::Result<()> {
+        let bad = |m: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, m.to_string()));
+        if self.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+            return bad("rate must be a finite number > 0 or None");
+        }
+        if self.ping_interval.is_some_and(|d| d.is_zero()) {
+            return bad("ping_interval must be > 0 or None");
+        }
+        if self.symbols.iter().any(|s| s.is_empty() || s.contains('@')) {
+            return bad("symbols must be non-empty and contain no '@'");
+        }
+        Ok(())
+    }
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+            rate: Some(20.0),
+            symbols: vec!["BTC-USD".into(), "ETH-USD".into(), "SOL-USD".into()],
+            max_messages: None,
+            preencode: false,
+            ping_interval: None,
+            max_topics: None,
+            max_message_size: 16 << 20,
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! Market-data generators: one [`Feed`] per subscribed topic, writing whole WebSocket frames.
+//!
+//! Frames are formatted by hand into the output buffer (no serde, no intermediate String) because
+//! the data path has to build millions of them per second. Values are a cheap random walk: they
+//! look like market data, they are not meant to be consistent.
+
+use crate::frame;
+
+/// Which payload a feed produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedKind {
+    AggTrade,
+    Depth(usize),
+    BookTicker,
+    MarkPrice,
+    ForceOrder,
+}
+
+/// The per-topic generator state. `seq` is the per-topic sequence the client can check for gaps:
+/// aggTrade `a`, depth `u`, bookTicker `u` (all start at 1 on each subscription).
+#[derive(Debug, Clone)]
+pub struct Feed {
+    symbol: String,
+    kind: FeedKind,
+    seq: u64,
+    rng: u64,
+    /// Mid price in hundredths.
+    mid: u64,
+}
+
+const ADDRESS: &str = "4XN8Apf9powArmYLH1DRb2QvmyuYuvZp4qtdU8AtCavU";
+
+impl Feed {
+    pub fn new(symbol: &str, kind: FeedKind, seed: u64) -> Self {
+        let mid = match symbol {
+            "BTC-USD" => 6_425_000,
+            "ETH-USD" => 310_000,
+            "SOL-USD" => 14_500,
+            _ => 10_000,
+        };
+        Self {
+            symbol: symbol.to_string(),
+            kind,
+            seq: 0,
+            rng: seed | 1,
+            mid,
+        }
+    }
+
+    pub fn kind(&self) -> FeedKind {
+        self.kind
+    }
+
+    /// Appends the next frame of this topic, stamped `now_us`.
+    pub fn write_frame(&mut self, out: &mut Vec<u8>, now_us: u64) {
+        self.seq += 1;
+        self.walk();
+        let mark = frame::begin_text(out);
+        let mut w = Json(out);
+        match self.kind {
+            FeedKind::AggTrade => self.agg_trade(&mut w, now_us),
+            FeedKind::Depth(levels) => self.depth(&mut w, now_us, levels),
+            FeedKind::BookTicker => self.book_ticker(&mut w, now_us),
+            FeedKind::MarkPrice => self.mark_price(&mut w, now_us),
+            FeedKind::ForceOrder => self.force_order(&mut w, now_us),
+        }
+        frame::end_text(out, mark);
+    }
+
+    fn next_rand(&mut self) -> u64 {
+        // xorshift64*: plenty for fake prices, and a handful of cycles.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn walk(&mut self) {
+        let step = self.next_rand() % 5;
+        self.mid = (self.mid + step).saturating_sub(2).max(100);
+    }
+
+    fn agg_trade(&mut self, w: &mut Json<'_>, now: u64) {
+        let r = self.next_rand();
+        let a = self.seq;
+        w.raw(b"{\"e\":\"aggTrade\",\"E\":");
+        w.num(now);
+        w.raw(b",\"s\":\"");
+        w.raw(self.symbol.as_bytes());
+        w.raw(b"\",\"a\":");
+        w.num(a);
+        w.raw(b",\"p\":\"");
+        w.cents(self.mid);
+        w.raw(b"\",\"q\":\"0.");
+        w.digits(r % 1000, 3);
+        w.raw(b"\",\"f\":");
+        w.num(a * 2);
+        w.raw(b",\"l\":");
+        w.num(a * 2 + (r >> 10) % 2);
+        w.raw(b",\"T\":");
+        w.num(now.saturating_sub(700));
+        w.raw(b",\"m\":");
+        w.boolean(r & 1 == 0);
+        w.raw(b",\"th\":\"0x");
+        w.hex(r);
+        w.raw(b"\",\"ua\":\"");
+        w.raw(ADDRESS.as_bytes());
+        w.raw(b"\",\"oi\":");
+        w.num(85_000_000 + a);
+        w.raw(b",\"mk\":");
+        w.boolean(r & 2 == 0);
+        w.raw(b",\"ff\":");
+        w.boolean(r & 4 == 0);
+        w.raw(b",\"lq\":false,\"fe\":\"0.");
+        w.digits((r >> 20) % 10_000, 4);
+        w.raw(b"\",\"nf\":\"0.");
+        w.digits((r >> 20) % 10_000, 4);
+        w.raw(b"\",\"fa\":\"USDC\"");
+        if a % 4 == 0 {
+            w.raw(b",\"co\":");
+            w.num(a / 4);
+        }
+        w.raw(if r & 1 == 0 {
+            b",\"sd\":\"BUY\"}"
+        } else {
+            b",\"sd\":\"SELL\"}"
+        });
+    }
+
+    fn depth(&mut self, w: &mut Json<'_>, now: u64, levels: usize) {
+        // One snapshot, then updates of 1..=3 ids each: U = pu + 1, u >= U.
+        let snapshot = self.seq == 1;
+        let (first, last, prev) = if snapshot {
+            (1, 1, 0)
+        } else {
+            let prev = self.seq;
+            let span = self.next_rand() % 3;
+            self.seq = prev + span;
+            (prev, prev + span, prev - 1)
+        };
+        w.raw(b"{\"e\":\"depthUpdate\",\"E\":");
+        w.num(now);
+        w.raw(b",\"T\":");
+        w.num(now.saturating_sub(900));
+        w.raw(b",\"s\":\"");
+        w.raw(self.symbol.as_bytes());
+        w.raw(b"\",\"U\":");
+        w.num(first);
+        w.raw(b",\"u\":");
+        w.num(last);
+        w.raw(b",\"pu\":");
+        w.num(prev);
+        let count = if snapshot {
+            levels
+        } else {
+            1 + (self.next_rand() % 3) as usize
+        };
+        for (key, sign) in [(&b",\"b\":["[..], -1i64), (&b"],\"a\":["[..], 1)] {
+            w.raw(key);
+            for i in 0..count {
+                let r = self.next_rand();
+                let level = if snapshot {
+                    i as u64
+                } else {
+                    r % levels as u64
+                };
+                let offset = (level + 1) as i64 * 50 * sign;
+                if i > 0 {
+                    w.raw(b",");
+                }
+                w.raw(b"[\"");
+                w.cents((self.mid as i64 + offset).max(1) as u64);
+                w.raw(b"\",\"");
+                if !snapshot && r % 7 == 0 {
+                    w.raw(b"0");
+                } else {
+                    w.num(r % 20);
+                    w.raw(b".");
+                    w.digits((r >> 8) % 1000, 3);
+                }
+                w.raw(b"\"]");
+            }
+        }
+        w.raw(if snapshot {
+            b"],\"mt\":\"s\"}"
+        } else {
+            b"],\"mt\":\"u\"}"
+        });
+    }
+
+    fn book_ticker(&mut self, w: &mut Json<'_>, now: u64) {
+        let r = self.next_rand();
+        w.raw(b"{\"e\":\"bookTicker\",\"u\":");
+        w.num(self.seq);
+        w.raw(b",\"E\":");
+        w.num(now);
+        w.raw(b",\"T\":");
+        w.num(now.saturating_sub(900));
+        w.raw(b",\"s\":\"");
+        w.raw(self.symbol.as_bytes());
+        w.raw(b"\",\"b\":\"");
+        w.cents(self.mid - 25);
+        w.raw(b"\",\"B\":\"0.");
+        w.digits(r % 1000, 3);
+        w.raw(b"\",\"a\":\"");
+        w.cents(self.mid + 25);
+        w.raw(b"\",\"A\":\"0.");
+        w.digits((r >> 16) % 1000, 3);
+        w.raw(if self.seq == 1 {
+            b"\",\"mt\":\"s\"}"
+        } else {
+            b"\",\"mt\":\"u\"}"
+        });
+    }
+
+    fn mark_price(&mut self, w: &mut Json<'_>, now: u64) {
+        let r = self.next_rand();
+        w.raw(b"{\"e\":\"markPriceUpdate\",\"E\":");
+        w.num(now);
+        w.raw(b",\"s\":\"");
+        w.raw(self.symbol.as_bytes());
+        w.raw(b"\",\"p\":\"");
+        w.cents(self.mid);
+        w.raw(b"\",\"i\":\"");
+        w.cents(self.mid.saturating_sub(r % 40));
+        w.raw(b"\",\"r\":\"0.0000");
+        w.digits(r % 10_000, 4);
+        w.raw(b"\"");
+        if self.seq % 2 == 0 {
+            w.raw(b",\"P\":\"");
+            w.cents(self.mid + 3);
+            w.raw(b"\",\"T\":");
+            w.num(now - now % 3_600_000_000 + 3_600_000_000);
+            w.raw(b",\"th\":\"0x");
+            w.hex(r);
+            w.raw(b"\"");
+        }
+        w.raw(b"}");
+    }
+
+    fn force_order(&mut self, w: &mut Json<'_>, now: u64) {
+        let r = self.next_rand();
+        w.raw(b"{\"e\":\"forceOrder\",\"E\":");
+        w.num(now);
+        w.raw(b",\"o\":{\"s\":\"");
+        w.raw(self.symbol.as_bytes());
+        w.raw(if r & 1 == 0 {
+            b"\",\"S\":\"SELL\""
+        } else {
+            b"\",\"S\":\"BUY\""
+        });
+        w.raw(b",\"o\":\"LIMIT\",\"f\":\"IOC\",\"q\":\"0.");
+        w.digits(r % 1000, 3);
+        w.raw(b"\",\"z\":\"0.");
+        w.digits(r % 1000, 3);
+        w.raw(b"\",\"p\":\"");
+        w.cents(self.mid - 100);
+        w.raw(b"\",\"ap\":\"");
+        w.cents(self.mid - 90);
+        w.raw(b"\",\"X\":\"FILLED\",\"l\":\"0.");
+        w.digits(r % 1000, 3);
+        w.raw(b"\",\"T\":");
+        w.num(now.saturating_sub(1000));
+        w.raw(b",\"th\":\"0x");
+        w.hex(r);
+        w.raw(b"\",\"ua\":\"");
+        w.raw(ADDRESS.as_bytes());
+        w.raw(b"\",\"oi\":");
+        w.num(86_000_000 + self.seq);
+        w.raw(b",\"ti\":");
+        w.num(1_770_000 + self.seq);
+        w.raw(b"}}");
+    }
+}
+
+/// Appends JSON fragments; every helper is a few copies, nothing allocates.
+struct Json<'a>(&'a mut Vec<u8>);
+
+impl Json<'_> {
+    fn raw(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(b);
+    }
+    fn num(&mut self, v: u64) {
+        self.0
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+    fn boolean(&mut self, v: bool) {
+        self.raw(if v { b"true" } else { b"false" });
+    }
+    /// `v` hundredths as a decimal string, e.g. 6425050 → "64250.50".
+    fn cents(&mut self, v: u64) {
+        self.num(v / 100);
+        self.0.push(b'.');
+        self.digits(v % 100, 2);
+    }
+    /// `v` zero-padded to `width` digits.
+    fn digits(&mut self, v: u64, width: usize) {
+        let mut buf = itoa::Buffer::new();
+        let s = buf.format(v);
+        for _ in s.len()..width {
+            self.0.push(b'0');
+        }
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn hex(&mut self, v: u64) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for shift in (0..16).rev() {
+            self.0.push(HEX[((v >> (shift * 4)) & 0xF) as usize]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn frames(kind: FeedKind, n: usize) -> Vec<Value> {
+        let mut feed = Feed::new("BTC-USD", kind, 42);
+        (0..n)
+            .map(|_| {
+                let mut out = Vec::new();
+                feed.write_frame(&mut out, 1_706_745_600_000_000);
+                let header = if out[1] == 126 { 4 } else { 2 };
+                assert_eq!(out[0], 0x81);
+                serde_json::from_slice(&out[header..]).expect("valid JSON")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn agg_trade_ids_count_up_and_fields_are_complete() {
+        let msgs = frames(FeedKind::AggTrade, 8);
+        for (i, m) in msgs.iter().enumerate() {
+            assert_eq!(m["a"], i as u64 + 1);
+            for k in [
+                "e", "E", "s", "p", "q", "f", "l", "T", "m", "th", "ua", "oi", "mk", "ff", "lq",
+                "fe", "nf", "fa", "sd",
+            ] {
+                assert!(!m[k].is_null(), "missing {k}");
+            }
+        }
+        assert!(msgs.iter().any(|m| m["co"].is_u64()));
+        assert!(msgs.iter().any(|m| m.get("co").is_none()));
+    }
+
+    #[test]
+    fn depth_chains_pu_to_previous_u() {
+        let msgs = frames(FeedKind::Depth(5), 50);
+        assert_eq!(msgs[0]["mt"], "s");
+        assert_eq!(msgs[0]["pu"], 0);
+        assert_eq!(msgs[0]["b"].as_array().unwrap().len(), 5);
+        for pair in msgs.windows(2) {
+            assert_eq!(pair[1]["pu"], pair[0]["u"]);
+            assert_eq!(
+                pair[1]["U"].as_u64().unwrap(),
+                pair[0]["u"].as_u64().unwrap() + 1
+            );
+            assert!(pair[1]["u"].as_u64() >= pair[1]["U"].as_u64());
+            assert_eq!(pair[1]["mt"], "u");
+        }
+    }
+
+    #[test]
+    fn book_ticker_mark_price_force_order_shapes() {
+        let bt = frames(FeedKind::BookTicker, 3);
+        assert_eq!(
+            (bt[0]["mt"].as_str(), bt[1]["mt"].as_str()),
+            (Some("s"), Some("u"))
+        );
+        assert_eq!(bt[2]["u"], 3);
+        let mp = frames(FeedKind::MarkPrice, 2);
+        assert_eq!(mp[0]["e"], "markPriceUpdate");
+        assert!(mp[1]["P"].is_string() && mp[1]["T"].is_u64());
+        let fo = frames(FeedKind::ForceOrder, 1);
+        assert_eq!(fo[0]["e"], "forceOrder");
+        for k in [
+            "s", "S", "o", "f", "p", "ap", "X", "l", "T", "th", "ua", "oi", "ti",
+        ] {
+            assert!(!fo[0]["o"][k].is_null(), "missing o.{k}");
+        }
+    }
+}

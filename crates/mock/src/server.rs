@@ -1,0 +1,336 @@
+//! The server: its own thread and tokio runtime, the accept loop, shared state and the waits.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::monotonic;
+use crate::config::MockConfig;
+use crate::connection;
+use crate::fault::{Fault, FaultError, Scope};
+use crate::record::{ClosedBy, ConnectionRecord};
+use crate::session::OrderReject;
+
+/// State shared by the control side (any thread) and the runtime thread.
+pub(crate) struct Shared {
+    pub config: MockConfig,
+    state: Mutex<State>,
+    changed: Condvar,
+    refusing: AtomicBool,
+    order_ids: AtomicU64,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    tcp_accepts: u64,
+    handshakes: u64,
+    records: Vec<ConnectionRecord>,
+    /// Command channels of the open connections, by record index.
+    live: Vec<Option<mpsc::UnboundedSender<Fault>>>,
+    /// Scope-next faults, applied one per accepted TCP connection, in the order queued.
+    next: VecDeque<(Fault, u32)>,
+    /// Scope-next `reject_orders`: kept apart so it can combine with a queued fault.
+    reject_next: Option<(u32, OrderReject)>,
+}
+
+/// What to do with a freshly accepted TCP connection.
+pub(crate) enum Admission {
+    Refuse,
+    Serve(Option<Fault>),
+}
+
+impl Shared {
+    fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let r = f(&mut self.state.lock());
+        self.changed.notify_all();
+        r
+    }
+
+    pub fn next_order_id(&self) -> u64 {
+        self.order_ids.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn admit(&self) -> Admission {
+        self.update(|st| {
+            st.tcp_accepts += 1;
+            if self.refusing.load(Ordering::SeqCst) {
+                return Admission::Refuse;
+            }
+            let Some((fault, left)) = st.next.front_mut() else {
+                return Admission::Serve(None);
+            };
+            let fault = fault.clone();
+            *left -= 1;
+            if *left == 0 {
+                st.next.pop_front();
+            }
+            match fault {
+                Fault::Refuse => Admission::Refuse,
+                f => Admission::Serve(Some(f)),
+            }
+        })
+    }
+
+    /// Records a completed upgrade; returns its index and whether it must reject orders.
+    pub fn register(&self, commands: mpsc::UnboundedSender<Fault>) -> (usize, Option<OrderReject>) {
+        self.update(|st| {
+            st.handshakes += 1;
+            let index = st.records.len();
+            st.records.push(ConnectionRecord::new(index, monotonic()));
+            st.live.push(Some(commands));
+            let reject = match st.reject_next.as_mut() {
+                Some((left, reject)) => {
+                    let reject = reject.clone();
+                    *left -= 1;
+                    if *left == 0 {
+                        st.reject_next = None;
+                    }
+                    Some(reject)
+                }
+                None => None,
+            };
+            (index, reject)
+        })
+    }
+
+    pub fn record(&self, index: usize, f: impl FnOnce(&mut ConnectionRecord)) {
+        self.update(|st| f(&mut st.records[index]));
+    }
+
+    pub fn closed(&self, index: usize, by: ClosedBy) {
+        self.update(|st| {
+            st.live[index] = None;
+            let r = &mut st.records[index];
+            if r.closed_at.is_none() {
+                r.closed_at = Some(monotonic());
+                r.closed_by = Some(by);
+            }
+        });
+    }
+
+    fn wait_for(&self, timeout: Duration, cond: impl Fn(&State) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.state.lock();
+        while !cond(&st) {
+            if self.changed.wait_until(&mut st, deadline).timed_out() {
+                return cond(&st);
+            }
+        }
+        true
+    }
+}
+
+/// A running fake exchange. Dropping it stops it.
+pub struct MockServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    running: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+impl std::fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockServer {
+    /// Binds, then serves on a dedicated thread running its own single-threaded tokio runtime,
+    /// so that the mock never shares a thread with the client under test.
+    pub fn start(config: MockConfig) -> io::Result<MockServer> {
+        config.validate()?;
+        let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let shared = Arc::new(Shared {
+            config,
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            refusing: AtomicBool::new(false),
+            order_ids: AtomicU64::new(0),
+        });
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let serving = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("bullet-ws-mock-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(_) => return,
+                    };
+                    tokio::select! {
+                        () = accept_loop(listener, serving) => {}
+                        _ = stop_rx => {}
+                    }
+                });
+                // Dropping the runtime drops every connection task, which closes its socket.
+                drop(runtime);
+            })?;
+        Ok(MockServer {
+            shared,
+            addr,
+            running: Mutex::new(Some((stop_tx, thread))),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://HOST:PORT/ws`.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.lock().is_some()
+    }
+
+    /// Closes the listener and every connection (TCP close, no close frame) and joins the
+    /// thread. Idempotent. Open records are marked closed by the server.
+    pub fn stop(&self) {
+        let Some((stop, thread)) = self.running.lock().take() else {
+            return;
+        };
+        let _ = stop.send(());
+        let _ = thread.join();
+        let now = monotonic();
+        self.shared.update(|st| {
+            st.live.iter_mut().for_each(|l| *l = None);
+            for r in st.records.iter_mut().filter(|r| r.closed_at.is_none()) {
+                r.closed_at = Some(now);
+                r.closed_by = Some(ClosedBy::Server);
+            }
+        });
+    }
+
+    /// Applies `fault`. `Scope::Current`: to every open connection now; returns how many.
+    /// `Scope::Next { count }`: to each of the next `count` accepted TCP connections; returns
+    /// `count`. Next-faults are queued FIFO and each accepted connection takes one (so
+    /// `refuse` ×2 then `stall_handshake` ×1 hits three connections in that order), except
+    /// `reject_orders`, which applies to the next `count` upgraded connections on top of any other
+    /// fault. While [`MockServer::set_refusing`] is on, accepted connections consume nothing.
+    pub fn fault(&self, fault: Fault, scope: Scope) -> Result<usize, FaultError> {
+        match scope {
+            Scope::Current => {
+                if fault.next_only() {
+                    return Err(FaultError(format!(
+                        "scope: fault {:?} applies only to scope='next'",
+                        fault.name()
+                    )));
+                }
+                let st = self.shared.state.lock();
+                let live = st.live.iter().flatten();
+                Ok(live.filter(|tx| tx.send(fault.clone()).is_ok()).count())
+            }
+            Scope::Next { count } => {
+                if count == 0 {
+                    return Err(FaultError("count must be >= 1, got 0".into()));
+                }
+                self.shared.update(|st| match fault {
+                    Fault::RejectOrders(r) => st.reject_next = Some((count, r)),
+                    f => st.next.push_back((f, count)),
+                });
+                Ok(count as usize)
+            }
+        }
+    }
+
+    /// Drops every queued scope-next fault.
+    pub fn clear_faults(&self) {
+        self.shared.update(|st| {
+            st.next.clear();
+            st.reject_next = None;
+        });
+    }
+
+    /// While on, every accepted TCP connection is reset at once.
+    pub fn set_refusing(&self, on: bool) {
+        self.shared.refusing.store(on, Ordering::SeqCst);
+    }
+
+    pub fn refusing(&self) -> bool {
+        self.shared.refusing.load(Ordering::SeqCst)
+    }
+
+    /// Raw TCP accepts, including refused and stalled ones.
+    pub fn tcp_accepts(&self) -> u64 {
+        self.shared.state.lock().tcp_accepts
+    }
+
+    /// Completed WebSocket upgrades (= number of records).
+    pub fn handshakes(&self) -> u64 {
+        self.shared.state.lock().handshakes
+    }
+
+    pub fn connections(&self) -> Vec<ConnectionRecord> {
+        self.shared.state.lock().records.clone()
+    }
+
+    pub fn connection(&self, index: usize) -> Option<ConnectionRecord> {
+        self.shared.state.lock().records.get(index).cloned()
+    }
+
+    /// Blocks until at least `n` upgrades happened; false on timeout.
+    pub fn wait_handshakes(&self, n: u64, timeout: Duration) -> bool {
+        self.shared.wait_for(timeout, |st| st.handshakes >= n)
+    }
+
+    /// Blocks until connection `index` exists and received at least `n` data messages (text or
+    /// binary); false on timeout.
+    pub fn wait_frames(&self, index: usize, n: usize, timeout: Duration) -> bool {
+        self.shared.wait_for(timeout, |st| {
+            st.records.get(index).is_some_and(|r| r.frames.len() >= n)
+        })
+    }
+
+    /// Blocks until connection `index` exists and is closed; false on timeout.
+    pub fn wait_closed(&self, index: usize, timeout: Duration) -> bool {
+        self.shared.wait_for(timeout, |st| {
+            st.records
+                .get(index)
+                .is_some_and(ConnectionRecord::is_closed)
+        })
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        match shared.admit() {
+            Admission::Refuse => {
+                let _ = stream.set_zero_linger();
+                drop(stream);
+            }
+            Admission::Serve(first) => {
+                tokio::spawn(connection::run(stream, Arc::clone(&shared), first));
+            }
+        }
+    }
+}
