@@ -1,9 +1,18 @@
-"""Shared pytest setup. The conformance fixtures are added below as the suite grows."""
+"""Shared pytest setup: the `backend` fixture that runs every behavioural test twice.
+
+`backend` yields the module under test: `bullet_ws` (native: the Rust core) or `bullet_ws.pure`
+(asyncio + websockets). Both export the same public names (API.md), so a test written against
+`backend.X` checks that both backends behave alike.
+"""
 
 from __future__ import annotations
 
+import importlib
 import pathlib
 import sys
+from types import ModuleType
+
+import pytest
 
 # Run from a plain checkout too: put python/ on the path when bullet_ws is not installed.
 _PYTHON_SRC = pathlib.Path(__file__).resolve().parent.parent / "python"
@@ -11,3 +20,40 @@ try:
     import bullet_ws  # noqa: F401
 except ImportError:
     sys.path.insert(0, str(_PYTHON_SRC))
+
+DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
+
+
+def _native_backend() -> ModuleType:
+    """`bullet_ws` with its native core, or a skip saying why it is not available."""
+    try:
+        importlib.import_module("bullet_ws._core")
+    except ImportError as exc:
+        pytest.skip(f"native backend unavailable: bullet_ws._core not importable ({exc})")
+    module = importlib.import_module("bullet_ws")
+    if not hasattr(module, "connect") or not hasattr(module, "parse_message"):
+        pytest.skip("native backend unavailable: bullet_ws does not export the API yet")
+    return module
+
+
+@pytest.fixture(params=["native", "pure"])
+def backend(request: pytest.FixtureRequest) -> ModuleType:
+    if request.param == "native":
+        return _native_backend()
+    return importlib.import_module("bullet_ws.pure")
+
+
+@pytest.fixture
+def native() -> ModuleType:
+    return _native_backend()
+
+
+@pytest.fixture
+def pure() -> ModuleType:
+    return importlib.import_module("bullet_ws.pure")
+
+
+def sample_lines(name: str) -> list[str]:
+    """The non-empty lines of tests/data/<name>.jsonl."""
+    text = (DATA_DIR / f"{name}.jsonl").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
