@@ -1,0 +1,107 @@
+"""bullet-ws: a managed, auto-reconnecting WebSocket client for the Bullet exchange.
+
+The native backend (a Rust core on tokio) is used when its extension module is present; otherwise
+this package falls back to `bullet_ws.pure` (asyncio + websockets), which has the same API.
+`BACKEND` tells which one is in use.
+"""
+
+from __future__ import annotations
+
+from bullet_ws.config import ManagedWsConfig
+from bullet_ws.errors import (
+    BulletWsError,
+    BusyError,
+    ConnectError,
+    ConnectTimeout,
+    HandshakeError,
+    ManagedWsError,
+    StoppedError,
+)
+from bullet_ws.events import Disconnected, Reconnected, Reconnecting, Stats
+from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
+
+try:
+    from bullet_ws._core import (
+        AggTrade,
+        BookTicker,
+        DepthUpdate,
+        ErrorMessage,
+        ForceOrder,
+        ListSubscriptionsResult,
+        MarkPrice,
+        Message,
+        OrderResult,
+        OrderUpdate,
+        Pong,
+        Status,
+        SubscribeResult,
+        Unknown,
+        UnsubscribeResult,
+        parse_message,
+    )
+    from bullet_ws._native import ManagedWebSocket, connect
+
+    BACKEND = "native"
+except ImportError:  # no wheel for this platform: the pure backend has the same API
+    from bullet_ws.pure import (  # type: ignore[assignment]
+        AggTrade,
+        BookTicker,
+        DepthUpdate,
+        ErrorMessage,
+        ForceOrder,
+        ListSubscriptionsResult,
+        ManagedWebSocket,
+        MarkPrice,
+        Message,
+        OrderResult,
+        OrderUpdate,
+        Pong,
+        Status,
+        SubscribeResult,
+        Unknown,
+        UnsubscribeResult,
+        connect,
+        parse_message,
+    )
+
+    BACKEND = "pure"
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKEND",
+    "AggTrade",
+    "BookTicker",
+    "BulletWsError",
+    "BusyError",
+    "ConnectError",
+    "ConnectTimeout",
+    "DepthUpdate",
+    "Disconnected",
+    "ErrorMessage",
+    "ForceOrder",
+    "HandshakeError",
+    "KlineInterval",
+    "ListSubscriptionsResult",
+    "ManagedWebSocket",
+    "ManagedWsConfig",
+    "ManagedWsError",
+    "MarkPrice",
+    "Message",
+    "OrderResult",
+    "OrderUpdate",
+    "OrderbookDepth",
+    "Pong",
+    "Reconnected",
+    "Reconnecting",
+    "Stats",
+    "Status",
+    "StoppedError",
+    "SubscribeResult",
+    "Topic",
+    "Unknown",
+    "UnsubscribeResult",
+    "__version__",
+    "connect",
+    "parse_message",
+]

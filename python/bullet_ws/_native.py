@@ -1,0 +1,94 @@
+"""The native backend's socket and `connect()`: the Rust core behind the shared validation.
+
+The hot methods (`recv`, `recv_batch`, `__anext__`) are the native class's own; this subclass only
+adds the commands, which validate their arguments with the same code as the pure backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bullet_ws import _core
+from bullet_ws._connect import Connect, resolve_connect_args
+from bullet_ws._validate import id_arg, topics_arg, tx_arg
+from bullet_ws.config import ManagedWsConfig
+
+__all__ = ["ManagedWebSocket", "connect"]
+
+
+class ManagedWebSocket(_core.ManagedWebSocket):
+    """An auto-reconnecting socket to the Bullet exchange. Open it with `bullet_ws.connect()`.
+
+    Commands are synchronous and fire-and-forget: they queue a command for the background task
+    and return; acks and errors arrive as events. They raise `StoppedError` once the socket has
+    stopped and `BusyError` when the command queue (256) is full; bad arguments raise
+    TypeError/ValueError naming the argument, and nothing is queued then.
+    """
+
+    __slots__ = ()
+
+    def subscribe(self, topics: Iterable[str], id: int | None = None) -> None:
+        """Subscribe to the topics not active yet (nothing is sent if none are new).
+
+        Active topics are replayed after every reconnect.
+        """
+        self._subscribe(topics_arg(topics), id_arg(id))
+
+    def unsubscribe(self, topics: Iterable[str], id: int | None = None) -> None:
+        """Unsubscribe from the active ones among `topics` (nothing is sent if none are)."""
+        self._unsubscribe(topics_arg(topics), id_arg(id))
+
+    def order_place(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.PLACE; `tx` is a signed transaction, base64 `str` or raw `bytes`.
+
+        If the send fails, the socket reconnects and sends it once more.
+        """
+        self._order("place", tx_arg(tx), id_arg(id))
+
+    def order_cancel(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.CANCEL (see `order_place`)."""
+        self._order("cancel", tx_arg(tx), id_arg(id))
+
+    def order_amend(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.AMEND (see `order_place`)."""
+        self._order("amend", tx_arg(tx), id_arg(id))
+
+    def order_cancel_all(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.CANCEL_ALL (see `order_place`)."""
+        self._order("cancel_all", tx_arg(tx), id_arg(id))
+
+    def list_subscriptions(self, id: int | None = None) -> None:
+        """Ask the server for its list of this connection's subscriptions."""
+        self._list_subscriptions(id_arg(id))
+
+    def ping(self, id: int | None = None) -> None:
+        """Send an application-level PING; the server answers with a `Pong`."""
+        self._ping(id_arg(id))
+
+    def __repr__(self) -> str:
+        state = "stopped" if self.stopped else "running"
+        return f"<bullet_ws.ManagedWebSocket {state} topics={len(self.topics)}>"
+
+
+async def _open(ws_url: str, config: ManagedWsConfig) -> ManagedWebSocket:
+    ws = ManagedWebSocket(ws_url, config)
+    try:
+        await ws._wait_connected()
+    except BaseException:
+        ws.stop()
+        raise
+    return ws
+
+
+def connect(
+    url: str, *, config: ManagedWsConfig | None = None, **overrides: Any
+) -> Connect[ManagedWebSocket]:
+    """Open a managed socket: `ws = await connect(...)` or `async with connect(...) as ws`.
+
+    `url` is "mainnet", "testnet", a ws:// or wss:// URL, or an http(s):// REST base. Any
+    `ManagedWsConfig` field can be given as a keyword and overrides `config`. A malformed URL or
+    config raises at once; a failed initial connect raises `ConnectError` (not retried).
+    """
+    ws_url, cfg = resolve_connect_args(url, config, overrides)
+    return Connect(_open, ws_url, cfg)

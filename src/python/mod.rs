@@ -1,0 +1,18 @@
+//! The PyO3 layer: the only place that knows about Python. The core hands it parsed events;
+//! here they become Python objects, on the event loop's thread.
+
+use pyo3::prelude::*;
+
+mod messages;
+mod mock;
+mod socket;
+mod wakefd;
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    messages::register(m)?;
+    socket::register(m)?;
+    mock::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,420 @@
+//! The native `ManagedWebSocket` and its awaitables.
+//!
+//! The socket task (tokio) never touches Python. It queues parsed events and, only when the loop
+//! announced that it is about to sleep, rings an eventfd that asyncio watches with `add_reader`:
+//! one wake-up per burst, no GIL on tokio threads. On the loop thread, `recv()` returns an
+//! awaitable that completes at once when an event is queued (no Future); only a wait that has to
+//! sleep creates one asyncio Future, shared by every concurrent waiter.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyOSError, PyStopAsyncIteration, PyStopIteration, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyFrozenSet, PyInt, PyList};
+
+use super::messages::to_python;
+use super::wakefd::WakeFd;
+use crate::bridge::{ConnectState, Event, EventQueue, LogLevel};
+use crate::config::Config;
+use crate::managed::{runtime, CommandError, ManagedHandle};
+use crate::protocol::OrderMethod;
+use crate::transport::{ConnectErrorKind, WsConnector};
+
+pyo3::import_exception!(bullet_ws.errors, ConnectError);
+pyo3::import_exception!(bullet_ws.errors, ConnectTimeout);
+pyo3::import_exception!(bullet_ws.errors, HandshakeError);
+pyo3::import_exception!(bullet_ws.errors, StoppedError);
+pyo3::import_exception!(bullet_ws.errors, BusyError);
+
+/// Python objects looked up once.
+struct Classes {
+    reconnecting: Py<PyAny>,
+    reconnected: Py<PyAny>,
+    disconnected: Py<PyAny>,
+    stats: Py<PyAny>,
+    logger: Py<PyAny>,
+    max_events_arg: Py<PyAny>,
+}
+
+fn classes(py: Python<'_>) -> PyResult<&Classes> {
+    static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
+    CLASSES.get_or_try_init(py, || {
+        let events = py.import("bullet_ws.events")?;
+        Ok(Classes {
+            reconnecting: events.getattr("Reconnecting")?.unbind(),
+            reconnected: events.getattr("Reconnected")?.unbind(),
+            disconnected: events.getattr("Disconnected")?.unbind(),
+            stats: events.getattr("Stats")?.unbind(),
+            logger: py.import("logging")?.call_method1("getLogger", ("bullet_ws",))?.unbind(),
+            max_events_arg: py.import("bullet_ws._validate")?.getattr("max_events_arg")?.unbind(),
+        })
+    })
+}
+
+fn event_to_python(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyAny>> {
+    match event {
+        Event::Message(m) => to_python(py, m),
+        Event::Reconnecting { reason } => classes(py)?.reconnecting.bind(py).call1((reason,)),
+        Event::Reconnected { attempts, downtime } => {
+            classes(py)?.reconnected.bind(py).call1((attempts, downtime.as_secs_f64()))
+        }
+        Event::Disconnected { reason } => classes(py)?.disconnected.bind(py).call1((reason,)),
+    }
+}
+
+fn command_error(e: CommandError) -> PyErr {
+    match e {
+        CommandError::Stopped => StoppedError::new_err(e.to_string()),
+        CommandError::Busy => BusyError::new_err(e.to_string()),
+    }
+}
+
+/// What the loop side shares with its reader callback (never with the tokio side).
+struct LoopSide {
+    queue: Arc<EventQueue>,
+    wake: Arc<WakeFd>,
+    event_loop: Py<PyAny>,
+    /// The one Future that sleeping waiters share; replaced once done.
+    waiter: Mutex<Option<Py<PyAny>>>,
+    reader_registered: Mutex<bool>,
+}
+
+impl LoopSide {
+    fn flush_logs(&self, py: Python<'_>) -> PyResult<()> {
+        let logs = self.queue.take_logs();
+        if logs.is_empty() {
+            return Ok(());
+        }
+        let logger = classes(py)?.logger.bind(py);
+        for (level, message) in logs {
+            let level = match level {
+                LogLevel::Debug => 10,
+                LogLevel::Info => 20,
+                LogLevel::Warning => 30,
+                LogLevel::Error => 40,
+            };
+            logger.call_method1("log", (level, message))?;
+        }
+        Ok(())
+    }
+
+    /// The Future to sleep on; the reader callback resolves it.
+    fn sleep_future<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut slot = self.waiter.lock();
+        if let Some(fut) = slot.as_ref() {
+            let fut = fut.bind(py);
+            if !fut.call_method0("done")?.is_truthy()? {
+                return Ok(fut.clone());
+            }
+        }
+        let fut = self.event_loop.bind(py).call_method0("create_future")?;
+        *slot = Some(fut.clone().unbind());
+        Ok(fut)
+    }
+
+    fn unregister(&self, py: Python<'_>) {
+        let mut registered = self.reader_registered.lock();
+        if *registered {
+            *registered = false;
+            // The loop may be closed already; then there is nothing to remove.
+            let _ = self.event_loop.bind(py).call_method1("remove_reader", (self.wake.fileno(),));
+        }
+    }
+}
+
+/// The `add_reader` callback. Holds no reference to the socket, so that dropping the socket
+/// still stops its task.
+#[pyclass(frozen, module = "bullet_ws._core", name = "_Doorbell")]
+struct Doorbell(Arc<LoopSide>);
+
+#[pymethods]
+impl Doorbell {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        let side = &self.0;
+        side.wake.drain();
+        let taken = side.waiter.lock().take();
+        if let Some(fut) = taken {
+            let fut = fut.bind(py);
+            if !fut.call_method0("done")?.is_truthy()? {
+                fut.call_method1("set_result", (py.None(),))?;
+            }
+        }
+        let flushed = side.flush_logs(py);
+        if side.queue.is_ended() {
+            side.unregister(py);
+        }
+        flushed
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Wait {
+    One,
+    Next,
+    Batch(usize),
+    Connected,
+    Closed,
+}
+
+/// An awaitable that completes without an asyncio Future when its result is ready.
+#[pyclass(module = "bullet_ws._core", name = "_Wait")]
+pub struct WaitFor {
+    side: Arc<LoopSide>,
+    wait: Wait,
+}
+
+impl WaitFor {
+    fn ready(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let q = &self.side.queue;
+        match self.wait {
+            Wait::One | Wait::Next => {
+                if let Some(event) = q.pop() {
+                    return Ok(Some(event_to_python(py, event)?.unbind()));
+                }
+                if q.is_exhausted() {
+                    return match self.wait {
+                        Wait::Next => Err(PyStopAsyncIteration::new_err(())),
+                        _ => Ok(Some(py.None())),
+                    };
+                }
+                Ok(None)
+            }
+            Wait::Batch(max) => {
+                let mut events = Vec::new();
+                q.pop_batch(max, &mut events);
+                if events.is_empty() && !q.is_exhausted() {
+                    return Ok(None);
+                }
+                let items = events.into_iter().map(|e| event_to_python(py, e)).collect::<PyResult<Vec<_>>>()?;
+                Ok(Some(PyList::new(py, items)?.into_any().unbind()))
+            }
+            Wait::Connected => match q.connect_state() {
+                ConnectState::Pending => Ok(None),
+                ConnectState::Connected => Ok(Some(py.None())),
+                ConnectState::Failed(e) => Err(match e.kind {
+                    ConnectErrorKind::Timeout => ConnectTimeout::new_err(e.message),
+                    ConnectErrorKind::Handshake => HandshakeError::new_err(e.message),
+                    ConnectErrorKind::Io => ConnectError::new_err(e.message),
+                }),
+            },
+            Wait::Closed => Ok(q.is_ended().then(|| py.None())),
+        }
+    }
+
+    fn wants_events(&self) -> bool {
+        matches!(self.wait, Wait::One | Wait::Next | Wait::Batch(_))
+    }
+}
+
+#[pymethods]
+impl WaitFor {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// Either finishes (StopIteration carrying the result) or yields the Future to sleep on.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        loop {
+            if let Some(result) = self.ready(py)? {
+                return Err(PyStopIteration::new_err((result,)));
+            }
+            // Announce the sleep, then look once more: an event that raced in must not be missed.
+            if self.wants_events() && !self.side.queue.prepare_wait() {
+                continue;
+            }
+            self.side.flush_logs(py)?;
+            let fut = self.side.sleep_future(py)?;
+            fut.setattr(pyo3::intern!(py, "_asyncio_future_blocking"), true)?;
+            return Ok(fut.unbind());
+        }
+    }
+
+    /// Called by a Task that is cancelled while we sleep.
+    #[pyo3(signature = (*args))]
+    fn throw(&self, args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Py<PyAny>> {
+        let exc = args.get_item(0)?;
+        if exc.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+            return Err(PyErr::from_value(exc));
+        }
+        // throw(type[, value]) form
+        let value = if args.len() > 1 { Some(args.get_item(1)?) } else { None };
+        let err = match value {
+            Some(v) if v.is_instance_of::<pyo3::exceptions::PyBaseException>() => PyErr::from_value(v),
+            Some(v) => PyErr::from_value(exc.call1((v,))?),
+            None => PyErr::from_value(exc.call0()?),
+        };
+        Err(err)
+    }
+
+    fn close(&self) {}
+}
+
+fn duration(config: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
+    let secs: f64 = config.getattr(name)?.extract()?;
+    Duration::try_from_secs_f64(secs).map_err(|e| PyTypeError::new_err(format!("{name}: {e}")))
+}
+
+fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
+    let max_retries: Option<u64> = match config.getattr("max_retries")? {
+        v if v.is_none() => None,
+        // Beyond u64 is forever in practice.
+        v => Some(v.extract::<u64>().unwrap_or(u64::MAX)),
+    };
+    let ca_file: Option<String> = config.getattr("ca_file")?.extract()?;
+    Ok(Config {
+        initial_backoff: duration(config, "initial_backoff")?,
+        max_backoff: duration(config, "max_backoff")?,
+        max_retries,
+        channel_capacity: config.getattr("channel_capacity")?.extract()?,
+        connection_timeout: duration(config, "connection_timeout")?,
+        idle_timeout: duration(config, "idle_timeout")?,
+        backoff_reset_after: duration(config, "backoff_reset_after")?,
+        max_message_size: config.getattr("max_message_size")?.extract()?,
+        ca_file: ca_file.map(PathBuf::from),
+    })
+}
+
+/// The native managed socket. Construct it through `bullet_ws.connect()`.
+#[pyclass(frozen, subclass, module = "bullet_ws._core", name = "ManagedWebSocket")]
+pub struct PySocket {
+    handle: ManagedHandle,
+    side: Arc<LoopSide>,
+}
+
+impl PySocket {
+    fn wait(&self, wait: Wait) -> WaitFor {
+        WaitFor { side: self.side.clone(), wait }
+    }
+}
+
+#[pymethods]
+impl PySocket {
+    /// Starts the socket task on the running loop; `await ws._wait_connected()` for the outcome.
+    #[new]
+    fn new(py: Python<'_>, url: &str, config: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let config = config_from_python(config)?;
+        let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+        let connector = WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;
+        let wake = Arc::new(WakeFd::new().map_err(|e| PyOSError::new_err(format!("eventfd: {e}")))?);
+        let queue = Arc::new(EventQueue::new(config.channel_capacity, Box::new(wake.clone())));
+        let side = Arc::new(LoopSide {
+            queue: queue.clone(),
+            wake: wake.clone(),
+            event_loop: event_loop.clone().unbind(),
+            waiter: Mutex::new(None),
+            reader_registered: Mutex::new(false),
+        });
+        let doorbell = Bound::new(py, Doorbell(side.clone()))?;
+        event_loop.call_method1("add_reader", (wake.fileno(), doorbell))?;
+        *side.reader_registered.lock() = true;
+        let handle = ManagedHandle::spawn(runtime().handle(), connector, config, queue);
+        Ok(PySocket { handle, side })
+    }
+
+    fn _wait_connected(&self) -> WaitFor {
+        self.wait(Wait::Connected)
+    }
+
+    /// The next event, or None once the socket has stopped and the queue is drained.
+    fn recv(&self) -> WaitFor {
+        self.wait(Wait::One)
+    }
+
+    /// Every queued event up to `max_events` (waits for at least one); [] once stopped.
+    #[pyo3(signature = (max_events = None))]
+    fn recv_batch(&self, py: Python<'_>, max_events: Option<&Bound<'_, PyAny>>) -> PyResult<WaitFor> {
+        let Some(max_events) = max_events else {
+            return Ok(self.wait(Wait::Batch(1024)));
+        };
+        let n = match max_events.cast::<PyInt>().ok().and_then(|i| i.extract::<usize>().ok()) {
+            Some(n) if n >= 1 && !max_events.is_instance_of::<pyo3::types::PyBool>() => n,
+            // The shared validator raises the same error as the pure backend.
+            _ => classes(py)?.max_events_arg.bind(py).call1((max_events,))?.extract::<usize>()?,
+        };
+        Ok(self.wait(Wait::Batch(n)))
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__(&self) -> WaitFor {
+        self.wait(Wait::Next)
+    }
+
+    /// Ends the background task at its next await point, even mid-reconnect.
+    fn stop(&self) {
+        self.handle.stop();
+    }
+
+    /// `stop()`, then wait until the background task has ended.
+    fn close(&self) -> WaitFor {
+        self.handle.stop();
+        self.wait(Wait::Closed)
+    }
+
+    #[getter]
+    fn topics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyFrozenSet>> {
+        PyFrozenSet::new(py, self.handle.topics())
+    }
+
+    #[getter]
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let s = self.side.queue.stats();
+        classes(py)?.stats.bind(py).call1((s.messages_received, s.events_dropped, s.reconnects, s.queued))
+    }
+
+    #[getter]
+    fn stopped(&self) -> bool {
+        self.handle.is_stopped()
+    }
+
+    fn _subscribe(&self, topics: Vec<String>, id: Option<u64>) -> PyResult<Vec<String>> {
+        self.handle.subscribe(topics, id).map_err(command_error)
+    }
+
+    fn _unsubscribe(&self, topics: Vec<String>, id: Option<u64>) -> PyResult<Vec<String>> {
+        self.handle.unsubscribe(topics, id).map_err(command_error)
+    }
+
+    fn _order(&self, method: &str, tx: String, id: Option<u64>) -> PyResult<()> {
+        let method = match method {
+            "place" => OrderMethod::Place,
+            "cancel" => OrderMethod::Cancel,
+            "amend" => OrderMethod::Amend,
+            "cancel_all" => OrderMethod::CancelAll,
+            other => return Err(PyTypeError::new_err(format!("unknown order method {other:?}"))),
+        };
+        self.handle.order(method, tx, id).map_err(command_error)
+    }
+
+    fn _list_subscriptions(&self, id: Option<u64>) -> PyResult<()> {
+        self.handle.list_subscriptions(id).map_err(command_error)
+    }
+
+    fn _ping(&self, id: Option<u64>) -> PyResult<()> {
+        self.handle.ping(id).map_err(command_error)
+    }
+}
+
+impl Drop for PySocket {
+    fn drop(&mut self) {
+        // The handle's own Drop stops the task; the doorbell unregisters itself when it ends.
+        self.handle.stop();
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PySocket>()?;
+    m.add_class::<WaitFor>()?;
+    m.add_class::<Doorbell>()?;
+    Ok(())
+}
