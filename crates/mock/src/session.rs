@@ -3,7 +3,7 @@
 //!
 //! Pure logic, no I/O: [`Session::handle`] turns one client frame into the JSON replies, in order.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::feed::{Feed, FeedKind};
 use crate::topic::{self, Stream, TopicError};
@@ -148,12 +148,12 @@ impl Session {
                 )],
             },
             "LIST_SUBSCRIPTIONS" | "list_subscriptions" => {
-                vec![
-                    json!({"e": "list_subscriptions", "id": id, "E": now, "result": self.topics()})
-                        .to_string(),
-                ]
+                let topics = Value::from(self.topics());
+                vec![format!(
+                    r#"{{"e":"list_subscriptions","id":{id},"E":{now},"result":{topics}}}"#
+                )]
             }
-            "PING" | "ping" => vec![json!({"e": "pong", "id": id, "E": now}).to_string()],
+            "PING" | "ping" => vec![format!(r#"{{"e":"pong","id":{id},"E":{now}}}"#)],
             "ORDER.PLACE" | "order.place" => self.order(method, OrderAction::Place, &req, &id, ctx),
             "ORDER.CANCEL" | "order.cancel" => {
                 self.order(method, OrderAction::Cancel, &req, &id, ctx)
@@ -209,9 +209,7 @@ impl Session {
         }
         if added > 0 || topics.is_empty() {
             self.generation += 1;
-            replies.push(
-                json!({"e": "subscribe", "id": id, "E": now, "result": "success"}).to_string(),
-            );
+            replies.push(method_result("subscribe", id, now));
         }
         replies
     }
@@ -220,7 +218,7 @@ impl Session {
         // Idempotent, as the SDK documents: unknown topics are simply not there.
         self.subs.retain(|s| !topics.contains(&s.topic));
         self.generation += 1;
-        vec![json!({"e": "unsubscribe", "id": id, "E": now, "result": "success"}).to_string()]
+        vec![method_result("unsubscribe", id, now)]
     }
 
     fn order(
@@ -256,11 +254,10 @@ impl Session {
             self.last_order_id = Some(order_id);
         }
         let tx_id = tx_hash(tx);
-        let mut replies = vec![json!({
-            "e": method, "id": id, "E": now,
-            "results": {"tx_id": tx_id, "status": "submitted", "order_ids": [order_id], "client_order_ids": []}
-        })
-        .to_string()];
+        let mut replies = vec![format!(
+            r#"{{"e":{},"id":{id},"E":{now},"results":{{"tx_id":"{tx_id}","status":"submitted","order_ids":[{order_id}],"client_order_ids":[]}}}}"#,
+            Value::from(method)
+        )];
         let symbol = self.symbols.first().map_or("BTC-USD", String::as_str);
         let addresses: Vec<&str> = self
             .subs
@@ -269,30 +266,18 @@ impl Session {
             .filter_map(|s| s.topic.split_once('@').map(|(a, _)| a))
             .collect();
         for address in addresses {
-            let mut o = json!({
-                "s": symbol, "i": order_id, "T": now, "th": tx_id, "ua": address,
-            });
-            let fields = o.as_object_mut().expect("object literal");
-            match action {
-                OrderAction::Place | OrderAction::Amend => {
-                    for (k, v) in [
-                        ("X", "NEW"),
-                        ("x", "NEW"),
-                        ("S", "BUY"),
-                        ("o", "LIMIT"),
-                        ("f", "GTC"),
-                        ("p", "64000.00"),
-                        ("q", "0.010"),
-                    ] {
-                        fields.insert(k.into(), v.into());
-                    }
-                }
-                OrderAction::Cancel | OrderAction::CancelAll => {
-                    fields.insert("X".into(), "CANCELED".into());
-                    fields.insert("x".into(), "CANCELED".into());
-                }
-            }
-            replies.push(json!({"e": "orderTradeUpdate", "E": now, "o": o}).to_string());
+            let (status, rest) = match action {
+                OrderAction::Place | OrderAction::Amend => (
+                    "NEW",
+                    r#","S":"BUY","o":"LIMIT","f":"GTC","p":"64000.00","q":"0.010""#,
+                ),
+                OrderAction::Cancel | OrderAction::CancelAll => ("CANCELED", ""),
+            };
+            replies.push(format!(
+                r#"{{"e":"orderTradeUpdate","E":{now},"o":{{"s":{},"i":{order_id},"X":"{status}","x":"{status}","T":{now},"th":"{tx_id}","ua":{}{rest}}}}}"#,
+                Value::from(symbol),
+                Value::from(address)
+            ));
         }
         replies
     }
@@ -321,22 +306,32 @@ fn topic_params(req: &Map<String, Value>) -> Option<Vec<String>> {
     }
 }
 
-fn error_body(code: i64, msg: &str, param: Option<&str>) -> Value {
-    let mut body = json!({"code": code, "msg": msg});
-    if let Some(p) = param {
-        body["param"] = p.into();
-    }
-    body
+// Replies are formatted by hand to keep the wire's key order (`e` first), which serde_json's
+// sorted maps would lose; strings go through `Value` for escaping.
+
+fn method_result(e: &str, id: &Value, now: u64) -> String {
+    format!(r#"{{"e":"{e}","id":{id},"E":{now},"result":"success"}}"#)
+}
+
+fn error_body(code: i64, msg: &str, param: Option<&str>) -> String {
+    let param = param.map_or(String::new(), |p| format!(r#","param":{}"#, Value::from(p)));
+    format!(r#"{{"code":{code},"msg":{}{param}}}"#, Value::from(msg))
 }
 
 /// `{"e":"error",...}`: subscription and request errors.
 pub fn tagged_error(id: &Value, now: u64, code: i64, msg: &str, param: Option<&str>) -> String {
-    json!({"e": "error", "id": id, "E": now, "error": error_body(code, msg, param)}).to_string()
+    format!(
+        r#"{{"e":"error","id":{id},"E":{now},"error":{}}}"#,
+        error_body(code, msg, param)
+    )
 }
 
 /// `{"id":..,"E":..,"error":..}` without `e`: order errors.
 pub fn untagged_error(id: &Value, now: u64, code: i64, msg: &str, param: Option<&str>) -> String {
-    json!({"id": id, "E": now, "error": error_body(code, msg, param)}).to_string()
+    format!(
+        r#"{{"id":{id},"E":{now},"error":{}}}"#,
+        error_body(code, msg, param)
+    )
 }
 
 /// A deterministic fake tx hash: `0x` + 64 hex digits derived from the tx text.
@@ -354,6 +349,7 @@ fn tx_hash(tx: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::cell::Cell;
 
     fn session() -> Session {
