@@ -36,13 +36,17 @@ Protocol behaviour, in short:
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["ConnectionRecord", "FAULT_KINDS", "MockExchange"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["FAULT_KINDS", "ConnectionRecord", "MockExchange"]
 
 #: Every fault kind `MockExchange.fault` accepts.
 FAULT_KINDS: tuple[str, ...] = (
@@ -161,7 +165,7 @@ class MockExchange:
         ):
             raise ValueError(f"rate must be a finite number > 0 or None, got {rate!r}")
         if isinstance(symbols, str):
-            raise ValueError("symbols must be an iterable of str, not a str")
+            raise TypeError("symbols must be an iterable of str, not a str")
         symbol_list = list(symbols)
         for s in symbol_list:
             if not isinstance(s, str) or not s or "@" in s:
@@ -194,17 +198,18 @@ class MockExchange:
 
     # ----- lifecycle -----
 
-    def start(self) -> MockExchange:
+    def start(self) -> Self:
         """Binds and starts serving; returns self. Raises RuntimeError if already running."""
         if self._server is not None and self._server.running:
             raise RuntimeError("MockExchange is already running")
         try:
-            from bullet_ws._core import _MockServer
+            # Through importlib: the typed stub of _core need not know this private class.
+            native: Any = importlib.import_module("bullet_ws._core")
         except ImportError as e:  # pragma: no cover - depends on the build
             raise RuntimeError(
                 "MockExchange needs the native extension bullet_ws._core (maturin develop)"
             ) from e
-        self._server = _MockServer(**self._options)
+        self._server = native._MockServer(**self._options)
         return self
 
     def stop(self) -> None:
@@ -214,7 +219,7 @@ class MockExchange:
         if self._server is not None:
             self._server.stop()
 
-    def __enter__(self) -> MockExchange:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -225,7 +230,7 @@ class MockExchange:
     ) -> None:
         self.stop()
 
-    async def __aenter__(self) -> MockExchange:
+    async def __aenter__(self) -> Self:
         return self.start()
 
     async def __aexit__(
@@ -402,8 +407,7 @@ class MockExchange:
         """
         if not self._native().wait_closed(index, timeout):
             raise TimeoutError(
-                f"expected connection {index} closed within {timeout}s, "
-                f"saw {self._describe(index)}"
+                f"expected connection {index} closed within {timeout}s, saw {self._describe(index)}"
             )
         return self.connection(index)
 
@@ -423,9 +427,7 @@ class MockExchange:
         """`wait_handshakes` without blocking the event loop."""
         return await asyncio.to_thread(self.wait_handshakes, n, timeout)
 
-    async def wait_frames_async(
-        self, index: int, n: int, timeout: float = 5.0
-    ) -> ConnectionRecord:
+    async def wait_frames_async(self, index: int, n: int, timeout: float = 5.0) -> ConnectionRecord:
         """`wait_frames` without blocking the event loop."""
         return await asyncio.to_thread(self.wait_frames, index, n, timeout)
 
