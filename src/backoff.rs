@@ -103,9 +103,17 @@ mod tests {
         b.failed();
         assert_eq!(b.current().as_millis(), 400);
         b.connection_lost(Duration::from_secs(29), false);
-        assert_eq!(b.current().as_millis(), 400, "the first connection dying early keeps the backoff");
+        assert_eq!(
+            b.current().as_millis(),
+            400,
+            "the first connection dying early keeps the backoff"
+        );
         b.connection_lost(Duration::from_secs(29), true);
-        assert_eq!(b.current().as_millis(), 800, "a reconnected connection dying early doubles it");
+        assert_eq!(
+            b.current().as_millis(),
+            800,
+            "a reconnected connection dying early doubles it"
+        );
         b.connection_lost(Duration::from_secs(30), true);
         assert_eq!(b.current().as_millis(), 100);
     }

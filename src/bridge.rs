@@ -263,13 +263,24 @@ mod tests {
         let mut batch: Vec<_> = (0..5).map(pong).collect();
         assert_eq!(q.push_messages(&mut batch), 2);
         assert!(!q.push_event(Event::Reconnecting { reason: "x".into() }));
-        q.push_final(Event::Disconnected { reason: "bye".into() });
+        q.push_final(Event::Disconnected {
+            reason: "bye".into(),
+        });
         let s = q.stats();
         assert_eq!((s.messages_received, s.events_dropped, s.queued), (5, 3, 4));
         let mut out = vec![];
         q.pop_batch(10, &mut out);
-        assert_eq!(out[0], Event::Message(pong(0)), "the oldest events are kept");
-        assert_eq!(out[3], Event::Disconnected { reason: "bye".into() });
+        assert_eq!(
+            out[0],
+            Event::Message(pong(0)),
+            "the oldest events are kept"
+        );
+        assert_eq!(
+            out[3],
+            Event::Disconnected {
+                reason: "bye".into()
+            }
+        );
     }
 
     #[test]

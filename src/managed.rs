@@ -85,13 +85,19 @@ struct TopicSet {
 
 impl TopicSet {
     fn insert_new(&mut self, topics: Vec<String>) -> Vec<String> {
-        let new: Vec<String> = topics.into_iter().filter(|t| self.members.insert(t.clone())).collect();
+        let new: Vec<String> = topics
+            .into_iter()
+            .filter(|t| self.members.insert(t.clone()))
+            .collect();
         self.order.extend(new.iter().cloned());
         new
     }
 
     fn remove_present(&mut self, topics: Vec<String>) -> Vec<String> {
-        let gone: Vec<String> = topics.into_iter().filter(|t| self.members.remove(t)).collect();
+        let gone: Vec<String> = topics
+            .into_iter()
+            .filter(|t| self.members.remove(t))
+            .collect();
         if !gone.is_empty() {
             self.order.retain(|t| self.members.contains(t));
         }
@@ -135,8 +141,13 @@ impl ManagedHandle {
         let (commands, rx) = mpsc::channel(COMMAND_CAPACITY);
         let shutdown = Arc::new(Shutdown::default());
         let task = Task::new(connector, config, events.clone(), rx, shutdown.clone());
-        runtime.spawn(task.run());
-        ManagedHandle { commands, shutdown, events, topics: Mutex::new(TopicSet::default()) }
+        runtime.spawn(guarded(task.run(), events.clone()));
+        ManagedHandle {
+            commands,
+            shutdown,
+            events,
+            topics: Mutex::new(TopicSet::default()),
+        }
     }
 
     pub fn events(&self) -> &Arc<EventQueue> {
@@ -159,7 +170,11 @@ impl ManagedHandle {
     }
 
     /// Returns the topics actually sent (none when all were active already).
-    pub fn subscribe(&self, topics: Vec<String>, id: Option<u64>) -> Result<Vec<String>, CommandError> {
+    pub fn subscribe(
+        &self,
+        topics: Vec<String>,
+        id: Option<u64>,
+    ) -> Result<Vec<String>, CommandError> {
         self.check_running()?;
         let mut set = self.topics.lock();
         let new = set.insert_new(topics);
@@ -174,7 +189,11 @@ impl ManagedHandle {
     }
 
     /// Returns the topics actually sent (only those that were active).
-    pub fn unsubscribe(&self, topics: Vec<String>, id: Option<u64>) -> Result<Vec<String>, CommandError> {
+    pub fn unsubscribe(
+        &self,
+        topics: Vec<String>,
+        id: Option<u64>,
+    ) -> Result<Vec<String>, CommandError> {
         self.check_running()?;
         let mut set = self.topics.lock();
         let gone = set.remove_present(topics);
@@ -188,7 +207,12 @@ impl ManagedHandle {
         Ok(gone)
     }
 
-    pub fn order(&self, method: OrderMethod, tx: String, id: Option<u64>) -> Result<(), CommandError> {
+    pub fn order(
+        &self,
+        method: OrderMethod,
+        tx: String,
+        id: Option<u64>,
+    ) -> Result<(), CommandError> {
         self.check_running()?;
         self.queue(Command::Order(ClientMessage::Order { method, id, tx }))
     }
@@ -220,6 +244,27 @@ impl ManagedHandle {
 impl Drop for ManagedHandle {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A bug in the task must end the socket visibly, never leave the consumer waiting forever.
+async fn guarded(task: impl Future<Output = ()>, events: Arc<EventQueue>) {
+    if let Err(panic) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let reason = format!("internal error: {what}");
+        if events.connect_state() == ConnectState::Pending {
+            events.set_connect_state(ConnectState::Failed(ConnectError::new(
+                ConnectErrorKind::Io,
+                reason.clone(),
+            )));
+        }
+        events.log(LogLevel::Error, format!("socket task failed: {reason}"));
+        events.push_final(Event::Disconnected { reason });
+        events.finish();
     }
 }
 
@@ -305,7 +350,10 @@ impl<C: Connector> Task<C> {
             r.unwrap_or_else(|_| {
                 Err(ConnectError::new(
                     ConnectErrorKind::Timeout,
-                    format!("no `connected` status within connection_timeout ({:?})", bound),
+                    format!(
+                        "no `connected` status within connection_timeout ({:?})",
+                        bound
+                    ),
                 ))
             })
         })
@@ -314,10 +362,11 @@ impl<C: Connector> Task<C> {
     async fn first_connect(&mut self) -> Option<C::Conn> {
         match self.connect().await {
             None => {
-                self.events.set_connect_state(ConnectState::Failed(ConnectError::new(
-                    ConnectErrorKind::Io,
-                    "stopped before the connection was open",
-                )));
+                self.events
+                    .set_connect_state(ConnectState::Failed(ConnectError::new(
+                        ConnectErrorKind::Io,
+                        "stopped before the connection was open",
+                    )));
                 None
             }
             Some(Err(e)) => {
@@ -333,7 +382,11 @@ impl<C: Connector> Task<C> {
         let mut last_message = Instant::now();
         let mut connected_at = Instant::now();
         let mut reconnected = false;
-        let idle_timer = sleep(if idle.is_zero() { Duration::from_secs(3600) } else { idle });
+        let idle_timer = sleep(if idle.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            idle
+        });
         tokio::pin!(idle_timer);
         let mut batch: Vec<ServerMessage> = Vec::with_capacity(BURST);
 
@@ -393,14 +446,18 @@ impl<C: Connector> Task<C> {
                             None => return,
                             Some(new) => {
                                 conn = new;
-                                (connected_at, last_message, reconnected) = (Instant::now(), Instant::now(), true);
+                                (connected_at, last_message, reconnected) =
+                                    (Instant::now(), Instant::now(), true);
                                 idle_timer.as_mut().reset(last_message + idle);
                             }
                         }
                         // The order whose send found the connection dead gets one more try.
                         if let Some(frame) = order {
                             if let Err(e) = conn.send(frame).await {
-                                self.log(LogLevel::Warning, format!("order lost: resend after reconnect failed: {e}"));
+                                self.log(
+                                    LogLevel::Warning,
+                                    format!("order lost: resend after reconnect failed: {e}"),
+                                );
                             }
                         }
                         continue;
@@ -412,7 +469,8 @@ impl<C: Connector> Task<C> {
                 None => return,
                 Some(new) => {
                     conn = new;
-                    (connected_at, last_message, reconnected) = (Instant::now(), Instant::now(), true);
+                    (connected_at, last_message, reconnected) =
+                        (Instant::now(), Instant::now(), true);
                     idle_timer.as_mut().reset(last_message + idle);
                 }
             }
@@ -422,7 +480,10 @@ impl<C: Connector> Task<C> {
     fn warn_drops(&mut self, dropped: u64) {
         self.drops_since_warning += dropped;
         let now = Instant::now();
-        if self.last_drop_warning.is_none_or(|t| now.duration_since(t) >= DROP_WARNING_EVERY) {
+        if self
+            .last_drop_warning
+            .is_none_or(|t| now.duration_since(t) >= DROP_WARNING_EVERY)
+        {
             self.log(
                 LogLevel::Warning,
                 format!(
@@ -437,7 +498,11 @@ impl<C: Connector> Task<C> {
 
     /// Sends one command. Returns `Some((reason, order_to_retry))` when the connection must be
     /// replaced.
-    async fn apply(&mut self, cmd: Command, conn: &mut C::Conn) -> Option<(String, Option<String>)> {
+    async fn apply(
+        &mut self,
+        cmd: Command,
+        conn: &mut C::Conn,
+    ) -> Option<(String, Option<String>)> {
         let (message, is_order) = match cmd {
             Command::Subscribe(topics, id) => {
                 let new = self.replay.insert_new(topics);
@@ -474,7 +539,10 @@ impl<C: Connector> Task<C> {
             Ok(()) => None,
             // Subscriptions are in the replay set; other requests die with their connection.
             Err(e) if !is_order => {
-                self.log(LogLevel::Debug, format!("send failed, connection presumed lost: {e}"));
+                self.log(
+                    LogLevel::Debug,
+                    format!("send failed, connection presumed lost: {e}"),
+                );
                 None
             }
             Err(e) => Some((format!("order send failed: {e}"), keep)),
@@ -482,12 +550,21 @@ impl<C: Connector> Task<C> {
     }
 
     /// The reconnect procedure. `None` means the task must end.
-    async fn reconnect(&mut self, reason: String, old: C::Conn, uptime: Duration, reconnected: bool) -> Option<C::Conn> {
+    async fn reconnect(
+        &mut self,
+        reason: String,
+        old: C::Conn,
+        uptime: Duration,
+        reconnected: bool,
+    ) -> Option<C::Conn> {
         // A late close handshake must not hold up the new connection.
         tokio::spawn(async move {
             let _ = timeout(CLOSE_GRACE, old.close()).await;
         });
-        self.log(LogLevel::Warning, format!("connection lost ({reason}); reconnecting"));
+        self.log(
+            LogLevel::Warning,
+            format!("connection lost ({reason}); reconnecting"),
+        );
         self.events.push_event(Event::Reconnecting { reason });
         self.backoff.connection_lost(uptime, reconnected);
         let lost_at = Instant::now();
@@ -508,19 +585,30 @@ impl<C: Connector> Task<C> {
             let delay = self.backoff.delay(&mut self.rng);
             self.log(
                 LogLevel::Info,
-                format!("reconnect attempt {attempts} in {:.3}s (backoff {:.3}s)", delay.as_secs_f64(), self.backoff.current().as_secs_f64()),
+                format!(
+                    "reconnect attempt {attempts} in {:.3}s (backoff {:.3}s)",
+                    delay.as_secs_f64(),
+                    self.backoff.current().as_secs_f64()
+                ),
             );
             self.or_shutdown(sleep(delay)).await?;
             let mut conn = match self.connect().await? {
                 Ok(conn) => conn,
                 Err(e) => {
-                    self.log(LogLevel::Warning, format!("reconnect attempt {attempts} failed: {e}"));
+                    self.log(
+                        LogLevel::Warning,
+                        format!("reconnect attempt {attempts} failed: {e}"),
+                    );
                     self.backoff.failed();
                     continue;
                 }
             };
             if !self.replay.order.is_empty() {
-                let frame = ClientMessage::Subscribe { id: None, params: self.replay.order.clone() }.to_json();
+                let frame = ClientMessage::Subscribe {
+                    id: None,
+                    params: self.replay.order.clone(),
+                }
+                .to_json();
                 if frame.len() > self.config.max_message_size {
                     let reason = format!(
                         "subscription replay failed: the replay frame of {} bytes exceeds max_message_size ({})",
@@ -532,17 +620,26 @@ impl<C: Connector> Task<C> {
                     return None;
                 }
                 if let Err(e) = conn.send(frame).await {
-                    self.log(LogLevel::Warning, format!("replay lost the new connection ({e}); retrying"));
+                    self.log(
+                        LogLevel::Warning,
+                        format!("replay lost the new connection ({e}); retrying"),
+                    );
                     self.backoff.failed();
                     continue;
                 }
             }
             self.log(
                 LogLevel::Info,
-                format!("reconnected after {attempts} attempt(s); replayed {} topic(s)", self.replay.order.len()),
+                format!(
+                    "reconnected after {attempts} attempt(s); replayed {} topic(s)",
+                    self.replay.order.len()
+                ),
             );
             self.events.count_reconnect();
-            self.events.push_event(Event::Reconnected { attempts, downtime: lost_at.elapsed() });
+            self.events.push_event(Event::Reconnected {
+                attempts,
+                downtime: lost_at.elapsed(),
+            });
             return Some(conn);
         }
     }

@@ -35,7 +35,10 @@ pub struct ConnectError {
 
 impl ConnectError {
     pub fn new(kind: ConnectErrorKind, message: impl Into<String>) -> Self {
-        ConnectError { kind, message: message.into() }
+        ConnectError {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -56,7 +59,9 @@ pub enum Lost {
 impl fmt::Display for Lost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Lost::Closed { code, reason } if reason.is_empty() => write!(f, "closed by server ({code})"),
+            Lost::Closed { code, reason } if reason.is_empty() => {
+                write!(f, "closed by server ({code})")
+            }
             Lost::Closed { code, reason } => write!(f, "closed by server ({code}): {reason}"),
             Lost::Ended => f.write_str("stream ended without a close frame"),
             Lost::Error(e) => write!(f, "transport error: {e}"),
@@ -89,11 +94,19 @@ pub struct WsConnector {
 impl WsConnector {
     /// Fails when the CA bundle cannot be read: a bad `ca_file` must not silently fall back.
     pub fn new(url: &str, config: &Config) -> Result<Self, ConnectError> {
-        let tls = if url.starts_with("wss://") { Some(Arc::new(tls_config(config)?)) } else { None };
+        let tls = if url.starts_with("wss://") {
+            Some(Arc::new(tls_config(config)?))
+        } else {
+            None
+        };
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(config.max_message_size))
             .max_frame_size(Some(config.max_message_size));
-        Ok(WsConnector { url: url.to_owned(), ws_config, tls })
+        Ok(WsConnector {
+            url: url.to_owned(),
+            ws_config,
+            tls,
+        })
     }
 }
 
@@ -102,14 +115,23 @@ fn tls_config(config: &Config) -> Result<rustls::ClientConfig, ConnectError> {
     match &config.ca_file {
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
-                ConnectError::new(ConnectErrorKind::Io, format!("cannot read ca_file {}: {e}", path.display()))
+                ConnectError::new(
+                    ConnectErrorKind::Io,
+                    format!("cannot read ca_file {}: {e}", path.display()),
+                )
             })?;
             for cert in certs {
                 let cert = cert.map_err(|e| {
-                    ConnectError::new(ConnectErrorKind::Io, format!("bad certificate in {}: {e}", path.display()))
+                    ConnectError::new(
+                        ConnectErrorKind::Io,
+                        format!("bad certificate in {}: {e}", path.display()),
+                    )
                 })?;
                 roots.add(cert).map_err(|e| {
-                    ConnectError::new(ConnectErrorKind::Io, format!("bad certificate in {}: {e}", path.display()))
+                    ConnectError::new(
+                        ConnectErrorKind::Io,
+                        format!("bad certificate in {}: {e}", path.display()),
+                    )
                 })?;
             }
             if roots.is_empty() {
@@ -136,12 +158,17 @@ fn connect_error(e: WsError) -> ConnectError {
             format!("HTTP upgrade refused: status {}", resp.status()),
         ),
         WsError::Tls(e) => ConnectError::new(Io, format!("TLS error: {e}")),
-        WsError::Io(e) => match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        WsError::Io(e) => match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
             Some(tls) => ConnectError::new(Io, format!("TLS error: {tls}")),
             None => ConnectError::new(Io, format!("connection failed: {e}")),
         },
         WsError::Url(e) => ConnectError::new(Io, format!("bad URL: {e}")),
-        WsError::Protocol(e) => ConnectError::new(Handshake, format!("WebSocket upgrade failed: {e}")),
+        WsError::Protocol(e) => {
+            ConnectError::new(Handshake, format!("WebSocket upgrade failed: {e}"))
+        }
         other => ConnectError::new(Handshake, format!("WebSocket upgrade failed: {other}")),
     }
 }
@@ -168,7 +195,10 @@ impl Connector for WsConnector {
             Ok(m) if m.is_connected_status() => Ok(conn),
             Ok(other) => Err(ConnectError::new(
                 ConnectErrorKind::Handshake,
-                format!("expected the `connected` status first, got {}", first_message_summary(&other)),
+                format!(
+                    "expected the `connected` status first, got {}",
+                    first_message_summary(&other)
+                ),
             )),
             Err(lost) => Err(ConnectError::new(
                 ConnectErrorKind::Handshake,
@@ -199,9 +229,9 @@ fn lost(e: WsError) -> Lost {
     match e {
         WsError::ConnectionClosed | WsError::AlreadyClosed => Lost::Ended,
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Lost::Ended,
-        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-            Lost::Error(format!("message of {size} bytes exceeds max_message_size ({max_size})"))
-        }
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Lost::Error(
+            format!("message of {size} bytes exceeds max_message_size ({max_size})"),
+        ),
         WsError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
             Lost::Error("connection reset by peer".into())
         }

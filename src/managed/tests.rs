@@ -55,7 +55,9 @@ impl FakeNet {
         self.0.lock().conns[conn].sent.lock().clone()
     }
     fn push(&self, conn: usize, text: &str) {
-        let _ = self.0.lock().conns[conn].to_client.send(Ok(parse_str(text)));
+        let _ = self.0.lock().conns[conn]
+            .to_client
+            .send(Ok(parse_str(text)));
     }
     fn kill(&self, conn: usize, lost: Lost) {
         let _ = self.0.lock().conns[conn].to_client.send(Err(lost));
@@ -90,14 +92,28 @@ impl Connector for FakeNet {
     async fn connect(&self) -> Result<FakeConn, ConnectError> {
         let mut st = self.0.lock();
         st.attempts.push(Instant::now());
-        let plan = st.plans.pop_front().or(st.default_plan).unwrap_or(Plan::Accept);
+        let plan = st
+            .plans
+            .pop_front()
+            .or(st.default_plan)
+            .unwrap_or(Plan::Accept);
         if plan == Plan::Refuse {
-            return Err(ConnectError::new(ConnectErrorKind::Io, "connection refused"));
+            return Err(ConnectError::new(
+                ConnectErrorKind::Io,
+                "connection refused",
+            ));
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let sent = Arc::new(Mutex::new(Vec::new()));
-        st.conns.push(ConnSide { to_client: tx, sent: sent.clone() });
-        Ok(FakeConn { from_server: rx, sent, dead_on_send: plan == Plan::DeadOnSend })
+        st.conns.push(ConnSide {
+            to_client: tx,
+            sent: sent.clone(),
+        });
+        Ok(FakeConn {
+            from_server: rx,
+            sent,
+            dead_on_send: plan == Plan::DeadOnSend,
+        })
     }
 }
 
@@ -121,10 +137,19 @@ impl Harness {
 
     async fn start_on(net: FakeNet, config: Config) -> Harness {
         let wake = Arc::new(tokio::sync::Notify::new());
-        let queue = Arc::new(EventQueue::new(config.channel_capacity, Box::new(TokioWake(wake.clone()))));
-        let handle = ManagedHandle::spawn(&tokio::runtime::Handle::current(), net.clone(), config, queue);
+        let queue = Arc::new(EventQueue::new(
+            config.channel_capacity,
+            Box::new(TokioWake(wake.clone())),
+        ));
+        let handle = ManagedHandle::spawn(
+            &tokio::runtime::Handle::current(),
+            net.clone(),
+            config,
+            queue,
+        );
         let h = Harness { net, handle, wake };
-        h.until(|h| h.handle.events().connect_state() != ConnectState::Pending).await;
+        h.until(|h| h.handle.events().connect_state() != ConnectState::Pending)
+            .await;
         assert_eq!(h.handle.events().connect_state(), ConnectState::Connected);
         h
     }
@@ -178,7 +203,10 @@ fn config(initial_ms: u64, max_ms: u64) -> Config {
 }
 
 fn gaps_ms(times: &[Instant]) -> Vec<u128> {
-    times.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect()
+    times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -193,7 +221,10 @@ async fn backoff_doubles_to_the_cap_with_bounded_jitter() {
     let gaps = gaps_ms(&times);
     let bases = [100u128, 200, 400, 800, 1000, 1000, 1000];
     for (gap, base) in gaps.iter().zip(bases) {
-        assert!((base..=base + base / 2 + 1).contains(gap), "gap {gap} for base {base}: {gaps:?}");
+        assert!(
+            (base..=base + base / 2 + 1).contains(gap),
+            "gap {gap} for base {base}: {gaps:?}"
+        );
     }
 }
 
@@ -209,24 +240,50 @@ async fn zero_backoff_is_floored_at_ten_ms() {
 
 #[tokio::test(start_paused = true)]
 async fn max_retries_gives_up_with_disconnected() {
-    let h = Harness::start(Config { max_retries: Some(3), ..config(10, 100) }).await;
+    let h = Harness::start(Config {
+        max_retries: Some(3),
+        ..config(10, 100)
+    })
+    .await;
     h.net.default_plan(Plan::Refuse);
-    h.net.kill(0, Lost::Closed { code: 1001, reason: "away".into() });
+    h.net.kill(
+        0,
+        Lost::Closed {
+            code: 1001,
+            reason: "away".into(),
+        },
+    );
     assert_eq!(
         h.next().await,
-        Some(Event::Reconnecting { reason: "closed by server (1001): away".into() })
+        Some(Event::Reconnecting {
+            reason: "closed by server (1001): away".into()
+        })
     );
-    assert_eq!(h.next().await, Some(Event::Disconnected { reason: "exhausted 3 reconnect attempts".into() }));
+    assert_eq!(
+        h.next().await,
+        Some(Event::Disconnected {
+            reason: "exhausted 3 reconnect attempts".into()
+        })
+    );
     assert_eq!(h.next().await, None, "the stream ends after Disconnected");
     assert_eq!(h.net.attempts().len(), 1 + 3);
 }
 
 #[tokio::test(start_paused = true)]
 async fn max_retries_zero_gives_up_without_trying() {
-    let h = Harness::start(Config { max_retries: Some(0), ..config(10, 100) }).await;
+    let h = Harness::start(Config {
+        max_retries: Some(0),
+        ..config(10, 100)
+    })
+    .await;
     h.net.kill(0, Lost::Ended);
     assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
-    assert_eq!(h.next().await, Some(Event::Disconnected { reason: "exhausted 0 reconnect attempts".into() }));
+    assert_eq!(
+        h.next().await,
+        Some(Event::Disconnected {
+            reason: "exhausted 0 reconnect attempts".into()
+        })
+    );
     assert_eq!(h.net.attempts().len(), 1);
 }
 
@@ -242,7 +299,10 @@ async fn quick_deaths_keep_doubling_and_stable_uptime_resets() {
     let gaps = gaps_ms(&h.net.attempts());
     let bases = [100u128, 200, 400, 800, 1600];
     for (gap, base) in gaps.iter().zip(bases) {
-        assert!((base..=base + base / 2 + 1).contains(gap), "gap {gap} for base {base}: {gaps:?}");
+        assert!(
+            (base..=base + base / 2 + 1).contains(gap),
+            "gap {gap} for base {base}: {gaps:?}"
+        );
     }
     // Stay up for backoff_reset_after, then drop: the next delay starts from initial again.
     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -255,7 +315,11 @@ async fn quick_deaths_keep_doubling_and_stable_uptime_resets() {
 
 #[tokio::test(start_paused = true)]
 async fn idle_timeout_forces_a_reconnect_and_zero_disables_it() {
-    let h = Harness::start(Config { idle_timeout: Duration::from_millis(200), ..config(10, 100) }).await;
+    let h = Harness::start(Config {
+        idle_timeout: Duration::from_millis(200),
+        ..config(10, 100)
+    })
+    .await;
     let start = Instant::now();
     // Messages keep it alive...
     for i in 0..5 {
@@ -265,7 +329,10 @@ async fn idle_timeout_forces_a_reconnect_and_zero_disables_it() {
     // ...silence does not.
     let ev = h.next_non_message().await;
     let waited = start.elapsed().as_millis();
-    assert!(matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.contains("idle_timeout")), "{ev:?}");
+    assert!(
+        matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.contains("idle_timeout")),
+        "{ev:?}"
+    );
     assert!((950..=1000).contains(&waited), "{waited}");
 
     let quiet = Harness::start(config(10, 100)).await;
@@ -278,11 +345,33 @@ async fn idle_timeout_forces_a_reconnect_and_zero_disables_it() {
 async fn subscriptions_are_deduplicated_and_replayed_once_with_null_id() {
     let h = Harness::start(config(10, 100)).await;
     let t = |s: &str| s.to_string();
-    assert_eq!(h.handle.subscribe(vec![t("A@x"), t("B@x")], Some(1)).unwrap().len(), 2);
-    assert!(h.handle.subscribe(vec![t("A@x")], Some(2)).unwrap().is_empty());
-    assert!(h.handle.unsubscribe(vec![t("C@x")], Some(3)).unwrap().is_empty());
-    assert_eq!(h.handle.subscribe(vec![t("C@x"), t("A@x")], Some(4)).unwrap(), vec![t("C@x")]);
-    assert_eq!(h.handle.unsubscribe(vec![t("B@x")], Some(5)).unwrap(), vec![t("B@x")]);
+    assert_eq!(
+        h.handle
+            .subscribe(vec![t("A@x"), t("B@x")], Some(1))
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(h
+        .handle
+        .subscribe(vec![t("A@x")], Some(2))
+        .unwrap()
+        .is_empty());
+    assert!(h
+        .handle
+        .unsubscribe(vec![t("C@x")], Some(3))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        h.handle
+            .subscribe(vec![t("C@x"), t("A@x")], Some(4))
+            .unwrap(),
+        vec![t("C@x")]
+    );
+    assert_eq!(
+        h.handle.unsubscribe(vec![t("B@x")], Some(5)).unwrap(),
+        vec![t("B@x")]
+    );
     assert_eq!(h.handle.topics(), vec![t("A@x"), t("C@x")]);
     h.until(|h| h.net.sent(0).len() == 3).await;
     assert_eq!(
@@ -295,8 +384,14 @@ async fn subscriptions_are_deduplicated_and_replayed_once_with_null_id() {
     );
     h.net.kill(0, Lost::Ended);
     assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
-    assert!(matches!(h.next().await, Some(Event::Reconnected { attempts: 1, .. })));
-    assert_eq!(h.net.sent(1), [r#"{"method":"SUBSCRIBE","id":null,"params":["A@x","C@x"]}"#]);
+    assert!(matches!(
+        h.next().await,
+        Some(Event::Reconnected { attempts: 1, .. })
+    ));
+    assert_eq!(
+        h.net.sent(1),
+        [r#"{"method":"SUBSCRIBE","id":null,"params":["A@x","C@x"]}"#]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -305,20 +400,35 @@ async fn a_failed_order_send_is_retried_once_on_the_new_connection() {
     // The first connection is already dead when the order goes out; the next one works.
     net.plan(&[Plan::DeadOnSend, Plan::Accept]);
     let h = Harness::start_on(net, config(10, 100)).await;
-    h.handle.order(OrderMethod::Place, "AAEC".into(), Some(7)).unwrap();
+    h.handle
+        .order(OrderMethod::Place, "AAEC".into(), Some(7))
+        .unwrap();
     let ev = h.next().await;
-    assert!(matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.starts_with("order send failed")), "{ev:?}");
+    assert!(
+        matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.starts_with("order send failed")),
+        "{ev:?}"
+    );
     assert!(matches!(h.next().await, Some(Event::Reconnected { .. })));
-    h.until(|h| h.net.conn_count() == 2 && !h.net.sent(1).is_empty()).await;
-    assert_eq!(h.net.sent(1), [r#"{"method":"ORDER.PLACE","id":7,"params":{"tx":"AAEC"}}"#]);
+    h.until(|h| h.net.conn_count() == 2 && !h.net.sent(1).is_empty())
+        .await;
+    assert_eq!(
+        h.net.sent(1),
+        [r#"{"method":"ORDER.PLACE","id":7,"params":{"tx":"AAEC"}}"#]
+    );
     assert!(h.net.sent(0).is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn replay_larger_than_max_message_size_is_a_protocol_failure() {
-    let h = Harness::start(Config { max_message_size: 100, ..config(10, 100) }).await;
+    let h = Harness::start(Config {
+        max_message_size: 100,
+        ..config(10, 100)
+    })
+    .await;
     for i in 0..6 {
-        h.handle.subscribe(vec![format!("SYMBOL-{i}@aggTrade")], None).unwrap();
+        h.handle
+            .subscribe(vec![format!("SYMBOL-{i}@aggTrade")], None)
+            .unwrap();
     }
     h.until(|h| h.net.sent(0).len() == 6).await;
     h.net.kill(0, Lost::Ended);
@@ -341,7 +451,10 @@ async fn stop_ends_the_task_during_a_long_backoff() {
     assert_eq!(h.next().await, None);
     assert!(t0.elapsed() < Duration::from_millis(5));
     assert_eq!(h.net.attempts().len(), 1, "no attempt after stop");
-    assert_eq!(h.handle.subscribe(vec!["A@x".into()], None), Err(CommandError::Stopped));
+    assert_eq!(
+        h.handle.subscribe(vec!["A@x".into()], None),
+        Err(CommandError::Stopped)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -355,29 +468,71 @@ async fn full_command_queue_is_busy() {
 
 #[tokio::test(start_paused = true)]
 async fn slow_consumer_drops_new_events_and_counts_them() {
-    let h = Harness::start(Config { channel_capacity: 10, ..config(10, 100) }).await;
+    let h = Harness::start(Config {
+        channel_capacity: 10,
+        ..config(10, 100)
+    })
+    .await;
     for i in 0..25 {
         h.net.push(0, &format!(r#"{{"e":"pong","id":{i},"E":1}}"#));
     }
-    h.until(|h| h.handle.events().stats().messages_received == 25).await;
+    h.until(|h| h.handle.events().stats().messages_received == 25)
+        .await;
     let s = h.handle.events().stats();
     assert_eq!((s.events_dropped, s.queued), (15, 10));
-    assert_eq!(h.handle.events().pop().map(|e| matches!(e, Event::Message(m) if m.request_id() == Some(0))), Some(true));
+    assert_eq!(
+        h.handle
+            .events()
+            .pop()
+            .map(|e| matches!(e, Event::Message(m) if m.request_id() == Some(0))),
+        Some(true)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn initial_connect_is_not_retried() {
     let net = FakeNet::default();
     net.plan(&[Plan::Refuse]);
-    let queue = Arc::new(EventQueue::new(10, Box::new(TokioWake(Arc::new(tokio::sync::Notify::new())))));
-    let handle = ManagedHandle::spawn(&tokio::runtime::Handle::current(), net.clone(), config(10, 100), queue);
+    let queue = Arc::new(EventQueue::new(
+        10,
+        Box::new(TokioWake(Arc::new(tokio::sync::Notify::new()))),
+    ));
+    let handle = ManagedHandle::spawn(
+        &tokio::runtime::Handle::current(),
+        net.clone(),
+        config(10, 100),
+        queue,
+    );
     for _ in 0..1000 {
         if handle.events().is_ended() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert!(matches!(handle.events().connect_state(), ConnectState::Failed(e) if e.kind == ConnectErrorKind::Io));
+    assert!(
+        matches!(handle.events().connect_state(), ConnectState::Failed(e) if e.kind == ConnectErrorKind::Io)
+    );
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(net.attempts().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_the_task_ends_the_socket_with_disconnected() {
+    let queue = Arc::new(EventQueue::new(
+        10,
+        Box::new(TokioWake(Arc::new(tokio::sync::Notify::new()))),
+    ));
+    let q = queue.clone();
+    let task = async move {
+        q.set_connect_state(ConnectState::Connected);
+        panic!("boom");
+    };
+    tokio::spawn(guarded(task, queue.clone())).await.unwrap();
+    assert_eq!(
+        queue.pop(),
+        Some(Event::Disconnected {
+            reason: "internal error: boom".into()
+        })
+    );
+    assert!(queue.is_exhausted());
 }

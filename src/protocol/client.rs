@@ -25,11 +25,25 @@ impl OrderMethod {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientMessage {
-    Subscribe { id: Option<u64>, params: Vec<String> },
-    Unsubscribe { id: Option<u64>, params: Vec<String> },
-    ListSubscriptions { id: Option<u64> },
-    Ping { id: Option<u64> },
-    Order { method: OrderMethod, id: Option<u64>, tx: String },
+    Subscribe {
+        id: Option<u64>,
+        params: Vec<String>,
+    },
+    Unsubscribe {
+        id: Option<u64>,
+        params: Vec<String>,
+    },
+    ListSubscriptions {
+        id: Option<u64>,
+    },
+    Ping {
+        id: Option<u64>,
+    },
+    Order {
+        method: OrderMethod,
+        id: Option<u64>,
+        tx: String,
+    },
 }
 
 impl ClientMessage {
@@ -110,17 +124,34 @@ mod tests {
                 r#"{"method":"SUBSCRIBE","id":null,"params":["BTC-USD@depth20","BTC-USD@markPrice"]}"#,
             ),
             (
-                ClientMessage::Unsubscribe { id: Some(2), params: vec!["BTC-USD@aggTrade".into()] },
+                ClientMessage::Unsubscribe {
+                    id: Some(2),
+                    params: vec!["BTC-USD@aggTrade".into()],
+                },
                 r#"{"method":"UNSUBSCRIBE","id":2,"params":["BTC-USD@aggTrade"]}"#,
             ),
-            (ClientMessage::ListSubscriptions { id: Some(3) }, r#"{"method":"LIST_SUBSCRIPTIONS","id":3}"#),
-            (ClientMessage::Ping { id: Some(4) }, r#"{"method":"PING","id":4}"#),
             (
-                ClientMessage::Order { method: OrderMethod::Place, id: Some(10), tx: "AAECAwQFBgc=".into() },
+                ClientMessage::ListSubscriptions { id: Some(3) },
+                r#"{"method":"LIST_SUBSCRIPTIONS","id":3}"#,
+            ),
+            (
+                ClientMessage::Ping { id: Some(4) },
+                r#"{"method":"PING","id":4}"#,
+            ),
+            (
+                ClientMessage::Order {
+                    method: OrderMethod::Place,
+                    id: Some(10),
+                    tx: "AAECAwQFBgc=".into(),
+                },
                 r#"{"method":"ORDER.PLACE","id":10,"params":{"tx":"AAECAwQFBgc="}}"#,
             ),
             (
-                ClientMessage::Order { method: OrderMethod::CancelAll, id: None, tx: "AAECAwQFBgc=".into() },
+                ClientMessage::Order {
+                    method: OrderMethod::CancelAll,
+                    id: None,
+                    tx: "AAECAwQFBgc=".into(),
+                },
                 r#"{"method":"ORDER.CANCEL_ALL","id":null,"params":{"tx":"AAECAwQFBgc="}}"#,
             ),
         ];
@@ -131,7 +162,13 @@ mod tests {
 
     #[test]
     fn u64_ids_are_exact_and_strings_escaped() {
-        let m = ClientMessage::Subscribe { id: Some(u64::MAX), params: vec!["a\"b@c".into()] };
-        assert_eq!(m.to_json(), r#"{"method":"SUBSCRIBE","id":18446744073709551615,"params":["a\"b@c"]}"#);
+        let m = ClientMessage::Subscribe {
+            id: Some(u64::MAX),
+            params: vec!["a\"b@c".into()],
+        };
+        assert_eq!(
+            m.to_json(),
+            r#"{"method":"SUBSCRIBE","id":18446744073709551615,"params":["a\"b@c"]}"#
+        );
     }
 }

@@ -53,7 +53,10 @@ pub struct OrderResult {
 
 impl OrderResult {
     pub fn is_success(&self) -> bool {
-        matches!(self.status.as_str(), "processed" | "published" | "submitted" | "finalized")
+        matches!(
+            self.status.as_str(),
+            "processed" | "published" | "submitted" | "finalized"
+        )
     }
 }
 
@@ -248,7 +251,9 @@ pub const NO_VARIANT: &str = "data did not match any variant of untagged enum Se
 
 pub fn parse_str(text: &str) -> ServerMessage {
     match serde_json::from_str::<Top>(text) {
-        Ok(top) => top.classify().unwrap_or_else(|| unknown(text, NO_VARIANT.to_owned())),
+        Ok(top) => top
+            .classify()
+            .unwrap_or_else(|| unknown(text, NO_VARIANT.to_owned())),
         Err(e) => unknown(text, e.to_string()),
     }
 }
@@ -257,12 +262,18 @@ pub fn parse_str(text: &str) -> ServerMessage {
 pub fn parse_bytes(bytes: &[u8]) -> ServerMessage {
     match std::str::from_utf8(bytes) {
         Ok(text) => parse_str(text),
-        Err(e) => unknown(&String::from_utf8_lossy(bytes), format!("invalid UTF-8: {e}")),
+        Err(e) => unknown(
+            &String::from_utf8_lossy(bytes),
+            format!("invalid UTF-8: {e}"),
+        ),
     }
 }
 
 fn unknown(raw: &str, error: String) -> ServerMessage {
-    ServerMessage::Unknown(Unknown { raw: raw.to_owned(), error })
+    ServerMessage::Unknown(Unknown {
+        raw: raw.to_owned(),
+        error,
+    })
 }
 
 type Raw<'a> = Option<&'a RawValue>;
@@ -479,7 +490,10 @@ impl<'a> Top<'a> {
                 client_id: req_str(self.client_id)?,
                 reason: opt_str(self.reason)?,
             })),
-            "pong" => Some(ServerMessage::Pong(Pong { id: opt(self.id)?, event_time: req(self.big_e)? })),
+            "pong" => Some(ServerMessage::Pong(Pong {
+                id: opt(self.id)?,
+                event_time: req(self.big_e)?,
+            })),
             "error" => self.error_body().map(ServerMessage::Error),
             "subscribe" => self.method_result().map(ServerMessage::Subscribe),
             "unsubscribe" => self.method_result().map(ServerMessage::Unsubscribe),
@@ -497,7 +511,11 @@ impl<'a> Top<'a> {
     }
 
     fn method_result(&self) -> Option<MethodResult> {
-        Some(MethodResult { id: opt(self.id)?, event_time: req(self.big_e)?, result: req_str(self.result)? })
+        Some(MethodResult {
+            id: opt(self.id)?,
+            event_time: req(self.big_e)?,
+            result: req_str(self.result)?,
+        })
     }
 
     fn order_result(&self, method: &'static str) -> Option<OrderResult> {
@@ -651,8 +669,12 @@ impl<'a> Top<'a> {
         // The sub-variant follows field presence, tried in the SDK's order.
         if let Some(fill) = trade_fill(&o) {
             update.kind = OrderUpdateKind::TradeFill;
-            (update.side, update.last_filled_qty, update.last_filled_price, update.commission) =
-                (Some(fill.0), Some(fill.1), Some(fill.2), Some(fill.3));
+            (
+                update.side,
+                update.last_filled_qty,
+                update.last_filled_price,
+                update.commission,
+            ) = (Some(fill.0), Some(fill.1), Some(fill.2), Some(fill.3));
             (update.price, update.quantity) = (fill.4, fill.5);
         } else if let Some(place) = place_order(&o) {
             update.kind = OrderUpdateKind::PlaceOrder;
@@ -666,7 +688,14 @@ impl<'a> Top<'a> {
     }
 }
 
-type Fill = (String, String, String, String, Option<String>, Option<String>);
+type Fill = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 fn trade_fill(o: &Inner<'_>) -> Option<Fill> {
     Some((
@@ -680,7 +709,13 @@ fn trade_fill(o: &Inner<'_>) -> Option<Fill> {
 }
 
 fn place_order(o: &Inner<'_>) -> Option<(String, String, String, String, String)> {
-    Some((req_str(o.big_s)?, req_str(o.o)?, req_str(o.f)?, req_str(o.p)?, req_str(o.q)?))
+    Some((
+        req_str(o.big_s)?,
+        req_str(o.o)?,
+        req_str(o.f)?,
+        req_str(o.p)?,
+        req_str(o.q)?,
+    ))
 }
 
 #[cfg(test)]
@@ -689,7 +724,11 @@ mod tests {
 
     fn samples(name: &str) -> Vec<String> {
         let path = format!("{}/tests/data/{name}.jsonl", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     fn kind(m: &ServerMessage) -> &'static str {
@@ -739,7 +778,9 @@ mod tests {
     #[test]
     fn agg_trade_fields() {
         let m = parse_str(&samples("agg_trade")[1]);
-        let ServerMessage::AggTrade(t) = m else { panic!("{m:?}") };
+        let ServerMessage::AggTrade(t) = m else {
+            panic!("{m:?}")
+        };
         assert_eq!(t.symbol, "BTC-USD");
         assert_eq!(t.agg_trade_id, 884211);
         assert_eq!(t.client_order_id, Some(42));
@@ -750,7 +791,10 @@ mod tests {
     #[test]
     fn tagged_but_incomplete_falls_through_to_unknown() {
         // `pong` without `E` is tagged but incomplete; nothing later matches either.
-        assert!(matches!(parse_str(r#"{"e":"pong","id":4}"#), ServerMessage::Unknown(_)));
+        assert!(matches!(
+            parse_str(r#"{"e":"pong","id":4}"#),
+            ServerMessage::Unknown(_)
+        ));
         // The status tag must not be stolen by the order results.
         let s = parse_str(&samples("status")[0]);
         assert!(s.is_connected_status());
@@ -766,8 +810,13 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(&methods[..5], ["place", "amend", "amend", "cancel_all", "cancel"]);
-        let ServerMessage::OrderResult(r) = parse_str(&lines[3]) else { panic!() };
+        assert_eq!(
+            &methods[..5],
+            ["place", "amend", "amend", "cancel_all", "cancel"]
+        );
+        let ServerMessage::OrderResult(r) = parse_str(&lines[3]) else {
+            panic!()
+        };
         assert!(r.client_order_ids.is_empty() && r.order_ids == [1, 2, 3]);
     }
 
@@ -801,20 +850,35 @@ mod tests {
         ] {
             assert!(matches!(parse_str(bad), ServerMessage::Unknown(_)), "{bad}");
         }
-        assert_eq!(parse_str(r#"{"e":"pong","id":null,"E":1}"#).request_id(), None);
+        assert_eq!(
+            parse_str(r#"{"e":"pong","id":null,"E":1}"#).request_id(),
+            None
+        );
     }
 
     #[test]
     fn error_codes_kept_and_escapes_decoded() {
-        let m = parse_str(r#"{"e":"error","id":1,"E":2,"error":{"code":-4242,"msg":"a\"b\u00e9","param":"x"}}"#);
-        let ServerMessage::Error(e) = m else { panic!("{m:?}") };
-        assert_eq!((e.code, e.msg.as_str(), e.param.as_deref()), (-4242, "a\"bé", Some("x")));
+        let m = parse_str(
+            r#"{"e":"error","id":1,"E":2,"error":{"code":-4242,"msg":"a\"b\u00e9","param":"x"}}"#,
+        );
+        let ServerMessage::Error(e) = m else {
+            panic!("{m:?}")
+        };
+        assert_eq!(
+            (e.code, e.msg.as_str(), e.param.as_deref()),
+            (-4242, "a\"bé", Some("x"))
+        );
     }
 
     #[test]
     fn binary_and_invalid_utf8() {
-        assert!(matches!(parse_bytes(br#"{"e":"pong","id":1,"E":1}"#), ServerMessage::Pong(_)));
-        let ServerMessage::Unknown(u) = parse_bytes(&[0xff, 0xfe]) else { panic!() };
+        assert!(matches!(
+            parse_bytes(br#"{"e":"pong","id":1,"E":1}"#),
+            ServerMessage::Pong(_)
+        ));
+        let ServerMessage::Unknown(u) = parse_bytes(&[0xff, 0xfe]) else {
+            panic!()
+        };
         assert!(u.error.contains("UTF-8"));
     }
 

@@ -54,7 +54,10 @@ impl<T: Attr> Attr for Option<T> {
 
 impl<T: Attr> Attr for Vec<T> {
     fn attr<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let items = self.iter().map(|v| v.attr(py)).collect::<PyResult<Vec<_>>>()?;
+        let items = self
+            .iter()
+            .map(|v| v.attr(py))
+            .collect::<PyResult<Vec<_>>>()?;
         Ok(PyList::new(py, items)?.into_any())
     }
 }

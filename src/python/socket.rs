@@ -49,8 +49,14 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
             reconnected: events.getattr("Reconnected")?.unbind(),
             disconnected: events.getattr("Disconnected")?.unbind(),
             stats: events.getattr("Stats")?.unbind(),
-            logger: py.import("logging")?.call_method1("getLogger", ("bullet_ws",))?.unbind(),
-            max_events_arg: py.import("bullet_ws._validate")?.getattr("max_events_arg")?.unbind(),
+            logger: py
+                .import("logging")?
+                .call_method1("getLogger", ("bullet_ws",))?
+                .unbind(),
+            max_events_arg: py
+                .import("bullet_ws._validate")?
+                .getattr("max_events_arg")?
+                .unbind(),
         })
     })
 }
@@ -59,9 +65,10 @@ fn event_to_python(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyAny>> {
     match event {
         Event::Message(m) => to_python(py, m),
         Event::Reconnecting { reason } => classes(py)?.reconnecting.bind(py).call1((reason,)),
-        Event::Reconnected { attempts, downtime } => {
-            classes(py)?.reconnected.bind(py).call1((attempts, downtime.as_secs_f64()))
-        }
+        Event::Reconnected { attempts, downtime } => classes(py)?
+            .reconnected
+            .bind(py)
+            .call1((attempts, downtime.as_secs_f64())),
         Event::Disconnected { reason } => classes(py)?.disconnected.bind(py).call1((reason,)),
     }
 }
@@ -121,7 +128,10 @@ impl LoopSide {
         if *registered {
             *registered = false;
             // The loop may be closed already; then there is nothing to remove.
-            let _ = self.event_loop.bind(py).call_method1("remove_reader", (self.wake.fileno(),));
+            let _ = self
+                .event_loop
+                .bind(py)
+                .call_method1("remove_reader", (self.wake.fileno(),));
         }
     }
 }
@@ -189,7 +199,10 @@ impl WaitFor {
                 if events.is_empty() && !q.is_exhausted() {
                     return Ok(None);
                 }
-                let items = events.into_iter().map(|e| event_to_python(py, e)).collect::<PyResult<Vec<_>>>()?;
+                let items = events
+                    .into_iter()
+                    .map(|e| event_to_python(py, e))
+                    .collect::<PyResult<Vec<_>>>()?;
                 Ok(Some(PyList::new(py, items)?.into_any().unbind()))
             }
             Wait::Connected => match q.connect_state() {
@@ -245,9 +258,15 @@ impl WaitFor {
             return Err(PyErr::from_value(exc));
         }
         // throw(type[, value]) form
-        let value = if args.len() > 1 { Some(args.get_item(1)?) } else { None };
+        let value = if args.len() > 1 {
+            Some(args.get_item(1)?)
+        } else {
+            None
+        };
         let err = match value {
-            Some(v) if v.is_instance_of::<pyo3::exceptions::PyBaseException>() => PyErr::from_value(v),
+            Some(v) if v.is_instance_of::<pyo3::exceptions::PyBaseException>() => {
+                PyErr::from_value(v)
+            }
             Some(v) => PyErr::from_value(exc.call1((v,))?),
             None => PyErr::from_value(exc.call0()?),
         };
@@ -283,7 +302,12 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
 }
 
 /// The native managed socket. Construct it through `bullet_ws.connect()`.
-#[pyclass(frozen, subclass, module = "bullet_ws._core", name = "ManagedWebSocket")]
+#[pyclass(
+    frozen,
+    subclass,
+    module = "bullet_ws._core",
+    name = "ManagedWebSocket"
+)]
 pub struct PySocket {
     handle: ManagedHandle,
     side: Arc<LoopSide>,
@@ -291,7 +315,10 @@ pub struct PySocket {
 
 impl PySocket {
     fn wait(&self, wait: Wait) -> WaitFor {
-        WaitFor { side: self.side.clone(), wait }
+        WaitFor {
+            side: self.side.clone(),
+            wait,
+        }
     }
 }
 
@@ -302,9 +329,14 @@ impl PySocket {
     fn new(py: Python<'_>, url: &str, config: &Bound<'_, PyAny>) -> PyResult<Self> {
         let config = config_from_python(config)?;
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
-        let connector = WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;
-        let wake = Arc::new(WakeFd::new().map_err(|e| PyOSError::new_err(format!("eventfd: {e}")))?);
-        let queue = Arc::new(EventQueue::new(config.channel_capacity, Box::new(wake.clone())));
+        let connector =
+            WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;
+        let wake =
+            Arc::new(WakeFd::new().map_err(|e| PyOSError::new_err(format!("eventfd: {e}")))?);
+        let queue = Arc::new(EventQueue::new(
+            config.channel_capacity,
+            Box::new(wake.clone()),
+        ));
         let side = Arc::new(LoopSide {
             queue: queue.clone(),
             wake: wake.clone(),
@@ -330,14 +362,26 @@ impl PySocket {
 
     /// Every queued event up to `max_events` (waits for at least one); [] once stopped.
     #[pyo3(signature = (max_events = None))]
-    fn recv_batch(&self, py: Python<'_>, max_events: Option<&Bound<'_, PyAny>>) -> PyResult<WaitFor> {
+    fn recv_batch(
+        &self,
+        py: Python<'_>,
+        max_events: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<WaitFor> {
         let Some(max_events) = max_events else {
             return Ok(self.wait(Wait::Batch(1024)));
         };
-        let n = match max_events.cast::<PyInt>().ok().and_then(|i| i.extract::<usize>().ok()) {
+        let n = match max_events
+            .cast::<PyInt>()
+            .ok()
+            .and_then(|i| i.extract::<usize>().ok())
+        {
             Some(n) if n >= 1 && !max_events.is_instance_of::<pyo3::types::PyBool>() => n,
             // The shared validator raises the same error as the pure backend.
-            _ => classes(py)?.max_events_arg.bind(py).call1((max_events,))?.extract::<usize>()?,
+            _ => classes(py)?
+                .max_events_arg
+                .bind(py)
+                .call1((max_events,))?
+                .extract::<usize>()?,
         };
         Ok(self.wait(Wait::Batch(n)))
     }
@@ -369,7 +413,12 @@ impl PySocket {
     #[getter]
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let s = self.side.queue.stats();
-        classes(py)?.stats.bind(py).call1((s.messages_received, s.events_dropped, s.reconnects, s.queued))
+        classes(py)?.stats.bind(py).call1((
+            s.messages_received,
+            s.events_dropped,
+            s.reconnects,
+            s.queued,
+        ))
     }
 
     #[getter]
@@ -391,7 +440,11 @@ impl PySocket {
             "cancel" => OrderMethod::Cancel,
             "amend" => OrderMethod::Amend,
             "cancel_all" => OrderMethod::CancelAll,
-            other => return Err(PyTypeError::new_err(format!("unknown order method {other:?}"))),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "unknown order method {other:?}"
+                )))
+            }
         };
         self.handle.order(method, tx, id).map_err(command_error)
     }

@@ -21,7 +21,9 @@ impl WakeFd {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `fd` is a valid descriptor we own.
-        Ok(WakeFd { read: unsafe { OwnedFd::from_raw_fd(fd) } })
+        Ok(WakeFd {
+            read: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -39,7 +41,12 @@ impl WakeFd {
             }
         }
         // SAFETY: both descriptors are ours.
-        unsafe { Ok(WakeFd { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]) }) }
+        unsafe {
+            Ok(WakeFd {
+                read: OwnedFd::from_raw_fd(fds[0]),
+                write: OwnedFd::from_raw_fd(fds[1]),
+            })
+        }
     }
 
     pub fn fileno(&self) -> RawFd {
@@ -72,7 +79,11 @@ impl Notify for std::sync::Arc<WakeFd> {
         // A full pipe or a saturated eventfd already means "ring": the error is fine to ignore.
         // SAFETY: writing 8 bytes from a local u64.
         unsafe {
-            libc::write(self.write_fd(), (&one as *const u64).cast(), if cfg!(target_os = "linux") { 8 } else { 1 });
+            libc::write(
+                self.write_fd(),
+                (&one as *const u64).cast(),
+                if cfg!(target_os = "linux") { 8 } else { 1 },
+            );
         }
     }
 }
