@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 import pathlib
 import sys
+from collections.abc import Callable, Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -57,3 +59,28 @@ def sample_lines(name: str) -> list[str]:
     """The non-empty lines of tests/data/<name>.jsonl."""
     text = (DATA_DIR / f"{name}.jsonl").read_text(encoding="utf-8")
     return [line for line in text.splitlines() if line.strip()]
+
+
+# --- the peer: the fake exchange ----------------------------------------------------------------
+
+
+@pytest.fixture
+def mock_factory() -> Iterator[Callable[..., Any]]:
+    """Start `bullet_ws.testing.MockExchange`s with options; all are stopped after the test."""
+    testing = pytest.importorskip("bullet_ws.testing", reason="the fake exchange is not built")
+    started: list[Any] = []
+
+    def start(**options: Any) -> Any:
+        mock = testing.MockExchange(**options).start()
+        started.append(mock)
+        return mock
+
+    yield start
+    for mock in started:
+        mock.stop()
+
+
+@pytest.fixture
+def mock(mock_factory: Callable[..., Any]) -> Any:
+    """A fake exchange streaming 200 market messages a second per connection."""
+    return mock_factory(rate=200.0)
