@@ -99,15 +99,21 @@ impl WsConnector {
         } else {
             None
         };
-        let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(config.max_message_size))
-            .max_frame_size(Some(config.max_message_size));
+        let ws_config = ws_config(config);
         Ok(WsConnector {
             url: url.to_owned(),
             ws_config,
             tls,
         })
     }
+}
+
+/// The tokio-tungstenite settings of every connection (also used by `examples/autobahn_client.rs`,
+/// so that the conformance run tests exactly this configuration).
+pub fn ws_config(config: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size))
 }
 
 fn tls_config(config: &Config) -> Result<rustls::ClientConfig, ConnectError> {
