@@ -22,6 +22,9 @@ from collections import deque
 from collections.abc import Iterable
 from types import TracebackType
 
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
 from bullet_ws import _validate
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import BusyError, ConnectError, StoppedError
@@ -36,8 +39,6 @@ from bullet_ws.pure.transport import (
     open_connection,
     ssl_context,
 )
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 __all__ = ["COMMAND_QUEUE_CAPACITY", "MIN_BACKOFF", "ManagedWebSocket", "open_managed"]
 

@@ -12,13 +12,14 @@ import logging
 import ssl
 from typing import Any
 
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import ConnectError, ConnectTimeout, HandshakeError
 from bullet_ws.pure.messages import Status
 from bullet_ws.pure.parse import parse_message
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 __all__ = [
     "abort",
