@@ -1,7 +1,17 @@
-"""The ``bullet-ws`` command line: one function per subcommand.
+"""The ``bullet-ws`` command line: one function per subcommand (also ``python -m bullet_ws``).
+
+``bullet-ws demo`` runs the managed socket against the fake exchange while injecting faults, with
+a live view and a summary (exit 1 if the client did not recover from a fault); see
+`bullet_ws._demo`.
+
+``bullet-ws stream TOPIC...`` prints a live stream's events one per line (repr or ``--json``)
+until interrupted or ``--count`` events; see `bullet_ws._stream`.
 
 ``bullet-ws mock-exchange`` serves the fake exchange (`bullet_ws.testing.MockExchange`) until
 SIGINT/SIGTERM, after printing ``listening on ws://HOST:PORT/ws``.
+
+Bad arguments exit 2 with a usage message. The heavy imports happen inside the subcommands, so
+``bullet-ws --help`` is quick.
 """
 
 from __future__ import annotations
@@ -100,9 +110,136 @@ def run_mock_exchange(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds > 0, got {value!r}"
+        ) from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {value!r}")
+    return seconds
+
+
+def _url(value: str) -> str:
+    from bullet_ws.urls import resolve_url
+
+    try:
+        resolve_url(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
+def _topic(value: str) -> str:
+    if not value or "@" not in value or any(ch.isspace() for ch in value):
+        raise argparse.ArgumentTypeError(
+            f"a topic looks like SYMBOL@STREAM (e.g. BTC-USD@aggTrade), got {value!r}"
+        )
+    return value
+
+
+def _count(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {value!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {value!r}")
+    return count
+
+
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=("native", "pure"),
+        default="native",
+        help="client backend: native (Rust core, default) or pure (asyncio + websockets)",
+    )
+
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="watch the client survive faults from a fake exchange (live view + summary)",
+        description="Start the fake exchange on loopback (2000 msgs/s), connect the managed "
+        "socket, subscribe to aggTrade, depth20 and bookTicker on BTC-USD and ETH-USD, and inject "
+        "faults on a schedule: a close frame, a TCP reset, a zombie (silence caught by "
+        "idle_timeout) and an accept-then-drop storm. Shows messages/s, latency, reconnects, "
+        "backoff, drops, the replayed topics and the faults survived; ends with a summary. "
+        "Exit status 0 when the client recovered from every fault, 1 otherwise.",
+    )
+    p.add_argument(
+        "--seconds",
+        type=_seconds,
+        default=12.0,
+        help="how long to run (default 12; the four faults need about 8)",
+    )
+    _add_backend(p)
+    p.add_argument("--no-faults", action="store_true", help="inject no faults")
+    p.add_argument(
+        "--url",
+        type=_url,
+        default=None,
+        help="run against this server (mainnet, testnet, ws(s):// or http(s):// URL) instead of "
+        "the fake exchange; no faults then",
+    )
+    p.set_defaults(run=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Runs the demo; returns the exit code."""
+    from bullet_ws._demo import DemoOptions
+    from bullet_ws._demo import run_demo as demo
+
+    opts = DemoOptions(
+        backend=args.backend, seconds=args.seconds, faults=not args.no_faults, url=args.url
+    )
+    return demo(opts)
+
+
+def _add_stream(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "stream",
+        help="print a live stream's events, one per line",
+        description="Subscribe to TOPICs and print every event one per line (its repr, or a JSON "
+        "object with 'type' and the attributes) until interrupted (Ctrl-C: exit 0) or COUNT "
+        "events. A failed connect prints one line and exits 1.",
+    )
+    p.add_argument("topics", nargs="+", type=_topic, metavar="TOPIC", help="e.g. BTC-USD@aggTrade")
+    p.add_argument(
+        "--url",
+        type=_url,
+        default="mainnet",
+        help="mainnet (default), testnet, or a ws(s):// or http(s):// URL",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--count", type=_count, default=None, metavar="N", help="stop after N events")
+    _add_backend(p)
+    p.set_defaults(run=run_stream)
+
+
+def run_stream(args: argparse.Namespace) -> int:
+    """Streams until interrupted or --count events; returns the exit code."""
+    from bullet_ws._stream import StreamOptions
+    from bullet_ws._stream import run_stream as stream
+
+    opts = StreamOptions(
+        topics=list(dict.fromkeys(args.topics)),
+        url=args.url,
+        json=args.json,
+        count=args.count,
+        backend=args.backend,
+    )
+    return stream(opts)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bullet-ws", description="bullet-ws tools")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_demo(sub)
+    _add_stream(sub)
     _add_mock_exchange(sub)
     return parser
 
