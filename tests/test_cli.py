@@ -1,0 +1,335 @@
+"""The ``bullet-ws`` command line, run as real subprocesses (``sys.executable -m bullet_ws ...``).
+
+Output is read line by line with deadlines (a reader thread per pipe feeding a queue); nothing
+sleeps to synchronise. `stream` runs against a `MockExchange` started in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import bullet_ws
+import pytest
+
+pytestmark = pytest.mark.timeout(90)
+
+# The subprocess imports the same bullet_ws as this process (a checkout without an install too).
+_PKG_ROOT = str(pathlib.Path(bullet_ws.__file__).resolve().parent.parent)
+TOPICS_6 = [
+    f"{s}@{stream}"
+    for s in ("BTC-USD", "ETH-USD")
+    for stream in ("aggTrade", "depth20", "bookTicker")
+]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PKG_ROOT, env.get("PYTHONPATH")) if p)
+    env.pop("PYTHONASYNCIODEBUG", None)
+    return env
+
+
+class Proc:
+    """A CLI subprocess whose stdout/stderr lines are collected by reader threads."""
+
+    def __init__(self, *args: str) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "bullet_ws", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=_env(),
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        assert self.popen.stdout is not None and self.popen.stderr is not None
+        self._threads = [
+            threading.Thread(target=self._read, args=(self.popen.stdout, True), daemon=True),
+            threading.Thread(target=self._read, args=(self.popen.stderr, False), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, pipe: Any, is_stdout: bool) -> None:
+        for line in pipe:
+            line = line.rstrip("\n")
+            if is_stdout:
+                self.stdout.append(line)
+                self.lines.put(line)
+            else:
+                self.stderr.append(line)
+        if is_stdout:
+            self.lines.put(None)
+
+    def next_line(self, timeout: float) -> str:
+        """The next stdout line; fails the test after `timeout` seconds or at EOF."""
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no output line within {timeout}s; stderr: {self.stderr_text()}")
+        if line is None:
+            pytest.fail(
+                f"stdout ended early (rc={self.popen.poll()}); stderr: {self.stderr_text()}"
+            )
+        return line
+
+    def wait(self, timeout: float) -> int:
+        """The exit code; fails the test (killing the process) after `timeout` seconds."""
+        try:
+            rc = self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(
+                f"did not exit within {timeout}s; stdout tail: {self.stdout[-20:]}; "
+                f"stderr: {self.stderr_text()}"
+            )
+        for t in self._threads:
+            t.join(timeout=5)
+        return rc
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+
+    def out_text(self) -> str:
+        return "\n".join(self.stdout)
+
+    def stderr_text(self) -> str:
+        return "\n".join(self.stderr)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    started: list[Proc] = []
+    yield started
+    for p in started:
+        p.kill()
+
+
+@pytest.fixture
+def run(procs: list[Proc]) -> Any:
+    def start(*args: str) -> Proc:
+        p = Proc(*args)
+        procs.append(p)
+        return p
+
+    return start
+
+
+@pytest.fixture
+def mock() -> Iterator[Any]:
+    testing = pytest.importorskip("bullet_ws.testing")
+    try:
+        exchange = testing.MockExchange(rate=200.0).start()
+    except RuntimeError as e:  # no native extension: no fake exchange
+        pytest.skip(str(e))
+    yield exchange
+    exchange.stop()
+
+
+def _closed_port() -> int:
+    """A loopback port with nothing listening (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ----- demo --------------------------------------------------------------------------------------
+
+
+def _check_demo_output(p: Proc, backend: str) -> None:
+    out = p.out_text()
+    assert "Traceback" not in out + p.stderr_text()
+    assert f"summary ({backend} backend" in out
+    survived = set(re.findall(r"^\s*\[ok\]\s+(\w+)", out, flags=re.MULTILINE))
+    assert len(survived) >= 3, out
+    assert survived <= {"close", "reset", "silence", "accept_drop"}
+    assert "[FAIL]" not in out
+    # The replayed subscriptions: ws.topics and the mock's record of the replay SUBSCRIBE.
+    topics_line = next(
+        line for line in p.stdout if line.lstrip().startswith("topics ") and "ws.topics" in line
+    )
+    for topic in TOPICS_6:
+        assert topic in topics_line
+    replayed = next(line for line in p.stdout if line.lstrip().startswith("replayed "))
+    m = re.search(r"SUBSCRIBE id=null with all 6 topics on (\d+) of (\d+) reconnections", replayed)
+    assert m is not None, replayed
+    assert int(m.group(1)) >= len(survived)
+    assert len(re.findall(r"replay: ws_\d+ got SUBSCRIBE id=null with all 6 topics", out)) >= 3
+    assert "result: OK" in out
+
+
+@pytest.mark.parametrize("backend", ["native", "pure"])
+def test_demo_survives_faults(run: Any, backend: str) -> None:
+    pytest.importorskip("bullet_ws._core", reason="the demo's fake exchange is native")
+    p = run("demo", "--seconds", "9", "--backend", backend)
+    rc = p.wait(timeout=60)
+    assert rc == 0, p.out_text() + "\n" + p.stderr_text()
+    _check_demo_output(p, backend)
+    # Not a terminal: plain periodic status lines, no ANSI escapes.
+    assert "\x1b[" not in p.out_text()
+    assert any(re.match(r"t=\s*\d+\.\ds\s+msgs/s", line) for line in p.stdout)
+
+
+def test_demo_no_faults(run: Any) -> None:
+    pytest.importorskip("bullet_ws._core", reason="the demo's fake exchange is native")
+    p = run("demo", "--seconds", "1.5", "--no-faults")
+    assert p.wait(timeout=30) == 0, p.out_text() + p.stderr_text()
+    out = p.out_text()
+    assert "faults         none injected" in out
+    assert "result: OK" in out
+
+
+def test_demo_unreachable_url_exits_1(run: Any) -> None:
+    url = f"ws://127.0.0.1:{_closed_port()}/ws"
+    p = run("demo", "--url", url, "--seconds", "1")
+    assert p.wait(timeout=30) == 1
+    err = p.stderr_text()
+    assert err.startswith(f"bullet-ws demo: cannot connect to {url}")
+    assert len(p.stderr) == 1 and "Traceback" not in err
+
+
+# ----- stream ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["native", "pure"])
+def test_stream_json_count(run: Any, mock: Any, backend: str) -> None:
+    p = run(
+        "stream",
+        "BTC-USD@aggTrade",
+        "ETH-USD@depth5",
+        "--url",
+        mock.url,
+        "--json",
+        "--count",
+        "25",
+        "--backend",
+        backend,
+    )
+    assert p.wait(timeout=30) == 0, p.stderr_text()
+    assert p.stderr == []
+    assert len(p.stdout) == 25
+    events = [json.loads(line) for line in p.stdout]
+    assert all(isinstance(e, dict) and "type" in e for e in events)
+    assert events[0] == {
+        "type": "SubscribeResult",
+        "id": None,
+        "event_time": events[0]["event_time"],
+        "result": "success",
+    }
+    types = {e["type"] for e in events}
+    assert {"AggTrade", "DepthUpdate"} <= types
+    trade = next(e for e in events if e["type"] == "AggTrade")
+    assert trade["symbol"] == "BTC-USD" and isinstance(trade["event_time"], int)
+    assert isinstance(trade["price"], str)
+    depth = next(e for e in events if e["type"] == "DepthUpdate")
+    assert depth["symbol"] == "ETH-USD" and depth["is_snapshot"] is True
+    assert all(isinstance(pair, list) and len(pair) == 2 for pair in depth["bids"])
+    # The mock saw one SUBSCRIBE with both topics.
+    subscribe = mock.requests(0)[0]
+    assert subscribe["method"] == "SUBSCRIBE"
+    assert subscribe["params"] == ["BTC-USD@aggTrade", "ETH-USD@depth5"]
+
+
+def test_stream_repr_lines(run: Any, mock: Any) -> None:
+    p = run("stream", "SOL-USD@bookTicker", "--url", mock.url, "--count", "5")
+    assert p.wait(timeout=30) == 0, p.stderr_text()
+    assert len(p.stdout) == 5
+    assert p.stdout[0].startswith("SubscribeResult(")
+    assert all(line.startswith("BookTicker(") for line in p.stdout[1:])
+    assert "symbol='SOL-USD'" in p.stdout[1]
+
+
+@pytest.mark.parametrize("backend", ["native", "pure"])
+def test_stream_sigint_exits_cleanly(run: Any, mock: Any, backend: str) -> None:
+    p = run("stream", "BTC-USD@aggTrade", "--url", mock.url, "--backend", backend)
+    first = p.next_line(timeout=20)
+    assert first.startswith("SubscribeResult(")
+    p.popen.send_signal(signal.SIGINT)
+    assert p.wait(timeout=20) == 0
+    assert "Traceback" not in p.stderr_text() and "KeyboardInterrupt" not in p.stderr_text()
+    assert p.stderr == []
+    # The socket was closed on the way out: the mock saw the client go.
+    assert mock.wait_closed(0, timeout=10).closed_by == "client"
+
+
+def test_stream_shows_reconnects(run: Any, mock: Any) -> None:
+    p = run("stream", "BTC-USD@aggTrade", "--url", mock.url, "--count", "200")
+    assert p.next_line(timeout=20).startswith("SubscribeResult(")
+    mock.fault("reset")
+    lines = [p.next_line(timeout=20) for _ in range(199)]
+    assert p.wait(timeout=20) == 0
+    assert any(line.startswith("Reconnecting(reason=") for line in lines)
+    assert any(line.startswith("Reconnected(attempts=1") for line in lines)
+
+
+def test_stream_unreachable_exits_1(run: Any) -> None:
+    url = f"ws://127.0.0.1:{_closed_port()}/ws"
+    p = run("stream", "BTC-USD@aggTrade", "--url", url)
+    assert p.wait(timeout=30) == 1
+    assert p.stdout == []
+    assert len(p.stderr) == 1
+    assert p.stderr[0].startswith(f"bullet-ws stream: cannot connect to {url}:")
+
+
+# ----- arguments ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["frobnicate"],
+        ["demo", "--seconds", "soon"],
+        ["demo", "--seconds", "-1"],
+        ["demo", "--backend", "rust"],
+        ["demo", "--url", "not a url"],
+        ["stream"],
+        ["stream", "BTC-USD"],
+        ["stream", "BTC-USD@aggTrade", "--count", "0"],
+        ["stream", "BTC-USD@aggTrade", "--url", "ftp://example.com"],
+        ["mock-exchange", "--rate", "fast"],
+    ],
+)
+def test_bad_arguments_exit_2_with_usage(run: Any, args: list[str]) -> None:
+    p = run(*args)
+    assert p.wait(timeout=30) == 2
+    text = p.out_text() + "\n" + p.stderr_text()
+    assert "usage: bullet-ws" in text
+    assert "Traceback" not in text
+
+
+def test_help_lists_the_commands(run: Any) -> None:
+    p = run("--help")
+    assert p.wait(timeout=30) == 0
+    out = p.out_text()
+    for command in ("demo", "stream", "mock-exchange"):
+        assert command in out
+
+
+def test_console_script_is_declared() -> None:
+    """`bullet-ws` (the console script) and `python -m bullet_ws` run the same `main`."""
+    from bullet_ws import __main__ as dunder_main
+    from bullet_ws import cli
+
+    assert dunder_main.main is cli.main
+    parser = cli.build_parser()
+    assert {"demo", "stream", "mock-exchange"} <= set(
+        parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    )
