@@ -1,0 +1,136 @@
+//! rust-ceiling: the bullet_ws crate's transport and parser consuming the mock's feed with no Python
+//! at all. This is the physical limit of this machine for the benchmark's scenarios: every frame is
+//! read by tokio-tungstenite and parsed into a typed `ServerMessage` exactly as the native backend
+//! does on its tokio thread, then handed to a trivial handler (count, read `event_time`).
+//!
+//! Built and run by `benches/run.py` (`cargo build --release --example rust_ceiling`); by hand:
+//!
+//!   rust_ceiling throughput URL TOPIC N
+//!   rust_ceiling latency    URL TOPIC SAMPLES WARMUP OUT_FILE
+//!
+//! Prints one JSON object on stdout. Runs on a current-thread tokio runtime: one thread does
+//! everything, so its thread CPU time is the "loop thread" figure and the process CPU the total.
+//! `WsConnector::connect` consumes the `connected` status, as for the native backend.
+
+use std::io::Write;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bullet_ws::config::Config;
+use bullet_ws::protocol::ServerMessage;
+use bullet_ws::transport::{Connection, Connector, WsConnector};
+
+fn thread_cpu_us() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
+}
+
+fn process_cpu_us() -> f64 {
+    // SAFETY: zeroed rusage is a valid out-parameter for getrusage.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn now_us() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as i64
+}
+
+/// The market event's stamp, or None for acks and the like.
+fn event_time(m: &ServerMessage) -> Option<u64> {
+    match m {
+        ServerMessage::AggTrade(t) => Some(t.event_time),
+        ServerMessage::DepthUpdate(d) => Some(d.event_time),
+        ServerMessage::BookTicker(b) => Some(b.event_time),
+        ServerMessage::MarkPrice(p) => Some(p.event_time),
+        _ => None,
+    }
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: rust_ceiling throughput URL TOPIC N | rust_ceiling latency URL TOPIC SAMPLES WARMUP OUT_FILE"
+    );
+    std::process::exit(2)
+}
+
+async fn open(url: &str, topic: &str) -> bullet_ws::transport::WsConnection {
+    let config = Config::default();
+    let connector = WsConnector::new(url, &config).expect("connector");
+    let mut conn = connector.connect().await.expect("connect");
+    let sub = format!(r#"{{"method":"SUBSCRIBE","id":1,"params":["{topic}"]}}"#);
+    conn.send(sub).await.expect("subscribe");
+    conn
+}
+
+async fn throughput(url: &str, topic: &str, n: u64) {
+    let mut conn = open(url, topic).await;
+    let mut count: u64 = 0;
+    let mut last_e: u64 = 0;
+    let (mut t0, mut cpu0, mut th0) = (Instant::now(), 0.0, 0.0);
+    while count < n {
+        let m = conn.recv().await.expect("connection lost");
+        if let Some(e) = event_time(&m) {
+            if count == 0 {
+                t0 = Instant::now();
+                cpu0 = process_cpu_us();
+                th0 = thread_cpu_us();
+            }
+            count += 1;
+            last_e = last_e.max(e);
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu, th) = (process_cpu_us() - cpu0, thread_cpu_us() - th0);
+    let measured = (n - 1).max(1) as f64;
+    println!(
+        "{{\"ok\":true,\"messages\":{n},\"seconds\":{secs},\"msgs_per_s\":{},\"cpu_us_per_msg\":{},\"loop_cpu_us_per_msg\":{},\"last_event_time\":{last_e}}}",
+        measured / secs,
+        cpu / measured,
+        th / measured
+    );
+    conn.close().await;
+}
+
+async fn latency(url: &str, topic: &str, samples: usize, warmup: usize, out: &str) {
+    let mut conn = open(url, topic).await;
+    let mut lat: Vec<i64> = Vec::with_capacity(samples);
+    let mut seen = 0usize;
+    while lat.len() < samples {
+        let m = conn.recv().await.expect("connection lost");
+        if let Some(e) = event_time(&m) {
+            let d = now_us() - e as i64;
+            seen += 1;
+            if seen > warmup {
+                lat.push(d);
+            }
+        }
+    }
+    let mut f = std::fs::File::create(out).expect("output file");
+    let mut buf = Vec::with_capacity(lat.len() * 8);
+    for v in &lat {
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+    f.write_all(&buf).expect("write samples");
+    println!("{{\"ok\":true,\"samples\":{},\"samples_file\":\"{out}\"}}", lat.len());
+    conn.close().await;
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    match args.get(1).map(String::as_str) {
+        Some("throughput") if args.len() == 5 => {
+            let n: u64 = args[4].parse().unwrap_or_else(|_| usage());
+            rt.block_on(throughput(&args[2], &args[3], n));
+        }
+        Some("latency") if args.len() == 7 => {
+            let samples: usize = args[4].parse().unwrap_or_else(|_| usage());
+            let warmup: usize = args[5].parse().unwrap_or_else(|_| usage());
+            rt.block_on(latency(&args[2], &args[3], samples, warmup, &args[6]));
+        }
+        _ => usage(),
+    }
+}

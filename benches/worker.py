@@ -1,0 +1,544 @@
+"""One benchmark run of one contender, in a fresh process: ``python benches/worker.py '<task json>'``.
+
+`benches/run.py` starts this once per (contender, scenario, round) and reads the last stdout line,
+a JSON object. Every contender does the same work per market message: receive the frame, parse
+it into its natural form, hand it to a handler that counts it and reads ``event_time`` (and, in
+S2, computes the stamp-to-handler latency). Natural forms:
+
+* ``native``, ``native-batch``: bullet_ws's native message objects (``AggTrade``, ``DepthUpdate``).
+* ``pure``: bullet_ws.pure's slotted Python classes with the same fields.
+* ``websockets+json``: a plain ``dict`` from ``json.loads`` (what most bots do; not typed).
+* ``picows+msgspec``: ``msgspec.Struct`` types with the same fields (``co`` optional), decoded by
+  a tagged-union ``msgspec.json.Decoder`` straight from picows's frame buffer; frames that are not
+  market data or status (the subscribe ack) fall back to a second decoder.
+
+The garbage collector stays on for everybody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from array import array
+from typing import Any, Callable
+
+MARKET_TAGS = frozenset({"aggTrade", "depthUpdate"})
+
+
+def _cpu_us() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return (ru.ru_utime + ru.ru_stime) * 1e6
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+class Meter:
+    """The common handler state. `hit()` is called once per market message, on the loop thread."""
+
+    def __init__(self, n: int, warmup: int = 0, latency: bool = False) -> None:
+        self.n = n
+        self.warmup = warmup
+        self.count = 0
+        self.last_e = 0
+        self.t0 = self.t1 = 0
+        self.cpu0 = self.cpu1 = 0.0
+        self.th0 = self.th1 = 0.0
+        self.lat = array("q")
+        self.latency = latency
+        self.done = asyncio.get_running_loop().create_future()
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter_ns()
+        self.cpu0 = _cpu_us()
+        self.th0 = time.thread_time() * 1e6
+
+    def finish(self) -> None:
+        self.t1 = time.perf_counter_ns()
+        self.cpu1 = _cpu_us()
+        self.th1 = time.thread_time() * 1e6
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def result(self) -> dict[str, Any]:
+        if self.latency:
+            return {"samples": len(self.lat)}
+        measured = max(self.count - 1, 1)
+        secs = (self.t1 - self.t0) / 1e9
+        return {
+            "messages": self.count,
+            "seconds": secs,
+            "msgs_per_s": measured / secs,
+            "cpu_us_per_msg": (self.cpu1 - self.cpu0) / measured,
+            "loop_cpu_us_per_msg": (self.th1 - self.th0) / measured,
+            "last_event_time": self.last_e,
+        }
+
+
+def make_hit(m: Meter) -> Callable[[int], bool]:
+    """The handler body, shared by all contenders: returns True when the run is complete."""
+    time_ns = time.time_ns
+    if m.latency:
+        lat_append = m.lat.append
+        warmup = m.warmup
+        target = m.warmup + m.n
+
+        def hit(event_time: int) -> bool:
+            now = time_ns() // 1000
+            m.count += 1
+            if m.count > warmup:
+                lat_append(now - event_time)
+                if m.count >= target:
+                    m.finish()
+                    return True
+            return False
+
+    else:
+        n = m.n
+
+        def hit(event_time: int) -> bool:
+            m.last_e = event_time
+            m.count += 1
+            if m.count == 1:
+                m.start()
+            elif m.count >= n:
+                m.finish()
+                return True
+            return False
+
+    return hit
+
+
+# ---------------------------------------------------------------- bullet_ws (native and pure)
+
+
+async def run_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str, Any]:
+    if pure:
+        import bullet_ws.pure as bw
+    else:
+        import bullet_ws as bw
+
+        assert bw.BACKEND == "native", "the native extension is missing"
+    m = Meter(task["n"], task.get("warmup", 0), task["scenario"] == "s2")
+    hit = make_hit(m)
+    market = (bw.AggTrade, bw.DepthUpdate)
+    # A queue that never drops: S1/S2 measure delivery of every message (S4 measures drops).
+    cap = task["n"] + task.get("warmup", 0) + 1000
+    ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=cap)
+    ws.subscribe([task["topic"]], id=1)
+    if batch:
+        while True:
+            evs = await ws.recv_batch(1024)
+            if not evs:
+                break
+            stop = False
+            for ev in evs:
+                if type(ev) in market and hit(ev.event_time):
+                    stop = True
+                    break
+            if stop:
+                break
+    else:
+        async for ev in ws:
+            if type(ev) in market and hit(ev.event_time):
+                break
+    stats = ws.stats
+    await ws.close()
+    r = m.result()
+    r["events_dropped"] = stats.events_dropped
+    return r, m
+
+
+# ---------------------------------------------------------------- websockets + json
+
+
+async def run_websockets(task: dict[str, Any]) -> dict[str, Any]:
+    from websockets.asyncio.client import connect
+
+    m = Meter(task["n"], task.get("warmup", 0), task["scenario"] == "s2")
+    hit = make_hit(m)
+    loads = json.loads
+    async with connect(task["url"], max_size=None) as ws:
+        first = loads(await ws.recv())
+        assert first.get("status") == "connected", first
+        await ws.send(json.dumps({"method": "SUBSCRIBE", "id": 1, "params": [task["topic"]]}))
+        async for raw in ws:
+            d = loads(raw)
+            if d.get("e") in MARKET_TAGS and hit(d["E"]):
+                break
+    return m.result(), m
+
+
+# ---------------------------------------------------------------- picows + msgspec
+
+
+def msgspec_types() -> Any:
+    import msgspec
+
+    F = msgspec.field
+
+    class Status(msgspec.Struct, tag_field="e", tag="status", kw_only=True):
+        event_time: int = F(name="E")
+        status: str
+        client_id: str = F(name="clientId")
+        reason: str | None = None
+
+    class AggTrade(msgspec.Struct, tag_field="e", tag="aggTrade", kw_only=True):
+        event_time: int = F(name="E")
+        symbol: str = F(name="s")
+        agg_trade_id: int = F(name="a")
+        price: str = F(name="p")
+        quantity: str = F(name="q")
+        first_trade_id: int = F(name="f")
+        last_trade_id: int = F(name="l")
+        trade_time: int = F(name="T")
+        is_buyer_maker: bool = F(name="m")
+        tx_hash: str = F(name="th")
+        user_address: str = F(name="ua")
+        order_id: int = F(name="oi")
+        is_maker: bool = F(name="mk")
+        is_full_fill: bool = F(name="ff")
+        is_liquidation: bool = F(name="lq")
+        fee: str = F(name="fe")
+        net_fee: str = F(name="nf")
+        fee_asset: str = F(name="fa")
+        client_order_id: int | None = F(default=None, name="co")
+        side: str = F(name="sd")
+
+    class DepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate", kw_only=True):
+        event_time: int = F(name="E")
+        transaction_time: int = F(name="T")
+        symbol: str = F(name="s")
+        first_update_id: int = F(name="U")
+        final_update_id: int = F(name="u")
+        prev_final_update_id: int = F(name="pu")
+        bids: list[tuple[str, str]] = F(name="b")
+        asks: list[tuple[str, str]] = F(name="a")
+        message_type: str = F(name="mt")
+
+    class MethodResult(msgspec.Struct, kw_only=True):
+        id: int | None = None
+        event_time: int = F(name="E")
+        result: Any = None
+
+    fast = msgspec.json.Decoder(AggTrade | DepthUpdate | Status)
+    slow = msgspec.json.Decoder(MethodResult)
+    return fast, slow, (AggTrade, DepthUpdate), msgspec.DecodeError
+
+
+async def run_picows(task: dict[str, Any]) -> dict[str, Any]:
+    from picows import WSListener, WSMsgType, ws_connect
+
+    fast, slow, market, DecodeError = msgspec_types()
+    m = Meter(task["n"], task.get("warmup", 0), task["scenario"] == "s2")
+    hit = make_hit(m)
+    fast_decode, slow_decode = fast.decode, slow.decode
+    TEXT, CLOSE = WSMsgType.TEXT, WSMsgType.CLOSE
+    sub = json.dumps({"method": "SUBSCRIBE", "id": 1, "params": [task["topic"]]}).encode()
+
+    class Listener(WSListener):  # type: ignore[misc]
+        stopped = False
+
+        def on_ws_connected(self, transport: Any) -> None:
+            transport.send(TEXT, sub)
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            if self.stopped:
+                return
+            if frame.msg_type == TEXT:
+                buf = frame.get_payload_as_memoryview()
+                try:
+                    msg = fast_decode(buf)
+                except DecodeError:
+                    msg = slow_decode(buf)
+                if type(msg) in market and hit(msg.event_time):
+                    self.stopped = True
+                    transport.disconnect()
+            elif frame.msg_type == CLOSE:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+
+    transport, _ = await ws_connect(Listener, task["url"], max_frame_size=16 << 20)
+    await transport.wait_disconnected()
+    return m.result(), m
+
+
+# ---------------------------------------------------------------- S3: reconnect
+
+
+class Seq:
+    """Sequence checking over reconnects: aggTrade `a` counts 1, 2, ... on every subscription."""
+
+    def __init__(self) -> None:
+        self.prev = 0
+        self.gaps = 0
+        self.dups = 0
+        self.conn_delivered: list[int] = []
+        self.t_drop = 0
+        self.recover: list[float] = []
+        self.new_conn = asyncio.Event()
+        self.total = 0
+
+    def on(self, a: int) -> None:
+        self.total += 1
+        if a == 1:  # a new subscription (the first, or after a reconnect)
+            if self.t_drop:
+                self.recover.append((time.perf_counter_ns() - self.t_drop) / 1e6)
+                self.t_drop = 0
+            self.prev = 1
+            self.conn_delivered.append(1)
+            self.new_conn.set()
+        elif a == self.prev + 1:
+            self.prev = a
+            self.conn_delivered[-1] += 1
+        elif a > self.prev + 1:
+            self.gaps += a - self.prev - 1
+            self.prev = a
+            self.conn_delivered[-1] += 1
+        else:
+            self.dups += 1
+
+
+async def s3_client(contender: str, url: str, seq: Seq, backoff: float) -> Any:
+    """Runs the contender's consuming loop (with its reconnect logic) until cancelled."""
+    topic = "BTC-USD@aggTrade"
+    if contender in ("native", "pure"):
+        if contender == "pure":
+            import bullet_ws.pure as bw
+        else:
+            import bullet_ws as bw
+        ws = await bw.connect(
+            url, initial_backoff=0.0, idle_timeout=0, backoff_reset_after=0.0
+        )
+        ws.subscribe([topic], id=1)
+        AggTrade = bw.AggTrade
+        try:
+            async for ev in ws:
+                if type(ev) is AggTrade:
+                    seq.on(ev.agg_trade_id)
+        finally:
+            await ws.close()
+    elif contender == "websockets+json":
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+
+        loads = json.loads
+        sub = json.dumps({"method": "SUBSCRIBE", "id": 1, "params": [topic]})
+        while True:  # the hand-written reconnect loop of a typical bot, same 10 ms floor
+            try:
+                async with connect(url, max_size=None) as ws:
+                    loads(await ws.recv())
+                    await ws.send(sub)
+                    async for raw in ws:
+                        d = loads(raw)
+                        if d.get("e") == "aggTrade":
+                            seq.on(d["a"])
+            except (ConnectionClosed, OSError):
+                pass
+            await asyncio.sleep(backoff)
+    elif contender == "picows+msgspec":
+        from picows import WSListener, WSMsgType, ws_connect
+
+        fast, slow, market, DecodeError = msgspec_types()
+        AggTrade = market[0]
+        TEXT, CLOSE = WSMsgType.TEXT, WSMsgType.CLOSE
+        sub = json.dumps({"method": "SUBSCRIBE", "id": 1, "params": [topic]}).encode()
+
+        class Listener(WSListener):  # type: ignore[misc]
+            def on_ws_connected(self, transport: Any) -> None:
+                transport.send(TEXT, sub)
+
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
+                if frame.msg_type == TEXT:
+                    buf = frame.get_payload_as_memoryview()
+                    try:
+                        msg = fast.decode(buf)
+                    except DecodeError:
+                        msg = slow.decode(buf)
+                    if type(msg) is AggTrade:
+                        seq.on(msg.agg_trade_id)
+                elif frame.msg_type == CLOSE:
+                    transport.send_close(frame.get_close_code())
+                    transport.disconnect()
+
+        while True:
+            try:
+                transport, _ = await ws_connect(Listener, url)
+                await transport.wait_disconnected()
+            except OSError:
+                pass
+            await asyncio.sleep(backoff)
+    else:
+        raise ValueError(contender)
+
+
+async def run_s3(task: dict[str, Any]) -> dict[str, Any]:
+    from bullet_ws.testing import MockExchange
+
+    backoff = 0.010  # bullet_ws floors initial_backoff at 10 ms (+0..50 % jitter)
+    out: dict[str, Any] = {}
+    with MockExchange(rate=task["rate"], symbols=["BTC-USD"]) as mock:
+        seq = Seq()
+        client = asyncio.ensure_future(s3_client(task["contender"], mock.url, seq, backoff))
+        try:
+            await asyncio.wait_for(seq.new_conn.wait(), 10)
+            for kind in task["kinds"]:
+                times: list[float] = []
+                lost_at_drop = 0
+                failures = 0
+                for _ in range(task["reps"]):
+                    await asyncio.sleep(task["settle"])
+                    conn_index = len(seq.conn_delivered) - 1  # = the mock's connection index
+                    seq.new_conn.clear()
+                    seq.t_drop = time.perf_counter_ns()
+                    mock.fault(kind)
+                    try:
+                        await asyncio.wait_for(seq.new_conn.wait(), 5)
+                    except asyncio.TimeoutError:
+                        failures += 1
+                        seq.t_drop = 0
+                        continue
+                    times.append(seq.recover[-1])
+                    rec = mock.connection(conn_index)
+                    # frames_sent counts status + subscribe ack (+ the close frame) too.
+                    market_sent = rec.frames_sent - 2 - (1 if kind == "close" else 0)
+                    lost_at_drop += max(market_sent - seq.conn_delivered[conn_index], 0)
+                out[kind] = {
+                    "drop_to_first_ms": times,
+                    "lost_in_flight": lost_at_drop,
+                    "failures": failures,
+                }
+        finally:
+            client.cancel()
+            try:
+                await client
+            except (asyncio.CancelledError, Exception):
+                pass
+    return {
+        "kinds": out,
+        "gaps_within_connection": seq.gaps,
+        "duplicates": seq.dups,
+        "delivered": seq.total,
+        "backoff_floor_ms": backoff * 1e3,
+    }
+
+
+# ---------------------------------------------------------------- S4: slow consumer + soak
+
+
+async def run_s4(task: dict[str, Any]) -> dict[str, Any]:
+    if task["contender"] == "pure":
+        import bullet_ws.pure as bw
+    else:
+        import bullet_ws as bw
+    cap = task["capacity"]
+    ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=cap)
+    ws.subscribe([task["topic"]], id=1)
+    delivered = 0
+    other = 0
+    rss: list[tuple[float, int]] = []
+    t_start = time.monotonic()
+    next_sample = t_start
+    deadline = t_start + task["seconds"]
+    work_us = task["work_us"]
+    market = (bw.AggTrade, bw.DepthUpdate)
+    perf = time.perf_counter
+    while True:
+        ev = await ws.recv()
+        if ev is None:
+            break
+        if type(ev) in market:
+            delivered += 1
+        else:
+            other += 1
+        # The slow handler: busy work per message.
+        end = perf() + work_us / 1e6
+        while perf() < end:
+            pass
+        now = time.monotonic()
+        if now >= next_sample:
+            rss.append((now - t_start, _rss_kb()))
+            next_sample = now + task["sample_every"]
+        if now >= deadline:
+            break
+    ws.stop()
+    # Drain: everything still queued is delivered (recv() gives None once stopped and drained).
+    while True:
+        ev = await ws.recv()
+        if ev is None:
+            break
+        if type(ev) in market:
+            delivered += 1
+        else:
+            other += 1
+    await ws.close()
+    st = ws.stats
+    rss.append((time.monotonic() - t_start, _rss_kb()))
+    return {
+        "messages_received": st.messages_received,
+        "delivered_market": delivered,
+        "delivered_other": other,
+        "events_dropped": st.events_dropped,
+        "reconnects": st.reconnects,
+        "exact": st.messages_received == delivered + other + st.events_dropped,
+        "capacity": cap,
+        "rss_kb": rss,
+        "seconds": time.monotonic() - t_start,
+    }
+
+
+# ---------------------------------------------------------------- main
+
+
+async def main_async(task: dict[str, Any]) -> dict[str, Any]:
+    sc, c = task["scenario"], task["contender"]
+    if sc == "s3":
+        return await run_s3(task)
+    if sc == "s4":
+        return await run_s4(task)
+    if c == "native":
+        r, m = await run_bullet(task, pure=False, batch=False)
+    elif c == "native-batch":
+        r, m = await run_bullet(task, pure=False, batch=True)
+    elif c == "pure":
+        r, m = await run_bullet(task, pure=True, batch=False)
+    elif c == "websockets+json":
+        r, m = await run_websockets(task)
+    elif c == "picows+msgspec":
+        r, m = await run_picows(task)
+    else:
+        raise ValueError(f"unknown contender {c!r}")
+    if sc == "s2":
+        with open(task["out"], "wb") as f:
+            m.lat.tofile(f)
+        r["samples_file"] = task["out"]
+    return r
+
+
+def main() -> None:
+    task = json.loads(sys.argv[1])
+    loop = task.get("loop", "asyncio")
+    if loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    else:
+        factory = asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        result = runner.run(asyncio.wait_for(main_async(task), task.get("timeout", 600)))
+    result["ok"] = True
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BaseException as e:  # report, do not hang the harness
+        print(json.dumps({"ok": False, "error": f"{type(e).__name__}: {e}"}), flush=True)
+        sys.exit(1)
