@@ -230,9 +230,7 @@ async def test_memory_does_not_grow_by_the_announced_size(
         before = rss_bytes()
         for _ in range(3):
             assert remote_mock.fault(kind, **params) == 1
-            await assert_fails_and_recovers(
-                backend, ws, lambda: remote_mock.connections, announced
-            )
+            await assert_fails_and_recovers(backend, ws, lambda: remote_mock.connections, announced)
         growth = rss_bytes() - before
         assert growth < ALLOWED_GROWTH, f"RSS grew by {growth / MIB:.1f} MiB"
 
