@@ -196,6 +196,22 @@ def test_demo_no_faults(run: Any) -> None:
     assert "result: OK" in out
 
 
+def test_demo_sigint_ends_early_with_summary(run: Any) -> None:
+    pytest.importorskip("bullet_ws._core", reason="the demo's fake exchange is native")
+    p = run("demo", "--seconds", "60")
+    while "survived close" not in p.next_line(timeout=30):
+        pass
+    p.popen.send_signal(signal.SIGINT)
+    assert p.wait(timeout=30) == 0, p.stderr_text()
+    out = p.out_text()
+    assert re.search(
+        r"^summary \(native backend, [0-9.]+s, interrupted\)$", out, flags=re.MULTILINE
+    )
+    assert re.search(r"^\s*\[ok\]\s+close\b", out, flags=re.MULTILINE)
+    assert "not run (interrupted)" in out
+    assert "Traceback" not in out + p.stderr_text()
+
+
 def test_demo_unreachable_url_exits_1(run: Any) -> None:
     url = f"ws://127.0.0.1:{_closed_port()}/ws"
     p = run("demo", "--url", url, "--seconds", "1")

@@ -89,7 +89,16 @@ def _toolchain_free_env(venv_bin: pathlib.Path) -> dict[str, str]:
 
 def test_release_wheel_installs_and_runs_without_rust(tmp_path: pathlib.Path) -> None:
     dist = tmp_path / "dist"
-    _run([*_maturin(), "build", "--release", "-o", dist], timeout=3000, cwd=REPO)
+    # A target dir of its own: a concurrent `maturin develop` on target/ swaps the artifacts
+    # maturin reads back (target/maturin/...). Kept between runs, so only the first is slow.
+    target = pathlib.Path(
+        os.environ.get("BULLET_WS_WHEEL_TARGET_DIR", REPO / "target" / "wheel-test")
+    )
+    _run(
+        [*_maturin(), "build", "--release", "-o", dist, "--target-dir", target],
+        timeout=3000,
+        cwd=REPO,
+    )
 
     wheels = sorted(dist.glob("*.whl"))
     assert len(wheels) == 1, wheels
