@@ -339,13 +339,22 @@ def test_help_lists_the_commands(run: Any) -> None:
         assert command in out
 
 
-def test_console_script_is_declared() -> None:
-    """`bullet-ws` (the console script) and `python -m bullet_ws` run the same `main`."""
-    from bullet_ws import __main__ as dunder_main
+def test_parser_in_process() -> None:
+    """`python -m bullet_ws` and the `bullet-ws` script share `cli.main`; its parser knows the
+    three commands and their defaults (importing `bullet_ws.__main__` runs nothing)."""
+    import importlib
+
     from bullet_ws import cli
 
-    assert dunder_main.main is cli.main
+    importlib.import_module("bullet_ws.__main__")
     parser = cli.build_parser()
-    assert {"demo", "stream", "mock-exchange"} <= set(
-        parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    demo = parser.parse_args(["demo"])
+    assert (demo.seconds, demo.backend, demo.no_faults, demo.url) == (12.0, "native", False, None)
+    stream = parser.parse_args(["stream", "A@b", "A@b", "--json", "--count", "3"])
+    assert (stream.topics, stream.url, stream.json, stream.count) == (
+        ["A@b", "A@b"],
+        "mainnet",
+        True,
+        3,
     )
+    assert parser.parse_args(["mock-exchange"]).run is cli.run_mock_exchange
