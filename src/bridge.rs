@@ -13,6 +13,8 @@ use parking_lot::Mutex;
 use crate::protocol::ServerMessage;
 use crate::transport::ConnectError;
 
+// Messages dominate; boxing them would cost an allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Message(ServerMessage),

@@ -155,7 +155,9 @@ impl ManagedHandle {
     }
 
     fn check_running(&self) -> Result<(), CommandError> {
-        if self.commands.is_closed() || self.shutdown.is_set() {
+        // `ended` is set before the task drops its receiver: a consumer that saw the end must
+        // never be able to queue a command.
+        if self.shutdown.is_set() || self.events.is_ended() || self.commands.is_closed() {
             Err(CommandError::Stopped)
         } else {
             Ok(())
@@ -289,6 +291,7 @@ struct Task<C: Connector> {
 }
 
 /// What woke the loop.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Shutdown,
     Message(ServerMessage),
@@ -324,12 +327,9 @@ impl<C: Connector> Task<C> {
     }
 
     async fn run(mut self) {
-        match self.first_connect().await {
-            Some(conn) => {
-                self.events.set_connect_state(ConnectState::Connected);
-                self.serve(conn).await;
-            }
-            None => {}
+        if let Some(conn) = self.first_connect().await {
+            self.events.set_connect_state(ConnectState::Connected);
+            self.serve(conn).await;
         }
         self.events.finish();
     }

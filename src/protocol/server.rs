@@ -10,12 +10,15 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+/// Wire strings are mostly short (prices, symbols, flags): stored inline, not on the heap.
+pub type Str = compact_str::CompactString;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub event_time: u64,
-    pub status: String,
-    pub client_id: String,
-    pub reason: Option<String>,
+    pub status: Str,
+    pub client_id: Str,
+    pub reason: Option<Str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +32,14 @@ pub struct Pong {
 pub struct MethodResult {
     pub id: Option<u64>,
     pub event_time: u64,
-    pub result: String,
+    pub result: Str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListSubscriptions {
     pub id: Option<u64>,
     pub event_time: u64,
-    pub topics: Vec<String>,
+    pub topics: Vec<Str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +48,8 @@ pub struct OrderResult {
     pub method: &'static str,
     pub id: Option<u64>,
     pub event_time: u64,
-    pub tx_id: String,
-    pub status: String,
+    pub tx_id: Str,
+    pub status: Str,
     pub order_ids: Vec<u64>,
     pub client_order_ids: Vec<u64>,
 }
@@ -67,97 +70,138 @@ pub struct ErrorMessage {
     pub event_time: u64,
     /// The number on the wire; unlike the SDK we do not fold unlisted codes into -1000.
     pub code: i32,
-    pub msg: String,
-    pub param: Option<String>,
+    pub msg: Str,
+    pub param: Option<Str>,
 }
 
-pub type Level = (String, String);
+pub type Level = (Str, Str);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DepthUpdate {
-    pub event_type: String,
+    #[serde(rename = "e")]
+    pub event_type: Str,
+    #[serde(rename = "E")]
     pub event_time: u64,
+    #[serde(rename = "T")]
     pub transaction_time: u64,
-    pub symbol: String,
+    #[serde(rename = "s")]
+    pub symbol: Str,
+    #[serde(rename = "U")]
     pub first_update_id: u64,
+    #[serde(rename = "u")]
     pub final_update_id: u64,
+    #[serde(rename = "pu")]
     pub prev_final_update_id: u64,
+    #[serde(rename = "b")]
     pub bids: Vec<Level>,
+    #[serde(rename = "a")]
     pub asks: Vec<Level>,
-    pub message_type: String,
+    #[serde(rename = "mt")]
+    pub message_type: Str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AggTrade {
-    pub event_type: String,
+    #[serde(rename = "e")]
+    pub event_type: Str,
+    #[serde(rename = "E")]
     pub event_time: u64,
-    pub symbol: String,
+    #[serde(rename = "s")]
+    pub symbol: Str,
+    #[serde(rename = "a")]
     pub agg_trade_id: u64,
-    pub price: String,
-    pub quantity: String,
+    #[serde(rename = "p")]
+    pub price: Str,
+    #[serde(rename = "q")]
+    pub quantity: Str,
+    #[serde(rename = "f")]
     pub first_trade_id: u64,
+    #[serde(rename = "l")]
     pub last_trade_id: u64,
+    #[serde(rename = "T")]
     pub trade_time: u64,
+    #[serde(rename = "m")]
     pub is_buyer_maker: bool,
-    pub tx_hash: String,
-    pub user_address: String,
+    #[serde(rename = "th")]
+    pub tx_hash: Str,
+    #[serde(rename = "ua")]
+    pub user_address: Str,
+    #[serde(rename = "oi")]
     pub order_id: u64,
+    #[serde(rename = "mk")]
     pub is_maker: bool,
+    #[serde(rename = "ff")]
     pub is_full_fill: bool,
+    #[serde(rename = "lq")]
     pub is_liquidation: bool,
-    pub fee: String,
-    pub net_fee: String,
-    pub fee_asset: String,
+    #[serde(rename = "fe")]
+    pub fee: Str,
+    #[serde(rename = "nf")]
+    pub net_fee: Str,
+    #[serde(rename = "fa")]
+    pub fee_asset: Str,
+    #[serde(rename = "co", default)]
     pub client_order_id: Option<u64>,
-    pub side: String,
+    #[serde(rename = "sd")]
+    pub side: Str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct BookTicker {
-    pub event_type: String,
+    #[serde(rename = "e")]
+    pub event_type: Str,
+    #[serde(rename = "u")]
     pub update_id: u64,
+    #[serde(rename = "E")]
     pub event_time: u64,
+    #[serde(rename = "T")]
     pub transaction_time: u64,
-    pub symbol: String,
-    pub bid_price: String,
-    pub bid_qty: String,
-    pub ask_price: String,
-    pub ask_qty: String,
-    pub message_type: String,
+    #[serde(rename = "s")]
+    pub symbol: Str,
+    #[serde(rename = "b")]
+    pub bid_price: Str,
+    #[serde(rename = "B")]
+    pub bid_qty: Str,
+    #[serde(rename = "a")]
+    pub ask_price: Str,
+    #[serde(rename = "A")]
+    pub ask_qty: Str,
+    #[serde(rename = "mt")]
+    pub message_type: Str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarkPrice {
-    pub event_type: String,
+    pub event_type: Str,
     pub event_time: u64,
-    pub symbol: String,
-    pub mark_price: String,
-    pub index_price: String,
-    pub funding_rate: String,
-    pub estimated_settle_price: Option<String>,
+    pub symbol: Str,
+    pub mark_price: Str,
+    pub index_price: Str,
+    pub funding_rate: Str,
+    pub estimated_settle_price: Option<Str>,
     pub next_funding_time: Option<u64>,
-    pub tx_hash: Option<String>,
+    pub tx_hash: Option<Str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForceOrder {
-    pub event_type: String,
+    pub event_type: Str,
     pub event_time: u64,
-    pub symbol: String,
-    pub side: String,
-    pub order_type: String,
-    pub time_in_force: String,
-    pub price: String,
-    pub avg_price: String,
-    pub status: String,
-    pub last_filled_qty: String,
+    pub symbol: Str,
+    pub side: Str,
+    pub order_type: Str,
+    pub time_in_force: Str,
+    pub price: Str,
+    pub avg_price: Str,
+    pub status: Str,
+    pub last_filled_qty: Str,
     pub trade_time: u64,
-    pub tx_hash: String,
-    pub user_address: String,
+    pub tx_hash: Str,
+    pub user_address: Str,
     pub order_id: u64,
     pub trade_id: u64,
-    pub quantity: Option<String>,
-    pub filled_qty: Option<String>,
+    pub quantity: Option<Str>,
+    pub filled_qty: Option<Str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,31 +223,31 @@ impl OrderUpdateKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderUpdate {
-    pub event_type: String,
+    pub event_type: Str,
     pub event_time: u64,
     pub kind: OrderUpdateKind,
-    pub symbol: String,
+    pub symbol: Str,
     pub order_id: u64,
     pub client_order_id: Option<u64>,
-    pub status: String,
-    pub execution_type: String,
+    pub status: Str,
+    pub execution_type: Str,
     pub trade_time: u64,
-    pub tx_hash: String,
-    pub user_address: String,
-    pub side: Option<String>,
-    pub order_type: Option<String>,
-    pub time_in_force: Option<String>,
-    pub price: Option<String>,
-    pub quantity: Option<String>,
-    pub last_filled_qty: Option<String>,
-    pub last_filled_price: Option<String>,
-    pub commission: Option<String>,
+    pub tx_hash: Str,
+    pub user_address: Str,
+    pub side: Option<Str>,
+    pub order_type: Option<Str>,
+    pub time_in_force: Option<Str>,
+    pub price: Option<Str>,
+    pub quantity: Option<Str>,
+    pub last_filled_qty: Option<Str>,
+    pub last_filled_price: Option<Str>,
+    pub commission: Option<Str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unknown {
-    pub raw: String,
-    pub error: String,
+    pub raw: Str,
+    pub error: Str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,6 +294,9 @@ impl ServerMessage {
 pub const NO_VARIANT: &str = "data did not match any variant of untagged enum ServerMessage";
 
 pub fn parse_str(text: &str) -> ServerMessage {
+    if let Some(m) = fast_path(text) {
+        return m;
+    }
     match serde_json::from_str::<Top>(text) {
         Ok(top) => top
             .classify()
@@ -269,10 +316,62 @@ pub fn parse_bytes(bytes: &[u8]) -> ServerMessage {
     }
 }
 
+/// The `e` values of the tagged control messages (candidate 1 of §3.2).
+const TAGS: &[&str] = &[
+    "status",
+    "pong",
+    "error",
+    "subscribe",
+    "unsubscribe",
+    "list_subscriptions",
+    "order.place",
+    "ORDER.PLACE",
+    "order.cancel",
+    "ORDER.CANCEL",
+    "order.amend",
+    "ORDER.AMEND",
+    "order.modify",
+    "ORDER.MODIFY",
+    "order.cancelAll",
+    "ORDER.CANCEL_ALL",
+];
+
+/// The market-data hot path: one typed pass for depth, trades and tickers, taken only where its
+/// success proves that every earlier candidate of §3.2 fails, so the answer is the same as the
+/// ordered attempt. Tagged needs `e` to be a tag. DepthUpdate is candidate 2. AggTrade needs `a` to
+/// be an integer, which DepthUpdate's array `a` excludes. BookTicker's string `a` and `b` exclude
+/// AggTrade's integer `a` and DepthUpdate's array `b`. `None` means: take the ordered attempt.
+fn fast_path(text: &str) -> Option<ServerMessage> {
+    let not_tag = |e: &str| !TAGS.contains(&e);
+    let valid_mt = |mt: &str| mt == "s" || mt == "u";
+    match leading_event_type(text)? {
+        "aggTrade" => serde_json::from_str::<AggTrade>(text)
+            .ok()
+            .filter(|m| not_tag(&m.event_type))
+            .map(ServerMessage::AggTrade),
+        "depthUpdate" => serde_json::from_str::<DepthUpdate>(text)
+            .ok()
+            .filter(|m| not_tag(&m.event_type) && valid_mt(&m.message_type))
+            .map(ServerMessage::DepthUpdate),
+        "bookTicker" => serde_json::from_str::<BookTicker>(text)
+            .ok()
+            .filter(|m| not_tag(&m.event_type) && valid_mt(&m.message_type))
+            .map(ServerMessage::BookTicker),
+        _ => None,
+    }
+}
+
+/// `e` when the frame starts with it (as every server frame does); only a hint for `fast_path`.
+fn leading_event_type(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("{\"e\":\"")?;
+    let end = rest.as_bytes().iter().take(32).position(|&b| b == b'"')?;
+    Some(&rest[..end])
+}
+
 fn unknown(raw: &str, error: String) -> ServerMessage {
     ServerMessage::Unknown(Unknown {
-        raw: raw.to_owned(),
-        error,
+        raw: raw.into(),
+        error: error.into(),
     })
 }
 
@@ -428,35 +527,87 @@ struct ErrorBody<'a> {
     param: Raw<'a>,
 }
 
+/// Decoding of one captured value with serde's strict typing; the common shapes take a fast path
+/// that gives the same answer as serde_json without building a deserializer per field.
+trait Field: Sized {
+    fn decode(text: &str) -> Option<Self>;
+}
+
+impl Field for u64 {
+    fn decode(text: &str) -> Option<u64> {
+        let b = text.as_bytes();
+        // Plain digits without a leading zero: the integer serde_json would read.
+        if !b.is_empty()
+            && b.len() <= 20
+            && b.iter().all(u8::is_ascii_digit)
+            && (b[0] != b'0' || b.len() == 1)
+        {
+            return text.parse().ok();
+        }
+        serde_json::from_str(text).ok()
+    }
+}
+
+impl Field for i32 {
+    fn decode(text: &str) -> Option<i32> {
+        let digits = text.strip_prefix('-').unwrap_or(text).as_bytes();
+        if !digits.is_empty()
+            && digits.len() <= 10
+            && digits.iter().all(u8::is_ascii_digit)
+            && (digits[0] != b'0' || digits.len() == 1)
+        {
+            return text.parse().ok();
+        }
+        serde_json::from_str(text).ok()
+    }
+}
+
+impl Field for bool {
+    fn decode(text: &str) -> Option<bool> {
+        match text {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+impl Field for Str {
+    fn decode(text: &str) -> Option<Str> {
+        let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+        if inner.contains('\\') {
+            serde_json::from_str(text).ok()
+        } else {
+            Some(Str::from(inner))
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Field for Vec<T> {
+    fn decode(text: &str) -> Option<Vec<T>> {
+        serde_json::from_str(text).ok()
+    }
+}
+
 /// A required field: present, not null, of the right type.
-fn req<T: DeserializeOwned>(v: Raw<'_>) -> Option<T> {
-    serde_json::from_str(v?.get()).ok()
+fn req<T: Field>(v: Raw<'_>) -> Option<T> {
+    T::decode(v?.get())
 }
 
 /// An optional field: `Some(None)` when absent or null, `None` when present with the wrong type.
-fn opt<T: DeserializeOwned>(v: Raw<'_>) -> Option<Option<T>> {
+fn opt<T: Field>(v: Raw<'_>) -> Option<Option<T>> {
     match v {
         None => Some(None),
-        Some(raw) => serde_json::from_str::<Option<T>>(raw.get()).ok(),
+        Some(raw) => T::decode(raw.get()).map(Some),
     }
 }
 
-/// A required string, borrowed when it holds no escapes (the common case on the hot path).
-fn req_str(v: Raw<'_>) -> Option<String> {
-    let text = v?.get();
-    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-    if inner.contains('\\') {
-        serde_json::from_str(text).ok()
-    } else {
-        Some(inner.to_owned())
-    }
+fn req_str(v: Raw<'_>) -> Option<Str> {
+    req(v)
 }
 
-fn opt_str(v: Raw<'_>) -> Option<Option<String>> {
-    match v {
-        None => Some(None),
-        Some(_) => req_str(v).map(Some),
-    }
+fn opt_str(v: Raw<'_>) -> Option<Option<Str>> {
+    opt(v)
 }
 
 fn req_obj<'a, T: Deserialize<'a>>(v: Raw<'a>) -> Option<T> {
@@ -464,7 +615,7 @@ fn req_obj<'a, T: Deserialize<'a>>(v: Raw<'a>) -> Option<T> {
 }
 
 /// `mt` is an enum of exactly `s` and `u`; anything else fails the candidate.
-fn message_type(v: Raw<'_>) -> Option<String> {
+fn message_type(v: Raw<'_>) -> Option<Str> {
     req_str(v).filter(|m| m == "s" || m == "u")
 }
 
@@ -688,14 +839,7 @@ impl<'a> Top<'a> {
     }
 }
 
-type Fill = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-);
+type Fill = (Str, Str, Str, Str, Option<Str>, Option<Str>);
 
 fn trade_fill(o: &Inner<'_>) -> Option<Fill> {
     Some((
@@ -708,7 +852,7 @@ fn trade_fill(o: &Inner<'_>) -> Option<Fill> {
     ))
 }
 
-fn place_order(o: &Inner<'_>) -> Option<(String, String, String, String, String)> {
+fn place_order(o: &Inner<'_>) -> Option<(Str, Str, Str, Str, Str)> {
     Some((
         req_str(o.big_s)?,
         req_str(o.o)?,

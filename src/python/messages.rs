@@ -14,7 +14,7 @@ trait Attr {
     fn attr<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
 }
 
-impl Attr for String {
+impl Attr for server::Str {
     fn attr<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         Ok(PyString::new(py, self).into_any())
     }
@@ -62,7 +62,7 @@ impl<T: Attr> Attr for Vec<T> {
     }
 }
 
-impl Attr for (String, String) {
+impl Attr for (server::Str, server::Str) {
     fn attr<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         Ok(PyTuple::new(py, [self.0.attr(py)?, self.1.attr(py)?])?.into_any())
     }
