@@ -120,7 +120,8 @@ def test_release_wheel_installs_and_runs_without_rust(tmp_path: pathlib.Path) ->
         assert needed in names, needed
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     with zipfile.ZipFile(wheel) as zf:
-        assert "bullet-ws = bullet_ws.cli:main" in zf.read(entry_points).decode()
+        scripts = zf.read(entry_points).decode().replace(" ", "").splitlines()
+    assert "bullet-ws=bullet_ws.cli:main" in scripts, scripts
 
     # websockets (the pure backend's one dependency) from the local pip cache or PyPI.
     deps = tmp_path / "deps"
