@@ -56,6 +56,15 @@ PURE_KNOWN_DEVIATIONS = {
     "7.1.5": {"behavior": "FAILED", "behaviorClose": "WRONG CODE"},
 }
 
+# Group 9: websockets 17 caps a message at 4096 fragments (WEBSOCKETS_MAX_FRAGMENTS, a deliberate
+# DoS guard) and fails the connection with 1009 "too many fragments"; these cases send 4 MiB in
+# 64 B and 256 B fragments (65 536 and 16 384 of them). The native transport has no such cap
+# (its bound is max_message_size).
+PURE_KNOWN_DEVIATIONS_PERF = {
+    case: {"behavior": "FAILED", "behaviorClose": "FAILED"}
+    for case in ("9.3.1", "9.3.2", "9.4.1", "9.4.2")
+}
+
 
 @pytest.fixture(scope="module")
 def native_client() -> pathlib.Path:
@@ -241,10 +250,12 @@ async def test_native_transport_autobahn_performance(
 @pytest.mark.skipif(not ALL, reason="group 9 (performance) runs only with BULLET_WS_AUTOBAHN_ALL=1")
 @pytest.mark.timeout(1800)
 async def test_pure_transport_autobahn_performance(tmp_path: pathlib.Path) -> None:
-    """Group 9 on the pure backend's transport (max_message_size 64 MiB): all pass."""
+    """Group 9 on the pure backend's transport (max_message_size 64 MiB): all pass except
+    `PURE_KNOWN_DEVIATIONS_PERF` (websockets' fragment cap)."""
     command = [sys.executable, str(PURE_CLIENT)]
     verdicts = _verdicts(
         await _run_suite(command, "bullet-ws-pure", ["9.*"], tmp_path, deadline=1700)
     )
     assert verdicts, "no case ran"
-    assert not _bad(verdicts, {}), "non-conforming cases:\n" + "\n".join(_bad(verdicts, {}))
+    bad = _bad(verdicts, PURE_KNOWN_DEVIATIONS_PERF)
+    assert not bad, "non-conforming cases:\n" + "\n".join(bad)
