@@ -52,6 +52,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
             s2_rates=[10_000],
             s2_loops=["asyncio"],
             s2_seconds={10_000: 0.3},
+            s2_warmup_s=0.02,
             s3_kinds=["close"],
             s3_reps=1,
             s3_settle=0.05,
@@ -64,6 +65,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
             s2_rates=[1_000, 10_000, 50_000],
             s2_loops=["asyncio", "uvloop"],
             s2_seconds={1_000: 2.0, 10_000: 1.0, 50_000: 0.4},
+            s2_warmup_s=0.5,
             s3_kinds=["close", "fin", "reset"],
             s3_reps=3,
             s3_settle=0.2,
@@ -78,6 +80,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
             s2_rates=[1_000, 10_000, 50_000],
             s2_loops=["asyncio", "uvloop"],
             s2_seconds={1_000: 4.0, 10_000: 2.0, 50_000: 2.0},
+            s2_warmup_s=0.5,
             s3_kinds=["close", "fin", "reset"],
             s3_reps=5,
             s3_settle=0.25,
@@ -320,7 +323,7 @@ def s2(p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str,
     topic = TOPICS["aggTrade"]
     for rate in p["s2_rates"]:
         samples = max(int(rate * p["s2_seconds"][rate]), 100)
-        warmup = max(int(rate * 0.5), 200) if samples > 1000 else 100
+        warmup = max(int(rate * p["s2_warmup_s"]), 100)
         keys = [(c, lp) for c in contenders if c != "rust-ceiling" for lp in loops]
         if "rust-ceiling" in contenders:
             keys.append(("rust-ceiling", "tokio"))
