@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
@@ -253,12 +253,16 @@ impl Conn {
     }
 
     fn queue_status(&mut self, status: &str, reason: Option<&str>) {
-        let mut msg =
-            json!({"e": "status", "E": now_us(), "status": status, "clientId": self.client_id});
-        if let Some(reason) = reason {
-            msg["reason"] = reason.into();
-        }
-        self.queue_text(&msg.to_string());
+        // By hand: serde_json would sort the keys, and the wire has `e` first.
+        let reason = reason.map_or(String::new(), |r| {
+            format!(r#","reason":{}"#, Value::from(r))
+        });
+        let msg = format!(
+            r#"{{"e":"status","E":{},"status":"{status}","clientId":"{}"{reason}}}"#,
+            now_us(),
+            self.client_id
+        );
+        self.queue_text(&msg);
     }
 
     /// Writes what the socket takes now. Err: the client is gone.
@@ -306,10 +310,7 @@ impl Conn {
     fn can_stream(&self) -> bool {
         self.silence.is_none()
             && self.session.has_market_data()
-            && self
-                .config()
-                .max_messages
-                .map_or(true, |m| self.market_sent < m)
+            && !matches!(self.config().max_messages, Some(m) if self.market_sent >= m)
     }
 
     fn push_market_frame(&mut self, now: u64) {
@@ -324,11 +325,7 @@ impl Conn {
 
     fn push_ring_frame(&mut self, now: u64) {
         let generation = self.session.generation();
-        if self
-            .ring
-            .as_ref()
-            .map_or(true, |r| r.generation != generation)
-        {
+        if !matches!(&self.ring, Some(r) if r.generation == generation) {
             let mut bytes = Vec::new();
             let mut ends = Vec::with_capacity(MockConfig::RING_FRAMES);
             for _ in 0..MockConfig::RING_FRAMES {

@@ -228,7 +228,7 @@ impl MockServer {
             Scope::Current => {
                 if fault.next_only() {
                     return Err(FaultError(format!(
-                        "scope: fault {:?} applies only to scope='next'",
+                        "scope: fault '{}' applies only to scope='next'",
                         fault.name()
                     )));
                 }
