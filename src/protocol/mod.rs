@@ -2,6 +2,7 @@
 //! (`server`), both exactly as PROTOCOL.md §2 and §3 describe.
 
 pub mod client;
+mod flat;
 pub mod server;
 
 pub use client::{ClientMessage, OrderMethod};

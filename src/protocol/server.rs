@@ -345,16 +345,16 @@ fn fast_path(text: &str) -> Option<ServerMessage> {
     let not_tag = |e: &str| !TAGS.contains(&e);
     let valid_mt = |mt: &str| mt == "s" || mt == "u";
     match leading_event_type(text)? {
-        "aggTrade" => serde_json::from_str::<AggTrade>(text)
-            .ok()
+        "aggTrade" => super::flat::agg_trade(text)
+            .or_else(|| serde_json::from_str::<AggTrade>(text).ok())
             .filter(|m| not_tag(&m.event_type))
             .map(ServerMessage::AggTrade),
-        "depthUpdate" => serde_json::from_str::<DepthUpdate>(text)
-            .ok()
+        "depthUpdate" => super::flat::depth_update(text)
+            .or_else(|| serde_json::from_str::<DepthUpdate>(text).ok())
             .filter(|m| not_tag(&m.event_type) && valid_mt(&m.message_type))
             .map(ServerMessage::DepthUpdate),
-        "bookTicker" => serde_json::from_str::<BookTicker>(text)
-            .ok()
+        "bookTicker" => super::flat::book_ticker(text)
+            .or_else(|| serde_json::from_str::<BookTicker>(text).ok())
             .filter(|m| not_tag(&m.event_type) && valid_mt(&m.message_type))
             .map(ServerMessage::BookTicker),
         _ => None,

@@ -1,0 +1,385 @@
+//! A strict scanner for the market-data frames that dominate the feed: one flat JSON object whose
+//! values are plain strings (no escapes), non-negative integers, booleans, null, or arrays of
+//! `[price, qty]` string pairs. Anything else (an escape, a float, a nested object, an unknown key,
+//! a duplicate key, invalid JSON) makes it give up, and the caller falls back to serde_json, so the
+//! result is always the one serde would give; it is only faster on the frames that matter.
+
+use super::server::{AggTrade, BookTicker, DepthUpdate, Level, Str};
+
+pub(crate) enum Value<'a> {
+    Str(&'a str),
+    UInt(u64),
+    Bool(bool),
+    Null,
+    Levels(Vec<Level>),
+}
+
+/// Bytes that end a plain string: the quote, a backslash (escape: give up), control characters.
+static STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        self.skip_ws();
+        (self.peek()? == byte).then(|| self.pos += 1)
+    }
+
+    /// A string without escapes or control characters; the quotes are consumed.
+    fn plain_str(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let bytes = self.text.as_bytes();
+        let start = self.pos;
+        let end = start + bytes[start..].iter().position(|&b| STOP[usize::from(b)])?;
+        if bytes[end] != b'"' {
+            return None;
+        }
+        self.pos = end + 1;
+        // Both ends sit next to an ASCII quote, so they are char boundaries.
+        Some(&self.text[start..end])
+    }
+
+    /// A JSON integer that fits u64, as serde reads it: no sign, no leading zero, no fraction.
+    fn uint(&mut self) -> Option<u64> {
+        let bytes = self.text.as_bytes();
+        let start = self.pos;
+        let mut value: u64 = 0;
+        while let Some(d @ b'0'..=b'9') = bytes.get(self.pos).copied() {
+            value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            self.pos += 1;
+        }
+        let digits = self.pos - start;
+        if digits == 0 || (digits > 1 && bytes[start] == b'0') {
+            return None;
+        }
+        match bytes.get(self.pos) {
+            Some(b'.' | b'e' | b'E') => None,
+            _ => Some(value),
+        }
+    }
+
+    fn literal(&mut self, word: &str) -> Option<()> {
+        let end = self.pos + word.len();
+        (self.text.get(self.pos..end)? == word).then(|| self.pos = end)
+    }
+
+    /// `[["p","q"], ...]`
+    fn levels(&mut self) -> Option<Vec<Level>> {
+        self.eat(b'[')?;
+        let mut out = Vec::new();
+        self.skip_ws();
+        if self.peek()? == b']' {
+            self.pos += 1;
+            return Some(out);
+        }
+        loop {
+            self.eat(b'[')?;
+            let price = self.plain_str()?;
+            self.eat(b',')?;
+            let qty = self.plain_str()?;
+            self.eat(b']')?;
+            out.push((Str::from(price), Str::from(qty)));
+            self.skip_ws();
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b']' => {
+                    self.pos += 1;
+                    return Some(out);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn value(&mut self) -> Option<Value<'a>> {
+        self.skip_ws();
+        match self.peek()? {
+            b'"' => self.plain_str().map(Value::Str),
+            b'0'..=b'9' => self.uint().map(Value::UInt),
+            b't' => self.literal("true").map(|_| Value::Bool(true)),
+            b'f' => self.literal("false").map(|_| Value::Bool(false)),
+            b'n' => self.literal("null").map(|_| Value::Null),
+            b'[' => self.levels().map(Value::Levels),
+            _ => None,
+        }
+    }
+}
+
+/// Calls `field(slot, value)` for each key of a flat object, where `slot` is the key's index in
+/// `keys`. Gives up on an unknown or repeated key, or on anything but a well-formed object.
+fn scan<'a>(
+    text: &'a str,
+    slot_of: impl Fn(&[u8]) -> Option<usize>,
+    mut field: impl FnMut(usize, Value<'a>) -> Option<()>,
+) -> Option<()> {
+    let mut s = Scanner { text, pos: 0 };
+    let mut seen: u64 = 0;
+    s.eat(b'{')?;
+    s.skip_ws();
+    if s.peek()? == b'}' {
+        s.pos += 1;
+    } else {
+        loop {
+            let key = s.plain_str()?;
+            let slot = slot_of(key.as_bytes())?;
+            if seen & (1 << slot) != 0 {
+                return None;
+            }
+            seen |= 1 << slot;
+            s.eat(b':')?;
+            field(slot, s.value()?)?;
+            s.skip_ws();
+            match s.peek()? {
+                b',' => s.pos += 1,
+                b'}' => {
+                    s.pos += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    s.skip_ws();
+    (s.pos == text.len()).then_some(())
+}
+
+fn string(v: Value<'_>) -> Option<Str> {
+    match v {
+        Value::Str(s) => Some(Str::from(s)),
+        _ => None,
+    }
+}
+
+fn uint(v: Value<'_>) -> Option<u64> {
+    match v {
+        Value::UInt(n) => Some(n),
+        _ => None,
+    }
+}
+
+fn boolean(v: Value<'_>) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn levels(v: Value<'_>) -> Option<Vec<Level>> {
+    match v {
+        Value::Levels(l) => Some(l),
+        _ => None,
+    }
+}
+
+fn agg_trade_slot(key: &[u8]) -> Option<usize> {
+    Some(match key {
+        b"e" => 0,
+        b"E" => 1,
+        b"s" => 2,
+        b"a" => 3,
+        b"p" => 4,
+        b"q" => 5,
+        b"f" => 6,
+        b"l" => 7,
+        b"T" => 8,
+        b"m" => 9,
+        b"th" => 10,
+        b"ua" => 11,
+        b"oi" => 12,
+        b"mk" => 13,
+        b"ff" => 14,
+        b"lq" => 15,
+        b"fe" => 16,
+        b"nf" => 17,
+        b"fa" => 18,
+        b"co" => 19,
+        b"sd" => 20,
+        _ => return None,
+    })
+}
+
+pub(crate) fn agg_trade(text: &str) -> Option<AggTrade> {
+    #[derive(Default)]
+    struct F {
+        strs: [Option<Str>; 10],
+        ints: [Option<u64>; 6],
+        bools: [Option<bool>; 5],
+        co: Option<Option<u64>>,
+    }
+    let mut f = F::default();
+    scan(text, agg_trade_slot, |slot, v| {
+        match slot {
+            // e s p q th ua fe nf fa sd
+            0 => f.strs[0] = Some(string(v)?),
+            2 => f.strs[1] = Some(string(v)?),
+            4 => f.strs[2] = Some(string(v)?),
+            5 => f.strs[3] = Some(string(v)?),
+            10 => f.strs[4] = Some(string(v)?),
+            11 => f.strs[5] = Some(string(v)?),
+            16 => f.strs[6] = Some(string(v)?),
+            17 => f.strs[7] = Some(string(v)?),
+            18 => f.strs[8] = Some(string(v)?),
+            20 => f.strs[9] = Some(string(v)?),
+            // E a f l T oi
+            1 => f.ints[0] = Some(uint(v)?),
+            3 => f.ints[1] = Some(uint(v)?),
+            6 => f.ints[2] = Some(uint(v)?),
+            7 => f.ints[3] = Some(uint(v)?),
+            8 => f.ints[4] = Some(uint(v)?),
+            12 => f.ints[5] = Some(uint(v)?),
+            // m mk ff lq
+            9 => f.bools[0] = Some(boolean(v)?),
+            13 => f.bools[1] = Some(boolean(v)?),
+            14 => f.bools[2] = Some(boolean(v)?),
+            15 => f.bools[3] = Some(boolean(v)?),
+            19 => {
+                f.co = Some(match v {
+                    Value::Null => None,
+                    other => Some(uint(other)?),
+                })
+            }
+            _ => return None,
+        }
+        Some(())
+    })?;
+    let [e, s, p, q, th, ua, fe, nf, fa, sd] = f.strs;
+    let [big_e, a, first, last, t, oi] = f.ints;
+    Some(AggTrade {
+        event_type: e?,
+        event_time: big_e?,
+        symbol: s?,
+        agg_trade_id: a?,
+        price: p?,
+        quantity: q?,
+        first_trade_id: first?,
+        last_trade_id: last?,
+        trade_time: t?,
+        is_buyer_maker: f.bools[0]?,
+        tx_hash: th?,
+        user_address: ua?,
+        order_id: oi?,
+        is_maker: f.bools[1]?,
+        is_full_fill: f.bools[2]?,
+        is_liquidation: f.bools[3]?,
+        fee: fe?,
+        net_fee: nf?,
+        fee_asset: fa?,
+        client_order_id: f.co.flatten(),
+        side: sd?,
+    })
+}
+
+fn book_ticker_slot(key: &[u8]) -> Option<usize> {
+    Some(match key {
+        b"e" => 0,
+        b"u" => 1,
+        b"E" => 2,
+        b"T" => 3,
+        b"s" => 4,
+        b"b" => 5,
+        b"B" => 6,
+        b"a" => 7,
+        b"A" => 8,
+        b"mt" => 9,
+        _ => return None,
+    })
+}
+
+pub(crate) fn book_ticker(text: &str) -> Option<BookTicker> {
+    let mut strs: [Option<Str>; 7] = Default::default();
+    let mut ints: [Option<u64>; 3] = [None; 3];
+    scan(text, book_ticker_slot, |slot, v| {
+        match slot {
+            1 => ints[0] = Some(uint(v)?),
+            2 => ints[1] = Some(uint(v)?),
+            3 => ints[2] = Some(uint(v)?),
+            0 => strs[0] = Some(string(v)?),
+            _ => strs[slot - 3] = Some(string(v)?),
+        }
+        Some(())
+    })?;
+    let [e, s, b, big_b, a, big_a, mt] = strs;
+    let [u, big_e, t] = ints;
+    Some(BookTicker {
+        event_type: e?,
+        update_id: u?,
+        event_time: big_e?,
+        transaction_time: t?,
+        symbol: s?,
+        bid_price: b?,
+        bid_qty: big_b?,
+        ask_price: a?,
+        ask_qty: big_a?,
+        message_type: mt?,
+    })
+}
+
+fn depth_slot(key: &[u8]) -> Option<usize> {
+    Some(match key {
+        b"e" => 0,
+        b"E" => 1,
+        b"T" => 2,
+        b"s" => 3,
+        b"U" => 4,
+        b"u" => 5,
+        b"pu" => 6,
+        b"b" => 7,
+        b"a" => 8,
+        b"mt" => 9,
+        _ => return None,
+    })
+}
+
+pub(crate) fn depth_update(text: &str) -> Option<DepthUpdate> {
+    let (mut e, mut s, mut mt) = (None, None, None);
+    let mut ints: [Option<u64>; 5] = [None; 5];
+    let (mut bids, mut asks) = (None, None);
+    scan(text, depth_slot, |slot, v| {
+        match slot {
+            0 => e = Some(string(v)?),
+            3 => s = Some(string(v)?),
+            9 => mt = Some(string(v)?),
+            7 => bids = Some(levels(v)?),
+            8 => asks = Some(levels(v)?),
+            1 | 2 => ints[slot - 1] = Some(uint(v)?),
+            _ => ints[slot - 2] = Some(uint(v)?),
+        }
+        Some(())
+    })?;
+    let [big_e, t, big_u, u, pu] = ints;
+    Some(DepthUpdate {
+        event_type: e?,
+        event_time: big_e?,
+        transaction_time: t?,
+        symbol: s?,
+        first_update_id: big_u?,
+        final_update_id: u?,
+        prev_final_update_id: pu?,
+        bids: bids?,
+        asks: asks?,
+        message_type: mt?,
+    })
+}
