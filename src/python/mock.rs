@@ -110,13 +110,18 @@ impl PyMockServer {
     ) -> PyResult<usize> {
         let mut params = Params::new(params)?;
         if count < 1 || count > i64::from(u32::MAX) {
-            return Err(PyValueError::new_err(format!("count must be >= 1, got {count}")));
+            return Err(PyValueError::new_err(format!(
+                "count must be >= 1, got {count}"
+            )));
         }
         let count = count as u32;
         let (fault, scope_count) = match kind {
             // For "ping", `count` is the number of ping frames; scope "next" hits one connection.
             "ping" => (
-                Fault::Ping { count, payload: params.bytes("payload")?.unwrap_or_default() },
+                Fault::Ping {
+                    count,
+                    payload: params.bytes("payload")?.unwrap_or_default(),
+                },
                 1,
             ),
             _ => (parse_fault(kind, &mut params)?, count),
@@ -131,7 +136,9 @@ impl PyMockServer {
                 )))
             }
         };
-        self.server.fault(fault, scope).map_err(|e| PyValueError::new_err(e.0))
+        self.server
+            .fault(fault, scope)
+            .map_err(|e| PyValueError::new_err(e.0))
     }
 
     /// Drops the faults queued with scope "next" that no connection has taken yet.
@@ -161,13 +168,23 @@ impl PyMockServer {
     /// Every connection record as a dict, in accept order.
     fn connections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let records = self.server.connections();
-        let dicts = records.iter().map(|r| record_dict(py, r)).collect::<PyResult<Vec<_>>>()?;
+        let dicts = records
+            .iter()
+            .map(|r| record_dict(py, r))
+            .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, dicts)
     }
 
     /// One record as a dict, or None if there is no connection `index` (yet).
-    fn connection<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.server.connection(index).map(|r| record_dict(py, &r)).transpose()
+    fn connection<'py>(
+        &self,
+        py: Python<'py>,
+        index: usize,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.server
+            .connection(index)
+            .map(|r| record_dict(py, &r))
+            .transpose()
     }
 
     /// True once at least `n` upgrades happened; False after `timeout` seconds.
@@ -218,11 +235,16 @@ fn parse_fault(kind: &str, p: &mut Params<'_>) -> PyResult<Fault> {
                     reason.len()
                 )));
             }
-            Fault::Close { code: code as u16, reason }
+            Fault::Close {
+                code: code as u16,
+                reason,
+            }
         }
         "reset" => Fault::Reset,
         "fin" => Fault::Fin,
-        "silence" => Fault::Silence { answer_pings: p.boolean("answer_pings")?.unwrap_or(true) },
+        "silence" => Fault::Silence {
+            answer_pings: p.boolean("answer_pings")?.unwrap_or(true),
+        },
         "disconnecting" => Fault::Disconnecting {
             reason: p.string("reason")?.unwrap_or_else(|| "idle_timeout".into()),
         },
@@ -248,7 +270,9 @@ fn parse_fault(kind: &str, p: &mut Params<'_>) -> PyResult<Fault> {
         "wrong_first" => Fault::WrongFirst(p.required_bytes("data")?),
         "reject_orders" => Fault::RejectOrders(OrderReject {
             code: p.int("code")?.unwrap_or(-2010),
-            msg: p.string("msg")?.unwrap_or_else(|| "new order rejected".into()),
+            msg: p
+                .string("msg")?
+                .unwrap_or_else(|| "new order rejected".into()),
         }),
         other => {
             return Err(PyValueError::new_err(format!(
@@ -260,8 +284,21 @@ fn parse_fault(kind: &str, p: &mut Params<'_>) -> PyResult<Fault> {
 }
 
 const FAULT_KINDS: [&str; 16] = [
-    "close", "reset", "fin", "silence", "disconnecting", "send_text", "send_binary", "oversize",
-    "huge_header", "ping", "refuse", "stall_handshake", "accept_drop", "no_status", "wrong_first",
+    "close",
+    "reset",
+    "fin",
+    "silence",
+    "disconnecting",
+    "send_text",
+    "send_binary",
+    "oversize",
+    "huge_header",
+    "ping",
+    "refuse",
+    "stall_handshake",
+    "accept_drop",
+    "no_status",
+    "wrong_first",
     "reject_orders",
 ];
 
@@ -296,9 +333,13 @@ impl<'py> Params<'py> {
     }
 
     fn int(&mut self, name: &str) -> PyResult<Option<i64>> {
-        let Some(v) = self.take(name) else { return Ok(None) };
+        let Some(v) = self.take(name) else {
+            return Ok(None);
+        };
         if v.is_instance_of::<pyo3::types::PyBool>() {
-            return Err(PyValueError::new_err(format!("{name} must be an int, got a bool")));
+            return Err(PyValueError::new_err(format!(
+                "{name} must be an int, got a bool"
+            )));
         }
         v.extract::<i64>()
             .map(Some)
@@ -308,9 +349,9 @@ impl<'py> Params<'py> {
     fn size(&mut self, name: &str) -> PyResult<Option<u64>> {
         match self.take(name) {
             None => Ok(None),
-            Some(v) if v.is_instance_of::<pyo3::types::PyBool>() => {
-                Err(PyValueError::new_err(format!("{name} must be an int >= 0, got a bool")))
-            }
+            Some(v) if v.is_instance_of::<pyo3::types::PyBool>() => Err(PyValueError::new_err(
+                format!("{name} must be an int >= 0, got a bool"),
+            )),
             Some(v) => v
                 .extract::<u64>()
                 .map(Some)
@@ -324,14 +365,18 @@ impl<'py> Params<'py> {
     }
 
     fn boolean(&mut self, name: &str) -> PyResult<Option<bool>> {
-        let Some(v) = self.take(name) else { return Ok(None) };
+        let Some(v) = self.take(name) else {
+            return Ok(None);
+        };
         v.extract::<bool>()
             .map(Some)
             .map_err(|_| PyValueError::new_err(format!("{name} must be a bool, got {v}")))
     }
 
     fn string(&mut self, name: &str) -> PyResult<Option<String>> {
-        let Some(v) = self.take(name) else { return Ok(None) };
+        let Some(v) = self.take(name) else {
+            return Ok(None);
+        };
         v.extract::<String>()
             .map(Some)
             .map_err(|_| PyValueError::new_err(format!("{name} must be a str, got {v}")))
@@ -339,14 +384,18 @@ impl<'py> Params<'py> {
 
     /// `str` (sent as UTF-8) or `bytes` (sent as is, even if not UTF-8).
     fn bytes(&mut self, name: &str) -> PyResult<Option<Vec<u8>>> {
-        let Some(v) = self.take(name) else { return Ok(None) };
+        let Some(v) = self.take(name) else {
+            return Ok(None);
+        };
         if let Ok(s) = v.cast::<PyString>() {
             return Ok(Some(s.to_str()?.as_bytes().to_vec()));
         }
         if let Ok(b) = v.cast::<PyBytes>() {
             return Ok(Some(b.as_bytes().to_vec()));
         }
-        Err(PyValueError::new_err(format!("{name} must be str or bytes, got {v}")))
+        Err(PyValueError::new_err(format!(
+            "{name} must be str or bytes, got {v}"
+        )))
     }
 
     fn required_bytes(&mut self, name: &str) -> PyResult<Vec<u8>> {
@@ -365,7 +414,11 @@ fn record_dict<'py>(py: Python<'py>, r: &ConnectionRecord) -> PyResult<Bound<'py
     let frames = text.iter().map(|f| String::from_utf8_lossy(&f.data));
     d.set_item("frames", PyList::new(py, frames)?)?;
     d.set_item("frame_times", PyList::new(py, text.iter().map(|f| f.at))?)?;
-    let binary = r.frames.iter().filter(|f| f.binary).map(|f| PyBytes::new(py, &f.data));
+    let binary = r
+        .frames
+        .iter()
+        .filter(|f| f.binary)
+        .map(|f| PyBytes::new(py, &f.data));
     d.set_item("binary_frames", PyList::new(py, binary)?)?;
     d.set_item("pongs", r.pongs)?;
     d.set_item("pings", r.pings)?;
