@@ -5,7 +5,7 @@
 //! when it announced that it is about to sleep.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -64,6 +64,11 @@ const MAX_PENDING_LOGS: usize = 256;
 
 pub struct EventQueue {
     state: Mutex<State>,
+    /// The consumer's side: refilled from `state.events` by swapping whole deques, so that the
+    /// consumer takes the shared lock once per burst, not once per event.
+    taken: Mutex<VecDeque<Event>>,
+    /// Events in either deque; the capacity bounds their sum.
+    in_flight: AtomicUsize,
     capacity: usize,
     /// Set by the consumer right before it sleeps; the producer wakes it only then.
     waiting: AtomicBool,
@@ -82,6 +87,8 @@ impl EventQueue {
                 connect: ConnectState::Pending,
                 ended: false,
             }),
+            taken: Mutex::new(VecDeque::new()),
+            in_flight: AtomicUsize::new(0),
             capacity: capacity.max(1),
             waiting: AtomicBool::new(false),
             messages_received: AtomicU64::new(0),
@@ -102,9 +109,12 @@ impl EventQueue {
         self.messages_received.fetch_add(n, Ordering::Relaxed);
         let dropped = {
             let mut st = self.state.lock();
-            let room = self.capacity.saturating_sub(st.events.len());
+            let room = self
+                .capacity
+                .saturating_sub(self.in_flight.load(Ordering::Acquire));
             let keep = batch.len().min(room);
             st.events.extend(batch.drain(..keep).map(Event::Message));
+            self.in_flight.fetch_add(keep, Ordering::SeqCst);
             let dropped = batch.len() as u64;
             batch.clear();
             dropped
@@ -120,8 +130,9 @@ impl EventQueue {
     pub fn push_event(&self, event: Event) -> bool {
         let queued = {
             let mut st = self.state.lock();
-            if st.events.len() < self.capacity {
+            if self.in_flight.load(Ordering::Acquire) < self.capacity {
                 st.events.push_back(event);
+                self.in_flight.fetch_add(1, Ordering::SeqCst);
                 true
             } else {
                 false
@@ -138,6 +149,7 @@ impl EventQueue {
     /// The final event: never dropped, whatever the queue holds.
     pub fn push_final(&self, event: Event) {
         self.state.lock().events.push_back(event);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.notifier.notify();
     }
 
@@ -175,24 +187,40 @@ impl EventQueue {
 
     // ---- consumer side ----
 
-    pub fn pop(&self) -> Option<Event> {
-        self.state.lock().events.pop_front()
+    /// Refills the consumer's deque when it is empty: one shared lock per burst.
+    fn refill(&self, taken: &mut VecDeque<Event>) {
+        if taken.is_empty() {
+            std::mem::swap(taken, &mut self.state.lock().events);
+        }
     }
 
-    /// Moves up to `max` events into `out` under one lock.
+    pub fn pop(&self) -> Option<Event> {
+        let mut taken = self.taken.lock();
+        self.refill(&mut taken);
+        let event = taken.pop_front()?;
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        Some(event)
+    }
+
+    /// Moves up to `max` events into `out`.
     pub fn pop_batch(&self, max: usize, out: &mut Vec<Event>) {
-        let mut st = self.state.lock();
-        let n = st.events.len().min(max);
-        out.extend(st.events.drain(..n));
+        let mut taken = self.taken.lock();
+        while out.len() < max {
+            self.refill(&mut taken);
+            if taken.is_empty() {
+                break;
+            }
+            let n = taken.len().min(max - out.len());
+            out.extend(taken.drain(..n));
+            self.in_flight.fetch_sub(n, Ordering::AcqRel);
+        }
     }
 
     /// Announces that the consumer is about to sleep. Returns false when there is something to
     /// take already (an event, or the end), in which case the consumer must not sleep.
     pub fn prepare_wait(&self) -> bool {
         self.waiting.store(true, Ordering::SeqCst);
-        let st = self.state.lock();
-        if !st.events.is_empty() || st.ended {
-            drop(st);
+        if self.in_flight.load(Ordering::SeqCst) > 0 || self.is_ended() {
             self.waiting.store(false, Ordering::SeqCst);
             return false;
         }
@@ -218,8 +246,7 @@ impl EventQueue {
 
     /// Ended and nothing left to hand out.
     pub fn is_exhausted(&self) -> bool {
-        let st = self.state.lock();
-        st.ended && st.events.is_empty()
+        self.is_ended() && self.in_flight.load(Ordering::SeqCst) == 0
     }
 
     pub fn stats(&self) -> Stats {
@@ -227,7 +254,7 @@ impl EventQueue {
             messages_received: self.messages_received.load(Ordering::Relaxed),
             events_dropped: self.events_dropped.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
-            queued: self.state.lock().events.len() as u64,
+            queued: self.in_flight.load(Ordering::Relaxed) as u64,
         }
     }
 }

@@ -171,7 +171,7 @@ enum Wait {
 }
 
 /// An awaitable that completes without an asyncio Future when its result is ready.
-#[pyclass(module = "bullet_ws._core", name = "_Wait")]
+#[pyclass(frozen, module = "bullet_ws._core", name = "_Wait")]
 pub struct WaitFor {
     side: Arc<LoopSide>,
     wait: Wait,
@@ -276,6 +276,20 @@ impl WaitFor {
     fn close(&self) {}
 }
 
+/// `recv_batch`'s argument: absent means the default, while an explicit None is a TypeError.
+pub enum MaxEvents<'py> {
+    Default,
+    Given(Bound<'py, PyAny>),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for MaxEvents<'py> {
+    type Error = PyErr;
+
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(MaxEvents::Given(obj.to_owned()))
+    }
+}
+
 fn duration(config: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
     let secs: f64 = config.getattr(name)?.extract()?;
     Duration::try_from_secs_f64(secs).map_err(|e| PyTypeError::new_err(format!("{name}: {e}")))
@@ -311,6 +325,9 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
 pub struct PySocket {
     handle: ManagedHandle,
     side: Arc<LoopSide>,
+    /// `recv()` and `__anext__` hand out these same objects every time: no allocation per event.
+    one: Py<WaitFor>,
+    next: Py<WaitFor>,
 }
 
 impl PySocket {
@@ -348,7 +365,26 @@ impl PySocket {
         event_loop.call_method1("add_reader", (wake.fileno(), doorbell))?;
         *side.reader_registered.lock() = true;
         let handle = ManagedHandle::spawn(runtime().handle(), connector, config, queue);
-        Ok(PySocket { handle, side })
+        let one = Py::new(
+            py,
+            WaitFor {
+                side: side.clone(),
+                wait: Wait::One,
+            },
+        )?;
+        let next = Py::new(
+            py,
+            WaitFor {
+                side: side.clone(),
+                wait: Wait::Next,
+            },
+        )?;
+        Ok(PySocket {
+            handle,
+            side,
+            one,
+            next,
+        })
     }
 
     fn _wait_connected(&self) -> WaitFor {
@@ -356,32 +392,28 @@ impl PySocket {
     }
 
     /// The next event, or None once the socket has stopped and the queue is drained.
-    fn recv(&self) -> WaitFor {
-        self.wait(Wait::One)
+    fn recv(&self, py: Python<'_>) -> Py<WaitFor> {
+        self.one.clone_ref(py)
     }
 
     /// Every queued event up to `max_events` (waits for at least one); [] once stopped.
-    #[pyo3(signature = (max_events = None))]
-    fn recv_batch(
-        &self,
-        py: Python<'_>,
-        max_events: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<WaitFor> {
-        let Some(max_events) = max_events else {
-            return Ok(self.wait(Wait::Batch(1024)));
-        };
-        let n = match max_events
-            .cast::<PyInt>()
-            .ok()
-            .and_then(|i| i.extract::<usize>().ok())
-        {
-            Some(n) if n >= 1 && !max_events.is_instance_of::<pyo3::types::PyBool>() => n,
-            // The shared validator raises the same error as the pure backend.
-            _ => classes(py)?
-                .max_events_arg
-                .bind(py)
-                .call1((max_events,))?
-                .extract::<usize>()?,
+    #[pyo3(signature = (max_events = MaxEvents::Default))]
+    fn recv_batch(&self, py: Python<'_>, max_events: MaxEvents<'_>) -> PyResult<WaitFor> {
+        let n = match max_events {
+            MaxEvents::Default => 1024,
+            MaxEvents::Given(obj) => match obj
+                .cast::<PyInt>()
+                .ok()
+                .and_then(|i| i.extract::<usize>().ok())
+            {
+                Some(n) if n >= 1 && !obj.is_instance_of::<pyo3::types::PyBool>() => n,
+                // The shared validator raises the same error as the pure backend.
+                _ => classes(py)?
+                    .max_events_arg
+                    .bind(py)
+                    .call1((obj,))?
+                    .extract::<usize>()?,
+            },
         };
         Ok(self.wait(Wait::Batch(n)))
     }
@@ -390,8 +422,8 @@ impl PySocket {
         slf
     }
 
-    fn __anext__(&self) -> WaitFor {
-        self.wait(Wait::Next)
+    fn __anext__(&self, py: Python<'_>) -> Py<WaitFor> {
+        self.next.clone_ref(py)
     }
 
     /// Ends the background task at its next await point, even mid-reconnect.
