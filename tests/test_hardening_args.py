@@ -122,15 +122,6 @@ async def test_recv_batch_none_is_rejected(
     backend: ModuleType, mock: Any, request: pytest.FixtureRequest
 ) -> None:
     """`max_events=None` is not an int >= 1 (CONTRACTS.md max_events_arg): TypeError."""
-    if backend.__name__ == "bullet_ws":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="native recv_batch takes max_events as Option<&PyAny> "
-                "(src/python/socket.rs), so an explicit None means the default 1024 instead of "
-                "TypeError as in the pure backend",
-            )
-        )
     async with backend.connect(mock.url, idle_timeout=0) as ws:
         ws.ping(id=1)
         with pytest.raises(TypeError, match="^max_events"):

@@ -7,12 +7,9 @@ not run meanwhile) makes sure the RST has reached the client's kernel before the
 * native: the socket task notices the reset by itself (off the loop thread) and sends the order
   on the new connection, or its write fails and it retries there ("If the send fails, reconnect
   and retry once").
-* pure: KNOWN BUG (strict xfail). The order is written into the dead connection: asyncio's
-  transport swallows the write error (it only schedules connection_lost) and websockets' `send`
-  returns normally, so `_send_with_retry` never sees a failure and the order is silently lost.
-  A fix in bullet_ws/pure/managed.py: after `await self.conn.send(frame)`, treat a connection
-  that is no longer OPEN (`conn.state is not State.OPEN` or `conn.transport.is_closing()`) as a
-  failed send, then reconnect and retry as for an exception.
+* pure: asyncio's transport swallows the write error (it only schedules connection_lost) and
+  websockets' `send` returns normally, so the pure backend treats a transport found closing right
+  after the write as a failed send, then reconnects and retries once.
 
 (Without the blocking wait, whether an order written just before a reset arrives is a TCP race
 that no client can win every time; that case is not asserted.)
@@ -45,14 +42,6 @@ async def next_of(ws: Any, cls: type | tuple[type, ...], timeout: float = WAIT) 
 async def test_order_on_a_reset_connection_is_delivered_once(
     backend: ModuleType, mock: Any, request: pytest.FixtureRequest
 ) -> None:
-    if backend.__name__ == "bullet_ws.pure":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="pure: websockets' send returns normally on a connection whose write "
-                "failed, so the order is lost instead of retried (see the module docstring)",
-            )
-        )
     async with backend.connect(
         mock.url, initial_backoff=0.02, max_backoff=0.1, idle_timeout=0, connection_timeout=2.0
     ) as ws:

@@ -16,12 +16,12 @@ by a PING round trip (so that everything before it was handled):
   connection survives.
 * An unsolicited `connected` status mid-stream is just delivered.
 
-Both backends must agree on which class a frame becomes; one known divergence is pinned by a
-strict xfail (duplicate JSON keys).
+Both backends must agree on which class a frame becomes, duplicate JSON keys included (serde,
+and so the SDK, rejects them: Unknown).
 
 A panic in the Rust socket task cannot be triggered from Python without a test-only hook (the
 parser and transport return errors, never panic, on every input tried here); the catch_unwind
-guard in src/managed.rs is for a Rust unit test.
+guard in src/managed.rs has its Rust unit test.
 """
 
 from __future__ import annotations
@@ -122,12 +122,6 @@ def test_both_backends_agree_on_bad_frames(native: ModuleType, pure: ModuleType,
     assert a.raw == b.raw
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pure parser accepts duplicate JSON keys (json.loads keeps the last) where the SDK's "
-    "serde derive rejects them ('duplicate field `e`'), so the native backend gives Unknown: "
-    "bullet_ws/pure/parse.py needs an object_pairs_hook that rejects duplicates of known fields",
-)
 def test_duplicate_keys_parse_alike(native: ModuleType, pure: ModuleType) -> None:
     frame = '{"e":"pong","id":1,"id":2,"E":1}'
     a, b = native.parse_message(frame), pure.parse_message(frame)

@@ -184,13 +184,6 @@ async def test_no_tx_or_frame_in_logs_above_debug(
     assert not leaks, leaks
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the reconnect-attempt WARNING quotes the server's wrong first frame (native: its "
-    "first 80 chars in src/transport.rs first_message_summary; pure: the Unknown repr, up to "
-    "500 chars, in pure/transport.py), so a short frame appears whole above DEBUG; a server "
-    "frame, not a secret, but API.md says full frames are never logged above DEBUG",
-)
 async def test_wrong_first_frame_is_not_logged_above_debug(
     backend: ModuleType, mock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

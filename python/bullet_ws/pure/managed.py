@@ -284,8 +284,17 @@ class _Session:
         abort(self.conn)
 
     async def _send(self, frame: str) -> None:
-        """Send a frame; websockets' own failures all mean the connection is gone."""
-        await self.conn.send(frame)
+        """Send a frame; websockets' own failures all mean the connection is gone.
+
+        asyncio drops a write on a socket the peer has reset without telling the writer, so a
+        transport found closing right after the write counts as a failed send too (the order
+        path then retries once on a new connection, as the SDK does on a send error).
+        """
+        conn = self.conn
+        await conn.send(frame)
+        transport = conn.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionError("the connection was closing; the frame was not delivered")
 
     def _oversized(self, frame: str) -> int | None:
         size = len(frame.encode())

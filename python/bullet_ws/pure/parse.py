@@ -50,8 +50,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # serde (and so the SDK) rejects an object with a repeated key; json would keep the last.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate key in a JSON object")
+    return obj
+
+
 # One decoder, built once: json.loads(s, parse_constant=...) would build a decoder per call.
-_decode = json.JSONDecoder(parse_constant=_reject_constant).decode
+_decode = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_object).decode
 
 
 def _levels(value: object) -> list[tuple[str, str]] | None:

@@ -100,7 +100,8 @@ async def _upgrade_and_await_connected(
     message = parse_message(first)
     if not (isinstance(message, Status) and message.status == "connected"):
         abort(conn)
-        raise HandshakeError(f"first message was not status/connected: {message!r}"[:500])
+        # The frame's class only: frames never reach logs above DEBUG, and this text is logged.
+        raise HandshakeError(f"first message was not status/connected: got {type(message).__name__}")
     return conn
 
 
