@@ -294,9 +294,11 @@ impl ServerMessage {
 pub const NO_VARIANT: &str = "data did not match any variant of untagged enum ServerMessage";
 
 pub fn parse_str(text: &str) -> ServerMessage {
-    if let Some(m) = fast_path(text) {
-        return m;
-    }
+    fast_path(text).unwrap_or_else(|| parse_ordered(text))
+}
+
+/// The ordered attempt of §3.2 alone, without the fast path.
+fn parse_ordered(text: &str) -> ServerMessage {
     match serde_json::from_str::<Top>(text) {
         Ok(top) => top
             .classify()
@@ -1024,6 +1026,41 @@ mod tests {
             panic!()
         };
         assert!(u.error.contains("UTF-8"));
+    }
+
+    /// The fast paths must give exactly what the ordered attempt gives, on odd frames too.
+    #[test]
+    fn fast_path_agrees_with_the_ordered_attempt() {
+        let mut frames: Vec<String> = Vec::new();
+        for file in ["agg_trade", "depth_update", "book_ticker"] {
+            for line in samples(file) {
+                frames.push(line.clone());
+                frames.push(line.replace(',', " , ").replace(':', " :\t"));
+                frames.push(format!(" {line}\n"));
+                frames.push(line.replace("\"s\":\"", "\"s\":\"\\u0042"));
+                frames.push(line.replacen("\"E\":", "\"E\":1,\"E\":", 1));
+                frames.push(line.replacen('{', "{\"zz\":[1,{\"a\":2}],", 1));
+                frames.push(line.replacen("\"E\":", "\"E\":1.5,\"x\":", 1));
+                frames.push(line.replacen("\"E\":", "\"E\":-1,\"x\":", 1));
+                frames.push(line.replacen("\"E\":", "\"E\":01,\"x\":", 1));
+                frames.push(line.replacen("\"E\":", "\"E\":18446744073709551616,\"x\":", 1));
+                frames.push(line.replacen("\"E\":", "\"E\":null,\"x\":", 1));
+                frames.push(line.replace("\"mt\":\"s\"", "\"mt\":\"x\""));
+                frames.push(line.replace("\"co\":42", "\"co\":null"));
+                frames.push(line.replace("\"co\":42", "\"co\":\"42\""));
+                frames.push(line.replace("\"m\":false", "\"m\":0"));
+                frames.push(line.replace("\"e\":\"aggTrade\"", "\"e\":\"pong\""));
+                frames.push(line.replace("\"e\":\"depthUpdate\"", "\"e\":\"aggTrade\""));
+                frames.push(line.replace("\"e\":\"bookTicker\"", "\"e\":\"depthUpdate\""));
+                frames.push(line[..line.len() - 1].to_owned());
+                frames.push(format!("{line}x"));
+                frames.push(line.replace("\"b\":[[", "\"b\":[[ "));
+                frames.push(line.replace("\"]]", "\",\"3\"]]"));
+            }
+        }
+        for frame in &frames {
+            assert_eq!(parse_str(frame), parse_ordered(frame), "{frame}");
+        }
     }
 
     #[test]
