@@ -1028,6 +1028,14 @@ mod tests {
         assert!(u.error.contains("UTF-8"));
     }
 
+    /// `line` with the value of its top-level `key` replaced by `value` (flat frames only).
+    fn set_value(line: &str, key: &str, value: &str) -> String {
+        let needle = format!("\"{key}\":");
+        let start = line.find(&needle).unwrap() + needle.len();
+        let end = start + line[start..].find([',', '}']).unwrap();
+        format!("{}{value}{}", &line[..start], &line[end..])
+    }
+
     /// The fast paths must give exactly what the ordered attempt gives, on odd frames too.
     #[test]
     fn fast_path_agrees_with_the_ordered_attempt() {
@@ -1040,11 +1048,20 @@ mod tests {
                 frames.push(line.replace("\"s\":\"", "\"s\":\"\\u0042"));
                 frames.push(line.replacen("\"E\":", "\"E\":1,\"E\":", 1));
                 frames.push(line.replacen('{', "{\"zz\":[1,{\"a\":2}],", 1));
-                frames.push(line.replacen("\"E\":", "\"E\":1.5,\"x\":", 1));
-                frames.push(line.replacen("\"E\":", "\"E\":-1,\"x\":", 1));
-                frames.push(line.replacen("\"E\":", "\"E\":01,\"x\":", 1));
-                frames.push(line.replacen("\"E\":", "\"E\":18446744073709551616,\"x\":", 1));
-                frames.push(line.replacen("\"E\":", "\"E\":null,\"x\":", 1));
+                for bad in [
+                    "1.5",
+                    "-1",
+                    "01",
+                    "18446744073709551616",
+                    "null",
+                    "1e3",
+                    "\"1\"",
+                    "true",
+                ] {
+                    frames.push(set_value(&line, "E", bad));
+                }
+                frames.push(set_value(&line, "E", "18446744073709551615"));
+                frames.push(set_value(&line, "E", "0"));
                 frames.push(line.replace("\"mt\":\"s\"", "\"mt\":\"x\""));
                 frames.push(line.replace("\"co\":42", "\"co\":null"));
                 frames.push(line.replace("\"co\":42", "\"co\":\"42\""));
