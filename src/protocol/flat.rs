@@ -128,13 +128,14 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Calls `field(slot, value)` for each key of a flat object, where `slot` is the key's index in
-/// `keys`. Gives up on an unknown or repeated key, or on anything but a well-formed object.
+/// Calls `field(slot, value)` for each key of a flat object, where `slot_of` maps the key to its
+/// slot (< 64). Returns the set of slots seen as a bit mask. Gives up on an unknown or repeated
+/// key, or on anything but a well-formed object.
 fn scan<'a>(
     text: &'a str,
     slot_of: impl Fn(&[u8]) -> Option<usize>,
     mut field: impl FnMut(usize, Value<'a>) -> Option<()>,
-) -> Option<()> {
+) -> Option<u64> {
     let mut s = Scanner { text, pos: 0 };
     let mut seen: u64 = 0;
     s.eat(b'{')?;
@@ -163,7 +164,12 @@ fn scan<'a>(
         }
     }
     s.skip_ws();
-    (s.pos == text.len()).then_some(())
+    (s.pos == text.len()).then_some(seen)
+}
+
+/// Every slot below `n`, minus `optional`.
+const fn required(n: u32, optional: u64) -> u64 {
+    ((1u64 << n) - 1) & !optional
 }
 
 fn string(v: Value<'_>) -> Option<Str> {
@@ -222,74 +228,40 @@ fn agg_trade_slot(key: &[u8]) -> Option<usize> {
 }
 
 pub(crate) fn agg_trade(text: &str) -> Option<AggTrade> {
-    #[derive(Default)]
-    struct F {
-        strs: [Option<Str>; 10],
-        ints: [Option<u64>; 6],
-        bools: [Option<bool>; 5],
-        co: Option<Option<u64>>,
-    }
-    let mut f = F::default();
-    scan(text, agg_trade_slot, |slot, v| {
+    const REQUIRED: u64 = required(21, 1 << 19);
+    let mut t = AggTrade::default();
+    let seen = scan(text, agg_trade_slot, |slot, v| {
         match slot {
-            // e s p q th ua fe nf fa sd
-            0 => f.strs[0] = Some(string(v)?),
-            2 => f.strs[1] = Some(string(v)?),
-            4 => f.strs[2] = Some(string(v)?),
-            5 => f.strs[3] = Some(string(v)?),
-            10 => f.strs[4] = Some(string(v)?),
-            11 => f.strs[5] = Some(string(v)?),
-            16 => f.strs[6] = Some(string(v)?),
-            17 => f.strs[7] = Some(string(v)?),
-            18 => f.strs[8] = Some(string(v)?),
-            20 => f.strs[9] = Some(string(v)?),
-            // E a f l T oi
-            1 => f.ints[0] = Some(uint(v)?),
-            3 => f.ints[1] = Some(uint(v)?),
-            6 => f.ints[2] = Some(uint(v)?),
-            7 => f.ints[3] = Some(uint(v)?),
-            8 => f.ints[4] = Some(uint(v)?),
-            12 => f.ints[5] = Some(uint(v)?),
-            // m mk ff lq
-            9 => f.bools[0] = Some(boolean(v)?),
-            13 => f.bools[1] = Some(boolean(v)?),
-            14 => f.bools[2] = Some(boolean(v)?),
-            15 => f.bools[3] = Some(boolean(v)?),
+            0 => t.event_type = string(v)?,
+            1 => t.event_time = uint(v)?,
+            2 => t.symbol = string(v)?,
+            3 => t.agg_trade_id = uint(v)?,
+            4 => t.price = string(v)?,
+            5 => t.quantity = string(v)?,
+            6 => t.first_trade_id = uint(v)?,
+            7 => t.last_trade_id = uint(v)?,
+            8 => t.trade_time = uint(v)?,
+            9 => t.is_buyer_maker = boolean(v)?,
+            10 => t.tx_hash = string(v)?,
+            11 => t.user_address = string(v)?,
+            12 => t.order_id = uint(v)?,
+            13 => t.is_maker = boolean(v)?,
+            14 => t.is_full_fill = boolean(v)?,
+            15 => t.is_liquidation = boolean(v)?,
+            16 => t.fee = string(v)?,
+            17 => t.net_fee = string(v)?,
+            18 => t.fee_asset = string(v)?,
             19 => {
-                f.co = Some(match v {
+                t.client_order_id = match v {
                     Value::Null => None,
                     other => Some(uint(other)?),
-                })
+                }
             }
-            _ => return None,
+            _ => t.side = string(v)?,
         }
         Some(())
     })?;
-    let [e, s, p, q, th, ua, fe, nf, fa, sd] = f.strs;
-    let [big_e, a, first, last, t, oi] = f.ints;
-    Some(AggTrade {
-        event_type: e?,
-        event_time: big_e?,
-        symbol: s?,
-        agg_trade_id: a?,
-        price: p?,
-        quantity: q?,
-        first_trade_id: first?,
-        last_trade_id: last?,
-        trade_time: t?,
-        is_buyer_maker: f.bools[0]?,
-        tx_hash: th?,
-        user_address: ua?,
-        order_id: oi?,
-        is_maker: f.bools[1]?,
-        is_full_fill: f.bools[2]?,
-        is_liquidation: f.bools[3]?,
-        fee: fe?,
-        net_fee: nf?,
-        fee_asset: fa?,
-        client_order_id: f.co.flatten(),
-        side: sd?,
-    })
+    (seen & REQUIRED == REQUIRED).then_some(t)
 }
 
 fn book_ticker_slot(key: &[u8]) -> Option<usize> {
@@ -309,32 +281,24 @@ fn book_ticker_slot(key: &[u8]) -> Option<usize> {
 }
 
 pub(crate) fn book_ticker(text: &str) -> Option<BookTicker> {
-    let mut strs: [Option<Str>; 7] = Default::default();
-    let mut ints: [Option<u64>; 3] = [None; 3];
-    scan(text, book_ticker_slot, |slot, v| {
+    const REQUIRED: u64 = required(10, 0);
+    let mut t = BookTicker::default();
+    let seen = scan(text, book_ticker_slot, |slot, v| {
         match slot {
-            1 => ints[0] = Some(uint(v)?),
-            2 => ints[1] = Some(uint(v)?),
-            3 => ints[2] = Some(uint(v)?),
-            0 => strs[0] = Some(string(v)?),
-            _ => strs[slot - 3] = Some(string(v)?),
+            0 => t.event_type = string(v)?,
+            1 => t.update_id = uint(v)?,
+            2 => t.event_time = uint(v)?,
+            3 => t.transaction_time = uint(v)?,
+            4 => t.symbol = string(v)?,
+            5 => t.bid_price = string(v)?,
+            6 => t.bid_qty = string(v)?,
+            7 => t.ask_price = string(v)?,
+            8 => t.ask_qty = string(v)?,
+            _ => t.message_type = string(v)?,
         }
         Some(())
     })?;
-    let [e, s, b, big_b, a, big_a, mt] = strs;
-    let [u, big_e, t] = ints;
-    Some(BookTicker {
-        event_type: e?,
-        update_id: u?,
-        event_time: big_e?,
-        transaction_time: t?,
-        symbol: s?,
-        bid_price: b?,
-        bid_qty: big_b?,
-        ask_price: a?,
-        ask_qty: big_a?,
-        message_type: mt?,
-    })
+    (seen & REQUIRED == REQUIRED).then_some(t)
 }
 
 fn depth_slot(key: &[u8]) -> Option<usize> {
@@ -354,32 +318,22 @@ fn depth_slot(key: &[u8]) -> Option<usize> {
 }
 
 pub(crate) fn depth_update(text: &str) -> Option<DepthUpdate> {
-    let (mut e, mut s, mut mt) = (None, None, None);
-    let mut ints: [Option<u64>; 5] = [None; 5];
-    let (mut bids, mut asks) = (None, None);
-    scan(text, depth_slot, |slot, v| {
+    const REQUIRED: u64 = required(10, 0);
+    let mut d = DepthUpdate::default();
+    let seen = scan(text, depth_slot, |slot, v| {
         match slot {
-            0 => e = Some(string(v)?),
-            3 => s = Some(string(v)?),
-            9 => mt = Some(string(v)?),
-            7 => bids = Some(levels(v)?),
-            8 => asks = Some(levels(v)?),
-            1 | 2 => ints[slot - 1] = Some(uint(v)?),
-            _ => ints[slot - 2] = Some(uint(v)?),
+            0 => d.event_type = string(v)?,
+            1 => d.event_time = uint(v)?,
+            2 => d.transaction_time = uint(v)?,
+            3 => d.symbol = string(v)?,
+            4 => d.first_update_id = uint(v)?,
+            5 => d.final_update_id = uint(v)?,
+            6 => d.prev_final_update_id = uint(v)?,
+            7 => d.bids = levels(v)?,
+            8 => d.asks = levels(v)?,
+            _ => d.message_type = string(v)?,
         }
         Some(())
     })?;
-    let [big_e, t, big_u, u, pu] = ints;
-    Some(DepthUpdate {
-        event_type: e?,
-        event_time: big_e?,
-        transaction_time: t?,
-        symbol: s?,
-        first_update_id: big_u?,
-        final_update_id: u?,
-        prev_final_update_id: pu?,
-        bids: bids?,
-        asks: asks?,
-        message_type: mt?,
-    })
+    (seen & REQUIRED == REQUIRED).then_some(d)
 }

@@ -76,7 +76,7 @@ pub struct ErrorMessage {
 
 pub type Level = (Str, Str);
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 pub struct DepthUpdate {
     #[serde(rename = "e")]
     pub event_type: Str,
@@ -100,7 +100,7 @@ pub struct DepthUpdate {
     pub message_type: Str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 pub struct AggTrade {
     #[serde(rename = "e")]
     pub event_type: Str,
@@ -146,7 +146,7 @@ pub struct AggTrade {
     pub side: Str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 pub struct BookTicker {
     #[serde(rename = "e")]
     pub event_type: Str,
