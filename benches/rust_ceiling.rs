@@ -20,7 +20,10 @@ use bullet_ws::protocol::ServerMessage;
 use bullet_ws::transport::{Connection, Connector, WsConnector};
 
 fn thread_cpu_us() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: a valid clock id and a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
@@ -35,7 +38,10 @@ fn process_cpu_us() -> f64 {
 }
 
 fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
 }
 
 /// The market event's stamp, or None for acks and the like.
@@ -114,13 +120,19 @@ async fn latency(url: &str, topic: &str, samples: usize, warmup: usize, out: &st
         buf.extend_from_slice(&v.to_le_bytes());
     }
     f.write_all(&buf).expect("write samples");
-    println!("{{\"ok\":true,\"samples\":{},\"samples_file\":\"{out}\"}}", lat.len());
+    println!(
+        "{{\"ok\":true,\"samples\":{},\"samples_file\":\"{out}\"}}",
+        lat.len()
+    );
     conn.close().await;
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     match args.get(1).map(String::as_str) {
         Some("throughput") if args.len() == 5 => {
             let n: u64 = args[4].parse().unwrap_or_else(|_| usage());
