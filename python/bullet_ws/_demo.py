@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import ConnectError
 from bullet_ws.events import Disconnected, Reconnected, Reconnecting
 from bullet_ws.topics import OrderbookDepth, Topic
@@ -591,7 +592,12 @@ async def _demo(opts: DemoOptions, out: TextIO, err: TextIO) -> int:
     if opts.backend == "native" and backend_name != "native":
         err.write("bullet-ws demo: the native extension is missing; using the pure backend\n")
     topics = demo_topics()
-    st = DemoState(topics, DEMO_CONFIG)
+    # Against the fake exchange: the test-friendly settings. Against a real server (--url): the
+    # library's defaults, as a user would run it (a 0.5 s idle_timeout would misfire on quiet topics).
+    overrides: dict[str, float] = dict(DEMO_CONFIG) if opts.url is None else {}
+    config = ManagedWsConfig(**overrides)  # type: ignore[arg-type]
+    model = {k: float(getattr(config, k)) for k in DEMO_CONFIG}
+    st = DemoState(topics, model)
 
     mock: Any = None
     if opts.url is None:
@@ -639,10 +645,10 @@ async def _demo(opts: DemoOptions, out: TextIO, err: TextIO) -> int:
         out.write("\x1b[?25l")  # hide the cursor while redrawing
     try:
         out.write(f"bullet-ws demo: {backend_name} backend, {where}\n")
-        out.write(f"  config {_config_text()}\n  topics {', '.join(topics)}\n")
+        out.write(f"  config {_config_text(model)}\n  topics {', '.join(topics)}\n")
         out.flush()
         try:
-            ws = await bw.connect(target, **DEMO_CONFIG)
+            ws = await bw.connect(target, config=config)
         except (ConnectError, OSError) as e:
             err.write(f"bullet-ws demo: cannot connect to {target}: {e}\n")
             return 1
@@ -710,8 +716,8 @@ async def _demo(opts: DemoOptions, out: TextIO, err: TextIO) -> int:
             await asyncio.to_thread(mock.stop)
 
 
-def _config_text() -> str:
-    return ", ".join(f"{k}={v:g}" for k, v in DEMO_CONFIG.items())
+def _config_text(config: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in config.items())
 
 
 async def _consume(ws: Any, st: DemoState, market_types: tuple[type, ...], message: type) -> None:
