@@ -224,6 +224,10 @@ class _Session:
     async def _supervise(self) -> None:
         idle_timeout = self.config.idle_timeout
         while True:
+            # Python 3.11's wait_for can swallow a cancellation that races the inner result, so
+            # stop() is also checked here, not only delivered as a CancelledError.
+            if self.stopped:
+                return
             if self.commands:
                 if not await self._apply(self.commands.popleft()):
                     return
@@ -372,6 +376,8 @@ class _Session:
             await asyncio.sleep(delay)
             try:
                 self.conn = await open_connection(self.url, config, self.tls)
+                if self.stopped:
+                    return False
             except ConnectError as exc:
                 logger.warning("reconnect attempt %d failed: %s", attempt, exc)
                 self._grow_backoff()
