@@ -13,7 +13,7 @@ __all__ = ["Closable", "Connect", "resolve_connect_args"]
 
 
 class Closable(Protocol):
-    async def close(self) -> None: ...
+    def close(self) -> Awaitable[None]: ...
 
 
 WsT = TypeVar("WsT", bound=Closable)

@@ -1,33 +1,33 @@
 # Hand-written stub of the native module; checked by `python -m mypy.stubtest bullet_ws._core`.
-from collections.abc import Generator
-from typing import Any, ClassVar, final
+from collections.abc import Awaitable, Generator
+from typing import Any, final
 
-from typing_extensions import disjoint_base
+from typing_extensions import Self, disjoint_base
 
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.events import Stats
 
 __all__ = [
-    "Message",
-    "Status",
-    "Pong",
-    "SubscribeResult",
-    "UnsubscribeResult",
-    "ListSubscriptionsResult",
-    "OrderResult",
-    "ErrorMessage",
-    "DepthUpdate",
     "AggTrade",
     "BookTicker",
-    "MarkPrice",
+    "DepthUpdate",
+    "ErrorMessage",
     "ForceOrder",
-    "OrderUpdate",
-    "Unknown",
-    "parse_message",
+    "ListSubscriptionsResult",
     "ManagedWebSocket",
-    "_Wait",
+    "MarkPrice",
+    "Message",
+    "OrderResult",
+    "OrderUpdate",
+    "Pong",
+    "Status",
+    "SubscribeResult",
+    "Unknown",
+    "UnsubscribeResult",
     "_Doorbell",
     "_MockServer",
+    "_Wait",
+    "parse_message",
 ]
 
 class Message:
@@ -38,7 +38,7 @@ class Message:
 
 @final
 class Status(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("event_time", "status", "client_id", "reason")
     @property
     def event_time(self) -> int: ...
     @property
@@ -50,7 +50,7 @@ class Status(Message):
 
 @final
 class Pong(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("id", "event_time")
     @property
     def id(self) -> int | None: ...
     @property
@@ -58,7 +58,7 @@ class Pong(Message):
 
 @final
 class SubscribeResult(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("id", "event_time", "result")
     @property
     def id(self) -> int | None: ...
     @property
@@ -68,7 +68,7 @@ class SubscribeResult(Message):
 
 @final
 class UnsubscribeResult(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("id", "event_time", "result")
     @property
     def id(self) -> int | None: ...
     @property
@@ -78,7 +78,7 @@ class UnsubscribeResult(Message):
 
 @final
 class ListSubscriptionsResult(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("id", "event_time", "topics")
     @property
     def id(self) -> int | None: ...
     @property
@@ -88,7 +88,7 @@ class ListSubscriptionsResult(Message):
 
 @final
 class OrderResult(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("method", "id", "event_time", "tx_id", "status", "order_ids", "client_order_ids")
     @property
     def method(self) -> str: ...
     @property
@@ -108,7 +108,7 @@ class OrderResult(Message):
 
 @final
 class ErrorMessage(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("id", "event_time", "code", "msg", "param")
     @property
     def id(self) -> int | None: ...
     @property
@@ -122,7 +122,7 @@ class ErrorMessage(Message):
 
 @final
 class DepthUpdate(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("event_type", "event_time", "transaction_time", "symbol", "first_update_id", "final_update_id", "prev_final_update_id", "bids", "asks", "message_type")
     @property
     def event_type(self) -> str: ...
     @property
@@ -148,7 +148,7 @@ class DepthUpdate(Message):
 
 @final
 class AggTrade(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("event_type", "event_time", "symbol", "agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id", "trade_time", "is_buyer_maker", "tx_hash", "user_address", "order_id", "is_maker", "is_full_fill", "is_liquidation", "fee", "net_fee", "fee_asset", "client_order_id", "side")
     @property
     def event_type(self) -> str: ...
     @property
@@ -194,7 +194,7 @@ class AggTrade(Message):
 
 @final
 class BookTicker(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("event_type", "update_id", "event_time", "transaction_time", "symbol", "bid_price", "bid_qty", "ask_price", "ask_qty", "message_type")
     @property
     def event_type(self) -> str: ...
     @property
@@ -220,7 +220,7 @@ class BookTicker(Message):
 
 @final
 class MarkPrice(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("event_type", "event_time", "symbol", "mark_price", "index_price", "funding_rate", "estimated_settle_price", "next_funding_time", "tx_hash")
     @property
     def event_type(self) -> str: ...
     @property
@@ -242,7 +242,7 @@ class MarkPrice(Message):
 
 @final
 class ForceOrder(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("event_type", "event_time", "symbol", "side", "order_type", "time_in_force", "price", "avg_price", "status", "last_filled_qty", "trade_time", "tx_hash", "user_address", "order_id", "trade_id", "quantity", "filled_qty")
     @property
     def event_type(self) -> str: ...
     @property
@@ -280,7 +280,7 @@ class ForceOrder(Message):
 
 @final
 class OrderUpdate(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("event_type", "event_time", "kind", "symbol", "order_id", "client_order_id", "status", "execution_type", "trade_time", "tx_hash", "user_address", "side", "order_type", "time_in_force", "price", "quantity", "last_filled_qty", "last_filled_price", "commission")
     @property
     def event_type(self) -> str: ...
     @property
@@ -322,7 +322,7 @@ class OrderUpdate(Message):
 
 @final
 class Unknown(Message):
-    __match_args__: ClassVar[tuple[str, ...]]
+    __match_args__ = ("raw", "error")
     @property
     def raw(self) -> str: ...
     @property
@@ -344,14 +344,14 @@ class _Doorbell:
 
 @disjoint_base
 class ManagedWebSocket:
-    def __new__(cls, url: str, config: ManagedWsConfig) -> ManagedWebSocket: ...
+    def __new__(cls, url: str, config: ManagedWsConfig) -> Self: ...
     def _wait_connected(self) -> _Wait: ...
     def recv(self) -> _Wait: ...
     def recv_batch(self, max_events: int = ...) -> _Wait: ...
     def __aiter__(self) -> ManagedWebSocket: ...
     def __anext__(self) -> _Wait: ...
     def stop(self) -> None: ...
-    def close(self) -> _Wait: ...
+    def close(self) -> Awaitable[None]: ...
     @property
     def topics(self) -> frozenset[str]: ...
     @property
