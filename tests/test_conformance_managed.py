@@ -47,33 +47,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support import WAIT, next_of, options, until
 
 pytestmark = pytest.mark.timeout(30)
 
-WAIT = 5.0  # upper bound of any single wait for something that should happen
 TX = "AAECAwQFBgc="
-
-
-def options(**overrides: Any) -> dict[str, Any]:
-    """Test-sized config: fast backoff, idle timer off unless a test turns it on."""
-    base: dict[str, Any] = {
-        "initial_backoff": 0.02,
-        "max_backoff": 0.2,
-        "idle_timeout": 0,
-        "connection_timeout": 2.0,
-    }
-    base.update(overrides)
-    return base
-
-
-async def next_of(ws: Any, cls: type | tuple[type, ...], timeout: float = WAIT) -> Any:
-    """The next event of class `cls`, skipping others; fails after `timeout` or at the end."""
-    async with asyncio.timeout(timeout):
-        while True:
-            event = await ws.recv()
-            assert event is not None, f"stream ended while waiting for {cls}"
-            if isinstance(event, cls):
-                return event
 
 
 async def collect_until(ws: Any, cls: type, timeout: float = WAIT) -> list[Any]:
@@ -86,14 +64,6 @@ async def collect_until(ws: Any, cls: type, timeout: float = WAIT) -> list[Any]:
             seen.append(event)
             if isinstance(event, cls):
                 return seen
-
-
-async def until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Poll a condition on client-side state (stats, counters) with an upper bound. The short
-    sleep only yields to the loop between checks; no test relies on how long it lasts."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 async def drain_until_pong(ws: Any, request_id: int, backend: ModuleType) -> list[Any]:
@@ -385,7 +355,7 @@ async def test_a9_replay_failure_is_permanent(backend: ModuleType, mock: Any) ->
     topics = [f"SYM{i:03d}-USD@aggTrade" for i in range(60)]
     async with backend.connect(mock.url, **options(max_message_size=1024)) as ws:
         for start in range(0, len(topics), 20):
-            ws.subscribe(topics[start:start + 20])
+            ws.subscribe(topics[start : start + 20])
         await drain_until_pong(ws, 1, backend)
         mock.fault("close", code=1012)
         event = await next_of(ws, backend.Disconnected)
@@ -396,9 +366,7 @@ async def test_a9_replay_failure_is_permanent(backend: ModuleType, mock: Any) ->
 # --- A10 ----------------------------------------------------------------------------------------
 
 
-async def test_a10_order_is_sent_once_on_the_new_connection(
-    backend: ModuleType, mock: Any
-) -> None:
+async def test_a10_order_is_sent_once_on_the_new_connection(backend: ModuleType, mock: Any) -> None:
     """An order whose connection is gone is sent on the next connection, exactly once.
 
     The order is issued after the loss was seen, while the task waits to reconnect: its send
@@ -471,8 +439,12 @@ async def test_a12_busy_then_stopped(backend: ModuleType, mock: Any) -> None:
         assert isinstance(info.value, backend.ManagedWsError)
         assert str(info.value) == "managed websocket command channel is full"
         ws.stop()
-        for call in (lambda: ws.ping(), lambda: ws.subscribe(["BTC-USD@aggTrade"]),
-                     lambda: ws.order_place(TX), lambda: ws.unsubscribe(["BTC-USD@aggTrade"])):
+        for call in (
+            lambda: ws.ping(),
+            lambda: ws.subscribe(["BTC-USD@aggTrade"]),
+            lambda: ws.order_place(TX),
+            lambda: ws.unsubscribe(["BTC-USD@aggTrade"]),
+        ):
             with pytest.raises(backend.StoppedError, match="managed websocket is stopped"):
                 call()
 

@@ -12,7 +12,6 @@ counted.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -23,33 +22,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support import next_of, options
 
 pytestmark = pytest.mark.timeout(60)
 
-WAIT = 5.0
 SMALL_LIMIT = 1024  # the smallest max_message_size allowed
 TOPIC = "BTC-USD@aggTrade"
 REPLAY = '{"method":"SUBSCRIBE","id":null,"params":["BTC-USD@aggTrade"]}'
-
-
-def options(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "initial_backoff": 0.02,
-        "max_backoff": 0.2,
-        "idle_timeout": 0,
-        "connection_timeout": 2.0,
-    }
-    base.update(overrides)
-    return base
-
-
-async def next_of(ws: Any, cls: type | tuple[type, ...], timeout: float = WAIT) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            event = await ws.recv()
-            assert event is not None, f"stream ended while waiting for {cls}"
-            if isinstance(event, cls):
-                return event
 
 
 async def assert_fails_and_recovers(

@@ -17,26 +17,16 @@ that no client can win every time; that case is not asserted.)
 
 from __future__ import annotations
 
-import asyncio
 from types import ModuleType
 from typing import Any
 
 import pytest
+from support import next_of
 
 pytestmark = pytest.mark.timeout(60)
 
-WAIT = 5.0
 TX = "AAECAwQFBgc="
 ORDER = '{"method":"ORDER.PLACE","id":7,"params":{"tx":"AAECAwQFBgc="}}'
-
-
-async def next_of(ws: Any, cls: type | tuple[type, ...], timeout: float = WAIT) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            event = await ws.recv()
-            assert event is not None, f"stream ended while waiting for {cls}"
-            if isinstance(event, cls):
-                return event
 
 
 async def test_order_on_a_reset_connection_is_delivered_once(

@@ -25,33 +25,17 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support import WAIT, next_of
+from support import options as support_options
 
 pytestmark = pytest.mark.timeout(60)
 
-WAIT = 5.0
 TOPIC = "BTC-USD@aggTrade"
 SERVER_MARKER = '{"e":"confidential","k":"SERVER-FRAME-4b1d","v":[1,2,3]}'
 
 
 def options(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "initial_backoff": 0.02,
-        "max_backoff": 0.1,
-        "idle_timeout": 0,
-        "connection_timeout": 2.0,
-        "max_message_size": 64 * 1024,
-    }
-    base.update(overrides)
-    return base
-
-
-async def next_of(ws: Any, cls: type | tuple[type, ...], timeout: float = WAIT) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            event = await ws.recv()
-            assert event is not None, f"stream ended while waiting for {cls}"
-            if isinstance(event, cls):
-                return event
+    return support_options(**{"max_backoff": 0.1, "max_message_size": 64 * 1024, **overrides})
 
 
 def new_tx() -> tuple[bytes, str]:

@@ -13,7 +13,6 @@ first and answers PING with a pong.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pathlib
 import ssl
@@ -23,6 +22,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support import next_of
+from support import options as support_options
 
 trustme = pytest.importorskip("trustme")
 from websockets.asyncio.server import ServerConnection, serve
@@ -30,7 +31,6 @@ from websockets.exceptions import ConnectionClosed
 
 pytestmark = pytest.mark.timeout(60)
 
-WAIT = 5.0
 CONNECTED = '{"e":"status","E":1,"status":"connected","clientId":"t"}'
 
 
@@ -103,23 +103,7 @@ async def plain_server() -> AsyncIterator[Server]:
 
 
 def options(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "initial_backoff": 0.02,
-        "max_backoff": 0.2,
-        "idle_timeout": 0,
-        "connection_timeout": 3.0,
-    }
-    base.update(overrides)
-    return base
-
-
-async def next_of(ws: Any, cls: type | tuple[type, ...], timeout: float = WAIT) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            event = await ws.recv()
-            assert event is not None, f"stream ended while waiting for {cls}"
-            if isinstance(event, cls):
-                return event
+    return support_options(**{"connection_timeout": 3.0, **overrides})
 
 
 async def test_wss_with_ca_file_connects_and_reconnects(

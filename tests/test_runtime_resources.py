@@ -15,10 +15,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support import WAIT, next_of
 
 pytestmark = pytest.mark.timeout(60)
-
-WAIT = 5.0
 
 
 def open_fds() -> int:
@@ -27,15 +26,6 @@ def open_fds() -> int:
 
 def os_threads() -> int:
     return len(os.listdir("/proc/self/task"))
-
-
-async def next_of(ws: Any, cls: type) -> Any:
-    async with asyncio.timeout(WAIT):
-        while True:
-            event = await ws.recv()
-            assert event is not None, f"stream ended while waiting for {cls.__name__}"
-            if isinstance(event, cls):
-                return event
 
 
 async def reconnect_scenario(backend: ModuleType, mock: Any) -> None:
