@@ -5,9 +5,7 @@ fresh ``python -m venv`` (``--no-deps``, plus ``websockets``), imports with the 
 runs the ``bullet-ws`` console script, all with a PATH that has no Rust toolchain on it.
 
 Marked ``slow`` and skipped unless selected: run it with ``pytest -m slow tests/test_wheel.py`` (or
-set ``BULLET_WS_SLOW=1``). The ``slow`` marker wants registering in pyproject's
-``[tool.pytest.ini_options] markers`` (a ``pytest_configure`` hook would have to live in conftest.py;
-a test module's hooks are not called).
+set ``BULLET_WS_SLOW=1``); the ``slow`` marker is registered in pyproject.toml. `.ci/run` runs it.
 """
 
 from __future__ import annotations
