@@ -290,6 +290,22 @@ struct Task<C: Connector> {
     drops_since_warning: u64,
 }
 
+/// What became of a command.
+enum Applied {
+    Done,
+    Stopped,
+    /// The connection is gone; `retry` is an order frame to send once on the next one.
+    Lost {
+        reason: String,
+        retry: Option<String>,
+    },
+}
+
+enum SendFailure {
+    Stopped,
+    Lost(String),
+}
+
 /// What woke the loop.
 #[allow(clippy::large_enum_variant)]
 enum Step {
@@ -439,8 +455,9 @@ impl<C: Connector> Task<C> {
                     format!("no message within idle_timeout ({:?})", idle)
                 }
                 Step::Command(Some(cmd)) => match self.apply(cmd, &mut conn).await {
-                    None => continue,
-                    Some((reason, order)) => {
+                    Applied::Done => continue,
+                    Applied::Stopped => return,
+                    Applied::Lost { reason, retry } => {
                         let uptime = connected_at.elapsed();
                         match self.reconnect(reason, conn, uptime, reconnected).await {
                             None => return,
@@ -452,12 +469,14 @@ impl<C: Connector> Task<C> {
                             }
                         }
                         // The order whose send found the connection dead gets one more try.
-                        if let Some(frame) = order {
-                            if let Err(e) = conn.send(frame).await {
-                                self.log(
+                        if let Some(frame) = retry {
+                            match self.send(&mut conn, frame).await {
+                                Ok(()) => {}
+                                Err(SendFailure::Stopped) => return,
+                                Err(SendFailure::Lost(e)) => self.log(
                                     LogLevel::Warning,
                                     format!("order lost: resend after reconnect failed: {e}"),
-                                );
+                                ),
                             }
                         }
                         continue;
@@ -498,23 +517,19 @@ impl<C: Connector> Task<C> {
 
     /// Sends one command. Returns `Some((reason, order_to_retry))` when the connection must be
     /// replaced.
-    async fn apply(
-        &mut self,
-        cmd: Command,
-        conn: &mut C::Conn,
-    ) -> Option<(String, Option<String>)> {
+    async fn apply(&mut self, cmd: Command, conn: &mut C::Conn) -> Applied {
         let (message, is_order) = match cmd {
             Command::Subscribe(topics, id) => {
                 let new = self.replay.insert_new(topics);
                 if new.is_empty() {
-                    return None;
+                    return Applied::Done;
                 }
                 (ClientMessage::Subscribe { id, params: new }, false)
             }
             Command::Unsubscribe(topics, id) => {
                 let gone = self.replay.remove_present(topics);
                 if gone.is_empty() {
-                    return None;
+                    return Applied::Done;
                 }
                 (ClientMessage::Unsubscribe { id, params: gone }, false)
             }
@@ -532,20 +547,43 @@ impl<C: Connector> Task<C> {
                     self.config.max_message_size
                 ),
             );
-            return None;
+            return Applied::Done;
         }
         let keep = if is_order { Some(frame.clone()) } else { None };
-        match conn.send(frame).await {
-            Ok(()) => None,
+        match self.send(conn, frame).await {
+            Ok(()) => Applied::Done,
+            Err(SendFailure::Stopped) => Applied::Stopped,
             // Subscriptions are in the replay set; other requests die with their connection.
-            Err(e) if !is_order => {
+            Err(SendFailure::Lost(e)) if !is_order => {
                 self.log(
                     LogLevel::Debug,
                     format!("send failed, connection presumed lost: {e}"),
                 );
-                None
+                Applied::Done
             }
-            Err(e) => Some((format!("order send failed: {e}"), keep)),
+            Err(SendFailure::Lost(e)) => Applied::Lost {
+                reason: format!("order send failed: {e}"),
+                retry: keep,
+            },
+        }
+    }
+
+    /// Sends one frame, unless the stop signal comes first, or the peer stops reading for longer
+    /// than `idle_timeout`: a full socket buffer must never freeze the task.
+    async fn send(&self, conn: &mut C::Conn, frame: String) -> Result<(), SendFailure> {
+        let idle = self.config.idle_timeout;
+        let stall = async {
+            if idle.is_zero() {
+                std::future::pending::<()>().await
+            } else {
+                sleep(idle).await
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = self.shutdown.wait() => Err(SendFailure::Stopped),
+            r = conn.send(frame) => r.map_err(|e| SendFailure::Lost(e.to_string())),
+            _ = stall => Err(SendFailure::Lost(format!("send stalled for idle_timeout ({idle:?})"))),
         }
     }
 
@@ -619,13 +657,17 @@ impl<C: Connector> Task<C> {
                     self.events.push_final(Event::Disconnected { reason });
                     return None;
                 }
-                if let Err(e) = conn.send(frame).await {
-                    self.log(
-                        LogLevel::Warning,
-                        format!("replay lost the new connection ({e}); retrying"),
-                    );
-                    self.backoff.failed();
-                    continue;
+                match self.send(&mut conn, frame).await {
+                    Ok(()) => {}
+                    Err(SendFailure::Stopped) => return None,
+                    Err(SendFailure::Lost(e)) => {
+                        self.log(
+                            LogLevel::Warning,
+                            format!("replay lost the new connection ({e}); retrying"),
+                        );
+                        self.backoff.failed();
+                        continue;
+                    }
                 }
             }
             self.log(

@@ -19,6 +19,8 @@ enum Plan {
     Refuse,
     /// Accepts, but the first send fails (the connection is already dead).
     DeadOnSend,
+    /// Accepts, but sends never complete (the peer stopped reading; the socket buffer is full).
+    StuckOnSend,
 }
 
 #[derive(Default)]
@@ -68,6 +70,7 @@ struct FakeConn {
     from_server: mpsc::UnboundedReceiver<Result<ServerMessage, Lost>>,
     sent: Arc<Mutex<Vec<String>>>,
     dead_on_send: bool,
+    stuck_on_send: bool,
 }
 
 impl Connection for FakeConn {
@@ -80,6 +83,9 @@ impl Connection for FakeConn {
     async fn send(&mut self, text: String) -> Result<(), Lost> {
         if self.dead_on_send {
             return Err(Lost::Error("broken pipe".into()));
+        }
+        if self.stuck_on_send {
+            std::future::pending::<()>().await;
         }
         self.sent.lock().push(text);
         Ok(())
@@ -113,6 +119,7 @@ impl Connector for FakeNet {
             from_server: rx,
             sent,
             dead_on_send: plan == Plan::DeadOnSend,
+            stuck_on_send: plan == Plan::StuckOnSend,
         })
     }
 }
@@ -535,4 +542,44 @@ async fn a_panic_in_the_task_ends_the_socket_with_disconnected() {
         })
     );
     assert!(queue.is_exhausted());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_that_never_completes_cannot_freeze_stop_or_the_socket() {
+    // With the idle timer on, a stalled send counts as a lost connection.
+    let net = FakeNet::default();
+    net.plan(&[Plan::StuckOnSend, Plan::Accept]);
+    let h = Harness::start_on(
+        net,
+        Config {
+            idle_timeout: Duration::from_secs(5),
+            ..config(10, 100)
+        },
+    )
+    .await;
+    h.handle
+        .order(OrderMethod::Place, "AAEC".into(), Some(1))
+        .unwrap();
+    let ev = h.next_non_message().await;
+    assert!(
+        matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.contains("send stalled")),
+        "{ev:?}"
+    );
+    h.until(|h| h.net.conn_count() == 2 && !h.net.sent(1).is_empty())
+        .await;
+    assert_eq!(
+        h.net.sent(1),
+        [r#"{"method":"ORDER.PLACE","id":1,"params":{"tx":"AAEC"}}"#]
+    );
+
+    // With it off, stop() still ends the task at once.
+    let net = FakeNet::default();
+    net.plan(&[Plan::StuckOnSend]);
+    let h = Harness::start_on(net, config(10, 100)).await;
+    h.handle.ping(Some(1)).unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let t0 = Instant::now();
+    h.handle.stop();
+    assert_eq!(h.next().await, None);
+    assert!(t0.elapsed() < Duration::from_millis(5));
 }
