@@ -295,7 +295,16 @@ class _Session:
         path then retries once on a new connection, as the SDK does on a send error).
         """
         conn = self.conn
-        await conn.send(frame)
+        idle = self.config.idle_timeout
+        if idle > 0:
+            # A peer that stops reading must not freeze the socket: as in the native backend, a
+            # send stalled for idle_timeout counts as a lost connection.
+            try:
+                await asyncio.wait_for(conn.send(frame), idle)
+            except asyncio.TimeoutError:
+                raise ConnectionError(f"send stalled for idle_timeout ({idle}s)") from None
+        else:
+            await conn.send(frame)
         transport = conn.transport
         if transport is None or transport.is_closing():
             raise ConnectionError("the connection was closing; the frame was not delivered")
