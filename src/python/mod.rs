@@ -16,3 +16,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     mock::register(m)?;
     Ok(())
 }
+
+// Message strings and depth levels are allocated on the socket thread and freed on the loop
+// thread; mimalloc makes those cross-thread frees cheap where glibc's arenas contend.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
