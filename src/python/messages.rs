@@ -207,7 +207,12 @@ fn new_message<'py, T: pyo3::PyClass<BaseType = Message>>(
     value: T,
 ) -> PyResult<Bound<'py, PyAny>> {
     let init = pyo3::PyClassInitializer::from(Message).add_subclass(value);
-    Ok(Bound::new(py, init)?.into_any())
+    let message = Bound::new(py, init)?.into_any();
+    // A message holds only Rust data, never a Python reference, so it can never be part of a
+    // reference cycle: the cycle collector has no reason to traverse the millions of them.
+    // SAFETY: `message` is a live object of a GC type; untracking it twice is allowed.
+    unsafe { pyo3::ffi::PyObject_GC_UnTrack(message.as_ptr().cast()) };
+    Ok(message)
 }
 
 /// Builds the Python object of a parsed message (on the loop thread).
