@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import WORKER, Mock, clean_env  # noqa: E402
+from run import WORKER, Mock, clean_env
 
 
 def perf_profile(cmd: list[str], workdir: str, top: int) -> None:
@@ -61,11 +61,12 @@ def pyspy_profile(cmd: list[str], workdir: str, top: int) -> None:
                    cwd=workdir, env=clean_env(), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     leaf: dict[str, int] = collections.Counter()
     total = 0
-    for line in open(out):
-        stack, _, n = line.rstrip().rpartition(" ")
-        frames = stack.split(";")
-        total += int(n)
-        leaf[frames[-1]] += int(n)
+    with open(out) as f:
+        for line in f:
+            stack, _, n = line.rstrip().rpartition(" ")
+            frames = stack.split(";")
+            total += int(n)
+            leaf[frames[-1]] += int(n)
     print(f"\n== py-spy (--native), {total} samples, top leaf frames:")
     for f, n in leaf.most_common(top):
         print(f"   {100 * n / total:5.1f}%  {f[:130]}")

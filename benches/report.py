@@ -37,10 +37,10 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     for variant, data in s1.items():
         c = data["contenders"]
 
-        def thr(name: str) -> float | None:
+        def thr(name: str, c: dict[str, Any] = c) -> float | None:
             return _get(c, name, "msgs_per_s", "median")
 
-        def loop_cpu(name: str) -> float | None:
+        def loop_cpu(name: str, c: dict[str, Any] = c) -> float | None:
             return _get(c, name, "loop_cpu_us_per_msg", "median")
 
         for base in BASELINES:
@@ -57,7 +57,7 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
 
     s2 = _get(res, "s2", "10000", "contenders") or {}
     for lp in res.get("loops", []):
-        def p(name: str, q: str) -> float | None:
+        def p(name: str, q: str, lp: str = lp) -> float | None:
             return _get(s2, f"{name}|{lp}", "pooled", q)
 
         for mine in ("native", "native-batch"):

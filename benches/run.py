@@ -26,7 +26,10 @@ import time
 from array import array
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -46,46 +49,46 @@ TOPICS = {"aggTrade": "BTC-USD@aggTrade", "depth20": "BTC-USD@depth20"}
 
 def plan(args: argparse.Namespace) -> dict[str, Any]:
     if args.smoke:
-        p = dict(
-            rounds=1,
-            s1={"aggTrade": 20_000, "depth20": 5_000},
-            s2_rates=[10_000],
-            s2_loops=["asyncio"],
-            s2_seconds={10_000: 0.3},
-            s2_warmup_s=0.02,
-            s3_kinds=["close"],
-            s3_reps=1,
-            s3_settle=0.05,
-            s4_seconds=1.0,
-        )
+        p = {
+            "rounds": 1,
+            "s1": {"aggTrade": 20_000, "depth20": 5_000},
+            "s2_rates": [10_000],
+            "s2_loops": ["asyncio"],
+            "s2_seconds": {10_000: 0.3},
+            "s2_warmup_s": 0.02,
+            "s3_kinds": ["close"],
+            "s3_reps": 1,
+            "s3_settle": 0.05,
+            "s4_seconds": 1.0,
+        }
     elif args.quick:
-        p = dict(
-            rounds=5,
-            s1={"aggTrade": 200_000, "depth20": 100_000},
-            s2_rates=[1_000, 10_000, 50_000],
-            s2_loops=["asyncio", "uvloop"],
-            s2_seconds={1_000: 2.0, 10_000: 1.0, 50_000: 0.4},
-            s2_warmup_s=0.5,
-            s3_kinds=["close", "fin", "reset"],
-            s3_reps=3,
-            s3_settle=0.2,
-            s4_seconds=5.0,
-        )
+        p = {
+            "rounds": 5,
+            "s1": {"aggTrade": 200_000, "depth20": 100_000},
+            "s2_rates": [1_000, 10_000, 50_000],
+            "s2_loops": ["asyncio", "uvloop"],
+            "s2_seconds": {1_000: 2.0, 10_000: 1.0, 50_000: 0.4},
+            "s2_warmup_s": 0.5,
+            "s3_kinds": ["close", "fin", "reset"],
+            "s3_reps": 3,
+            "s3_settle": 0.2,
+            "s4_seconds": 5.0,
+        }
     else:
         # Pooled over 5 rounds: 10 k and 50 k msgs/s give >= 100 k samples per (contender, loop);
         # 1 k msgs/s gives 20 k (100 k with --long, at 20 s per run).
-        p = dict(
-            rounds=5,
-            s1={"aggTrade": 1_000_000, "depth20": 250_000},
-            s2_rates=[1_000, 10_000, 50_000],
-            s2_loops=["asyncio", "uvloop"],
-            s2_seconds={1_000: 4.0, 10_000: 2.0, 50_000: 2.0},
-            s2_warmup_s=0.5,
-            s3_kinds=["close", "fin", "reset"],
-            s3_reps=5,
-            s3_settle=0.25,
-            s4_seconds=20.0,
-        )
+        p = {
+            "rounds": 5,
+            "s1": {"aggTrade": 1_000_000, "depth20": 250_000},
+            "s2_rates": [1_000, 10_000, 50_000],
+            "s2_loops": ["asyncio", "uvloop"],
+            "s2_seconds": {1_000: 4.0, 10_000: 2.0, 50_000: 2.0},
+            "s2_warmup_s": 0.5,
+            "s3_kinds": ["close", "fin", "reset"],
+            "s3_reps": 5,
+            "s3_settle": 0.25,
+            "s4_seconds": 20.0,
+        }
     if args.long:
         p["s1"]["depth20"] = 1_000_000
         p["s2_seconds"][1_000] = 20.0
@@ -123,17 +126,20 @@ def git(*a: str) -> str:
 def header() -> dict[str, Any]:
     cpu = ""
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     import bullet_ws
 
     rustc = ""
     if shutil.which("rustc"):
-        rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+        rustc = subprocess.run(
+            ["rustc", "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
     so = list(Path(bullet_ws.__file__).parent.glob("_core*.so"))
     return {
         "machine": {
@@ -170,6 +176,7 @@ def build_ceiling(log: Any) -> str | None:
         env=env,
         capture_output=True,
         text=True,
+        check=False,
     )
     if r.returncode != 0 or not CEILING_BIN.exists():
         log(r.stderr[-2000:])
@@ -203,7 +210,7 @@ class Mock:
                 self.proc.kill()
                 self.proc.wait()
 
-    def __enter__(self) -> Mock:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -219,7 +226,13 @@ def clean_env() -> dict[str, str]:
 def run_proc(cmd: list[str], timeout: float, workdir: str) -> dict[str, Any]:
     try:
         r = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir, env=clean_env()
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=workdir,
+            env=clean_env(),
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timeout after {timeout:.0f}s"}
