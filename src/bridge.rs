@@ -146,10 +146,16 @@ impl EventQueue {
         queued
     }
 
-    /// The final event: never dropped, whatever the queue holds.
+    /// The final event: never dropped, whatever the queue holds. The end becomes visible in
+    /// the same critical section, so a consumer that has seen this event can never queue a
+    /// command that would be silently lost.
     pub fn push_final(&self, event: Event) {
-        self.state.lock().events.push_back(event);
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut st = self.state.lock();
+            st.events.push_back(event);
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            st.ended = true;
+        }
         self.notifier.notify();
     }
 

@@ -4,7 +4,8 @@
 //! announced that it is about to sleep, rings an eventfd that asyncio watches with `add_reader`:
 //! one wake-up per burst, no GIL on tokio threads. On the loop thread, `recv()` returns an
 //! awaitable that completes at once when an event is queued (no Future); only a wait that has to
-//! sleep creates one asyncio Future, shared by every concurrent waiter.
+//! sleep creates one asyncio Future: one per sleeping waiter, so that cancelling one waiter never
+//! cancels another.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,8 +86,8 @@ struct LoopSide {
     queue: Arc<EventQueue>,
     wake: Arc<WakeFd>,
     event_loop: Py<PyAny>,
-    /// The one Future that sleeping waiters share; replaced once done.
-    waiter: Mutex<Option<Py<PyAny>>>,
+    /// One Future per sleeping waiter; the doorbell resolves them all.
+    waiters: Mutex<Vec<Py<PyAny>>>,
     reader_registered: Mutex<bool>,
 }
 
@@ -109,17 +110,19 @@ impl LoopSide {
         Ok(())
     }
 
-    /// The Future to sleep on; the reader callback resolves it.
+    /// A new Future to sleep on; the doorbell resolves it. Waiters that were cancelled (their
+    /// Future is done) are forgotten here, so that the list stays as short as the live waiters.
     fn sleep_future<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let mut slot = self.waiter.lock();
-        if let Some(fut) = slot.as_ref() {
-            let fut = fut.bind(py);
-            if !fut.call_method0("done")?.is_truthy()? {
-                return Ok(fut.clone());
+        let fut = self.event_loop.bind(py).call_method0("create_future")?;
+        let mut waiters = self.waiters.lock();
+        let mut live = Vec::with_capacity(waiters.len() + 1);
+        for w in waiters.drain(..) {
+            if !w.bind(py).call_method0("done")?.is_truthy()? {
+                live.push(w);
             }
         }
-        let fut = self.event_loop.bind(py).call_method0("create_future")?;
-        *slot = Some(fut.clone().unbind());
+        live.push(fut.clone().unbind());
+        *waiters = live;
         Ok(fut)
     }
 
@@ -146,8 +149,8 @@ impl Doorbell {
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
         let side = &self.0;
         side.wake.drain();
-        let taken = side.waiter.lock().take();
-        if let Some(fut) = taken {
+        let waiters = std::mem::take(&mut *side.waiters.lock());
+        for fut in waiters {
             let fut = fut.bind(py);
             if !fut.call_method0("done")?.is_truthy()? {
                 fut.call_method1("set_result", (py.None(),))?;
@@ -267,10 +270,19 @@ impl WaitFor {
             Some(v) if v.is_instance_of::<pyo3::exceptions::PyBaseException>() => {
                 PyErr::from_value(v)
             }
-            Some(v) => PyErr::from_value(exc.call1((v,))?),
-            None => PyErr::from_value(exc.call0()?),
+            Some(v) if !v.is_none() => PyErr::from_value(exc.call1((v,))?),
+            _ => PyErr::from_value(exc.call0()?),
         };
         Err(err)
+    }
+
+    /// `send(None)` is `__next__`: with `throw` and `close`, this makes the awaitable a
+    /// `collections.abc.Coroutine`, so `asyncio.create_task(ws.recv())` works as on the pure
+    /// backend.
+    #[pyo3(signature = (value, /))]
+    fn send(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let _ = value;
+        self.__next__(py)
     }
 
     fn close(&self) {}
@@ -325,9 +337,6 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
 pub struct PySocket {
     handle: ManagedHandle,
     side: Arc<LoopSide>,
-    /// `recv()` and `__anext__` hand out these same objects every time: no allocation per event.
-    one: Py<WaitFor>,
-    next: Py<WaitFor>,
 }
 
 impl PySocket {
@@ -358,33 +367,14 @@ impl PySocket {
             queue: queue.clone(),
             wake: wake.clone(),
             event_loop: event_loop.clone().unbind(),
-            waiter: Mutex::new(None),
+            waiters: Mutex::new(Vec::new()),
             reader_registered: Mutex::new(false),
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         event_loop.call_method1("add_reader", (wake.fileno(), doorbell))?;
         *side.reader_registered.lock() = true;
         let handle = ManagedHandle::spawn(runtime().handle(), connector, config, queue);
-        let one = Py::new(
-            py,
-            WaitFor {
-                side: side.clone(),
-                wait: Wait::One,
-            },
-        )?;
-        let next = Py::new(
-            py,
-            WaitFor {
-                side: side.clone(),
-                wait: Wait::Next,
-            },
-        )?;
-        Ok(PySocket {
-            handle,
-            side,
-            one,
-            next,
-        })
+        Ok(PySocket { handle, side })
     }
 
     fn _wait_connected(&self) -> WaitFor {
@@ -392,8 +382,10 @@ impl PySocket {
     }
 
     /// The next event, or None once the socket has stopped and the queue is drained.
-    fn recv(&self, py: Python<'_>) -> Py<WaitFor> {
-        self.one.clone_ref(py)
+    fn recv(&self) -> WaitFor {
+        // A fresh object per call: `asyncio.gather(ws.recv(), ws.recv())` tells awaitables apart
+        // by identity.
+        self.wait(Wait::One)
     }
 
     /// Every queued event up to `max_events` (waits for at least one); [] once stopped.
@@ -422,8 +414,8 @@ impl PySocket {
         slf
     }
 
-    fn __anext__(&self, py: Python<'_>) -> Py<WaitFor> {
-        self.next.clone_ref(py)
+    fn __anext__(&self) -> WaitFor {
+        self.wait(Wait::Next)
     }
 
     /// Ends the background task at its next await point, even mid-reconnect.

@@ -149,7 +149,9 @@ class _Session:
         waiter = self.waiter
         if waiter is None or waiter.done():
             waiter = self.waiter = self.loop.create_future()
-        await waiter
+        # Shared by every sleeping consumer: shielded, so that cancelling one of them (a timeout
+        # around one recv()) never cancels the others.
+        await asyncio.shield(waiter)
 
     # --- commands (called synchronously from the handle) ----------------------------------------
 

@@ -1,0 +1,41 @@
+"""Several tasks waiting on one socket: each waiter is independent (both backends).
+
+A timeout around one `recv()` must not cancel another task's `async for`; `gather` of two
+`recv()`s gets two different events; `asyncio.create_task(ws.recv())` works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import ModuleType
+from typing import Any
+
+import pytest
+from support import WAIT, next_of, options
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_cancelling_one_waiter_leaves_the_others_waiting(
+    backend: ModuleType, mock: Any
+) -> None:
+    async with backend.connect(mock.url, **options()) as ws:
+        consumer = asyncio.create_task(next_of(ws, backend.Pong))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.05)
+        assert not consumer.done(), "cancelling one waiter ended another"
+        ws.ping(id=9)
+        async with asyncio.timeout(WAIT):
+            pong = await consumer
+        assert pong.id == 9
+
+
+async def test_gather_and_create_task_get_distinct_events(backend: ModuleType, mock: Any) -> None:
+    async with backend.connect(mock.url, **options()) as ws:
+        ws.ping(id=1)
+        ws.ping(id=2)
+        ws.ping(id=3)
+        async with asyncio.timeout(WAIT):
+            first, second = await asyncio.gather(ws.recv(), ws.recv())
+            third = await asyncio.create_task(ws.recv())
+        assert [first.id, second.id, third.id] == [1, 2, 3]
