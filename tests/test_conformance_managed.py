@@ -428,6 +428,27 @@ async def test_a11_slow_consumer_drops_and_counts(
         assert stats.reconnects == 0 and mock.handshakes == 1
 
 
+async def test_a11_counts_stay_exact_when_stopped_mid_flood(
+    backend: ModuleType, mock_factory: Callable[..., Any]
+) -> None:
+    """stop() in the middle of a flood that the consumer is keeping up with: once drained and
+    closed, received = delivered + dropped, and nothing was received after the stream ended."""
+    mock = mock_factory(rate=None)
+    async with backend.connect(mock.url, **options(channel_capacity=100_000)) as ws:
+        ws.subscribe(["BTC-USD@aggTrade"], id=1)
+        delivered = 0
+        async with asyncio.timeout(WAIT):
+            while delivered < 2000:
+                assert await ws.recv() is not None
+                delivered += 1
+            ws.stop()
+            while await ws.recv() is not None:
+                delivered += 1
+    stats = ws.stats
+    assert stats.queued == 0, stats
+    assert stats.messages_received == delivered + stats.events_dropped, stats
+
+
 # --- A12 ----------------------------------------------------------------------------------------
 
 

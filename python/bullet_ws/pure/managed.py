@@ -170,6 +170,8 @@ class _Session:
         if self.stopped:
             return
         self.stopped = True
+        # The reader stops with the socket: nothing is received (and counted) after stop().
+        self._stop_reader()
         self.task.cancel()
         self._wake_consumer()
 
