@@ -265,15 +265,6 @@ impl EventQueue {
     }
 }
 
-/// Wakes a consumer parked on a plain thread.
-pub struct ThreadNotify(pub std::thread::Thread);
-
-impl Notify for ThreadNotify {
-    fn notify(&self) {
-        self.0.unpark();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,11 +86,6 @@ impl ClientMessage {
         out.push('}');
         out
     }
-
-    /// Orders carry signed transactions: they must never reach logs above DEBUG.
-    pub fn is_order(&self) -> bool {
-        matches!(self, ClientMessage::Order { .. })
-    }
 }
 
 fn push_json_string(out: &mut String, s: &str) {
