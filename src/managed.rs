@@ -103,19 +103,6 @@ impl TopicSet {
         }
         gone
     }
-
-    /// Undoes an `insert_new` whose command could not be queued.
-    fn forget(&mut self, topics: &[String]) {
-        for t in topics {
-            self.members.remove(t);
-        }
-        self.order.retain(|t| self.members.contains(t));
-    }
-
-    /// Undoes a `remove_present` whose command could not be queued (order is not restored).
-    fn restore(&mut self, topics: &[String]) {
-        self.insert_new(topics.to_vec());
-    }
 }
 
 /// The user's handle. Commands are fire-and-forget: they are queued for the task and return.
@@ -177,17 +164,10 @@ impl ManagedHandle {
         topics: Vec<String>,
         id: Option<u64>,
     ) -> Result<Vec<String>, CommandError> {
-        self.check_running()?;
-        let mut set = self.topics.lock();
-        let new = set.insert_new(topics);
-        if new.is_empty() {
-            return Ok(new);
-        }
-        if let Err(e) = self.queue(Command::Subscribe(new.clone(), id)) {
-            set.forget(&new);
-            return Err(e);
-        }
-        Ok(new)
+        self.change_topics(
+            |set| set.insert_new(topics),
+            |new| Command::Subscribe(new, id),
+        )
     }
 
     /// Returns the topics actually sent (only those that were active).
@@ -196,17 +176,30 @@ impl ManagedHandle {
         topics: Vec<String>,
         id: Option<u64>,
     ) -> Result<Vec<String>, CommandError> {
+        self.change_topics(
+            |set| set.remove_present(topics),
+            |gone| Command::Unsubscribe(gone, id),
+        )
+    }
+
+    /// Applies `edit` to the topic set and queues the command for what changed; nothing is
+    /// queued when nothing changed, and the set is left exactly as it was when queuing fails.
+    fn change_topics(
+        &self,
+        edit: impl FnOnce(&mut TopicSet) -> Vec<String>,
+        command: impl FnOnce(Vec<String>) -> Command,
+    ) -> Result<Vec<String>, CommandError> {
         self.check_running()?;
         let mut set = self.topics.lock();
-        let gone = set.remove_present(topics);
-        if gone.is_empty() {
-            return Ok(gone);
+        let before = set.clone();
+        let changed = edit(&mut set);
+        if !changed.is_empty() {
+            if let Err(e) = self.queue(command(changed.clone())) {
+                *set = before;
+                return Err(e);
+            }
         }
-        if let Err(e) = self.queue(Command::Unsubscribe(gone.clone(), id)) {
-            set.restore(&gone);
-            return Err(e);
-        }
-        Ok(gone)
+        Ok(changed)
     }
 
     pub fn order(

@@ -468,9 +468,21 @@ async fn stop_ends_the_task_during_a_long_backoff() {
 async fn full_command_queue_is_busy() {
     let h = Harness::start(config(10, 100)).await;
     // The task is not polled while we hold the thread, so the queue fills.
+    let topics = vec!["A@x".to_string(), "B@x".to_string(), "C@x".to_string()];
+    h.handle.subscribe(topics.clone(), None).unwrap();
     let results: Vec<_> = (0..300).map(|i| h.handle.ping(Some(i))).collect();
-    assert!(results[..COMMAND_CAPACITY].iter().all(|r| r.is_ok()));
-    assert_eq!(results[COMMAND_CAPACITY], Err(CommandError::Busy));
+    assert!(results[..COMMAND_CAPACITY - 1].iter().all(|r| r.is_ok()));
+    assert_eq!(results[COMMAND_CAPACITY - 1], Err(CommandError::Busy));
+    // A command that could not be queued leaves the topic set exactly as it was, order included.
+    assert_eq!(
+        h.handle.unsubscribe(vec!["A@x".into()], None),
+        Err(CommandError::Busy)
+    );
+    assert_eq!(
+        h.handle.subscribe(vec!["D@x".into()], None),
+        Err(CommandError::Busy)
+    );
+    assert_eq!(h.handle.topics(), topics);
 }
 
 #[tokio::test(start_paused = true)]
