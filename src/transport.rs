@@ -203,7 +203,7 @@ impl Connector for WsConnector {
                 ConnectErrorKind::Handshake,
                 format!(
                     "first message was not status/connected: got {}",
-                    first_message_summary(&other)
+                    other.name()
                 ),
             )),
             Err(lost) => Err(ConnectError::new(
@@ -211,26 +211,6 @@ impl Connector for WsConnector {
                 format!("connection lost before the `connected` status: {lost}"),
             )),
         }
-    }
-}
-
-/// The frame's class only: frames never reach logs above DEBUG, and this text is logged.
-fn first_message_summary(m: &ServerMessage) -> &'static str {
-    match m {
-        ServerMessage::Status(_) => "Status",
-        ServerMessage::Pong(_) => "Pong",
-        ServerMessage::Error(_) => "ErrorMessage",
-        ServerMessage::Subscribe(_) => "SubscribeResult",
-        ServerMessage::Unsubscribe(_) => "UnsubscribeResult",
-        ServerMessage::ListSubscriptions(_) => "ListSubscriptionsResult",
-        ServerMessage::OrderResult(_) => "OrderResult",
-        ServerMessage::DepthUpdate(_) => "DepthUpdate",
-        ServerMessage::AggTrade(_) => "AggTrade",
-        ServerMessage::BookTicker(_) => "BookTicker",
-        ServerMessage::MarkPrice(_) => "MarkPrice",
-        ServerMessage::ForceOrder(_) => "ForceOrder",
-        ServerMessage::OrderUpdate(_) => "OrderUpdate",
-        ServerMessage::Unknown(_) => "Unknown",
     }
 }
 

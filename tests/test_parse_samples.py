@@ -151,11 +151,38 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("OrderUpdate", {"kind": "place_order", "client_order_id": 42, "price": "92.50"}),
         ("OrderUpdate", {"kind": "cancel", "status": "CANCELED", "side": None, "price": None,
                          "quantity": None, "order_type": None, "last_filled_qty": None}),
-        ("OrderUpdate", {"kind": "trade_fill", "side": "BUY", "price": "92.50",
-                         "quantity": "0.5", "last_filled_qty": "0.5",
-                         "last_filled_price": "92.50", "commission": "0.001",
-                         "order_type": None, "time_in_force": None}),
+        # A legacy fill without `N m t rp`: the SDK calls it a cancel (PROTOCOL.md §10.4).
+        ("OrderUpdate", {"kind": "cancel", "side": None, "price": None, "quantity": None,
+                         "last_filled_qty": None, "commission": None, "is_maker": None}),
         ("OrderUpdate", {"kind": "place_order", "order_id": 100001, "client_order_id": 12345}),
+    ],
+    # The live protocol (PROTOCOL.md §10.7): provenance of each line in docs/PROTOCOL.md §10.
+    "live_2026": [
+        ("AggTrade", {"symbol": "SOL-USD", "agg_trade_id": 13205413, "price": "85.65",
+                      "quantity": "0.01", "trade_time": 1779600413211110, "is_buyer_maker": True,
+                      "tx_hash": "0x94764a", "user_address": "", "order_id": 0,
+                      "is_maker": False, "is_full_fill": False, "is_liquidation": False,
+                      "fee": "0", "net_fee": "0", "fee_asset": "", "client_order_id": 0,
+                      "side": "", "fill_type": "", "cumulative_filled_qty": "0",
+                      "cumulative_filled_quote": "0", "remaining_qty": "0"}),
+        ("OrderUpdate", {"kind": "trade_fill", "user_address": "", "side": "BUY",
+                         "price": None, "quantity": None, "average_price": "85.96",
+                         "last_filled_qty": "0.1", "last_filled_price": "85.96",
+                         "commission": "0.00275072", "commission_asset": "USDC",
+                         "is_maker": False, "trade_id": 13196983, "realized_pnl": "-0.0156",
+                         "fill_type": "o", "cumulative_filled_qty": "0.1",
+                         "cumulative_filled_quote": "8.596", "remaining_qty": "0",
+                         "order_type": None, "time_in_force": None}),
+        ("OrderUpdate", {"kind": "trade_fill", "user_address": None, "trade_id": 13196983}),
+        ("MarketStatus", {"event_type": "marketStatusUpdate", "event_time": 1706745600000000,
+                          "message_type": "s", "is_snapshot": True}),
+        ("MarketStatus", {"message_type": "u", "is_snapshot": False}),
+        ("DegenPositionCompleted", {"event_type": "degenPositionCompleted",
+                                    "event_time": 1706745600000100,
+                                    "sequence": 18446744073709551615}),
+        ("SubscribeResult", {"id": 1, "event_time": 1779600272876932, "result": "success"}),
+        ("ListSubscriptionsResult", {"id": 2, "topics": ["ETH-USD@aggTrade",
+                                                         "BTC-USD@bookTicker"]}),
     ],
 }
 
@@ -222,7 +249,10 @@ def test_repr_format(backend: ModuleType) -> None:
         "AggTrade(event_type='aggTrade', event_time=1234567890, symbol='BTCUSDT', "
         "agg_trade_id=12345, price='50000.00', "
     )
-    assert repr(message).endswith("client_order_id=None, side='BUY')")
+    assert repr(message).endswith(
+        "client_order_id=None, side='BUY', fill_type=None, cumulative_filled_qty=None, "
+        "cumulative_filled_quote=None, remaining_qty=None)"
+    )
     depth = backend.parse_message(lines("depth_update")[0])
     assert "bids=[('50000.00', '1.5')], asks=[('50001.00', '2.0')]" in repr(depth)
     error = backend.parse_message(lines("error")[0])
@@ -349,10 +379,15 @@ def test_extra_fields_are_ignored(backend: ModuleType) -> None:
 
 def test_order_update_kinds_by_presence(backend: ModuleType) -> None:
     base = json.loads(lines("order_trade_update")[2])  # the Cancel shape
-    fill = dict(base, o=dict(base["o"], S="SELL", l="1", L="2", n="0.1"))
+    fill_keys = {"S": "SELL", "l": "1", "L": "2", "n": "0.1", "N": "USDC", "m": True, "t": 7,
+                 "rp": "0"}
+    fill = dict(base, o=dict(base["o"], **fill_keys))
     assert backend.parse_message(json.dumps(fill)).kind == "trade_fill"
+    for key in ("N", "m", "t", "rp"):  # each is required by the SDK's TradeFill since 0.0.21
+        legacy = dict(base, o={k: v for k, v in fill["o"].items() if k != key})
+        assert backend.parse_message(json.dumps(legacy)).kind == "cancel", key
     # p present but not a string: TradeFill fails on it, PlaceOrder lacks o/f: Cancel.
-    odd = dict(base, o=dict(base["o"], S="SELL", l="1", L="2", n="0.1", p=5))
+    odd = dict(base, o=dict(base["o"], **fill_keys, p=5))
     message = backend.parse_message(json.dumps(odd))
     assert (message.kind, message.side, message.price) == ("cancel", None, None)
 
@@ -376,7 +411,7 @@ _SAMPLE_DICTS = [
 _KEYS = sorted({key for d in _SAMPLE_DICTS for key in d} | {"e"})
 _E_VALUES = ["aggTrade", "depthUpdate", "bookTicker", "markPriceUpdate", "forceOrder",
              "liquidation", "orderTradeUpdate", "pong", "error", "status", "order.place",
-             "kline", "x"]
+             "submit", "marketStatusUpdate", "degenPositionCompleted", "kline", "x"]
 _VALUES_BY_KEY: dict[str, list[Any]] = {}
 for _d in _SAMPLE_DICTS:
     for _k, _v in _d.items():

@@ -10,16 +10,21 @@ from bullet_ws.events import Stats
 __all__ = [
     "AggTrade",
     "BookTicker",
+    "DegenPosition",
+    "DegenPositionCompleted",
     "DepthUpdate",
     "ErrorMessage",
     "ForceOrder",
     "ListSubscriptionsResult",
     "ManagedWebSocket",
     "MarkPrice",
+    "MarketStatus",
+    "MarketStatusEntry",
     "Message",
     "OrderResult",
     "OrderUpdate",
     "Pong",
+    "Record",
     "Status",
     "SubscribeResult",
     "Unknown",
@@ -31,302 +36,609 @@ __all__ = [
 ]
 
 class Message:
+    """Base class of every server message."""
+
     @property
-    def request_id(self) -> int | None: ...
+    def request_id(self) -> int | None:
+        """The id this message answers (acks, pongs, errors, order results), else None."""
     @property
-    def is_error(self) -> bool: ...
+    def is_error(self) -> bool:
+        """True for an `ErrorMessage`."""
+
+class Record:
+    """Base class of the records inside messages (`MarketStatusEntry`, `DegenPosition`)."""
+
+# BEGIN GENERATED: messages (scripts/gen_spec.py)
+
+@final
+class MarketStatusEntry(Record):
+    """One market of a `MarketStatus`."""
+
+    __match_args__ = ("symbol", "market_id", "status", "previous_status", "change")
+    @property
+    def symbol(self) -> str:
+        """The symbol."""
+    @property
+    def market_id(self) -> int:
+        """Market id."""
+    @property
+    def status(self) -> str:
+        """TRADING, POST_ONLY, CANCEL_ONLY, HALT or CLOSE (others: not tradable)."""
+    @property
+    def previous_status(self) -> str | None:
+        """The status before, when `change` is `status`."""
+    @property
+    def change(self) -> str | None:
+        """`listed`, `status` or `delisted`; absent in snapshots."""
+
+@final
+class DegenPosition(Record):
+    """The position of a `DegenPositionCompleted`."""
+
+    __match_args__ = ("id", "address", "market_id", "asset", "direction", "wager", "realized_pnl", "fee", "status", "close_reason", "liquidation_type", "opened_time", "closed_time", "hold_time", "closing_tx_hash")
+    @property
+    def id(self) -> str:
+        """Position id."""
+    @property
+    def address(self) -> str:
+        """Owner address."""
+    @property
+    def market_id(self) -> int:
+        """Market id."""
+    @property
+    def asset(self) -> str:
+        """Asset."""
+    @property
+    def direction(self) -> str:
+        """LONG or SHORT."""
+    @property
+    def wager(self) -> str:
+        """USDC collateral committed (decimal string)."""
+    @property
+    def realized_pnl(self) -> str:
+        """Realized PnL less fees (decimal string)."""
+    @property
+    def fee(self) -> str:
+        """Fees (decimal string)."""
+    @property
+    def status(self) -> str:
+        """closed or liquidated."""
+    @property
+    def close_reason(self) -> str:
+        """Why it closed."""
+    @property
+    def liquidation_type(self) -> str | None:
+        """The liquidation mechanism, when liquidated."""
+    @property
+    def opened_time(self) -> int:
+        """Open time (µs)."""
+    @property
+    def closed_time(self) -> int:
+        """Close time (µs)."""
+    @property
+    def hold_time(self) -> int:
+        """Hold time (µs)."""
+    @property
+    def closing_tx_hash(self) -> str:
+        """Closing transaction hash."""
 
 @final
 class Status(Message):
+    """The connection's state: `connected` opens every connection; `disconnecting` (with a reason) precedes a server-side close."""
+
     __match_args__ = ("event_time", "status", "client_id", "reason")
     @property
-    def event_time(self) -> int: ...
+    def event_time(self) -> int:
+        """Event time (µs)."""
     @property
-    def status(self) -> str: ...
+    def status(self) -> str:
+        """`connected` or `disconnecting`."""
     @property
-    def client_id(self) -> str: ...
+    def client_id(self) -> str:
+        """The server's id for this connection."""
     @property
-    def reason(self) -> str | None: ...
+    def reason(self) -> str | None:
+        """Why the server is disconnecting (`idle_timeout`, `pong_timeout`, `max_duration`, ...)."""
 
 @final
 class Pong(Message):
+    """The reply to an application-level `PING`."""
+
     __match_args__ = ("id", "event_time")
     @property
-    def id(self) -> int | None: ...
+    def id(self) -> int | None:
+        """The id of the ping."""
     @property
-    def event_time(self) -> int: ...
-
-@final
-class SubscribeResult(Message):
-    __match_args__ = ("id", "event_time", "result")
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def event_time(self) -> int: ...
-    @property
-    def result(self) -> str: ...
-
-@final
-class UnsubscribeResult(Message):
-    __match_args__ = ("id", "event_time", "result")
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def event_time(self) -> int: ...
-    @property
-    def result(self) -> str: ...
-
-@final
-class ListSubscriptionsResult(Message):
-    __match_args__ = ("id", "event_time", "topics")
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def event_time(self) -> int: ...
-    @property
-    def topics(self) -> list[str]: ...
-
-@final
-class OrderResult(Message):
-    __match_args__ = ("method", "id", "event_time", "tx_id", "status", "order_ids", "client_order_ids")
-    @property
-    def method(self) -> str: ...
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def event_time(self) -> int: ...
-    @property
-    def tx_id(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def order_ids(self) -> list[int]: ...
-    @property
-    def client_order_ids(self) -> list[int]: ...
-    @property
-    def is_success(self) -> bool: ...
+    def event_time(self) -> int:
+        """Event time (µs)."""
 
 @final
 class ErrorMessage(Message):
+    """An error from the server, tagged (`e: error`) or untagged (order errors)."""
+
     __match_args__ = ("id", "event_time", "code", "msg", "param")
     @property
-    def id(self) -> int | None: ...
+    def id(self) -> int | None:
+        """The id of the request that failed."""
     @property
-    def event_time(self) -> int: ...
+    def event_time(self) -> int:
+        """Event time (µs)."""
     @property
-    def code(self) -> int: ...
+    def code(self) -> int:
+        """The code on the wire (unlisted codes are kept, not folded into -1000)."""
     @property
-    def msg(self) -> str: ...
+    def msg(self) -> str:
+        """The server's message."""
     @property
-    def param(self) -> str | None: ...
+    def param(self) -> str | None:
+        """The offending parameter, e.g. a topic."""
+
+@final
+class SubscribeResult(Message):
+    """The acknowledgement of a `SUBSCRIBE`."""
+
+    __match_args__ = ("id", "event_time", "result")
+    @property
+    def id(self) -> int | None:
+        """The id of the request."""
+    @property
+    def event_time(self) -> int:
+        """Event time (µs)."""
+    @property
+    def result(self) -> str:
+        """`success` on success."""
+
+@final
+class UnsubscribeResult(Message):
+    """The acknowledgement of an `UNSUBSCRIBE`."""
+
+    __match_args__ = ("id", "event_time", "result")
+    @property
+    def id(self) -> int | None:
+        """The id of the request."""
+    @property
+    def event_time(self) -> int:
+        """Event time (µs)."""
+    @property
+    def result(self) -> str:
+        """`success` on success."""
+
+@final
+class ListSubscriptionsResult(Message):
+    """The reply to `LIST_SUBSCRIPTIONS`."""
+
+    __match_args__ = ("id", "event_time", "topics")
+    @property
+    def id(self) -> int | None:
+        """The id of the request."""
+    @property
+    def event_time(self) -> int:
+        """Event time (µs)."""
+    @property
+    def topics(self) -> list[str]:
+        """The active topics, in the server's casing."""
+
+@final
+class OrderResult(Message):
+    """The acknowledgement of an order command or of `SUBMIT`."""
+
+    __match_args__ = ("method", "id", "event_time", "tx_id", "status", "order_ids", "client_order_ids")
+    @property
+    def method(self) -> str:
+        """`submit`, `place`, `cancel`, `amend` or `cancel_all`, from the reply's tag."""
+    @property
+    def id(self) -> int | None:
+        """The id of the request."""
+    @property
+    def event_time(self) -> int:
+        """Event time (µs)."""
+    @property
+    def tx_id(self) -> str:
+        """The transaction hash."""
+    @property
+    def status(self) -> str:
+        """The sequencer's status: processed, published, submitted, finalized, dropped, ..."""
+    @property
+    def order_ids(self) -> list[int]:
+        """Order ids affected (filled when processed)."""
+    @property
+    def client_order_ids(self) -> list[int]:
+        """Client order ids, in the positions of `order_ids`."""
+    @property
+    def is_success(self) -> bool:
+        """True for processed, published, submitted and finalized."""
 
 @final
 class DepthUpdate(Message):
+    """An order book snapshot (`mt: s`) or diff (`mt: u`) of `SYMBOL@depthN`."""
+
     __match_args__ = ("event_type", "event_time", "transaction_time", "symbol", "first_update_id", "final_update_id", "prev_final_update_id", "bids", "asks", "message_type")
     @property
-    def event_type(self) -> str: ...
+    def event_type(self) -> str:
+        """`depthUpdate`."""
     @property
-    def event_time(self) -> int: ...
+    def event_time(self) -> int:
+        """Event time (µs)."""
     @property
-    def transaction_time(self) -> int: ...
+    def transaction_time(self) -> int:
+        """Transaction time (µs)."""
     @property
-    def symbol(self) -> str: ...
+    def symbol(self) -> str:
+        """The symbol."""
     @property
-    def first_update_id(self) -> int: ...
+    def first_update_id(self) -> int:
+        """First update id in this event."""
     @property
-    def final_update_id(self) -> int: ...
+    def final_update_id(self) -> int:
+        """Final update id in this event."""
     @property
-    def prev_final_update_id(self) -> int: ...
+    def prev_final_update_id(self) -> int:
+        """The previous event's final update id."""
     @property
-    def bids(self) -> list[tuple[str, str]]: ...
+    def bids(self) -> list[tuple[str, str]]:
+        """Bid levels, (price, quantity)."""
     @property
-    def asks(self) -> list[tuple[str, str]]: ...
+    def asks(self) -> list[tuple[str, str]]:
+        """Ask levels, (price, quantity)."""
     @property
-    def message_type(self) -> str: ...
+    def message_type(self) -> str:
+        """`s` snapshot or `u` update."""
     @property
-    def is_snapshot(self) -> bool: ...
+    def is_snapshot(self) -> bool:
+        """True for a snapshot (`mt` == "s")."""
 
 @final
 class AggTrade(Message):
-    __match_args__ = ("event_type", "event_time", "symbol", "agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id", "trade_time", "is_buyer_maker", "tx_hash", "user_address", "order_id", "is_maker", "is_full_fill", "is_liquidation", "fee", "net_fee", "fee_asset", "client_order_id", "side")
+    """A trade of `SYMBOL@aggTrade`. Since 2026-05-23 the DEX fields are placeholders with no meaning (fills belong to `user.orders`); they are None when absent."""
+
+    __match_args__ = ("event_type", "event_time", "symbol", "agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id", "trade_time", "is_buyer_maker", "tx_hash", "user_address", "order_id", "is_maker", "is_full_fill", "is_liquidation", "fee", "net_fee", "fee_asset", "client_order_id", "side", "fill_type", "cumulative_filled_qty", "cumulative_filled_quote", "remaining_qty")
     @property
-    def event_type(self) -> str: ...
+    def event_type(self) -> str:
+        """`aggTrade`."""
     @property
-    def event_time(self) -> int: ...
+    def event_time(self) -> int:
+        """Event time (µs)."""
     @property
-    def symbol(self) -> str: ...
+    def symbol(self) -> str:
+        """The symbol."""
     @property
-    def agg_trade_id(self) -> int: ...
+    def agg_trade_id(self) -> int:
+        """Aggregate trade id."""
     @property
-    def price(self) -> str: ...
+    def price(self) -> str:
+        """Price."""
     @property
-    def quantity(self) -> str: ...
+    def quantity(self) -> str:
+        """Quantity."""
     @property
-    def first_trade_id(self) -> int: ...
+    def first_trade_id(self) -> int:
+        """First trade id."""
     @property
-    def last_trade_id(self) -> int: ...
+    def last_trade_id(self) -> int:
+        """Last trade id."""
     @property
-    def trade_time(self) -> int: ...
+    def trade_time(self) -> int:
+        """Trade time (µs)."""
     @property
-    def is_buyer_maker(self) -> bool: ...
+    def is_buyer_maker(self) -> bool:
+        """Whether the buyer was the maker."""
     @property
-    def tx_hash(self) -> str: ...
+    def tx_hash(self) -> str:
+        """Transaction hash."""
     @property
-    def user_address(self) -> str: ...
+    def user_address(self) -> str | None:
+        """Deprecated placeholder."""
     @property
-    def order_id(self) -> int: ...
+    def order_id(self) -> int | None:
+        """Deprecated placeholder."""
     @property
-    def is_maker(self) -> bool: ...
+    def is_maker(self) -> bool | None:
+        """Deprecated placeholder."""
     @property
-    def is_full_fill(self) -> bool: ...
+    def is_full_fill(self) -> bool | None:
+        """Deprecated placeholder."""
     @property
-    def is_liquidation(self) -> bool: ...
+    def is_liquidation(self) -> bool | None:
+        """Deprecated placeholder."""
     @property
-    def fee(self) -> str: ...
+    def fee(self) -> str | None:
+        """Deprecated placeholder."""
     @property
-    def net_fee(self) -> str: ...
+    def net_fee(self) -> str | None:
+        """Deprecated placeholder."""
     @property
-    def fee_asset(self) -> str: ...
+    def fee_asset(self) -> str | None:
+        """Deprecated placeholder."""
     @property
-    def client_order_id(self) -> int | None: ...
+    def client_order_id(self) -> int | None:
+        """Deprecated placeholder."""
     @property
-    def side(self) -> str: ...
+    def side(self) -> str | None:
+        """Deprecated placeholder."""
+    @property
+    def fill_type(self) -> str | None:
+        """Deprecated placeholder (fill type)."""
+    @property
+    def cumulative_filled_qty(self) -> str | None:
+        """Deprecated placeholder (cumulative filled size)."""
+    @property
+    def cumulative_filled_quote(self) -> str | None:
+        """Deprecated placeholder (cumulative filled quote)."""
+    @property
+    def remaining_qty(self) -> str | None:
+        """Deprecated placeholder (remaining size)."""
 
 @final
 class BookTicker(Message):
+    """Best bid and ask of `SYMBOL@bookTicker`."""
+
     __match_args__ = ("event_type", "update_id", "event_time", "transaction_time", "symbol", "bid_price", "bid_qty", "ask_price", "ask_qty", "message_type")
     @property
-    def event_type(self) -> str: ...
+    def event_type(self) -> str:
+        """`bookTicker`."""
     @property
-    def update_id(self) -> int: ...
+    def update_id(self) -> int:
+        """Update id."""
     @property
-    def event_time(self) -> int: ...
+    def event_time(self) -> int:
+        """Event time (µs)."""
     @property
-    def transaction_time(self) -> int: ...
+    def transaction_time(self) -> int:
+        """Transaction time (µs)."""
     @property
-    def symbol(self) -> str: ...
+    def symbol(self) -> str:
+        """The symbol."""
     @property
-    def bid_price(self) -> str: ...
+    def bid_price(self) -> str:
+        """Best bid price."""
     @property
-    def bid_qty(self) -> str: ...
+    def bid_qty(self) -> str:
+        """Best bid quantity."""
     @property
-    def ask_price(self) -> str: ...
+    def ask_price(self) -> str:
+        """Best ask price."""
     @property
-    def ask_qty(self) -> str: ...
+    def ask_qty(self) -> str:
+        """Best ask quantity."""
     @property
-    def message_type(self) -> str: ...
+    def message_type(self) -> str:
+        """`s` snapshot or `u` update."""
     @property
-    def is_snapshot(self) -> bool: ...
+    def is_snapshot(self) -> bool:
+        """True for a snapshot (`mt` == "s")."""
 
 @final
 class MarkPrice(Message):
+    """Mark price and funding of `SYMBOL@markPrice`."""
+
     __match_args__ = ("event_type", "event_time", "symbol", "mark_price", "index_price", "funding_rate", "estimated_settle_price", "next_funding_time", "tx_hash")
     @property
-    def event_type(self) -> str: ...
+    def event_type(self) -> str:
+        """`markPriceUpdate`."""
     @property
-    def event_time(self) -> int: ...
+    def event_time(self) -> int:
+        """Event time (µs)."""
     @property
-    def symbol(self) -> str: ...
+    def symbol(self) -> str:
+        """The symbol."""
     @property
-    def mark_price(self) -> str: ...
+    def mark_price(self) -> str:
+        """Mark price."""
     @property
-    def index_price(self) -> str: ...
+    def index_price(self) -> str:
+        """Index price."""
     @property
-    def funding_rate(self) -> str: ...
+    def funding_rate(self) -> str:
+        """Funding rate."""
     @property
-    def estimated_settle_price(self) -> str | None: ...
+    def estimated_settle_price(self) -> str | None:
+        """Estimated settle price."""
     @property
-    def next_funding_time(self) -> int | None: ...
+    def next_funding_time(self) -> int | None:
+        """Next funding time (µs)."""
     @property
-    def tx_hash(self) -> str | None: ...
+    def tx_hash(self) -> str | None:
+        """Transaction hash."""
 
 @final
 class ForceOrder(Message):
+    """A liquidation of `SYMBOL@forceOrder`."""
+
     __match_args__ = ("event_type", "event_time", "symbol", "side", "order_type", "time_in_force", "price", "avg_price", "status", "last_filled_qty", "trade_time", "tx_hash", "user_address", "order_id", "trade_id", "quantity", "filled_qty")
     @property
-    def event_type(self) -> str: ...
+    def event_type(self) -> str:
+        """`forceOrder`."""
     @property
-    def event_time(self) -> int: ...
+    def event_time(self) -> int:
+        """Event time (µs)."""
     @property
-    def symbol(self) -> str: ...
+    def symbol(self) -> str:
+        """The symbol."""
     @property
-    def side(self) -> str: ...
+    def side(self) -> str:
+        """Side."""
     @property
-    def order_type(self) -> str: ...
+    def order_type(self) -> str:
+        """Order type."""
     @property
-    def time_in_force(self) -> str: ...
+    def time_in_force(self) -> str:
+        """Time in force."""
     @property
-    def price(self) -> str: ...
+    def price(self) -> str:
+        """Price."""
     @property
-    def avg_price(self) -> str: ...
+    def avg_price(self) -> str:
+        """Average price."""
     @property
-    def status(self) -> str: ...
+    def status(self) -> str:
+        """Order status."""
     @property
-    def last_filled_qty(self) -> str: ...
+    def last_filled_qty(self) -> str:
+        """Last filled quantity."""
     @property
-    def trade_time(self) -> int: ...
+    def trade_time(self) -> int:
+        """Trade time (µs)."""
     @property
-    def tx_hash(self) -> str: ...
+    def tx_hash(self) -> str:
+        """Transaction hash."""
     @property
-    def user_address(self) -> str: ...
+    def user_address(self) -> str:
+        """The liquidated user's address."""
     @property
-    def order_id(self) -> int: ...
+    def order_id(self) -> int:
+        """Order id."""
     @property
-    def trade_id(self) -> int: ...
+    def trade_id(self) -> int:
+        """Trade id."""
     @property
-    def quantity(self) -> str | None: ...
+    def quantity(self) -> str | None:
+        """Original quantity."""
     @property
-    def filled_qty(self) -> str | None: ...
+    def filled_qty(self) -> str | None:
+        """Cumulative filled quantity."""
 
 @final
 class OrderUpdate(Message):
-    __match_args__ = ("event_type", "event_time", "kind", "symbol", "order_id", "client_order_id", "status", "execution_type", "trade_time", "tx_hash", "user_address", "side", "order_type", "time_in_force", "price", "quantity", "last_filled_qty", "last_filled_price", "commission")
+    """An update of one of the user's orders (`ADDRESS@user.orders`). Fields the kind lacks are None."""
+
+    __match_args__ = ("event_type", "event_time", "kind", "symbol", "order_id", "client_order_id", "status", "execution_type", "trade_time", "tx_hash", "user_address", "side", "order_type", "time_in_force", "price", "quantity", "last_filled_qty", "last_filled_price", "commission", "average_price", "commission_asset", "is_maker", "trade_id", "realized_pnl", "fill_type", "cumulative_filled_qty", "cumulative_filled_quote", "remaining_qty")
     @property
-    def event_type(self) -> str: ...
+    def event_type(self) -> str:
+        """`orderTradeUpdate`."""
     @property
-    def event_time(self) -> int: ...
+    def event_time(self) -> int:
+        """Event time (µs)."""
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> str:
+        """`trade_fill`, `place_order` or `cancel`, by field presence as the SDK decides."""
     @property
-    def symbol(self) -> str: ...
+    def symbol(self) -> str:
+        """The symbol."""
     @property
-    def order_id(self) -> int: ...
+    def order_id(self) -> int:
+        """Order id."""
     @property
-    def client_order_id(self) -> int | None: ...
+    def client_order_id(self) -> int | None:
+        """Client order id."""
     @property
-    def status(self) -> str: ...
+    def status(self) -> str:
+        """Order status."""
     @property
-    def execution_type(self) -> str: ...
+    def execution_type(self) -> str:
+        """Execution type."""
     @property
-    def trade_time(self) -> int: ...
+    def trade_time(self) -> int:
+        """Time (µs)."""
     @property
-    def tx_hash(self) -> str: ...
+    def tx_hash(self) -> str:
+        """Transaction hash."""
     @property
-    def user_address(self) -> str: ...
+    def user_address(self) -> str | None:
+        """Deprecated placeholder, to be removed from the wire."""
     @property
-    def side(self) -> str | None: ...
+    def side(self) -> str | None:
+        """Side."""
     @property
-    def order_type(self) -> str | None: ...
+    def order_type(self) -> str | None:
+        """Order type."""
     @property
-    def time_in_force(self) -> str | None: ...
+    def time_in_force(self) -> str | None:
+        """Time in force."""
     @property
-    def price(self) -> str | None: ...
+    def price(self) -> str | None:
+        """Price (optional in a fill)."""
     @property
-    def quantity(self) -> str | None: ...
+    def quantity(self) -> str | None:
+        """Quantity (optional in a fill)."""
     @property
-    def last_filled_qty(self) -> str | None: ...
+    def last_filled_qty(self) -> str | None:
+        """Quantity of this fill."""
     @property
-    def last_filled_price(self) -> str | None: ...
+    def last_filled_price(self) -> str | None:
+        """Price of this fill."""
     @property
-    def commission(self) -> str | None: ...
+    def commission(self) -> str | None:
+        """Commission of this fill."""
+    @property
+    def average_price(self) -> str | None:
+        """Average fill price."""
+    @property
+    def commission_asset(self) -> str | None:
+        """Commission asset, e.g. USDC."""
+    @property
+    def is_maker(self) -> bool | None:
+        """Whether this fill was on the maker side."""
+    @property
+    def trade_id(self) -> int | None:
+        """Trade id."""
+    @property
+    def realized_pnl(self) -> str | None:
+        """Realized PnL of this fill."""
+    @property
+    def fill_type(self) -> str | None:
+        """`o` order book or `l` liquidation."""
+    @property
+    def cumulative_filled_qty(self) -> str | None:
+        """Cumulative filled size."""
+    @property
+    def cumulative_filled_quote(self) -> str | None:
+        """Cumulative filled quote."""
+    @property
+    def remaining_qty(self) -> str | None:
+        """Remaining size (`0` = fully filled)."""
+
+@final
+class MarketStatus(Message):
+    """Market status of `!marketStatus@arr`: a snapshot of every market on subscribe, then idempotent deltas."""
+
+    __match_args__ = ("event_type", "event_time", "message_type", "markets")
+    @property
+    def event_type(self) -> str:
+        """`marketStatusUpdate`."""
+    @property
+    def event_time(self) -> int:
+        """Event time (µs)."""
+    @property
+    def message_type(self) -> str:
+        """`s` snapshot or `u` update."""
+    @property
+    def markets(self) -> list[MarketStatusEntry]:
+        """The markets reported."""
+    @property
+    def is_snapshot(self) -> bool:
+        """True for a snapshot (`mt` == "s")."""
+
+@final
+class DegenPositionCompleted(Message):
+    """A completed Degen position of `ADDRESS@user.degenPositions`."""
+
+    __match_args__ = ("event_type", "event_time", "sequence", "position")
+    @property
+    def event_type(self) -> str:
+        """`degenPositionCompleted`."""
+    @property
+    def event_time(self) -> int:
+        """Publish time (µs)."""
+    @property
+    def sequence(self) -> int:
+        """Sequencer event number (sent as a decimal string)."""
+    @property
+    def position(self) -> DegenPosition:
+        """The completed position."""
 
 @final
 class Unknown(Message):
+    """A frame of no known shape (or not JSON): its text and why it did not parse. Never ends the connection."""
+
     __match_args__ = ("raw", "error")
     @property
-    def raw(self) -> str: ...
+    def raw(self) -> str:
+        """The frame's text."""
     @property
-    def error(self) -> str: ...
+    def error(self) -> str:
+        """Why it did not parse."""
+
+# END GENERATED: messages
 
 def parse_message(data: str | bytes) -> Message: ...
 

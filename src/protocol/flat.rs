@@ -3,10 +3,11 @@
 //! `[price, qty]` string pairs. Anything else (an escape, a float, a nested object, an unknown key,
 //! a duplicate key, invalid JSON) makes it give up, and the caller falls back to serde_json, so the
 //! result is always the one serde would give; it is only faster on the frames that matter.
+//! The per-message slot tables and builders are generated into `messages.rs` from the spec.
 
-use super::server::{AggTrade, BookTicker, DepthUpdate, Level, Str};
+use super::fields::{Level, Str};
 
-pub(crate) enum Value<'a> {
+pub(super) enum Value<'a> {
     Str(&'a str),
     UInt(u64),
     Bool(bool),
@@ -131,7 +132,7 @@ impl<'a> Scanner<'a> {
 /// Calls `field(slot, value)` for each key of a flat object, where `slot_of` maps the key to its
 /// slot (< 64). Returns the set of slots seen as a bit mask. Gives up on an unknown or repeated
 /// key, or on anything but a well-formed object.
-fn scan<'a>(
+pub(super) fn scan<'a>(
     text: &'a str,
     slot_of: impl Fn(&[u8]) -> Option<usize>,
     mut field: impl FnMut(usize, Value<'a>) -> Option<()>,
@@ -168,172 +169,50 @@ fn scan<'a>(
 }
 
 /// Every slot below `n`, minus `optional`.
-const fn required(n: u32, optional: u64) -> u64 {
+pub(super) const fn required(n: u32, optional: u64) -> u64 {
     ((1u64 << n) - 1) & !optional
 }
 
-fn string(v: Value<'_>) -> Option<Str> {
+pub(super) fn string(v: Value<'_>) -> Option<Str> {
     match v {
         Value::Str(s) => Some(Str::from(s)),
         _ => None,
     }
 }
 
-fn uint(v: Value<'_>) -> Option<u64> {
+pub(super) fn uint(v: Value<'_>) -> Option<u64> {
     match v {
         Value::UInt(n) => Some(n),
         _ => None,
     }
 }
 
-fn boolean(v: Value<'_>) -> Option<bool> {
+pub(super) fn boolean(v: Value<'_>) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(b),
         _ => None,
     }
 }
 
-fn levels(v: Value<'_>) -> Option<Vec<Level>> {
+pub(super) fn levels(v: Value<'_>) -> Option<Vec<Level>> {
     match v {
         Value::Levels(l) => Some(l),
         _ => None,
     }
 }
 
-fn agg_trade_slot(key: &[u8]) -> Option<usize> {
-    Some(match key {
-        b"e" => 0,
-        b"E" => 1,
-        b"s" => 2,
-        b"a" => 3,
-        b"p" => 4,
-        b"q" => 5,
-        b"f" => 6,
-        b"l" => 7,
-        b"T" => 8,
-        b"m" => 9,
-        b"th" => 10,
-        b"ua" => 11,
-        b"oi" => 12,
-        b"mk" => 13,
-        b"ff" => 14,
-        b"lq" => 15,
-        b"fe" => 16,
-        b"nf" => 17,
-        b"fa" => 18,
-        b"co" => 19,
-        b"sd" => 20,
-        _ => return None,
-    })
+/// `mt`: exactly `s` or `u`.
+pub(super) fn message_type(v: Value<'_>) -> Option<Str> {
+    string(v).filter(|m| m == "s" || m == "u")
 }
 
-pub(crate) fn agg_trade(text: &str) -> Option<AggTrade> {
-    const REQUIRED: u64 = required(21, 1 << 19);
-    let mut t = AggTrade::default();
-    let seen = scan(text, agg_trade_slot, |slot, v| {
-        match slot {
-            0 => t.event_type = string(v)?,
-            1 => t.event_time = uint(v)?,
-            2 => t.symbol = string(v)?,
-            3 => t.agg_trade_id = uint(v)?,
-            4 => t.price = string(v)?,
-            5 => t.quantity = string(v)?,
-            6 => t.first_trade_id = uint(v)?,
-            7 => t.last_trade_id = uint(v)?,
-            8 => t.trade_time = uint(v)?,
-            9 => t.is_buyer_maker = boolean(v)?,
-            10 => t.tx_hash = string(v)?,
-            11 => t.user_address = string(v)?,
-            12 => t.order_id = uint(v)?,
-            13 => t.is_maker = boolean(v)?,
-            14 => t.is_full_fill = boolean(v)?,
-            15 => t.is_liquidation = boolean(v)?,
-            16 => t.fee = string(v)?,
-            17 => t.net_fee = string(v)?,
-            18 => t.fee_asset = string(v)?,
-            19 => {
-                t.client_order_id = match v {
-                    Value::Null => None,
-                    other => Some(uint(other)?),
-                }
-            }
-            _ => t.side = string(v)?,
-        }
-        Some(())
-    })?;
-    (seen & REQUIRED == REQUIRED).then_some(t)
-}
-
-fn book_ticker_slot(key: &[u8]) -> Option<usize> {
-    Some(match key {
-        b"e" => 0,
-        b"u" => 1,
-        b"E" => 2,
-        b"T" => 3,
-        b"s" => 4,
-        b"b" => 5,
-        b"B" => 6,
-        b"a" => 7,
-        b"A" => 8,
-        b"mt" => 9,
-        _ => return None,
-    })
-}
-
-pub(crate) fn book_ticker(text: &str) -> Option<BookTicker> {
-    const REQUIRED: u64 = required(10, 0);
-    let mut t = BookTicker::default();
-    let seen = scan(text, book_ticker_slot, |slot, v| {
-        match slot {
-            0 => t.event_type = string(v)?,
-            1 => t.update_id = uint(v)?,
-            2 => t.event_time = uint(v)?,
-            3 => t.transaction_time = uint(v)?,
-            4 => t.symbol = string(v)?,
-            5 => t.bid_price = string(v)?,
-            6 => t.bid_qty = string(v)?,
-            7 => t.ask_price = string(v)?,
-            8 => t.ask_qty = string(v)?,
-            _ => t.message_type = string(v)?,
-        }
-        Some(())
-    })?;
-    (seen & REQUIRED == REQUIRED).then_some(t)
-}
-
-fn depth_slot(key: &[u8]) -> Option<usize> {
-    Some(match key {
-        b"e" => 0,
-        b"E" => 1,
-        b"T" => 2,
-        b"s" => 3,
-        b"U" => 4,
-        b"u" => 5,
-        b"pu" => 6,
-        b"b" => 7,
-        b"a" => 8,
-        b"mt" => 9,
-        _ => return None,
-    })
-}
-
-pub(crate) fn depth_update(text: &str) -> Option<DepthUpdate> {
-    const REQUIRED: u64 = required(10, 0);
-    let mut d = DepthUpdate::default();
-    let seen = scan(text, depth_slot, |slot, v| {
-        match slot {
-            0 => d.event_type = string(v)?,
-            1 => d.event_time = uint(v)?,
-            2 => d.transaction_time = uint(v)?,
-            3 => d.symbol = string(v)?,
-            4 => d.first_update_id = uint(v)?,
-            5 => d.final_update_id = uint(v)?,
-            6 => d.prev_final_update_id = uint(v)?,
-            7 => d.bids = levels(v)?,
-            8 => d.asks = levels(v)?,
-            _ => d.message_type = string(v)?,
-        }
-        Some(())
-    })?;
-    (seen & REQUIRED == REQUIRED).then_some(d)
+/// An optional value: null is None, anything else must convert.
+pub(super) fn optional<'a, T>(
+    v: Value<'a>,
+    convert: impl FnOnce(Value<'a>) -> Option<T>,
+) -> Option<Option<T>> {
+    match v {
+        Value::Null => Some(None),
+        other => convert(other).map(Some),
+    }
 }

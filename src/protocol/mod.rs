@@ -1,8 +1,11 @@
 //! The Bullet wire protocol: what the client sends (`client`) and how server frames are told apart
-//! (`server`), both exactly as PROTOCOL.md §2 and §3 describe.
+//! (`server`), both exactly as PROTOCOL.md §10 describes.
+//! `messages` is generated from `spec/messages.toml` by `scripts/gen_spec.py`.
 
 pub mod client;
+mod fields;
 mod flat;
+pub mod messages;
 pub mod server;
 
 pub use client::{ClientMessage, OrderMethod};

@@ -3,7 +3,9 @@
 
 use pyo3::prelude::*;
 
+#[macro_use]
 mod messages;
+mod message_classes;
 mod mock;
 mod socket;
 mod wakefd;

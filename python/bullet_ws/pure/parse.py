@@ -1,13 +1,14 @@
 """`parse_message`: one server frame → one `Message`, exactly as the SDK tells them apart.
 
-PROTOCOL.md §3.2: the SDK's `ServerMessage` is an untagged serde enum tried in a fixed order:
-Tagged (`e` in a fixed tag set), DepthUpdate, AggTrade, BookTicker, MarkPrice, ForceOrder,
-OrderUpdate, untagged Error, else Unknown. A candidate matches when every required field is
-present with the JSON type serde would accept (u64: a non-negative int below 2**64, never a
-float or bool; i32 for error codes; optional fields absent or null; extra fields ignored).
+PROTOCOL.md §10.2: the SDK's `ServerMessage` is an untagged serde enum tried in a fixed order:
+the tagged candidate (`e` in a fixed tag set), then the untagged candidates, else Unknown. A
+candidate matches when every required field is present with the JSON type serde would accept
+(u64: a non-negative int below 2**64, never a float or bool; optional fields absent or null;
+extra fields ignored). The candidates, their order and their fields come from the spec
+(`spec/messages.toml`, through the generated `_wire.py`).
 
-Speed: the per-class validators are generated once from the field tables below (straight-line
-code, no per-field calls), and the common market-data `e` values are dispatched straight to their
+Speed: each candidate's validator is generated once from its table (straight-line code, no
+per-field calls), and the common market-data `e` values are dispatched straight to their
 candidate when the match itself proves every earlier candidate fails (see `_FAST`). Anything
 else takes the full ordered attempt, so the result is always the ordered one.
 """
@@ -18,23 +19,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from bullet_ws.pure.messages import (
-    AggTrade,
-    BookTicker,
-    DepthUpdate,
-    ErrorMessage,
-    ForceOrder,
-    ListSubscriptionsResult,
-    MarkPrice,
-    Message,
-    OrderResult,
-    OrderUpdate,
-    Pong,
-    Status,
-    SubscribeResult,
-    Unknown,
-    UnsubscribeResult,
-)
+from bullet_ws.pure import _wire
+from bullet_ws.pure import messages as _classes
+from bullet_ws.pure._message_base import Message
+from bullet_ws.pure.messages import Unknown
 
 __all__ = ["NO_MATCH", "parse_message"]
 
@@ -98,68 +86,136 @@ def _u64s(value: object) -> list[int] | None:
     return value
 
 
-# How each field kind is checked, as a statement template over the local `{v}`.
-# A failed check returns None: "this candidate does not match".
+def _u64_str(value: object) -> int | None:
+    """A u64 sent as a decimal string: ASCII digits only, at most 2**64-1."""
+    if type(value) is not str or not value or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if number <= U64_MAX else None
+
+
+def _int_check(low: int, high: int) -> str:
+    return f"if type({{v}}) is not int or {{v}} < {low} or {{v}} > {high}: return None"
+
+
+# How each field kind is checked, as a statement template over the local `{v}`. A failed check
+# returns None: "this candidate does not match". Conversions rebind `{v}` and use None as
+# failure, which is why optional conversions are guarded by `is not None` first.
 _CHECKS = {
     "str": "if type({v}) is not str: return None",
-    "str?": "if {v} is not None and type({v}) is not str: return None",
     "bool": "if type({v}) is not bool: return None",
-    "u64": "if type({v}) is not int or {v} < 0 or {v} > U64_MAX: return None",
-    "u64?": (
-        "if {v} is not None and (type({v}) is not int or {v} < 0 or {v} > U64_MAX): return None"
-    ),
-    "i32": "if type({v}) is not int or {v} < -2147483648 or {v} > 2147483647: return None",
+    "u16": _int_check(0, 65535),
+    "i32": _int_check(-(2**31), 2**31 - 1),
+    "i64": _int_check(-(2**63), 2**63 - 1),
+    "u64": _int_check(0, U64_MAX),
     "mt": 'if {v} != "s" and {v} != "u": return None',
-    "levels": "{v} = _levels({v})\n    if {v} is None: return None",
-    "strs": "{v} = _strs({v})\n    if {v} is None: return None",
-    "u64s": "{v} = _u64s({v})\n    if {v} is None: return None",
 }
+_CONVERSIONS = {"levels": "_levels", "strs": "_strs", "u64s": "_u64s", "u64str": "_u64_str"}
 
 
-def _compile(
-    cls: type[Message], fields: list[tuple[str, str]], const: dict[str, str] | None = None
-) -> Candidate:
-    """Generate the validator + builder of `cls` from (wire key, kind) pairs in `_fields` order.
+def _check(kind: str, local: str, optional: bool) -> list[str]:
+    if kind == "u64s":  # absent or null is [], never None
+        return [f"{local} = _u64s({local})", f"if {local} is None: return None"]
+    if kind in _CHECKS:
+        check = _CHECKS[kind].format(v=local)
+        if optional:
+            return [f"if {local} is not None:", f"    {check}"]
+        return [check]
+    if kind in _CONVERSIONS:
+        convert = f"{local} = {_CONVERSIONS[kind]}({local})"
+    elif kind.startswith("list:"):
+        convert = f"{local} = _record_list(_records[{kind[5:]!r}], {local})"
+    elif kind.startswith("record:"):
+        convert = f"{local} = _records[{kind[7:]!r}]({local})"
+    else:
+        raise ValueError(kind)
+    if optional:
+        return [f"if {local} is not None:", f"    {convert}", f"    if {local} is None: return None"]
+    return [convert, f"if {local} is None: return None"]
 
-    A wire key "o.s" reads key "s" of the nested object "o" (which must then be an object).
-    `const` gives attributes that are not read from the wire (name → Python expression).
+
+def _record_list(record: Callable[[object], Any], value: object) -> list[Any] | None:
+    if type(value) is not list:
+        return None
+    out = []
+    for item in value:
+        parsed = record(item)
+        if parsed is None:
+            return None
+        out.append(parsed)
+    return out
+
+
+_records: dict[str, Callable[[object], Any]] = {}
+
+
+def _compile(name: str, params: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """Generate the validator + builder of class `name` from its table in `_wire.FIELDS`.
+
+    The function takes the decoded object (a record's takes any value, and refuses non-objects)
+    and the values of the attributes that are not on the wire, in `params` order.
     """
-    const = const or {}
-    wire_fields = [name for name in cls._fields if name not in const]
-    assert len(wire_fields) == len(fields), cls
-    lines = [f"def parse_{cls.__name__}(d):", "    get = d.get"]
+    cls = getattr(_classes, name)
+    table = _wire.FIELDS[name]
+    kinds = _wire.KINDS.get(name, ())
+    lines = [f"def parse_{name}(d{''.join(', ' + p for p in params)}):"]
+    body = ["if type(d) is not dict: return None", "get = d.get"]
+    tag = _wire.STRICT_TAG.get(name)
+    if tag is not None:
+        body.append(f"if get('e') != {tag!r}: return None")
     parents: set[str] = set()
-    for index, (key, kind) in enumerate(fields):
-        local = f"f{index}"
+    for attr, key, kind, optional, in_kinds in table:
+        if key == "=" or in_kinds:
+            continue
         getter = "get"
         if "." in key:
             parent, key = key.split(".", 1)
             getter = f"get_{parent}"
             if parent not in parents:
                 parents.add(parent)
-                lines.append(f"    n_{parent} = get({parent!r})")
-                lines.append(f"    if type(n_{parent}) is not dict: return None")
-                lines.append(f"    {getter} = n_{parent}.get")
-        lines.append(f"    {local} = {getter}({key!r})")
-        lines.extend("    " + line for line in _CHECKS[kind].format(v=local).split("\n    "))
-    lines.append("    o = _new(Builder)")
-    for index, name in enumerate(wire_fields):
-        lines.append(f"    o.{name} = f{index}")
-    for name, expr in const.items():
-        lines.append(f"    o.{name} = {expr}")
-    lines.append("    o.__class__ = Public")
-    lines.append("    return o")
+                body.append(f"n_{parent} = get({parent!r})")
+                body.append(f"if type(n_{parent}) is not dict: return None")
+                body.append(f"{getter} = n_{parent}.get")
+        body.append(f"{attr} = {getter}({key!r})")
+        body.extend(_check(kind, attr, optional))
+    if kinds:
+        kind_fields = [row for row in table if row[4]]
+        body.append(f"kind = {kinds[-1]!r}")
+        body.extend(f"{row[0]} = None" for row in kind_fields)
+        for kind_name in kinds[:-1]:
+            members = [row for row in kind_fields if kind_name in row[4]]
+            # A kind matches when all its fields do: try it in a nested function, whose None
+            # means "not this kind".
+            body.append(f"def try_{kind_name}():")
+            for attr, key, kind, _optional, in_kinds in members:
+                parent, leaf = key.split(".", 1)
+                body.append(f"    {attr} = get_{parent}({leaf!r})")
+                body.extend("    " + line for line in _check(kind, attr, in_kinds[kind_name]))
+            body.append(f"    return ({', '.join(row[0] for row in members)},)")
+            body.append(f"if kind == {kinds[-1]!r}:")
+            body.append(f"    found = try_{kind_name}()")
+            body.append("    if found is not None:")
+            body.append(f"        kind = {kind_name!r}")
+            body.append(f"        {', '.join(row[0] for row in members)}, = found")
+    body.append("o = _new(Builder)")
+    for attr, *_ in table:
+        body.append(f"o.{attr} = {attr}")
+    body.append("o.__class__ = Public")
+    body.append("return o")
+    lines.extend("    " + line for line in body)
     namespace: dict[str, Any] = {
         "_new": _new,
-        "Builder": cls._builder,  # type: ignore[attr-defined]
+        "Builder": cls._builder,
         "Public": cls,
-        "U64_MAX": U64_MAX,
         "_levels": _levels,
         "_strs": _strs,
         "_u64s": _u64s,
+        "_u64_str": _u64_str,
+        "_record_list": _record_list,
+        "_records": _records,
     }
-    exec("\n".join(lines), namespace)  # noqa: S102 - code built from the constant tables here
-    parse: Candidate = namespace[f"parse_{cls.__name__}"]
+    exec("\n".join(lines), namespace)  # noqa: S102 - code built from the generated tables
+    parse: Callable[..., Any] = namespace[f"parse_{name}"]
     return parse
 
 
@@ -171,151 +227,43 @@ def _build(cls: type[Message], *values: object) -> Any:
     return o
 
 
-# --- the candidates, field tables in API.md attribute order ------------------------------------
+# --- the candidates ------------------------------------------------------------------------------
 
-_status = _compile(Status, [("E", "u64"), ("status", "str"), ("clientId", "str"),
-                            ("reason", "str?")])
-_pong = _compile(Pong, [("id", "u64?"), ("E", "u64")])
-_subscribe = _compile(SubscribeResult, [("id", "u64?"), ("E", "u64"), ("result", "str")])
-_unsubscribe = _compile(UnsubscribeResult, [("id", "u64?"), ("E", "u64"), ("result", "str")])
-_list_subscriptions = _compile(
-    ListSubscriptionsResult, [("id", "u64?"), ("E", "u64"), ("result", "strs")]
-)
-_error = _compile(
-    ErrorMessage,
-    [("id", "u64?"), ("E", "u64"), ("error.code", "i32"), ("error.msg", "str"),
-     ("error.param", "str?")],
-)
-_order_result_fields = [
-    ("id", "u64?"), ("E", "u64"), ("results.tx_id", "str"), ("results.status", "str"),
-    ("results.order_ids", "u64s"), ("results.client_order_ids", "u64s"),
-]
+for _name in _wire.FIELDS:
+    if _name in ("MarketStatusEntry", "DegenPosition"):
+        _records[_name] = _compile(_name)
+
+_candidates: dict[str, Candidate] = {
+    name: _compile(name)
+    for name in _wire.FIELDS
+    if name not in _records and name not in ("OrderResult", "Unknown")
+}
 _order_results = {
-    method: _compile(OrderResult, _order_result_fields, {"method": repr(method)})
-    for method in ("place", "cancel", "amend", "cancel_all")
-}
-_depth = _compile(
-    DepthUpdate,
-    [("e", "str"), ("E", "u64"), ("T", "u64"), ("s", "str"), ("U", "u64"), ("u", "u64"),
-     ("pu", "u64"), ("b", "levels"), ("a", "levels"), ("mt", "mt")],
-)
-_agg_trade = _compile(
-    AggTrade,
-    [("e", "str"), ("E", "u64"), ("s", "str"), ("a", "u64"), ("p", "str"), ("q", "str"),
-     ("f", "u64"), ("l", "u64"), ("T", "u64"), ("m", "bool"), ("th", "str"), ("ua", "str"),
-     ("oi", "u64"), ("mk", "bool"), ("ff", "bool"), ("lq", "bool"), ("fe", "str"),
-     ("nf", "str"), ("fa", "str"), ("co", "u64?"), ("sd", "str")],
-)
-_book_ticker = _compile(
-    BookTicker,
-    [("e", "str"), ("u", "u64"), ("E", "u64"), ("T", "u64"), ("s", "str"), ("b", "str"),
-     ("B", "str"), ("a", "str"), ("A", "str"), ("mt", "mt")],
-)
-_mark_price = _compile(
-    MarkPrice,
-    [("e", "str"), ("E", "u64"), ("s", "str"), ("p", "str"), ("i", "str"), ("r", "str"),
-     ("P", "str?"), ("T", "u64?"), ("th", "str?")],
-)
-_force_order = _compile(
-    ForceOrder,
-    [("e", "str"), ("E", "u64"), ("o.s", "str"), ("o.S", "str"), ("o.o", "str"),
-     ("o.f", "str"), ("o.p", "str"), ("o.ap", "str"), ("o.X", "str"), ("o.l", "str"),
-     ("o.T", "u64"), ("o.th", "str"), ("o.ua", "str"), ("o.oi", "u64"), ("o.ti", "u64"),
-     ("o.q", "str?"), ("o.z", "str?")],
-)
-
-
-def _is_u64(value: object) -> bool:
-    return type(value) is int and 0 <= value <= U64_MAX
-
-
-def _order_update(d: dict[str, Any]) -> Message | None:
-    """OrderUpdate: common fields, then the sub-kind by field presence (PROTOCOL.md §3.6):
-    TradeFill (S, l, L, n; p, q optional), else PlaceOrder (S, o, f, p, q), else Cancel."""
-    event_type = d.get("e")
-    event_time = d.get("E")
-    body = d.get("o")
-    if type(event_type) is not str or not _is_u64(event_time) or type(body) is not dict:
-        return None
-    get = body.get
-    symbol, order_id, client_order_id = get("s"), get("i"), get("co")
-    status, execution_type, trade_time = get("X"), get("x"), get("T")
-    tx_hash, user_address = get("th"), get("ua")
-    if (
-        type(symbol) is not str
-        or not _is_u64(order_id)
-        or (client_order_id is not None and not _is_u64(client_order_id))
-        or type(status) is not str
-        or type(execution_type) is not str
-        or not _is_u64(trade_time)
-        or type(tx_hash) is not str
-        or type(user_address) is not str
-    ):
-        return None
-    side, price, quantity = get("S"), get("p"), get("q")
-    fill_qty, fill_price, commission = get("l"), get("L"), get("n")
-    order_type, time_in_force = get("o"), get("f")
-    if (
-        type(side) is str
-        and type(fill_qty) is str
-        and type(fill_price) is str
-        and type(commission) is str
-        and (price is None or type(price) is str)
-        and (quantity is None or type(quantity) is str)
-    ):
-        kind = "trade_fill"
-        order_type = time_in_force = None
-    elif (
-        type(side) is str
-        and type(order_type) is str
-        and type(time_in_force) is str
-        and type(price) is str
-        and type(quantity) is str
-    ):
-        kind = "place_order"
-        fill_qty = fill_price = commission = None
-    else:
-        kind = "cancel"
-        side = order_type = time_in_force = price = quantity = None
-        fill_qty = fill_price = commission = None
-    return _build(  # type: ignore[no-any-return]
-        OrderUpdate, event_type, event_time, kind, symbol, order_id, client_order_id, status,
-        execution_type, trade_time, tx_hash, user_address, side, order_type, time_in_force,
-        price, quantity, fill_qty, fill_price, commission,
-    )
-
-
-# Candidate 1: internally tagged on "e" (case-sensitive); an incomplete body falls through.
-_TAGGED: dict[str, Candidate] = {
-    "status": _status,
-    "pong": _pong,
-    "error": _error,
-    "subscribe": _subscribe,
-    "unsubscribe": _unsubscribe,
-    "list_subscriptions": _list_subscriptions,
-    "order.place": _order_results["place"],
-    "ORDER.PLACE": _order_results["place"],
-    "order.cancel": _order_results["cancel"],
-    "ORDER.CANCEL": _order_results["cancel"],
-    "order.amend": _order_results["amend"],
-    "ORDER.AMEND": _order_results["amend"],
-    "order.modify": _order_results["amend"],
-    "ORDER.MODIFY": _order_results["amend"],
-    "order.cancelAll": _order_results["cancel_all"],
-    "ORDER.CANCEL_ALL": _order_results["cancel_all"],
+    method: _compile("OrderResult", ("method",))
+    for method in sorted(set(_wire.ORDER_RESULT_TAGS.values()))
 }
 
-# Candidates 2-8, in the SDK's order.
-_UNTAGGED: tuple[Candidate, ...] = (
-    _depth, _agg_trade, _book_ticker, _mark_price, _force_order, _order_update, _error,
-)
+
+def _order_result(method: str) -> Candidate:
+    parse = _order_results[method]
+    return lambda d: parse(d, method)
+
+
+_TAGGED: dict[str, Candidate] = {tag: _candidates[name] for tag, name in _wire.TAGGED.items()}
+_TAGGED.update({tag: _order_result(m) for tag, m in _wire.ORDER_RESULT_TAGS.items()})
+_UNTAGGED: tuple[Candidate, ...] = tuple(_candidates[name] for name in _wire.UNTAGGED)
 
 
 # Fast paths by `e`. Each returns a message only when the match proves that every earlier
 # candidate fails; None sends the frame through the full ordered attempt. The proofs:
 # DepthUpdate, AggTrade and BookTicker all require "a" (a list, a u64 and a str respectively, so
-# at most one of them can match); MarkPrice requires "i"; ForceOrder requires "o.ap"; and none
+# at most one of them can match); MarkPrice requires "i"; ForceOrder requires "o.ti"; and none
 # of these `e` values is a tag, so the Tagged candidate fails for all of them.
+_mark_price = _candidates["MarkPrice"]
+_force_order = _candidates["ForceOrder"]
+_order_update = _candidates["OrderUpdate"]
+
+
 def _fast_mark_price(d: dict[str, Any]) -> Message | None:
     return _mark_price(d) if "a" not in d else None
 
@@ -328,20 +276,21 @@ def _fast_order_update(d: dict[str, Any]) -> Message | None:
     if "a" in d or "i" in d:
         return None
     body = d.get("o")
-    if type(body) is not dict or "ap" in body:
+    if type(body) is not dict or "ti" in body:
         return None
     return _order_update(d)
 
 
 _FAST: dict[str, Candidate] = {
-    "depthUpdate": _depth,  # DepthUpdate is the first untagged candidate anyway
-    "aggTrade": _agg_trade,
-    "bookTicker": _book_ticker,
+    "depthUpdate": _candidates["DepthUpdate"],  # the first untagged candidate anyway
+    "aggTrade": _candidates["AggTrade"],
+    "bookTicker": _candidates["BookTicker"],
     "markPriceUpdate": _fast_mark_price,
     "forceOrder": _fast_force_order,
     "liquidation": _fast_force_order,
     "orderTradeUpdate": _fast_order_update,
 }
+assert not set(_FAST) & set(_TAGGED), "a fast path would skip the tagged candidate"
 
 
 def _match(d: dict[str, Any]) -> Message | None:
