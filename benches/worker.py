@@ -191,38 +191,26 @@ def msgspec_types() -> Any:
         client_id: str = F(name="clientId")
         reason: str | None = None
 
-    class AggTrade(msgspec.Struct, tag_field="e", tag="aggTrade", kw_only=True):
-        event_time: int = F(name="E")
-        symbol: str = F(name="s")
-        agg_trade_id: int = F(name="a")
-        price: str = F(name="p")
-        quantity: str = F(name="q")
-        first_trade_id: int = F(name="f")
-        last_trade_id: int = F(name="l")
-        trade_time: int = F(name="T")
-        is_buyer_maker: bool = F(name="m")
-        tx_hash: str = F(name="th")
-        user_address: str = F(name="ua")
-        order_id: int = F(name="oi")
-        is_maker: bool = F(name="mk")
-        is_full_fill: bool = F(name="ff")
-        is_liquidation: bool = F(name="lq")
-        fee: str = F(name="fe")
-        net_fee: str = F(name="nf")
-        fee_asset: str = F(name="fa")
-        client_order_id: int | None = F(default=None, name="co")
-        side: str = F(name="sd")
+    # The market structs come from the wire spec (spec/messages.toml, through the generated
+    # tables), so the contender decodes exactly the fields and optionality that we parse.
+    from bullet_ws.pure import _wire
 
-    class DepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate", kw_only=True):
-        event_time: int = F(name="E")
-        transaction_time: int = F(name="T")
-        symbol: str = F(name="s")
-        first_update_id: int = F(name="U")
-        final_update_id: int = F(name="u")
-        prev_final_update_id: int = F(name="pu")
-        bids: list[tuple[str, str]] = F(name="b")
-        asks: list[tuple[str, str]] = F(name="a")
-        message_type: str = F(name="mt")
+    types = {"str": str, "mt": str, "u64": int, "bool": bool, "levels": list[tuple[str, str]]}
+
+    def market_struct(name: str, tag: str) -> Any:
+        fields: list[tuple[str, Any, Any]] = []
+        for attr, key, kind, optional, _kinds in _wire.FIELDS[name]:
+            if key == "e":
+                continue
+            if optional:
+                fields.append((attr, types[kind] | None, F(default=None, name=key)))
+            else:
+                fields.append((attr, types[kind], F(name=key)))
+        fields.sort(key=lambda f: f[2].default is not msgspec.NODEFAULT)
+        return msgspec.defstruct(name, fields, tag_field="e", tag=tag, kw_only=True)
+
+    AggTrade = market_struct("AggTrade", "aggTrade")
+    DepthUpdate = market_struct("DepthUpdate", "depthUpdate")
 
     class MethodResult(msgspec.Struct, kw_only=True):
         id: int | None = None

@@ -40,10 +40,10 @@ impl std::fmt::Display for CommandError {
 enum Command {
     Subscribe(Vec<String>, Option<u64>),
     Unsubscribe(Vec<String>, Option<u64>),
-    /// Orders are retried once on a new connection when their send fails.
-    Order(ClientMessage),
-    /// Requests that are simply lost with their connection.
-    Request(ClientMessage),
+    /// Everything but subscriptions (which the replay covers): orders, `SUBMIT`, pings and
+    /// subscription lists. When the write fails, the socket reconnects and sends it once more,
+    /// as the SDK does with its `Send` command (and with `ping` since 0.0.42).
+    Send(ClientMessage),
 }
 
 /// A stop signal that bypasses the command queue, so it works mid-reconnect.
@@ -209,17 +209,17 @@ impl ManagedHandle {
         id: Option<u64>,
     ) -> Result<(), CommandError> {
         self.check_running()?;
-        self.queue(Command::Order(ClientMessage::Order { method, id, tx }))
+        self.queue(Command::Send(ClientMessage::Order { method, id, tx }))
     }
 
     pub fn list_subscriptions(&self, id: Option<u64>) -> Result<(), CommandError> {
         self.check_running()?;
-        self.queue(Command::Request(ClientMessage::ListSubscriptions { id }))
+        self.queue(Command::Send(ClientMessage::ListSubscriptions { id }))
     }
 
     pub fn ping(&self, id: Option<u64>) -> Result<(), CommandError> {
         self.check_running()?;
-        self.queue(Command::Request(ClientMessage::Ping { id }))
+        self.queue(Command::Send(ClientMessage::Ping { id }))
     }
 
     pub fn topics(&self) -> Vec<String> {
@@ -511,7 +511,7 @@ impl<C: Connector> Task<C> {
     /// Sends one command. Returns `Some((reason, order_to_retry))` when the connection must be
     /// replaced.
     async fn apply(&mut self, cmd: Command, conn: &mut C::Conn) -> Applied {
-        let (message, is_order) = match cmd {
+        let (message, retried) = match cmd {
             Command::Subscribe(topics, id) => {
                 let new = self.replay.insert_new(topics);
                 if new.is_empty() {
@@ -526,28 +526,27 @@ impl<C: Connector> Task<C> {
                 }
                 (ClientMessage::Unsubscribe { id, params: gone }, false)
             }
-            Command::Order(m) => (m, true),
-            Command::Request(m) => (m, false),
+            Command::Send(m) => (m, true),
         };
+        let method = message.method();
         let frame = message.to_json();
         if frame.len() > self.config.max_message_size {
             self.log(
                 LogLevel::Error,
                 format!(
-                    "not sent: a {} frame of {} bytes exceeds max_message_size ({})",
-                    if is_order { "order" } else { "request" },
+                    "not sent: a {method} frame of {} bytes exceeds max_message_size ({})",
                     frame.len(),
                     self.config.max_message_size
                 ),
             );
             return Applied::Done;
         }
-        let keep = if is_order { Some(frame.clone()) } else { None };
+        let keep = retried.then(|| frame.clone());
         match self.send(conn, frame).await {
             Ok(()) => Applied::Done,
             Err(SendFailure::Stopped) => Applied::Stopped,
-            // Subscriptions are in the replay set; other requests die with their connection.
-            Err(SendFailure::Lost(e)) if !is_order => {
+            // Subscriptions are in the replay set.
+            Err(SendFailure::Lost(e)) if !retried => {
                 self.log(
                     LogLevel::Debug,
                     format!("send failed, connection presumed lost: {e}"),
@@ -555,7 +554,7 @@ impl<C: Connector> Task<C> {
                 Applied::Done
             }
             Err(SendFailure::Lost(e)) => Applied::Lost {
-                reason: format!("order send failed: {e}"),
+                reason: format!("{method} send failed: {e}"),
                 retry: keep,
             },
         }

@@ -689,6 +689,7 @@ class _MockServer:
         preencode: bool = False,
         ping_interval: float | None = None,
         max_topics: int | None = None,
+        legacy_shapes: bool = False,
     ) -> _MockServer: ...
     @property
     def url(self) -> str: ...

@@ -39,10 +39,20 @@ class ManagedWebSocket(_core.ManagedWebSocket):
         """Unsubscribe from the active ones among `topics` (nothing is sent if none are)."""
         self._unsubscribe(topics_arg(topics), id_arg(id))
 
-    def order_place(self, tx: str | bytes, id: int | None = None) -> None:
-        """Send ORDER.PLACE; `tx` is a signed transaction, base64 `str` or raw `bytes`.
+    def submit(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send SUBMIT, the way forward for every order action (place, cancel, amend, cancel
+        all, batches): the action is encoded in the signed transaction `tx` (base64 `str` or raw
+        `bytes`). The ack is an `OrderResult` with `method == "submit"`.
 
-        If the send fails, the socket reconnects and sends it once more.
+        If the write fails, the socket reconnects and sends it once more.
+        """
+        self._order("submit", tx_arg(tx), id_arg(id))
+
+    def order_place(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.PLACE (deprecated upstream in favour of `submit`, still on the wire);
+        `tx` is a signed transaction, base64 `str` or raw `bytes`.
+
+        If the write fails, the socket reconnects and sends it once more.
         """
         self._order("place", tx_arg(tx), id_arg(id))
 
@@ -59,11 +69,13 @@ class ManagedWebSocket(_core.ManagedWebSocket):
         self._order("cancel_all", tx_arg(tx), id_arg(id))
 
     def list_subscriptions(self, id: int | None = None) -> None:
-        """Ask the server for its list of this connection's subscriptions."""
+        """Ask the server for its list of this connection's subscriptions (retried once after a
+        failed write, like orders)."""
         self._list_subscriptions(id_arg(id))
 
     def ping(self, id: int | None = None) -> None:
-        """Send an application-level PING; the server answers with a `Pong`."""
+        """Send an application-level PING; the server answers with a `Pong`, which (unlike a
+        protocol pong) resets the idle clock. Retried once after a failed write, like orders."""
         self._ping(id_arg(id))
 
     def __repr__(self) -> str:

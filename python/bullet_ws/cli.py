@@ -70,6 +70,11 @@ def _add_mock_exchange(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--preencode", action="store_true", help="cycle a ring of pre-built frames")
     p.add_argument("--ping-interval", type=float, default=None, help="seconds between pings")
     p.add_argument("--max-topics", type=int, default=None, help="subscriptions per connection")
+    p.add_argument(
+        "--legacy-shapes",
+        action="store_true",
+        help="aggTrade in the pre-2026-05-23 shape instead of the live one",
+    )
     p.set_defaults(run=run_mock_exchange)
 
 
@@ -87,6 +92,7 @@ def run_mock_exchange(args: argparse.Namespace) -> int:
             preencode=args.preencode,
             ping_interval=args.ping_interval,
             max_topics=args.max_topics,
+            legacy_shapes=args.legacy_shapes,
         )
         mock.start()
     except (ValueError, OSError) as e:

@@ -81,6 +81,16 @@ class Topic(str):
         return Topic(f"{_symbol('address', address)}@user.orders")
 
     @staticmethod
+    def user_degen_positions(address: str) -> Topic:
+        """Completed Degen positions of `address` (`DegenPositionCompleted`)."""
+        return Topic(f"{_symbol('address', address)}@user.degenPositions")
+
+    @staticmethod
+    def market_status() -> Topic:
+        """Every market's status: a snapshot on subscribe, then changes (`MarketStatus`)."""
+        return Topic("!marketStatus@arr")
+
+    @staticmethod
     def all_tickers() -> Topic:
         return Topic("!ticker@arr")
 

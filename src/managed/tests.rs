@@ -412,7 +412,7 @@ async fn a_failed_order_send_is_retried_once_on_the_new_connection() {
         .unwrap();
     let ev = h.next().await;
     assert!(
-        matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.starts_with("order send failed")),
+        matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.starts_with("ORDER.PLACE send failed")),
         "{ev:?}"
     );
     assert!(matches!(h.next().await, Some(Event::Reconnected { .. })));
@@ -423,6 +423,40 @@ async fn a_failed_order_send_is_retried_once_on_the_new_connection() {
         [r#"{"method":"ORDER.PLACE","id":7,"params":{"tx":"AAEC"}}"#]
     );
     assert!(h.net.sent(0).is_empty());
+}
+
+/// Since SDK 0.0.42, `ping` follows the order path, and so do `SUBMIT` and our
+/// `list_subscriptions`: a failed write reconnects and sends the frame once more.
+#[tokio::test(start_paused = true)]
+async fn failed_submit_ping_and_list_sends_are_retried_once() {
+    type Call = fn(&ManagedHandle) -> Result<(), CommandError>;
+    let cases: [(Call, &str); 3] = [
+        (
+            |h| h.order(OrderMethod::Submit, "AAEC".into(), Some(7)),
+            r#"{"method":"SUBMIT","id":7,"params":{"tx":"AAEC"}}"#,
+        ),
+        (|h| h.ping(Some(8)), r#"{"method":"PING","id":8}"#),
+        (
+            |h| h.list_subscriptions(Some(9)),
+            r#"{"method":"LIST_SUBSCRIPTIONS","id":9}"#,
+        ),
+    ];
+    for (call, frame) in cases {
+        let net = FakeNet::default();
+        net.plan(&[Plan::DeadOnSend, Plan::Accept]);
+        let h = Harness::start_on(net, config(10, 100)).await;
+        call(&h.handle).unwrap();
+        let method = frame.split('"').nth(3).unwrap();
+        let ev = h.next().await;
+        assert!(
+            matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.starts_with(&format!("{method} send failed"))),
+            "{ev:?}"
+        );
+        assert!(matches!(h.next().await, Some(Event::Reconnected { .. })));
+        h.until(|h| h.net.conn_count() == 2 && !h.net.sent(1).is_empty())
+            .await;
+        assert_eq!(h.net.sent(1), [frame]);
+    }
 }
 
 #[tokio::test(start_paused = true)]

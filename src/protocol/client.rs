@@ -3,9 +3,11 @@
 
 use std::fmt::Write;
 
-/// The four order RPCs; the action itself is inside the signed transaction.
+/// The order RPCs; the action itself is inside the signed transaction. `Submit` is 0.3.0's one
+/// method for every action; the other four are deprecated upstream but still on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderMethod {
+    Submit,
     Place,
     Cancel,
     Amend,
@@ -15,6 +17,7 @@ pub enum OrderMethod {
 impl OrderMethod {
     pub fn wire(self) -> &'static str {
         match self {
+            OrderMethod::Submit => "SUBMIT",
             OrderMethod::Place => "ORDER.PLACE",
             OrderMethod::Cancel => "ORDER.CANCEL",
             OrderMethod::Amend => "ORDER.AMEND",
@@ -47,15 +50,25 @@ pub enum ClientMessage {
 }
 
 impl ClientMessage {
+    /// The wire method, as logs and reasons name it.
+    pub fn method(&self) -> &'static str {
+        match self {
+            ClientMessage::Subscribe { .. } => "SUBSCRIBE",
+            ClientMessage::Unsubscribe { .. } => "UNSUBSCRIBE",
+            ClientMessage::ListSubscriptions { .. } => "LIST_SUBSCRIPTIONS",
+            ClientMessage::Ping { .. } => "PING",
+            ClientMessage::Order { method, .. } => method.wire(),
+        }
+    }
+
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(64);
-        let (method, id) = match self {
-            ClientMessage::Subscribe { id, .. } => ("SUBSCRIBE", id),
-            ClientMessage::Unsubscribe { id, .. } => ("UNSUBSCRIBE", id),
-            ClientMessage::ListSubscriptions { id } => ("LIST_SUBSCRIPTIONS", id),
-            ClientMessage::Ping { id } => ("PING", id),
-            ClientMessage::Order { method, id, .. } => (method.wire(), id),
-        };
+        let method = self.method();
+        let (ClientMessage::Subscribe { id, .. }
+        | ClientMessage::Unsubscribe { id, .. }
+        | ClientMessage::ListSubscriptions { id }
+        | ClientMessage::Ping { id }
+        | ClientMessage::Order { id, .. }) = self;
         out.push_str("{\"method\":\"");
         out.push_str(method);
         out.push_str("\",\"id\":");
@@ -148,6 +161,14 @@ mod tests {
                     tx: "AAECAwQFBgc=".into(),
                 },
                 r#"{"method":"ORDER.CANCEL_ALL","id":null,"params":{"tx":"AAECAwQFBgc="}}"#,
+            ),
+            (
+                ClientMessage::Order {
+                    method: OrderMethod::Submit,
+                    id: Some(7),
+                    tx: "deadbeef".into(),
+                },
+                r#"{"method":"SUBMIT","id":7,"params":{"tx":"deadbeef"}}"#,
             ),
         ];
         for (msg, want) in cases {

@@ -28,7 +28,8 @@ impl PyMockServer {
     /// Binds and starts serving at once; raises OSError if the address cannot be bound.
     #[new]
     #[pyo3(signature = (host="127.0.0.1".to_string(), port=0, rate=Some(20.0), symbols=None,
-                        max_messages=None, preencode=false, ping_interval=None, max_topics=None))]
+                        max_messages=None, preencode=false, ping_interval=None, max_topics=None,
+                        legacy_shapes=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         host: String,
@@ -39,6 +40,7 @@ impl PyMockServer {
         preencode: bool,
         ping_interval: Option<f64>,
         max_topics: Option<usize>,
+        legacy_shapes: bool,
     ) -> PyResult<Self> {
         let defaults = MockConfig::default();
         let ping_interval = match ping_interval {
@@ -63,6 +65,7 @@ impl PyMockServer {
             preencode,
             ping_interval,
             max_topics,
+            legacy_shapes,
             ..defaults
         };
         let server = MockServer::start(config).map_err(|e| match e.kind() {

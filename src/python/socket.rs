@@ -460,6 +460,7 @@ impl PySocket {
 
     fn _order(&self, method: &str, tx: String, id: Option<u64>) -> PyResult<()> {
         let method = match method {
+            "submit" => OrderMethod::Submit,
             "place" => OrderMethod::Place,
             "cancel" => OrderMethod::Cancel,
             "amend" => OrderMethod::Amend,

@@ -25,6 +25,9 @@ pub struct MockConfig {
     pub max_topics: Option<usize>,
     /// Largest client message accepted; a bigger one closes the connection with 1009.
     pub max_message_size: usize,
+    /// aggTrade in the shape before 2026-05-23 (real DEX fields, no `ft z Z rs`) instead of the
+    /// live one (placeholders): for comparing the two.
+    pub legacy_shapes: bool,
 }
 
 impl MockConfig {
@@ -57,6 +60,7 @@ impl Default for MockConfig {
             ping_interval: None,
             max_topics: None,
             max_message_size: 16 << 20,
+            legacy_shapes: false,
         }
     }
 }

@@ -116,7 +116,12 @@ impl Conn {
         reject: Option<OrderReject>,
     ) -> Self {
         let cfg = &shared.config;
-        let session = Session::new(cfg.symbols.clone(), cfg.max_topics, index as u64 + 1);
+        let session = Session::new(
+            cfg.symbols.clone(),
+            cfg.max_topics,
+            index as u64 + 1,
+            cfg.legacy_shapes,
+        );
         let decoder = FrameDecoder::new(cfg.max_message_size);
         Self {
             stream,

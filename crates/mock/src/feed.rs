@@ -26,12 +26,14 @@ pub struct Feed {
     rng: u64,
     /// Mid price in hundredths.
     mid: u64,
+    /// aggTrade in the shape before 2026-05-23 (real DEX fields, no `ft z Z rs`).
+    legacy: bool,
 }
 
 const ADDRESS: &str = "4XN8Apf9powArmYLH1DRb2QvmyuYuvZp4qtdU8AtCavU";
 
 impl Feed {
-    pub fn new(symbol: &str, kind: FeedKind, seed: u64) -> Self {
+    pub fn new(symbol: &str, kind: FeedKind, seed: u64, legacy: bool) -> Self {
         let mid = match symbol {
             "BTC-USD" => 6_425_000,
             "ETH-USD" => 310_000,
@@ -44,6 +46,7 @@ impl Feed {
             seq: 0,
             rng: seed | 1,
             mid,
+            legacy,
         }
     }
 
@@ -103,6 +106,19 @@ impl Feed {
         w.boolean(r & 1 == 0);
         w.raw(b",\"th\":\"0x");
         w.hex(r);
+        if self.legacy {
+            self.legacy_dex_fields(w, a, r);
+        } else {
+            // The live shape (PROTOCOL.md §10.3): every DEX field is an empty or zero placeholder.
+            w.raw(
+                b"\",\"ua\":\"\",\"oi\":0,\"mk\":false,\"ff\":false,\"lq\":false,\"fe\":\"0\",\
+                  \"nf\":\"0\",\"fa\":\"\",\"co\":0,\"sd\":\"\",\"ft\":\"\",\"z\":\"0\",\"Z\":\"0\",\
+                  \"rs\":\"0\"}",
+            );
+        }
+    }
+
+    fn legacy_dex_fields(&self, w: &mut Json<'_>, a: u64, r: u64) {
         w.raw(b"\",\"ua\":\"");
         w.raw(ADDRESS.as_bytes());
         w.raw(b"\",\"oi\":");
@@ -316,7 +332,11 @@ mod tests {
     use serde_json::Value;
 
     fn frames(kind: FeedKind, n: usize) -> Vec<Value> {
-        let mut feed = Feed::new("BTC-USD", kind, 42);
+        frames_of(kind, n, false)
+    }
+
+    fn frames_of(kind: FeedKind, n: usize, legacy: bool) -> Vec<Value> {
+        let mut feed = Feed::new("BTC-USD", kind, 42, legacy);
         (0..n)
             .map(|_| {
                 let mut out = Vec::new();
@@ -328,9 +348,26 @@ mod tests {
             .collect()
     }
 
+    /// The live aggTrade has exactly the keys of the frame captured live on testnet
+    /// (tests/data/live_2026.jsonl line 1).
     #[test]
-    fn agg_trade_ids_count_up_and_fields_are_complete() {
-        let msgs = frames(FeedKind::AggTrade, 8);
+    fn agg_trade_has_the_live_shape() {
+        let live = r#"{"e":"aggTrade","E":1779600413218736,"s":"SOL-USD","a":13205413,"p":"85.65","q":"0.01","f":13205413,"l":13205413,"T":1779600413211110,"m":true,"th":"0x94764a","ua":"","oi":0,"mk":false,"ff":false,"lq":false,"fe":"0","nf":"0","fa":"","co":0,"sd":"","ft":"","z":"0","Z":"0","rs":"0"}"#;
+        let live: serde_json::Map<String, Value> = serde_json::from_str(live).unwrap();
+        for (i, m) in frames(FeedKind::AggTrade, 8).iter().enumerate() {
+            let keys: Vec<&String> = m.as_object().unwrap().keys().collect();
+            assert_eq!(keys, live.keys().collect::<Vec<_>>());
+            assert_eq!(m["a"], i as u64 + 1);
+            assert_eq!(
+                (&m["ua"], &m["co"], &m["rs"]),
+                (&live["ua"], &live["co"], &live["rs"])
+            );
+        }
+    }
+
+    #[test]
+    fn legacy_agg_trade_ids_count_up_and_fields_are_complete() {
+        let msgs = frames_of(FeedKind::AggTrade, 8, true);
         for (i, m) in msgs.iter().enumerate() {
             assert_eq!(m["a"], i as u64 + 1);
             for k in [

@@ -41,11 +41,16 @@ pub struct Session {
     generation: u64,
     seed: u64,
     last_order_id: Option<u64>,
+    legacy_shapes: bool,
+    /// Numbers the completed Degen positions (sent as a decimal string, as the server does).
+    degen_sequence: u64,
 }
 
 /// Order methods and the ack tag each one gets (the method string as sent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OrderAction {
+    /// `SUBMIT`: the action is inside the transaction; the mock takes it as a place that fills.
+    Submit,
     Place,
     Cancel,
     Amend,
@@ -53,7 +58,12 @@ enum OrderAction {
 }
 
 impl Session {
-    pub fn new(symbols: Vec<String>, max_topics: Option<usize>, seed: u64) -> Self {
+    pub fn new(
+        symbols: Vec<String>,
+        max_topics: Option<usize>,
+        seed: u64,
+        legacy_shapes: bool,
+    ) -> Self {
         Self {
             symbols,
             max_topics,
@@ -62,6 +72,8 @@ impl Session {
             generation: 0,
             seed,
             last_order_id: None,
+            legacy_shapes,
+            degen_sequence: 0,
         }
     }
 
@@ -154,6 +166,7 @@ impl Session {
                 )]
             }
             "PING" | "ping" => vec![format!(r#"{{"e":"pong","id":{id},"E":{now}}}"#)],
+            "SUBMIT" | "submit" => self.order(method, OrderAction::Submit, &req, &id, ctx),
             "ORDER.PLACE" | "order.place" => self.order(method, OrderAction::Place, &req, &id, ctx),
             "ORDER.CANCEL" | "order.cancel" => {
                 self.order(method, OrderAction::Cancel, &req, &id, ctx)
@@ -176,6 +189,7 @@ impl Session {
 
     fn subscribe(&mut self, topics: &[String], id: &Value, now: u64) -> Vec<String> {
         let mut replies = Vec::new();
+        let mut snapshots = Vec::new();
         let mut added = 0;
         for t in topics {
             let error = match topic::parse(t, &self.symbols) {
@@ -192,7 +206,7 @@ impl Session {
                 Ok((stream, symbol)) => {
                     let feed = feed_kind(stream).map(|kind| {
                         self.seed = self.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                        Feed::new(symbol, kind, self.seed)
+                        Feed::new(symbol, kind, self.seed, self.legacy_shapes)
                     });
                     self.subs.push(Subscription {
                         topic: t.clone(),
@@ -200,6 +214,9 @@ impl Session {
                         feed,
                     });
                     added += 1;
+                    if stream == Stream::MarketStatus {
+                        snapshots.push(self.market_status_snapshot(now));
+                    }
                     None
                 }
             };
@@ -211,7 +228,36 @@ impl Session {
             self.generation += 1;
             replies.push(method_result("subscribe", id, now));
         }
+        replies.extend(snapshots);
         replies
+    }
+
+    /// `!marketStatus@arr`'s snapshot: every configured symbol, trading.
+    fn market_status_snapshot(&self, now: u64) -> String {
+        let markets: Vec<String> = self
+            .symbols
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                format!(
+                    r#"{{"s":{},"i":{},"st":"TRADING"}}"#,
+                    Value::from(s.as_str()),
+                    i + 1
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"e":"marketStatusUpdate","E":{now},"mt":"s","m":[{}]}}"#,
+            markets.join(",")
+        )
+    }
+
+    fn subscribers(&self, stream: Stream) -> Vec<&str> {
+        self.subs
+            .iter()
+            .filter(|s| s.stream == stream)
+            .filter_map(|s| s.topic.split_once('@').map(|(a, _)| a))
+            .collect()
     }
 
     fn unsubscribe(&mut self, topics: &[String], id: &Value, now: u64) -> Vec<String> {
@@ -246,11 +292,13 @@ impl Session {
         if let Some(reject) = ctx.reject_orders {
             return vec![untagged_error(id, now, reject.code, &reject.msg, None)];
         }
-        let order_id = match action {
-            OrderAction::Place => (ctx.next_order_id)(),
-            _ => self.last_order_id.unwrap_or_else(|| (ctx.next_order_id)()),
+        let places = matches!(action, OrderAction::Place | OrderAction::Submit);
+        let order_id = if places {
+            (ctx.next_order_id)()
+        } else {
+            self.last_order_id.unwrap_or_else(|| (ctx.next_order_id)())
         };
-        if action == OrderAction::Place {
+        if places {
             self.last_order_id = Some(order_id);
         }
         let tx_id = tx_hash(tx);
@@ -258,16 +306,19 @@ impl Session {
             r#"{{"e":{},"id":{id},"E":{now},"results":{{"tx_id":"{tx_id}","status":"submitted","order_ids":[{order_id}],"client_order_ids":[]}}}}"#,
             Value::from(method)
         )];
+        if action == OrderAction::Submit {
+            let symbol = self
+                .symbols
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "BTC-USD".into());
+            replies.extend(self.submit_updates(&symbol, order_id, &tx_id, now));
+            return replies;
+        }
         let symbol = self.symbols.first().map_or("BTC-USD", String::as_str);
-        let addresses: Vec<&str> = self
-            .subs
-            .iter()
-            .filter(|s| s.stream == Stream::UserOrders)
-            .filter_map(|s| s.topic.split_once('@').map(|(a, _)| a))
-            .collect();
-        for address in addresses {
+        for address in self.subscribers(Stream::UserOrders) {
             let (status, rest) = match action {
-                OrderAction::Place | OrderAction::Amend => (
+                OrderAction::Submit | OrderAction::Place | OrderAction::Amend => (
                     "NEW",
                     r#","S":"BUY","o":"LIMIT","f":"GTC","p":"64000.00","q":"0.010""#,
                 ),
@@ -281,6 +332,43 @@ impl Session {
         }
         replies
     }
+
+    /// What a `SUBMIT` pushes, in the live shapes: per `user.orders` subscriber the new order and
+    /// its complete fill (with the fields added on 2026-05-23; `ua` is the empty placeholder),
+    /// and per `user.degenPositions` subscriber one completed position.
+    fn submit_updates(
+        &mut self,
+        symbol: &str,
+        order_id: u64,
+        tx_id: &str,
+        now: u64,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let sym = Value::from(symbol);
+        for _ in self.subscribers(Stream::UserOrders) {
+            out.push(format!(
+                r#"{{"e":"orderTradeUpdate","E":{now},"o":{{"s":{sym},"i":{order_id},"X":"NEW","x":"NEW","T":{now},"th":"{tx_id}","ua":"","S":"BUY","o":"LIMIT","f":"GTC","p":"64000.00","q":"0.010"}}}}"#
+            ));
+            out.push(format!(
+                r#"{{"e":"orderTradeUpdate","E":{now},"o":{{"s":{sym},"i":{order_id},"X":"FILLED","x":"TRADE","T":{now},"th":"{tx_id}","ua":"","S":"BUY","ap":"64000.00","l":"0.010","L":"64000.00","n":"0.0256","N":"USDC","m":false,"t":{order_id},"rp":"0","ft":"o","z":"0.010","Z":"640.00","rs":"0"}}}}"#
+            ));
+        }
+        let addresses: Vec<String> = self
+            .subscribers(Stream::DegenPositions)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        for address in addresses {
+            self.degen_sequence += 1;
+            let seq = self.degen_sequence;
+            out.push(format!(
+                r#"{{"e":"degenPositionCompleted","E":{now},"sequence":"{seq}","position":{{"id":"{tx_id}#{seq}","address":{},"marketId":1,"asset":"BTC","direction":"LONG","wager":"10.0","realizedPnl":"-0.5","fee":"0.01","status":"closed","closeReason":"user_close","liquidationType":null,"openedTimestampMicros":{},"closedTimestampMicros":{now},"holdTimeMicros":1000000,"closingTxHash":"{tx_id}"}}}}"#,
+                Value::from(address.as_str()),
+                now.saturating_sub(1_000_000),
+            ));
+        }
+        out
+    }
 }
 
 fn feed_kind(stream: Stream) -> Option<FeedKind> {
@@ -290,7 +378,9 @@ fn feed_kind(stream: Stream) -> Option<FeedKind> {
         Stream::BookTicker => FeedKind::BookTicker,
         Stream::MarkPrice => FeedKind::MarkPrice,
         Stream::ForceOrder => FeedKind::ForceOrder,
-        Stream::UserOrders | Stream::Silent => return None,
+        Stream::UserOrders | Stream::DegenPositions | Stream::MarketStatus | Stream::Silent => {
+            return None
+        }
     })
 }
 
@@ -357,6 +447,7 @@ mod tests {
             vec!["BTC-USD".into(), "ETH-USD".into(), "SOL-USD".into()],
             Some(4),
             7,
+            false,
         )
     }
 
@@ -569,5 +660,43 @@ mod tests {
             kinds,
             ["aggTrade", "markPriceUpdate", "aggTrade", "markPriceUpdate"]
         );
+    }
+
+    #[test]
+    fn submit_fills_and_completes_degen_positions_and_market_status_snapshots() {
+        let mut s = session();
+        let r = run(
+            &mut s,
+            r#"{"method":"SUBSCRIBE","id":1,"params":["a1@user.orders","a1@user.degenPositions","!marketStatus@arr"]}"#,
+        );
+        assert_eq!(r[0]["e"], "subscribe");
+        assert_eq!(
+            (&r[1]["e"], &r[1]["mt"]),
+            (&json!("marketStatusUpdate"), &json!("s"))
+        );
+        assert_eq!(r[1]["m"].as_array().unwrap().len(), 3);
+        let r = run(
+            &mut s,
+            r#"{"method":"SUBMIT","id":7,"params":{"tx":"AAEC"}}"#,
+        );
+        assert_eq!((&r[0]["e"], &r[0]["id"]), (&json!("SUBMIT"), &json!(7)));
+        assert_eq!(r[1]["o"]["x"], "NEW");
+        let fill = &r[2]["o"];
+        assert_eq!(
+            (&fill["x"], &fill["ua"], &fill["N"]),
+            (&json!("TRADE"), &json!(""), &json!("USDC"))
+        );
+        for key in ["m", "t", "rp", "ap", "ft", "z", "Z", "rs"] {
+            assert!(!fill[key].is_null(), "{key}");
+        }
+        assert_eq!(
+            (&r[3]["e"], &r[3]["sequence"]),
+            (&json!("degenPositionCompleted"), &json!("1"))
+        );
+        let r = run(
+            &mut s,
+            r#"{"method":"submit","id":8,"params":{"tx":"AAED"}}"#,
+        );
+        assert_eq!(r[3]["sequence"], "2");
     }
 }

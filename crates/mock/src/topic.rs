@@ -10,6 +10,10 @@ pub enum Stream {
     ForceOrder,
     /// `ADDRESS@user.orders`: order updates after this connection's order requests.
     UserOrders,
+    /// `ADDRESS@user.degenPositions`: a completed position after each `SUBMIT`.
+    DegenPositions,
+    /// `!marketStatus@arr`: a snapshot of every symbol on subscribe.
+    MarketStatus,
     /// Accepted (klines and the `!…@arr` streams) but never streamed: their payload shapes are unknown.
     Silent,
 }
@@ -17,7 +21,10 @@ pub enum Stream {
 impl Stream {
     /// Whether the topic produces market data on the connection's schedule.
     pub fn is_market_data(self) -> bool {
-        !matches!(self, Stream::UserOrders | Stream::Silent)
+        !matches!(
+            self,
+            Stream::UserOrders | Stream::DegenPositions | Stream::MarketStatus | Stream::Silent
+        )
     }
 }
 
@@ -39,7 +46,9 @@ pub fn parse<'t>(topic: &'t str, symbols: &[String]) -> Result<(Stream, &'t str)
         return Err(TopicError::Format);
     }
     if name == "arr" {
-        return if ALL_MARKET.contains(&symbol) {
+        return if symbol == "!marketStatus" {
+            Ok((Stream::MarketStatus, symbol))
+        } else if ALL_MARKET.contains(&symbol) {
             Ok((Stream::Silent, symbol))
         } else {
             Err(TopicError::Format)
@@ -47,6 +56,9 @@ pub fn parse<'t>(topic: &'t str, symbols: &[String]) -> Result<(Stream, &'t str)
     }
     if name == "user.orders" {
         return Ok((Stream::UserOrders, symbol));
+    }
+    if name == "user.degenPositions" {
+        return Ok((Stream::DegenPositions, symbol));
     }
     let stream = match name {
         "aggTrade" => Stream::AggTrade,

@@ -354,7 +354,7 @@ class _Session:
             return True
         except Exception as exc:  # noqa: BLE001
             logger.warning("%s send failed (%r), reconnecting to retry once", command.method, exc)
-            reason = f"send failed: {exc}"
+            reason = f"{command.method} send failed: {exc}"
         if not await self._reconnect(reason):
             return False
         try:
@@ -489,8 +489,14 @@ class ManagedWebSocket:
         self._session.check_can_enqueue()
         self._session.enqueue(_Send(method, client_frame(method, request_id, {"tx": payload})))
 
+    def submit(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send SUBMIT with a signed transaction (base64 str or raw bytes): the way forward for
+        every order action. The ack is an `OrderResult` with `method == "submit"`."""
+        self._send_order("SUBMIT", tx, id)
+
     def order_place(self, tx: str | bytes, id: int | None = None) -> None:
-        """Send ORDER.PLACE with a signed transaction (base64 str or raw bytes)."""
+        """Send ORDER.PLACE with a signed transaction (base64 str or raw bytes); deprecated
+        upstream in favour of `submit`, still on the wire."""
         self._send_order("ORDER.PLACE", tx, id)
 
     def order_cancel(self, tx: str | bytes, id: int | None = None) -> None:

@@ -135,6 +135,13 @@ class MockExchange:
             sequences repeat every 4096 frames).
         ping_interval: seconds between server ping frames, or None for no pings.
         max_topics: subscriptions allowed per connection; one more gets error -1003. None = no limit.
+        legacy_shapes: send aggTrade in the shape before 2026-05-23 (real DEX fields, no
+            ``ft z Z rs``) instead of the live one (placeholders), to compare the two.
+
+    Besides market data, it answers ``SUBMIT`` (ack tagged ``SUBMIT``, then, per
+    ``ADDRESS@user.orders`` subscriber, the new order and its fill in the live shape, and per
+    ``ADDRESS@user.degenPositions`` subscriber a completed position) and sends a snapshot on
+    ``!marketStatus@arr``.
 
     Raises:
         ValueError: a bad argument (at construction), naming it.
@@ -152,6 +159,7 @@ class MockExchange:
         preencode: bool = False,
         ping_interval: float | None = None,
         max_topics: int | None = None,
+        legacy_shapes: bool = False,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty str, got {host!r}")
@@ -193,6 +201,7 @@ class MockExchange:
             "preencode": bool(preencode),
             "ping_interval": None if ping_interval is None else float(ping_interval),
             "max_topics": max_topics,
+            "legacy_shapes": bool(legacy_shapes),
         }
         self._server: Any = None
 
