@@ -17,8 +17,9 @@ import pathlib
 import re
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass, field
+
+import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec" / "messages.toml"

@@ -383,7 +383,7 @@ async def test_every_stream_shape_and_sequence() -> None:
     trades = [m for m in msgs if m["e"] == "aggTrade"]
     assert [t["a"] for t in trades] == list(range(1, 11))
     # The live shape (PROTOCOL.md §10.3): 25 keys, the DEX fields as placeholders.
-    live = "e E s a p q f l T m th ua oi mk ff lq fe nf fa co sd ft z Z rs".split()
+    live = ["e", "E", "s", "a", "p", "q", "f", "l", "T", "m", "th", "ua", "oi", "mk", "ff", "lq", "fe", "nf", "fa", "co", "sd", "ft", "z", "Z", "rs"]
     assert all(list(t) == live for t in trades)
     assert all((t["ua"], t["co"], t["ft"], t["rs"]) == ("", 0, "", "0") for t in trades)
     for symbol, levels in [("ETH-USD", 5), ("SOL-USD", 20)]:
