@@ -41,7 +41,13 @@ PY_CONTENDERS = ["native", "native-batch", "pure", "websockets+json", "picows+ms
 ALL_CONTENDERS = PY_CONTENDERS + ["rust-ceiling"]
 S3_CONTENDERS = ["native", "pure", "websockets+json", "picows+msgspec"]
 S4_CONTENDERS = ["native", "pure"]
-TOPICS = {"aggTrade": "BTC-USD@aggTrade", "depth20": "BTC-USD@depth20"}
+# S1 variants: the live frame shapes, and aggTrade in the shape before 2026-05-23 for comparison.
+TOPICS = {
+    "aggTrade": "BTC-USD@aggTrade",
+    "aggTrade-legacy": "BTC-USD@aggTrade",
+    "depth20": "BTC-USD@depth20",
+}
+MOCK_OPTIONS = {"aggTrade-legacy": ["--legacy-shapes"]}
 
 
 # ---------------------------------------------------------------- plan
@@ -51,7 +57,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     if args.smoke:
         p = {
             "rounds": 1,
-            "s1": {"aggTrade": 20_000, "depth20": 5_000},
+            "s1": {"aggTrade": 20_000, "aggTrade-legacy": 20_000, "depth20": 5_000},
             "s2_rates": [10_000],
             "s2_loops": ["asyncio"],
             "s2_seconds": {10_000: 0.3},
@@ -64,7 +70,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     elif args.quick:
         p = {
             "rounds": 5,
-            "s1": {"aggTrade": 200_000, "depth20": 100_000},
+            "s1": {"aggTrade": 200_000, "aggTrade-legacy": 200_000, "depth20": 100_000},
             "s2_rates": [1_000, 10_000, 50_000],
             "s2_loops": ["asyncio", "uvloop"],
             "s2_seconds": {1_000: 2.0, 10_000: 1.0, 50_000: 0.4},
@@ -79,7 +85,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         # 1 k msgs/s gives 20 k (100 k with --long, at 20 s per run).
         p = {
             "rounds": 5,
-            "s1": {"aggTrade": 1_000_000, "depth20": 250_000},
+            "s1": {"aggTrade": 1_000_000, "aggTrade-legacy": 1_000_000, "depth20": 250_000},
             "s2_rates": [1_000, 10_000, 50_000],
             "s2_loops": ["asyncio", "uvloop"],
             "s2_seconds": {1_000: 4.0, 10_000: 2.0, 50_000: 2.0},
@@ -300,7 +306,8 @@ def s1(p: dict[str, Any], contenders: list[str], workdir: str, log: Any) -> dict
     for variant, n in p["s1"].items():
         topic = TOPICS[variant]
         runs: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
-        with Mock("--rate", "max", "--max-messages", str(n), "--preencode") as mock:
+        extra = MOCK_OPTIONS.get(variant, [])
+        with Mock("--rate", "max", "--max-messages", str(n), "--preencode", *extra) as mock:
             for r in range(p["rounds"]):
                 for c in rotate(contenders, r):
                     if c == "rust-ceiling":
