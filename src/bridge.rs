@@ -18,9 +18,23 @@ use crate::transport::ConnectError;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Message(ServerMessage),
-    Reconnecting { reason: String },
-    Reconnected { attempts: u64, downtime: Duration },
-    Disconnected { reason: String },
+    Reconnecting {
+        reason: String,
+    },
+    Reconnected {
+        attempts: u64,
+        downtime: Duration,
+    },
+    Disconnected {
+        reason: String,
+    },
+    /// An order whose outcome this socket cannot tell (written, then its connection ended before
+    /// the ack) or that it did not send (the socket stopped, or `order_max_age` passed).
+    OrderUnacked {
+        id: Option<u64>,
+        method: &'static str,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -144,6 +158,17 @@ impl EventQueue {
             self.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
         queued
+    }
+
+    /// An event that must never be dropped (what became of an order), whatever the queue holds.
+    /// Bounded all the same: one per order command.
+    pub fn push_unconditional(&self, event: Event) {
+        {
+            let mut st = self.state.lock();
+            st.events.push_back(event);
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+        }
+        self.wake_if_waiting();
     }
 
     /// The final event: never dropped, whatever the queue holds. The end becomes visible in

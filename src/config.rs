@@ -29,6 +29,9 @@ pub struct Config {
     pub max_message_size: usize,
     /// PEM bundle trusted instead of the built-in roots.
     pub ca_file: Option<PathBuf>,
+    /// Orders that waited longer than this (through an outage) are not sent but reported as
+    /// `OrderUnacked`; `None` sends them however late.
+    pub order_max_age: Option<Duration>,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             backoff_reset_after: Duration::from_secs(30),
             max_message_size: 4 * 1024 * 1024,
             ca_file: None,
+            order_max_age: None,
         }
     }
 }

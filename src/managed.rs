@@ -3,7 +3,7 @@
 //! SDK's `ManagedWebsocket` (see docs/PROTOCOL.md §5.4), with the backoff fix of `backoff.rs`,
 //! `Reconnected` events, and bounds on sizes. Nothing here knows about Python.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,13 +12,17 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, Notify};
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use crate::backoff::Backoff;
 use crate::bridge::{ConnectState, Event, EventQueue, LogLevel};
 use crate::config::{Config, COMMAND_CAPACITY};
 use crate::protocol::{ClientMessage, OrderMethod, ServerMessage};
 use crate::transport::{ConnectError, ConnectErrorKind, Connection, Connector, Lost};
+
+/// How long a stopping socket keeps writing: the commands queued before `stop()`, and a write
+/// already under way. Documented in docs/API.md ("flush on close").
+pub const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// Why a command was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +47,7 @@ enum Command {
     /// Everything but subscriptions (which the replay covers): orders, `SUBMIT`, pings and
     /// subscription lists. When the write fails, the socket reconnects and sends it once more,
     /// as the SDK does with its `Send` command (and with `ping` since 0.0.42).
-    Send(ClientMessage),
+    Send(ClientMessage, Instant),
 }
 
 /// A stop signal that bypasses the command queue, so it works mid-reconnect.
@@ -209,17 +213,23 @@ impl ManagedHandle {
         id: Option<u64>,
     ) -> Result<(), CommandError> {
         self.check_running()?;
-        self.queue(Command::Send(ClientMessage::Order { method, id, tx }))
+        self.queue(Command::Send(
+            ClientMessage::Order { method, id, tx },
+            Instant::now(),
+        ))
     }
 
     pub fn list_subscriptions(&self, id: Option<u64>) -> Result<(), CommandError> {
         self.check_running()?;
-        self.queue(Command::Send(ClientMessage::ListSubscriptions { id }))
+        self.queue(Command::Send(
+            ClientMessage::ListSubscriptions { id },
+            Instant::now(),
+        ))
     }
 
     pub fn ping(&self, id: Option<u64>) -> Result<(), CommandError> {
         self.check_running()?;
-        self.queue(Command::Send(ClientMessage::Ping { id }))
+        self.queue(Command::Send(ClientMessage::Ping { id }, Instant::now()))
     }
 
     pub fn topics(&self) -> Vec<String> {
@@ -281,22 +291,46 @@ struct Task<C: Connector> {
     replay: TopicSet,
     last_drop_warning: Option<Instant>,
     drops_since_warning: u64,
+    /// Orders written on the current connection and not acknowledged yet, oldest first.
+    pending: VecDeque<PendingOrder>,
+    /// Set once stopping: writes go on until then, never longer.
+    stop_deadline: Option<Instant>,
+}
+
+/// An order on the wire: its id and `OrderResult.method` name.
+type PendingOrder = (Option<u64>, &'static str);
+
+/// A frame to send once more on the next connection.
+struct Retry {
+    frame: String,
+    order: Option<PendingOrder>,
 }
 
 /// What became of a command.
 enum Applied {
     Done,
     Stopped,
-    /// The connection is gone; `retry` is an order frame to send once on the next one.
+    /// The connection is gone; `retry` is a frame whose write failed before any byte left.
     Lost {
         reason: String,
-        retry: Option<String>,
+        retry: Option<Retry>,
     },
 }
 
 enum SendFailure {
     Stopped,
-    Lost(String),
+    /// `written`: some bytes went to the kernel during the attempt, so the peer may have it all.
+    Lost {
+        reason: String,
+        written: bool,
+    },
+}
+
+fn order_of(message: &ClientMessage) -> Option<PendingOrder> {
+    match message {
+        ClientMessage::Order { method, id, .. } => Some((*id, method.name())),
+        _ => None,
+    }
 }
 
 /// What woke the loop.
@@ -328,6 +362,72 @@ impl<C: Connector> Task<C> {
             replay: TopicSet::default(),
             last_drop_warning: None,
             drops_since_warning: 0,
+            pending: VecDeque::new(),
+            stop_deadline: None,
+        }
+    }
+
+    /// Reports an order that this socket cannot account for; never dropped.
+    fn unacked(&self, (id, method): PendingOrder, reason: String) {
+        self.log(
+            LogLevel::Warning,
+            format!("order {method} (id {id:?}) unacknowledged: {reason}"),
+        );
+        self.events
+            .push_unconditional(Event::OrderUnacked { id, method, reason });
+    }
+
+    /// Every written order still waiting for its ack becomes `OrderUnacked`.
+    fn unack_pending(&mut self, reason: &str) {
+        for order in std::mem::take(&mut self.pending) {
+            self.unacked(order, reason.to_owned());
+        }
+    }
+
+    /// Commands still queued will never be sent: their orders become `OrderUnacked`.
+    fn unsend_queued(&mut self, reason: &str) {
+        while let Ok(cmd) = self.commands.try_recv() {
+            if let Command::Send(message, _) = cmd {
+                if let Some(order) = order_of(&message) {
+                    self.unacked(order, reason.to_owned());
+                }
+            }
+        }
+    }
+
+    /// Acks (order results and errors) settle the pending orders they answer: by id, or, for
+    /// orders sent without one, the oldest id-less order.
+    fn settle(&mut self, batch: &[ServerMessage]) {
+        for message in batch {
+            let id = match message {
+                ServerMessage::OrderResult(r) => r.id,
+                ServerMessage::ErrorMessage(e) => e.id,
+                _ => continue,
+            };
+            if let Some(i) = self.pending.iter().position(|(p, _)| *p == id) {
+                self.pending.remove(i);
+            }
+        }
+    }
+
+    /// Writes the commands queued before the stop, until `STOP_GRACE` has passed.
+    async fn flush(&mut self, conn: &mut C::Conn) {
+        let deadline = Instant::now() + STOP_GRACE;
+        self.stop_deadline = Some(deadline);
+        while let Ok(cmd) = self.commands.try_recv() {
+            if Instant::now() >= deadline {
+                if let Command::Send(message, _) = &cmd {
+                    if let Some(order) = order_of(message) {
+                        self.unacked(order, "not sent: the socket stopped".into());
+                    }
+                }
+                continue;
+            }
+            if let Applied::Lost { reason, retry } = self.apply(cmd, conn).await {
+                if let Some(order) = retry.and_then(|r| r.order) {
+                    self.unacked(order, format!("not sent: {reason} while stopping"));
+                }
+            }
         }
     }
 
@@ -340,6 +440,8 @@ impl<C: Connector> Task<C> {
             self.events.set_connect_state(ConnectState::Connected);
             self.serve(conn).await;
         }
+        self.unack_pending("socket stopped before the ack");
+        self.unsend_queued("not sent: the socket stopped");
         self.events.finish();
     }
 
@@ -411,6 +513,7 @@ impl<C: Connector> Task<C> {
             };
             let lost = match step {
                 Step::Shutdown | Step::Command(None) => {
+                    self.flush(&mut conn).await;
                     let _ = timeout(CLOSE_GRACE, conn.close()).await;
                     return;
                 }
@@ -428,6 +531,9 @@ impl<C: Connector> Task<C> {
                             }
                             None => break,
                         }
+                    }
+                    if !self.pending.is_empty() {
+                        self.settle(&batch);
                     }
                     let dropped = self.events.push_messages(&mut batch);
                     if dropped > 0 {
@@ -461,15 +567,26 @@ impl<C: Connector> Task<C> {
                                 idle_timer.as_mut().reset(last_message + idle);
                             }
                         }
-                        // The order whose send found the connection dead gets one more try.
-                        if let Some(frame) = retry {
+                        // A frame whose write failed before any byte left gets one more try.
+                        if let Some(Retry { frame, order }) = retry {
                             match self.send(&mut conn, frame).await {
-                                Ok(()) => {}
-                                Err(SendFailure::Stopped) => return,
-                                Err(SendFailure::Lost(e)) => self.log(
-                                    LogLevel::Warning,
-                                    format!("order lost: resend after reconnect failed: {e}"),
-                                ),
+                                Ok(()) => self.pending.extend(order),
+                                Err(SendFailure::Stopped) => {
+                                    if let Some(order) = order {
+                                        self.unacked(order, "socket stopped while writing".into());
+                                    }
+                                    return;
+                                }
+                                Err(SendFailure::Lost { reason, .. }) => match order {
+                                    Some(order) => self.unacked(
+                                        order,
+                                        format!("retry after reconnect failed: {reason}"),
+                                    ),
+                                    None => self.log(
+                                        LogLevel::Warning,
+                                        format!("retry after reconnect failed: {reason}"),
+                                    ),
+                                },
                             }
                         }
                         continue;
@@ -526,9 +643,26 @@ impl<C: Connector> Task<C> {
                 }
                 (ClientMessage::Unsubscribe { id, params: gone }, false)
             }
-            Command::Send(m) => (m, true),
+            Command::Send(m, queued_at) => {
+                if let (Some(order), Some(max)) = (order_of(&m), self.config.order_max_age) {
+                    let waited = queued_at.elapsed();
+                    if waited > max {
+                        self.unacked(
+                            order,
+                            format!(
+                                "not sent: waited {:.3}s, longer than order_max_age ({:.3}s)",
+                                waited.as_secs_f64(),
+                                max.as_secs_f64()
+                            ),
+                        );
+                        return Applied::Done;
+                    }
+                }
+                (m, true)
+            }
         };
         let method = message.method();
+        let order = order_of(&message);
         let frame = message.to_json();
         if frame.len() > self.config.max_message_size {
             self.log(
@@ -543,19 +677,40 @@ impl<C: Connector> Task<C> {
         }
         let keep = retried.then(|| frame.clone());
         match self.send(conn, frame).await {
-            Ok(()) => Applied::Done,
-            Err(SendFailure::Stopped) => Applied::Stopped,
+            Ok(()) => {
+                self.pending.extend(order);
+                Applied::Done
+            }
+            Err(SendFailure::Stopped) => {
+                if let Some(order) = order {
+                    self.unacked(order, "socket stopped while writing".into());
+                }
+                Applied::Stopped
+            }
             // Subscriptions are in the replay set.
-            Err(SendFailure::Lost(e)) if !retried => {
+            Err(SendFailure::Lost { reason, .. }) if !retried => {
                 self.log(
                     LogLevel::Debug,
-                    format!("send failed, connection presumed lost: {e}"),
+                    format!("send failed, connection presumed lost: {reason}"),
                 );
                 Applied::Done
             }
-            Err(SendFailure::Lost(e)) => Applied::Lost {
-                reason: format!("{method} send failed: {e}"),
-                retry: keep,
+            // Bytes of an order left: the exchange may have it, so it is never sent again.
+            Err(SendFailure::Lost {
+                reason,
+                written: true,
+            }) if order.is_some() => {
+                if let Some(order) = order {
+                    self.unacked(order, format!("connection lost while writing: {reason}"));
+                }
+                Applied::Lost {
+                    reason: format!("{method} send failed: {reason}"),
+                    retry: None,
+                }
+            }
+            Err(SendFailure::Lost { reason, .. }) => Applied::Lost {
+                reason: format!("{method} send failed: {reason}"),
+                retry: keep.map(|frame| Retry { frame, order }),
             },
         }
     }
@@ -571,12 +726,28 @@ impl<C: Connector> Task<C> {
                 sleep(idle).await
             }
         };
-        tokio::select! {
+        // A write under way when the stop comes may finish within STOP_GRACE: cutting it short
+        // could leave half a frame, and an order in an unknown state.
+        let stopped = async {
+            match self.stop_deadline {
+                Some(deadline) => sleep_until(deadline).await,
+                None => {
+                    self.shutdown.wait().await;
+                    sleep(STOP_GRACE).await
+                }
+            }
+        };
+        let before = conn.bytes_written();
+        let outcome = tokio::select! {
             biased;
-            _ = self.shutdown.wait() => Err(SendFailure::Stopped),
-            r = conn.send(frame) => r.map_err(|e| SendFailure::Lost(e.to_string())),
-            _ = stall => Err(SendFailure::Lost(format!("send stalled for idle_timeout ({idle:?})"))),
-        }
+            r = conn.send(frame) => r.map_err(|e| e.to_string()),
+            _ = stopped => return Err(SendFailure::Stopped),
+            _ = stall => Err(format!("send stalled for idle_timeout ({idle:?})")),
+        };
+        outcome.map_err(|reason| SendFailure::Lost {
+            reason,
+            written: conn.bytes_written() != before,
+        })
     }
 
     /// The reconnect procedure. `None` means the task must end.
@@ -595,7 +766,9 @@ impl<C: Connector> Task<C> {
             LogLevel::Warning,
             format!("connection lost ({reason}); reconnecting"),
         );
+        let unacked = format!("connection lost before the ack: {reason}");
         self.events.push_event(Event::Reconnecting { reason });
+        self.unack_pending(&unacked);
         self.backoff.connection_lost(uptime, reconnected);
         let lost_at = Instant::now();
         let mut attempts: u64 = 0;
@@ -608,6 +781,7 @@ impl<C: Connector> Task<C> {
                 if attempts > max {
                     let reason = format!("exhausted {max} reconnect attempts");
                     self.log(LogLevel::Error, format!("giving up: {reason}"));
+                    self.unsend_queued(&format!("not sent: {reason}"));
                     self.events.push_final(Event::Disconnected { reason });
                     return None;
                 }
@@ -646,13 +820,14 @@ impl<C: Connector> Task<C> {
                         self.config.max_message_size
                     );
                     self.log(LogLevel::Error, format!("giving up: {reason}"));
+                    self.unsend_queued(&format!("not sent: {reason}"));
                     self.events.push_final(Event::Disconnected { reason });
                     return None;
                 }
                 match self.send(&mut conn, frame).await {
                     Ok(()) => {}
                     Err(SendFailure::Stopped) => return None,
-                    Err(SendFailure::Lost(e)) => {
+                    Err(SendFailure::Lost { reason: e, .. }) => {
                         self.log(
                             LogLevel::Warning,
                             format!("replay lost the new connection ({e}); retrying"),

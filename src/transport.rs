@@ -3,12 +3,18 @@
 
 use std::fmt;
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use futures_util::{SinkExt, StreamExt};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -75,6 +81,9 @@ pub trait Connection: Send + 'static {
     /// The next server message (pings, pongs and other control frames are handled underneath).
     fn recv(&mut self) -> impl Future<Output = Result<ServerMessage, Lost>> + Send;
     fn send(&mut self, text: String) -> impl Future<Output = Result<(), Lost>> + Send;
+    /// Bytes handed to the kernel so far. When it moved during a failed send, the peer may have
+    /// the whole frame, and an order must never be sent again automatically.
+    fn bytes_written(&self) -> u64;
     /// A polite close, best effort.
     fn close(self) -> impl Future<Output = ()> + Send;
 }
@@ -187,15 +196,46 @@ impl Connector for WsConnector {
             Some(cfg) => tokio_tungstenite::Connector::Rustls(cfg.clone()),
             None => tokio_tungstenite::Connector::Plain,
         };
-        let (ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
-            self.url.as_str(),
+        // TCP is opened here rather than by tokio-tungstenite so that the stream can count the
+        // bytes the kernel accepts (see `SendError::written`).
+        let request = self
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(connect_error)?;
+        let uri = request.uri();
+        let host = uri
+            .host()
+            .ok_or_else(|| ConnectError::new(ConnectErrorKind::Io, "bad URL: no host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
+        let tcp = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| {
+                ConnectError::new(ConnectErrorKind::Io, format!("connection failed: {e}"))
+            })?;
+        tcp.set_nodelay(true).map_err(|e| {
+            ConnectError::new(ConnectErrorKind::Io, format!("connection failed: {e}"))
+        })?;
+        let written = Arc::new(AtomicU64::new(0));
+        let counted = Counted {
+            inner: tcp,
+            written: written.clone(),
+        };
+        let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(
+            request,
+            counted,
             Some(self.ws_config),
-            true,
             Some(connector),
         )
         .await
         .map_err(connect_error)?;
-        let mut conn = WsConnection { ws };
+        let mut conn = WsConnection { ws, written };
         // The server's first message must be the `connected` status; it is consumed here.
         match conn.recv().await {
             Ok(m) if m.is_connected_status() => Ok(conn),
@@ -215,7 +255,62 @@ impl Connector for WsConnector {
 }
 
 pub struct WsConnection {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: WebSocketStream<MaybeTlsStream<Counted<TcpStream>>>,
+    written: Arc<AtomicU64>,
+}
+
+/// A stream that counts the bytes its writes hand to the kernel.
+pub struct Counted<S> {
+    inner: S,
+    written: Arc<AtomicU64>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = poll {
+            self.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        poll
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = poll {
+            self.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn lost(e: WsError) -> Lost {
@@ -254,6 +349,10 @@ impl Connection for WsConnection {
 
     async fn send(&mut self, text: String) -> Result<(), Lost> {
         self.ws.send(Message::text(text)).await.map_err(lost)
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 
     async fn close(mut self) {

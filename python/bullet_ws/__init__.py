@@ -17,7 +17,7 @@ from bullet_ws.errors import (
     ManagedWsError,
     StoppedError,
 )
-from bullet_ws.events import Disconnected, Reconnected, Reconnecting, Stats
+from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
 from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
 
 try:
@@ -103,6 +103,7 @@ __all__ = [
     "MarketStatusEntry",
     "Message",
     "OrderResult",
+    "OrderUnacked",
     "OrderUpdate",
     "OrderbookDepth",
     "Pong",

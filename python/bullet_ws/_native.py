@@ -7,6 +7,7 @@ adds the commands, which validate their arguments with the same code as the pure
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import TracebackType
 from typing import Any
 
 from bullet_ws import _core
@@ -77,6 +78,18 @@ class ManagedWebSocket(_core.ManagedWebSocket):
         """Send an application-level PING; the server answers with a `Pong`, which (unlike a
         protocol pong) resets the idle clock. Retried once after a failed write, like orders."""
         self._ping(id_arg(id))
+
+    async def __aenter__(self) -> ManagedWebSocket:  # noqa: PYI034 - as the pure backend
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the socket: the commands accepted so far are written first (see `close`)."""
+        await self.close()
 
     def __repr__(self) -> str:
         state = "stopped" if self.stopped else "running"

@@ -44,6 +44,7 @@ class ManagedWsConfig:
     backoff_reset_after: float = 30.0
     max_message_size: int = 4 * 1024 * 1024
     ca_file: str | os.PathLike[str] | None = None
+    order_max_age: float | None = None
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
@@ -56,6 +57,11 @@ class ManagedWsConfig:
         if timeout <= 0:
             raise ValueError(f"connection_timeout must be > 0, got {self.connection_timeout!r}")
         set_field(self, "connection_timeout", timeout)
+        if self.order_max_age is not None:
+            age = _number("order_max_age", self.order_max_age)
+            if age <= 0:
+                raise ValueError(f"order_max_age must be > 0 or None, got {self.order_max_age!r}")
+            set_field(self, "order_max_age", age)
         if self.max_retries is not None and _integer("max_retries", self.max_retries) < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries!r}")
         if _integer("channel_capacity", self.channel_capacity) < 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Disconnected", "Reconnected", "Reconnecting", "Stats"]
+__all__ = ["Disconnected", "OrderUnacked", "Reconnected", "Reconnecting", "Stats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,25 @@ class Reconnected:
 class Disconnected:
     """Permanent end of the socket (e.g. retries exhausted); the event stream ends after it."""
 
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUnacked:
+    """An order (or submit) whose outcome this socket cannot tell you: reconcile it (query the
+    order, or the account) instead of guessing, and never resend it blindly.
+
+    `id` and `method` are the order's (`method` as in `OrderResult`: "submit", "place",
+    "cancel", "amend", "cancel_all"). `reason` says which case it is:
+    - "connection lost before the ack: ..." / "connection lost while writing: ...": written
+      (in full or in part), then the connection ended: the exchange may or may not have it;
+    - "socket stopped before the ack": written before `close()`, ack not seen;
+    - "not sent: ...": never written (the socket stopped, retries ran out, or it waited longer
+      than `order_max_age`).
+    """
+
+    id: int | None
+    method: str
     reason: str
 
 

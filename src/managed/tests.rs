@@ -21,6 +21,8 @@ enum Plan {
     DeadOnSend,
     /// Accepts, but sends never complete (the peer stopped reading; the socket buffer is full).
     StuckOnSend,
+    /// Accepts; the first send reaches the server, then fails (the peer reset after reading).
+    LostAfterWrite,
 }
 
 #[derive(Default)]
@@ -71,6 +73,8 @@ struct FakeConn {
     sent: Arc<Mutex<Vec<String>>>,
     dead_on_send: bool,
     stuck_on_send: bool,
+    lost_after_write: bool,
+    written: u64,
 }
 
 impl Connection for FakeConn {
@@ -84,11 +88,20 @@ impl Connection for FakeConn {
         if self.dead_on_send {
             return Err(Lost::Error("broken pipe".into()));
         }
+        if self.lost_after_write {
+            self.written += text.len() as u64;
+            self.sent.lock().push(text);
+            return Err(Lost::Error("connection reset by peer".into()));
+        }
         if self.stuck_on_send {
             std::future::pending::<()>().await;
         }
+        self.written += text.len() as u64;
         self.sent.lock().push(text);
         Ok(())
+    }
+    fn bytes_written(&self) -> u64 {
+        self.written
     }
     async fn close(self) {}
 }
@@ -120,6 +133,8 @@ impl Connector for FakeNet {
             sent,
             dead_on_send: plan == Plan::DeadOnSend,
             stuck_on_send: plan == Plan::StuckOnSend,
+            lost_after_write: plan == Plan::LostAfterWrite,
+            written: 0,
         })
     }
 }
@@ -172,6 +187,9 @@ impl Harness {
                 return None;
             }
             let notified = self.wake.notified();
+            if !self.handle.events().prepare_wait() {
+                continue;
+            }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 panic!("no event within an hour of virtual time");
             }
@@ -618,7 +636,7 @@ async fn a_send_that_never_completes_cannot_freeze_stop_or_the_socket() {
         [r#"{"method":"ORDER.PLACE","id":1,"params":{"tx":"AAEC"}}"#]
     );
 
-    // With it off, stop() still ends the task at once.
+    // With it off, stop() still ends the task: a write under way gets STOP_GRACE, no more.
     let net = FakeNet::default();
     net.plan(&[Plan::StuckOnSend]);
     let h = Harness::start_on(net, config(10, 100)).await;
@@ -627,5 +645,154 @@ async fn a_send_that_never_completes_cannot_freeze_stop_or_the_socket() {
     let t0 = Instant::now();
     h.handle.stop();
     assert_eq!(h.next().await, None);
-    assert!(t0.elapsed() < Duration::from_millis(5));
+    assert!(t0.elapsed() <= STOP_GRACE + Duration::from_millis(5));
+}
+
+fn unacked(ev: Option<Event>) -> (Option<u64>, &'static str, String) {
+    match ev {
+        Some(Event::OrderUnacked { id, method, reason }) => (id, method, reason),
+        other => panic!("expected OrderUnacked, got {other:?}"),
+    }
+}
+
+/// The peer read the order, then the connection broke: the exchange may have it, so it is never
+/// sent again; the strategy hears `OrderUnacked` and reconciles.
+#[tokio::test(start_paused = true)]
+async fn an_order_whose_bytes_left_is_never_resent() {
+    let net = FakeNet::default();
+    net.plan(&[Plan::LostAfterWrite, Plan::Accept]);
+    let h = Harness::start_on(net, config(10, 100)).await;
+    h.handle
+        .order(OrderMethod::Submit, "AAEC".into(), Some(7))
+        .unwrap();
+    let (id, method, reason) = unacked(h.next().await);
+    assert_eq!((id, method), (Some(7), "submit"));
+    assert!(
+        reason.starts_with("connection lost while writing"),
+        "{reason}"
+    );
+    assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
+    assert!(matches!(h.next().await, Some(Event::Reconnected { .. })));
+    h.handle.ping(Some(8)).unwrap();
+    h.until(|h| h.net.conn_count() == 2 && !h.net.sent(1).is_empty())
+        .await;
+    assert_eq!(h.net.sent(0).len(), 1);
+    assert_eq!(h.net.sent(1), [r#"{"method":"PING","id":8}"#]);
+}
+
+/// Written orders whose connection ends before their ack are reported; acked ones are not, and
+/// an id-less order is settled by an id-less ack.
+#[tokio::test(start_paused = true)]
+async fn written_orders_without_an_ack_are_reported_when_the_connection_ends() {
+    let h = Harness::start(config(10, 100)).await;
+    for id in [Some(1), Some(2), None, Some(3)] {
+        h.handle
+            .order(OrderMethod::Place, "AAEC".into(), id)
+            .unwrap();
+    }
+    h.until(|h| h.net.sent(0).len() == 4).await;
+    let ack = |id: &str| {
+        format!(
+            r#"{{"e":"ORDER.PLACE","id":{id},"E":1,"results":{{"tx_id":"0x","status":"processed"}}}}"#
+        )
+    };
+    h.net.push(0, &ack("2"));
+    h.net.push(0, &ack("null"));
+    h.net.push(
+        0,
+        r#"{"id":3,"E":1,"error":{"code":-2010,"msg":"rejected"}}"#,
+    );
+    for _ in 0..3 {
+        assert!(matches!(h.next().await, Some(Event::Message(_))));
+    }
+    h.net.kill(0, Lost::Ended);
+    assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
+    let (id, method, reason) = unacked(h.next().await);
+    assert_eq!((id, method), (Some(1), "place"));
+    assert!(
+        reason.starts_with("connection lost before the ack: stream ended"),
+        "{reason}"
+    );
+    assert!(matches!(h.next().await, Some(Event::Reconnected { .. })));
+}
+
+/// Commands accepted before stop() are written before the close, and written orders whose ack
+/// did not come are reported.
+#[tokio::test(start_paused = true)]
+async fn stop_flushes_the_queued_commands_first() {
+    let h = Harness::start(config(10, 100)).await;
+    h.handle
+        .order(OrderMethod::Submit, "AAEC".into(), Some(1))
+        .unwrap();
+    h.handle
+        .order(OrderMethod::CancelAll, "AAED".into(), Some(2))
+        .unwrap();
+    h.handle.stop();
+    let mut seen = Vec::new();
+    while let Some(ev) = h.next().await {
+        seen.push(unacked(Some(ev)));
+    }
+    assert_eq!(
+        h.net.sent(0),
+        [
+            r#"{"method":"SUBMIT","id":1,"params":{"tx":"AAEC"}}"#,
+            r#"{"method":"ORDER.CANCEL_ALL","id":2,"params":{"tx":"AAED"}}"#,
+        ]
+    );
+    let ids: Vec<_> = seen
+        .iter()
+        .map(|(id, m, r)| (*id, *m, r.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (Some(1), "submit", "socket stopped before the ack"),
+            (Some(2), "cancel_all", "socket stopped before the ack"),
+        ]
+    );
+}
+
+/// Stopped while reconnecting: queued orders were never written, and say so.
+#[tokio::test(start_paused = true)]
+async fn orders_queued_during_an_outage_are_reported_unsent_at_stop() {
+    let h = Harness::start(config(10_000, 10_000)).await;
+    h.net.kill(0, Lost::Ended);
+    assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
+    h.handle
+        .order(OrderMethod::Place, "AAEC".into(), Some(5))
+        .unwrap();
+    h.handle.stop();
+    let (id, _, reason) = unacked(h.next().await);
+    assert_eq!(
+        (id, reason.as_str()),
+        (Some(5), "not sent: the socket stopped")
+    );
+    assert_eq!(h.next().await, None);
+    assert_eq!(h.net.conn_count(), 1);
+}
+
+/// `order_max_age`: an order that waited out an outage longer than that is not sent.
+#[tokio::test(start_paused = true)]
+async fn orders_older_than_order_max_age_are_not_sent() {
+    let h = Harness::start(Config {
+        order_max_age: Some(Duration::from_secs(1)),
+        ..config(5_000, 5_000)
+    })
+    .await;
+    h.net.kill(0, Lost::Ended);
+    assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
+    h.handle
+        .order(OrderMethod::Place, "AAEC".into(), Some(5))
+        .unwrap();
+    h.handle.ping(Some(6)).unwrap();
+    assert!(matches!(h.next().await, Some(Event::Reconnected { .. })));
+    let (id, _, reason) = unacked(h.next().await);
+    assert_eq!(id, Some(5));
+    assert!(
+        reason.contains("longer than order_max_age (1.000s)"),
+        "{reason}"
+    );
+    h.until(|h| h.net.conn_count() == 2 && !h.net.sent(1).is_empty())
+        .await;
+    assert_eq!(h.net.sent(1), [r#"{"method":"PING","id":6}"#]);
 }

@@ -15,6 +15,17 @@ pub enum OrderMethod {
 }
 
 impl OrderMethod {
+    /// As `OrderResult.method` and `OrderUnacked.method` name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderMethod::Submit => "submit",
+            OrderMethod::Place => "place",
+            OrderMethod::Cancel => "cancel",
+            OrderMethod::Amend => "amend",
+            OrderMethod::CancelAll => "cancel_all",
+        }
+    }
+
     pub fn wire(self) -> &'static str {
         match self {
             OrderMethod::Submit => "SUBMIT",

@@ -36,6 +36,7 @@ struct Classes {
     reconnecting: Py<PyAny>,
     reconnected: Py<PyAny>,
     disconnected: Py<PyAny>,
+    order_unacked: Py<PyAny>,
     stats: Py<PyAny>,
     logger: Py<PyAny>,
     max_events_arg: Py<PyAny>,
@@ -49,6 +50,7 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
             reconnecting: events.getattr("Reconnecting")?.unbind(),
             reconnected: events.getattr("Reconnected")?.unbind(),
             disconnected: events.getattr("Disconnected")?.unbind(),
+            order_unacked: events.getattr("OrderUnacked")?.unbind(),
             stats: events.getattr("Stats")?.unbind(),
             logger: py
                 .import("logging")?
@@ -71,6 +73,10 @@ fn event_to_python(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyAny>> {
             .bind(py)
             .call1((attempts, downtime.as_secs_f64())),
         Event::Disconnected { reason } => classes(py)?.disconnected.bind(py).call1((reason,)),
+        Event::OrderUnacked { id, method, reason } => classes(py)?
+            .order_unacked
+            .bind(py)
+            .call1((id, method, reason)),
     }
 }
 
@@ -324,6 +330,10 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
         backoff_reset_after: duration(config, "backoff_reset_after")?,
         max_message_size: config.getattr("max_message_size")?.extract()?,
         ca_file: ca_file.map(PathBuf::from),
+        order_max_age: match config.getattr("order_max_age")? {
+            v if v.is_none() => None,
+            _ => Some(duration(config, "order_max_age")?),
+        },
     })
 }
 

@@ -19,7 +19,7 @@ from bullet_ws.errors import (
     ManagedWsError,
     StoppedError,
 )
-from bullet_ws.events import Disconnected, Reconnected, Reconnecting, Stats
+from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
 from bullet_ws.pure.managed import ManagedWebSocket, open_managed
 from bullet_ws.pure.messages import (
     AggTrade,
@@ -70,6 +70,7 @@ __all__ = [
     "MarketStatusEntry",
     "Message",
     "OrderResult",
+    "OrderUnacked",
     "OrderUpdate",
     "OrderbookDepth",
     "Pong",

@@ -28,10 +28,11 @@ from websockets.exceptions import ConnectionClosed
 from bullet_ws import _validate
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import BusyError, ConnectError, StoppedError
-from bullet_ws.events import Disconnected, Reconnected, Reconnecting, Stats
-from bullet_ws.pure.messages import Message
+from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
+from bullet_ws.pure.messages import ErrorMessage, Message, OrderResult
 from bullet_ws.pure.parse import parse_message
 from bullet_ws.pure.transport import (
+    CountingConnection,
     abort,
     client_frame,
     close_gracefully,
@@ -40,15 +41,27 @@ from bullet_ws.pure.transport import (
     ssl_context,
 )
 
-__all__ = ["COMMAND_QUEUE_CAPACITY", "MIN_BACKOFF", "ManagedWebSocket", "open_managed"]
+__all__ = [
+    "COMMAND_QUEUE_CAPACITY", "MIN_BACKOFF", "STOP_GRACE", "ManagedWebSocket", "open_managed",
+]
 
 logger = logging.getLogger("bullet_ws.pure")
 
-Event = Message | Reconnecting | Reconnected | Disconnected
+Event = Message | Reconnecting | Reconnected | Disconnected | OrderUnacked
 
 MIN_BACKOFF = 0.010  # a zero backoff would never grow: floor it (the SDK's 10 ms)
 COMMAND_QUEUE_CAPACITY = 256  # commands are low-rate; a full queue means a stuck task
 _DROP_WARNING_INTERVAL = 1.0
+# How long a stopping socket keeps writing the commands queued before stop() (the native
+# backend's STOP_GRACE).
+STOP_GRACE = 0.5
+
+# An order on the wire: its id and its `OrderResult.method` name.
+_Order = tuple["int | None", str]
+_ORDER_NAMES = {
+    "SUBMIT": "submit", "ORDER.PLACE": "place", "ORDER.CANCEL": "cancel",
+    "ORDER.AMEND": "amend", "ORDER.CANCEL_ALL": "cancel_all",
+}
 
 
 class _Subscribe:
@@ -64,13 +77,26 @@ class _Unsubscribe(_Subscribe):
 
 
 class _Send:
-    """A ready frame (orders, list_subscriptions, ping): retried once after a reconnect."""
+    """A ready frame (orders, list_subscriptions, ping): sent once more after a reconnect when
+    its write failed before any byte left. `order` is set for orders."""
 
-    __slots__ = ("frame", "method")
+    __slots__ = ("frame", "method", "order", "queued_at")
 
-    def __init__(self, method: str, frame: str) -> None:
+    def __init__(self, method: str, frame: str, order: _Order | None = None) -> None:
         self.method = method
         self.frame = frame
+        self.order = order
+        self.queued_at = time.monotonic()
+
+
+class _WriteFailed(Exception):
+    """A send that failed; `written`: some bytes left during the attempt (the peer may have the
+    whole frame, so an order must never be sent again)."""
+
+    def __init__(self, reason: str, written: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.written = written
 
 
 _Command = _Subscribe | _Unsubscribe | _Send
@@ -81,7 +107,7 @@ class _Session:
 
     def __init__(
         self, ws_url: str, config: ManagedWsConfig, tls: ssl.SSLContext | None,
-        conn: ClientConnection,
+        conn: CountingConnection,
     ) -> None:
         self.url = ws_url
         self.config = config
@@ -115,6 +141,12 @@ class _Session:
         self.wakeup: asyncio.Future[None] | None = None
         self.loss: str | None = None
         self.reader: asyncio.Task[None] | None = None
+        # Orders written on the current connection and not acknowledged yet, oldest first; the
+        # order being written right now.
+        self.pending: deque[_Order] = deque()
+        self.writing: _Order | None = None
+        # False while reconnecting: a stop then has nothing to flush to.
+        self.live = True
         self.task = self.loop.create_task(self._run(), name=f"bullet_ws.pure {ws_url}")
 
     # --- the consumer side ---------------------------------------------------------------------
@@ -166,14 +198,46 @@ class _Session:
             raise BusyError()
 
     def stop(self) -> None:
-        """End the task at its next await point, even mid-reconnect or mid-handshake."""
+        """End the task: on a live connection after writing the commands queued so far (within
+        STOP_GRACE), else at once, even mid-reconnect or mid-handshake."""
         if self.stopped:
             return
         self.stopped = True
         # The reader stops with the socket: nothing is received (and counted) after stop().
         self._stop_reader()
-        self.task.cancel()
+        if self.live:
+            self._wake_supervisor()
+            self.loop.call_later(STOP_GRACE, self.task.cancel)
+        else:
+            self.task.cancel()
         self._wake_consumer()
+
+    # --- what became of orders -------------------------------------------------------------
+
+    def _unacked(self, order: _Order, reason: str) -> None:
+        """Report an order this socket cannot account for; never dropped (bypasses capacity)."""
+        logger.warning("order %s (id %r) unacknowledged: %s", order[1], order[0], reason)
+        self.events.append(OrderUnacked(order[0], order[1], reason))
+        self._wake_consumer()
+
+    def _unack_pending(self, reason: str) -> None:
+        pending, self.pending = self.pending, deque()
+        for order in pending:
+            self._unacked(order, reason)
+
+    def _unsend_queued(self, reason: str) -> None:
+        commands, self.commands = self.commands, deque()
+        for command in commands:
+            if isinstance(command, _Send) and command.order is not None:
+                self._unacked(command.order, reason)
+
+    def _settle(self, message: OrderResult | ErrorMessage) -> None:
+        """An ack settles the pending order it answers: by id, or the oldest id-less one."""
+        request = message.id
+        for index, (order_id, _) in enumerate(self.pending):
+            if order_id == request:
+                del self.pending[index]
+                return
 
     def stop_from_finalizer(self) -> None:
         # The handle may be collected on another thread, or after the loop has closed.
@@ -201,6 +265,10 @@ class _Session:
         finally:
             self.stopped = True
             self._stop_reader()
+            if self.writing is not None:
+                self._unacked(self.writing, "socket stopped while writing")
+            self._unack_pending("socket stopped before the ack")
+            self._unsend_queued("not sent: the socket stopped")
             self._wake_consumer()
             await close_gracefully(self.conn)
 
@@ -231,6 +299,11 @@ class _Session:
             # Python 3.11's wait_for can swallow a cancellation that races the inner result, so
             # stop() is also checked here, not only delivered as a CancelledError.
             if self.stopped:
+                # Flush: what was accepted before stop() is written before the close (the
+                # stop timer cancels this after STOP_GRACE).
+                while self.commands:
+                    if not await self._apply(self.commands.popleft()):
+                        return
                 return
             if self.commands:
                 if not await self._apply(self.commands.popleft()):
@@ -262,6 +335,7 @@ class _Session:
         recv = conn.recv
         parse = parse_message
         events = self.events
+        pending = self.pending
         capacity = self.capacity
         monotonic = time.monotonic
         try:
@@ -270,6 +344,8 @@ class _Session:
                 self.last_message_at = monotonic()
                 self.messages_received += 1
                 message = parse(frame)
+                if pending and (type(message) is OrderResult or type(message) is ErrorMessage):
+                    self._settle(message)
                 if len(events) < capacity:
                     events.append(message)
                     if self.waiter is not None:
@@ -292,26 +368,33 @@ class _Session:
         abort(self.conn)
 
     async def _send(self, frame: str) -> None:
-        """Send a frame; websockets' own failures all mean the connection is gone.
-
-        asyncio drops a write on a socket the peer has reset without telling the writer, so a
-        transport found closing right after the write counts as a failed send too (the order
-        path then retries once on a new connection, as the SDK does on a send error).
+        """Send a frame, or raise _WriteFailed: websockets' own failures all mean the connection
+        is gone, and so does a transport found closing right after the write (asyncio drops a
+        write on a socket the peer has reset without telling the writer). `written` tells
+        whether bytes left meanwhile (`CountingConnection.bytes_out`).
         """
         conn = self.conn
+        before = conn.bytes_out
         idle = self.config.idle_timeout
-        if idle > 0:
-            # A peer that stops reading must not freeze the socket: as in the native backend, a
-            # send stalled for idle_timeout counts as a lost connection.
-            try:
-                await asyncio.wait_for(conn.send(frame), idle)
-            except asyncio.TimeoutError:
-                raise ConnectionError(f"send stalled for idle_timeout ({idle}s)") from None
-        else:
-            await conn.send(frame)
+        try:
+            if idle > 0:
+                # A peer that stops reading must not freeze the socket: as in the native
+                # backend, a send stalled for idle_timeout counts as a lost connection.
+                try:
+                    await asyncio.wait_for(conn.send(frame), idle)
+                except asyncio.TimeoutError:
+                    raise ConnectionError(f"send stalled for idle_timeout ({idle}s)") from None
+            else:
+                await conn.send(frame)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _WriteFailed(close_reason(exc), conn.bytes_out != before) from exc
         transport = conn.transport
         if transport is None or transport.is_closing():
-            raise ConnectionError("the connection was closing; the frame was not delivered")
+            raise _WriteFailed(
+                "the connection was closing; the frame was not delivered", conn.bytes_out != before
+            )
 
     def _oversized(self, frame: str) -> int | None:
         size = len(frame.encode())
@@ -339,37 +422,76 @@ class _Session:
             return True
         try:
             await self._send(frame)
-        except Exception as exc:  # noqa: BLE001 - the replay after the reconnect covers it
-            logger.debug("%s send failed (%r); the reconnect will replay", method, exc)
+        except _WriteFailed as exc:  # the replay after the reconnect covers it
+            logger.debug("%s send failed (%s); the reconnect will replay", method, exc.reason)
         return True
 
+    async def _write_order(self, command: _Send) -> None:
+        """`_send`, tracking the order it carries: pending once written."""
+        order = self.writing = command.order
+        try:
+            await self._send(command.frame)
+        finally:
+            self.writing = None
+        if order is not None:
+            self.pending.append(order)
+
     async def _send_with_retry(self, command: _Send) -> bool:
+        order = command.order
+        max_age = self.config.order_max_age
+        if order is not None and max_age is not None:
+            waited = time.monotonic() - command.queued_at
+            if waited > max_age:
+                self._unacked(
+                    order,
+                    f"not sent: waited {waited:.3f}s, longer than order_max_age ({max_age:.3f}s)",
+                )
+                return True
         size = self._oversized(command.frame)
         if size is not None:
             logger.error("%s frame of %d bytes exceeds max_message_size; not sent",
                          command.method, size)
             return True
         try:
-            await self._send(command.frame)
+            await self._write_order(command)
             return True
-        except Exception as exc:  # noqa: BLE001
-            logger.warning("%s send failed (%r), reconnecting to retry once", command.method, exc)
-            reason = f"{command.method} send failed: {exc}"
-        if not await self._reconnect(reason):
+        except _WriteFailed as exc:
+            reason = f"{command.method} send failed: {exc.reason}"
+            retry = not (exc.written and order is not None)
+            if retry:
+                logger.warning("%s; reconnecting to send it once more", reason)
+            else:
+                # Bytes of the order left: the exchange may have it, so it is never resent.
+                self._unacked(order, f"connection lost while writing: {exc.reason}")  # type: ignore[arg-type]
+        if self.stopped:
+            if retry and order is not None:
+                self._unacked(order, f"not sent: {reason} while stopping")
             return False
+        if not await self._reconnect(reason):
+            if retry and order is not None:
+                self._unacked(order, "not sent: the socket stopped")
+            return False
+        if not retry:
+            return True
         try:
-            await self._send(command.frame)
-        except Exception as exc:  # noqa: BLE001 - the SDK gives up after one retry
-            logger.warning("%s retry after reconnect also failed (%r)", command.method, exc)
+            await self._write_order(command)
+        except _WriteFailed as exc:  # the SDK gives up after one retry
+            if order is not None:
+                self._unacked(order, f"retry after reconnect failed: {exc.reason}")
+            else:
+                logger.warning("%s retry after reconnect also failed (%s)", command.method,
+                               exc.reason)
         return True
 
     async def _reconnect(self, reason: str) -> bool:
         """The reconnect procedure. True with a new connection up and replayed; False when the
         socket has ended (Disconnected queued)."""
         lost_at = time.monotonic()
+        self.live = False
         self._drop_connection()
         logger.warning("connection lost (%s), reconnecting", reason)
         self.push(Reconnecting(reason))
+        self._unack_pending(f"connection lost before the ack: {reason}")
         config = self.config
         if lost_at - self.connected_since >= config.backoff_reset_after:
             self.backoff = max(config.initial_backoff, MIN_BACKOFF)
@@ -382,7 +504,9 @@ class _Session:
         while True:
             attempt += 1
             if config.max_retries is not None and attempt > config.max_retries:
-                self._finish(f"exhausted {config.max_retries} reconnect attempts")
+                reason = f"exhausted {config.max_retries} reconnect attempts"
+                self._unsend_queued(f"not sent: {reason}")
+                self._finish(reason)
                 return False
             delay = self.backoff + random.uniform(0.0, self.backoff / 2)
             logger.info("reconnect attempt %d in %.3fs", attempt, delay)
@@ -404,6 +528,7 @@ class _Session:
                 continue
             break
         now = time.monotonic()
+        self.live = True
         self.connected_since = now
         self.connected_by_reconnect = True
         self.reconnects += 1
@@ -422,16 +547,18 @@ class _Session:
         size = self._oversized(frame)
         if size is not None:
             abort(self.conn)
-            self._finish(
+            reason = (
                 f"subscription replay failed: frame of {size} bytes exceeds max_message_size"
                 f" ({self.config.max_message_size})"
             )
+            self._unsend_queued(f"not sent: {reason}")
+            self._finish(reason)
             return None
         logger.info("replaying %d subscription(s)", len(topics))
         try:
             await self._send(frame)
-        except Exception as exc:  # noqa: BLE001 - every websockets send failure is transport
-            logger.warning("replay send lost the connection (%r), retrying", exc)
+        except _WriteFailed as exc:
+            logger.warning("replay send lost the connection (%s), retrying", exc.reason)
             return False
         return True
 
@@ -487,7 +614,8 @@ class ManagedWebSocket:
         payload = _validate.tx_arg(tx)
         request_id = _validate.id_arg(id)
         self._session.check_can_enqueue()
-        self._session.enqueue(_Send(method, client_frame(method, request_id, {"tx": payload})))
+        frame = client_frame(method, request_id, {"tx": payload})
+        self._session.enqueue(_Send(method, frame, (request_id, _ORDER_NAMES[method])))
 
     def submit(self, tx: str | bytes, id: int | None = None) -> None:
         """Send SUBMIT with a signed transaction (base64 str or raw bytes): the way forward for
@@ -564,8 +692,10 @@ class ManagedWebSocket:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop the background task at its next await point (even mid-reconnect). Queued
-        events stay readable; then recv() returns None."""
+        """Stop the background task. On a live connection, the commands accepted so far are
+        written first (within STOP_GRACE, 0.5 s); mid-reconnect it stops at once, and queued
+        orders become `OrderUnacked("not sent: ...")`. Queued events stay readable; then recv()
+        returns None."""
         self._session.stop()
 
     async def close(self) -> None:

@@ -7,6 +7,7 @@ and never delivered. `connection_timeout` bounds the upgrade and that first mess
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
@@ -22,6 +23,7 @@ from bullet_ws.pure.messages import Status
 from bullet_ws.pure.parse import parse_message
 
 __all__ = [
+    "CountingConnection",
     "abort",
     "client_frame",
     "close_gracefully",
@@ -57,6 +59,31 @@ def ssl_context(ws_url: str, config: ManagedWsConfig) -> ssl.SSLContext | None:
         raise ConnectError(f"cannot load ca_file {config.ca_file!r}: {exc}") from exc
 
 
+class CountingConnection(ClientConnection):
+    """A websockets connection that counts the bytes its socket accepted (`bytes_out`).
+
+    asyncio's transport swallows a failed write (it only schedules `connection_lost` and is then
+    closing), and websockets' `send` may return normally after it. An order must be sent again
+    only when none of its bytes left; this count is how the pure backend tells.
+    """
+
+    bytes_out = 0
+
+    def send_data(self) -> None:
+        transport = self.transport
+        for data in self.protocol.data_to_send():
+            if data:
+                transport.write(data)
+                if not transport.is_closing():
+                    self.bytes_out += len(data)
+            elif transport.can_write_eof():
+                # The protocol asks for a half-close (no TLS); a failure here changes nothing.
+                with contextlib.suppress(Exception):
+                    transport.write_eof()
+            else:
+                transport.close()
+
+
 def abort(conn: ClientConnection) -> None:
     """Drop a connection at once, without the close handshake (zombies never answer it)."""
     transport = conn.transport
@@ -76,9 +103,10 @@ async def close_gracefully(conn: ClientConnection) -> None:
 
 async def _upgrade_and_await_connected(
     ws_url: str, config: ManagedWsConfig, tls: ssl.SSLContext | None
-) -> ClientConnection:
+) -> CountingConnection:
     conn = await ws_connect(
         ws_url,
+        create_connection=CountingConnection,
         compression=None,
         # Server pings are answered by websockets; dead peers are caught by idle_timeout.
         ping_interval=None,
@@ -102,12 +130,13 @@ async def _upgrade_and_await_connected(
         abort(conn)
         # The frame's class only: frames never reach logs above DEBUG, and this text is logged.
         raise HandshakeError(f"first message was not status/connected: got {type(message).__name__}")
+    assert isinstance(conn, CountingConnection)
     return conn
 
 
 async def open_connection(
     ws_url: str, config: ManagedWsConfig, tls: ssl.SSLContext | None
-) -> ClientConnection:
+) -> CountingConnection:
     """Open one connection and consume its `connected` status.
 
     Raises ConnectTimeout, HandshakeError (non-101, or a first message other than
