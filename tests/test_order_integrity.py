@@ -18,9 +18,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import WAIT, next_of, options
-
 from bullet_ws import ManagedWsConfig, OrderUnacked
+from support import WAIT, next_of, options
 
 pytestmark = pytest.mark.timeout(60)
 
