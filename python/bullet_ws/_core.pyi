@@ -377,6 +377,8 @@ class _MockServer:
         preencode: bool = False,
         ping_interval: float | None = None,
         max_topics: int | None = None,
+        idle_close: float | None = None,
+        max_duration: float | None = None,
     ) -> _MockServer: ...
     @property
     def url(self) -> str: ...

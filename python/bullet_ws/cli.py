@@ -70,6 +70,21 @@ def _add_mock_exchange(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--preencode", action="store_true", help="cycle a ring of pre-built frames")
     p.add_argument("--ping-interval", type=float, default=None, help="seconds between pings")
     p.add_argument("--max-topics", type=int, default=None, help="subscriptions per connection")
+    p.add_argument(
+        "--idle-close",
+        type=float,
+        default=None,
+        metavar="S",
+        help="close a connection whose client sent no text message for S seconds, after a "
+        "'disconnecting' status (the live server: 60)",
+    )
+    p.add_argument(
+        "--max-duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="lifetime cap of each connection in seconds ('disconnecting', then close)",
+    )
     p.set_defaults(run=run_mock_exchange)
 
 
@@ -87,6 +102,8 @@ def run_mock_exchange(args: argparse.Namespace) -> int:
             preencode=args.preencode,
             ping_interval=args.ping_interval,
             max_topics=args.max_topics,
+            idle_close=args.idle_close,
+            max_duration=args.max_duration,
         )
         mock.start()
     except (ValueError, OSError) as e:
