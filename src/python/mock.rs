@@ -44,9 +44,8 @@ impl PyMockServer {
         max_duration: Option<f64>,
     ) -> PyResult<Self> {
         let defaults = MockConfig::default();
-        let period = |name: &str, secs: Option<f64>| {
-            secs.map(|s| seconds_arg(name, s, false)).transpose()
-        };
+        let period =
+            |name: &str, secs: Option<f64>| secs.map(|s| seconds_arg(name, s, false)).transpose();
         if let Some(r) = rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
             return Err(PyValueError::new_err(format!(
                 "rate must be a finite number > 0 or None, got {r}"
