@@ -3,7 +3,7 @@
 //! SDK's `ManagedWebsocket` (see docs/PROTOCOL.md §5.4), with the backoff fix of `backoff.rs`,
 //! `Reconnected` events, and bounds on sizes. Nothing here knows about Python.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,6 +19,14 @@ use crate::bridge::{ConnectState, Event, EventQueue, LogLevel};
 use crate::config::{Config, COMMAND_CAPACITY};
 use crate::protocol::{ClientMessage, OrderMethod, ServerMessage};
 use crate::transport::{ConnectError, ConnectErrorKind, Connection, Connector, Lost};
+
+/// Keepalive pings take their ids from the top 2**32 ids of u64, which the Python commands refuse
+/// (`_validate.id_arg`): a pong in this range that answers an outstanding keepalive can then be
+/// swallowed without ever hiding the pong of a user's `ping(id)`.
+pub const KEEPALIVE_ID_BASE: u64 = u64::MAX - (u32::MAX as u64);
+
+/// Keepalive ids awaiting their pong. A server that never answers must not grow the list.
+const MAX_OUTSTANDING_KEEPALIVES: usize = 16;
 
 /// Why a command was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,6 +289,10 @@ struct Task<C: Connector> {
     replay: TopicSet,
     last_drop_warning: Option<Instant>,
     drops_since_warning: u64,
+    /// Last frame sent on the current connection (or its opening): the keepalive clock.
+    last_sent: Instant,
+    keepalives: VecDeque<u64>,
+    next_keepalive: u64,
 }
 
 /// What became of a command.
@@ -307,6 +319,7 @@ enum Step {
     Lost(Lost),
     Command(Option<Command>),
     Idle,
+    Keepalive,
 }
 
 impl<C: Connector> Task<C> {
@@ -328,7 +341,61 @@ impl<C: Connector> Task<C> {
             replay: TopicSet::default(),
             last_drop_warning: None,
             drops_since_warning: 0,
+            last_sent: Instant::now(),
+            keepalives: VecDeque::new(),
+            next_keepalive: 0,
         }
+    }
+
+    /// A fresh connection: the server's idle clock starts at its opening, and pongs of the old
+    /// one's keepalives can no longer arrive.
+    fn connection_opened(&mut self) {
+        self.last_sent = Instant::now();
+        self.keepalives.clear();
+    }
+
+    /// Looks at a server message before it is queued; true when it must not reach the user
+    /// (the pong of one of our keepalives).
+    fn intercept(&mut self, message: &ServerMessage) -> bool {
+        match message {
+            ServerMessage::Pong(p) => match p.id {
+                Some(id) if id >= KEEPALIVE_ID_BASE => {
+                    match self.keepalives.iter().position(|&k| k == id) {
+                        Some(i) => {
+                            self.keepalives.remove(i);
+                            true
+                        }
+                        None => false,
+                    }
+                }
+                _ => false,
+            },
+            ServerMessage::Status(s) if s.status == "disconnecting" => {
+                self.log(
+                    LogLevel::Warning,
+                    format!(
+                        "server is disconnecting this connection ({}), reason: {}",
+                        s.client_id,
+                        s.reason.as_deref().unwrap_or("none given")
+                    ),
+                );
+                false
+            }
+            _ => false,
+        }
+    }
+
+    async fn send_keepalive(&mut self, conn: &mut C::Conn) -> Result<(), SendFailure> {
+        let id = KEEPALIVE_ID_BASE + (self.next_keepalive & u64::from(u32::MAX));
+        self.next_keepalive = self.next_keepalive.wrapping_add(1);
+        self.send(conn, ClientMessage::Ping { id: Some(id) }.to_json())
+            .await?;
+        if self.keepalives.len() >= MAX_OUTSTANDING_KEEPALIVES {
+            self.keepalives.pop_front();
+        }
+        self.keepalives.push_back(id);
+        self.events.count_keepalive();
+        Ok(())
     }
 
     fn log(&self, level: LogLevel, message: String) {
@@ -382,7 +449,10 @@ impl<C: Connector> Task<C> {
                 self.events.set_connect_state(ConnectState::Failed(e));
                 None
             }
-            Some(Ok(conn)) => Some(conn),
+            Some(Ok(conn)) => {
+                self.connection_opened();
+                Some(conn)
+            }
         }
     }
 
@@ -397,6 +467,13 @@ impl<C: Connector> Task<C> {
             idle
         });
         tokio::pin!(idle_timer);
+        let keepalive = self.config.keepalive_interval;
+        let keepalive_timer = sleep(if keepalive.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            keepalive
+        });
+        tokio::pin!(keepalive_timer);
         let mut batch: Vec<ServerMessage> = Vec::with_capacity(BURST);
 
         loop {
@@ -408,6 +485,7 @@ impl<C: Connector> Task<C> {
                 },
                 c = self.commands.recv() => Step::Command(c),
                 _ = &mut idle_timer, if !idle.is_zero() => Step::Idle,
+                _ = &mut keepalive_timer, if !keepalive.is_zero() => Step::Keepalive,
             };
             let lost = match step {
                 Step::Shutdown | Step::Command(None) => {
@@ -416,12 +494,18 @@ impl<C: Connector> Task<C> {
                 }
                 Step::Message(first) => {
                     last_message = Instant::now();
-                    batch.push(first);
+                    if !self.intercept(&first) {
+                        batch.push(first);
+                    }
                     // Take what is already buffered before handing over: one lock, one wake-up.
                     let mut pending_loss = None;
                     while batch.len() < BURST {
                         match conn.recv().now_or_never() {
-                            Some(Ok(m)) => batch.push(m),
+                            Some(Ok(m)) => {
+                                if !self.intercept(&m) {
+                                    batch.push(m);
+                                }
+                            }
                             Some(Err(l)) => {
                                 pending_loss = Some(l);
                                 break;
@@ -446,6 +530,25 @@ impl<C: Connector> Task<C> {
                         continue;
                     }
                     format!("no message within idle_timeout ({:?})", idle)
+                }
+                // Sends move the deadline without touching the timer: it re-arms when it fires.
+                Step::Keepalive => {
+                    let due = self.last_sent + keepalive;
+                    if Instant::now() < due {
+                        keepalive_timer.as_mut().reset(due);
+                        continue;
+                    }
+                    match self.send_keepalive(&mut conn).await {
+                        Ok(()) => {}
+                        Err(SendFailure::Stopped) => return,
+                        // The receiving side reports the loss.
+                        Err(SendFailure::Lost(e)) => self.log(
+                            LogLevel::Debug,
+                            format!("keepalive send failed, connection presumed lost: {e}"),
+                        ),
+                    }
+                    keepalive_timer.as_mut().reset(Instant::now() + keepalive);
+                    continue;
                 }
                 Step::Command(Some(cmd)) => match self.apply(cmd, &mut conn).await {
                     Applied::Done => continue,
@@ -563,7 +666,7 @@ impl<C: Connector> Task<C> {
 
     /// Sends one frame, unless the stop signal comes first, or the peer stops reading for longer
     /// than `idle_timeout`: a full socket buffer must never freeze the task.
-    async fn send(&self, conn: &mut C::Conn, frame: String) -> Result<(), SendFailure> {
+    async fn send(&mut self, conn: &mut C::Conn, frame: String) -> Result<(), SendFailure> {
         let idle = self.config.idle_timeout;
         let stall = async {
             if idle.is_zero() {
@@ -572,12 +675,16 @@ impl<C: Connector> Task<C> {
                 sleep(idle).await
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             biased;
             _ = self.shutdown.wait() => Err(SendFailure::Stopped),
             r = conn.send(frame) => r.map_err(|e| SendFailure::Lost(e.to_string())),
             _ = stall => Err(SendFailure::Lost(format!("send stalled for idle_timeout ({idle:?})"))),
+        };
+        if result.is_ok() {
+            self.last_sent = Instant::now();
         }
+        result
     }
 
     /// The reconnect procedure. `None` means the task must end.
@@ -624,7 +731,10 @@ impl<C: Connector> Task<C> {
             );
             self.or_shutdown(sleep(delay)).await?;
             let mut conn = match self.connect().await? {
-                Ok(conn) => conn,
+                Ok(conn) => {
+                    self.connection_opened();
+                    conn
+                }
                 Err(e) => {
                     self.log(
                         LogLevel::Warning,

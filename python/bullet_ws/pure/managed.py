@@ -29,7 +29,7 @@ from bullet_ws import _validate
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import BusyError, ConnectError, StoppedError
 from bullet_ws.events import Disconnected, Reconnected, Reconnecting, Stats
-from bullet_ws.pure.messages import Message
+from bullet_ws.pure.messages import Message, Pong, Status
 from bullet_ws.pure.parse import parse_message
 from bullet_ws.pure.transport import (
     abort,
@@ -49,6 +49,7 @@ Event = Message | Reconnecting | Reconnected | Disconnected
 MIN_BACKOFF = 0.010  # a zero backoff would never grow: floor it (the SDK's 10 ms)
 COMMAND_QUEUE_CAPACITY = 256  # commands are low-rate; a full queue means a stuck task
 _DROP_WARNING_INTERVAL = 1.0
+_MAX_OUTSTANDING_KEEPALIVES = 16  # a server that never answers must not grow the set
 
 
 class _Subscribe:
@@ -103,7 +104,13 @@ class _Session:
         self.messages_received = 0
         self.events_dropped = 0
         self.reconnects = 0
+        self.keepalives_sent = 0
         self.last_message_at = time.monotonic()
+        # Keepalive: the clock of the last frame sent, and the ids still awaiting their pong
+        # (ids from the range `_validate.id_arg` refuses, so no user pong is ever swallowed).
+        self.last_sent_at = time.monotonic()
+        self.keepalive_ids: dict[int, None] = {}
+        self.next_keepalive = 0
         self.last_drop_warning = -_DROP_WARNING_INTERVAL
         # Reconnect state: the backoff persists across outages (PROTOCOL.md §5.4).
         self.backoff = max(config.initial_backoff, MIN_BACKOFF)
@@ -227,6 +234,7 @@ class _Session:
 
     async def _supervise(self) -> None:
         idle_timeout = self.config.idle_timeout
+        keepalive = self.config.keepalive_interval
         while True:
             # Python 3.11's wait_for can swallow a cancellation that races the inner result, so
             # stop() is also checked here, not only delivered as a CancelledError.
@@ -249,11 +257,48 @@ class _Session:
                     if not await self._reconnect(reason):
                         return
                     continue
+            if keepalive > 0:
+                until_keepalive = self.last_sent_at + keepalive - time.monotonic()
+                if until_keepalive <= 0:
+                    await self._send_keepalive()
+                    continue
+                timeout = until_keepalive if timeout is None else min(timeout, until_keepalive)
             await self._sleep_until_woken(timeout)
+
+    async def _send_keepalive(self) -> None:
+        request_id = _validate.KEEPALIVE_ID_BASE + self.next_keepalive % 2**32
+        self.next_keepalive += 1
+        try:
+            await self._send(client_frame("PING", request_id, has_params=False))
+        except Exception as exc:  # noqa: BLE001 - the reader reports the loss
+            logger.debug("keepalive send failed (%r), connection presumed lost", exc)
+            self.last_sent_at = time.monotonic()  # no retry loop on a dead connection
+            return
+        ids = self.keepalive_ids
+        if len(ids) >= _MAX_OUTSTANDING_KEEPALIVES:
+            del ids[next(iter(ids))]
+        ids[request_id] = None
+        self.keepalives_sent += 1
+
+    def _intercept(self, message: Message) -> bool:
+        """True when `message` must not reach the user: the pong of one of our keepalives."""
+        if isinstance(message, Pong):
+            ids = self.keepalive_ids
+            return bool(ids) and message.id is not None and ids.pop(message.id, 0) is None
+        if isinstance(message, Status) and message.status == "disconnecting":
+            logger.warning(
+                "server is disconnecting this connection (%s), reason: %s",
+                message.client_id, message.reason or "none given",
+            )
+        return False
 
     def _start_reader(self) -> None:
         self.loss = None
         self.last_message_at = time.monotonic()
+        # A fresh connection: the server's idle clock starts now, and the old connection's
+        # keepalive pongs can no longer arrive.
+        self.last_sent_at = self.last_message_at
+        self.keepalive_ids.clear()
         self.reader = self.loop.create_task(self._read(self.conn))
         self.reader.add_done_callback(self._wake_supervisor)
 
@@ -264,12 +309,16 @@ class _Session:
         events = self.events
         capacity = self.capacity
         monotonic = time.monotonic
+        intercept = self._intercept
         try:
             while True:
                 frame = await recv()
                 self.last_message_at = monotonic()
-                self.messages_received += 1
                 message = parse(frame)
+                cls = message.__class__
+                if (cls is Pong or cls is Status) and intercept(message):
+                    continue
+                self.messages_received += 1
                 if len(events) < capacity:
                     events.append(message)
                     if self.waiter is not None:
@@ -312,6 +361,7 @@ class _Session:
         transport = conn.transport
         if transport is None or transport.is_closing():
             raise ConnectionError("the connection was closing; the frame was not delivered")
+        self.last_sent_at = time.monotonic()
 
     def _oversized(self, frame: str) -> int | None:
         size = len(frame.encode())
@@ -592,6 +642,7 @@ class ManagedWebSocket:
             events_dropped=session.events_dropped,
             reconnects=session.reconnects,
             queued=len(session.events),
+            keepalives_sent=session.keepalives_sent,
         )
 
 
