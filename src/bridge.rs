@@ -64,6 +64,7 @@ pub struct Stats {
     pub events_dropped: u64,
     pub reconnects: u64,
     pub queued: u64,
+    pub keepalives_sent: u64,
 }
 
 struct State {
@@ -89,6 +90,7 @@ pub struct EventQueue {
     messages_received: AtomicU64,
     events_dropped: AtomicU64,
     reconnects: AtomicU64,
+    keepalives_sent: AtomicU64,
     notifier: Box<dyn Notify>,
 }
 
@@ -108,6 +110,7 @@ impl EventQueue {
             messages_received: AtomicU64::new(0),
             events_dropped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            keepalives_sent: AtomicU64::new(0),
             notifier,
         }
     }
@@ -186,6 +189,10 @@ impl EventQueue {
 
     pub fn count_reconnect(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_keepalive(&self) {
+        self.keepalives_sent.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn log(&self, level: LogLevel, message: String) {
@@ -286,6 +293,7 @@ impl EventQueue {
             events_dropped: self.events_dropped.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             queued: self.in_flight.load(Ordering::Relaxed) as u64,
+            keepalives_sent: self.keepalives_sent.load(Ordering::Relaxed),
         }
     }
 }

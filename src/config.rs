@@ -23,6 +23,9 @@ pub struct Config {
     pub connection_timeout: Duration,
     /// Reconnect when no server message arrived for this long; zero disables.
     pub idle_timeout: Duration,
+    /// Send a keepalive PING when the client sent nothing for this long; zero disables. The
+    /// live server closes a connection after 60 s without a message from the client.
+    pub keepalive_interval: Duration,
     /// Uptime after which the next outage starts from `initial_backoff` again.
     pub backoff_reset_after: Duration,
     /// Largest message received or sent, in bytes.
@@ -43,6 +46,7 @@ impl Default for Config {
             channel_capacity: 10_000,
             connection_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            keepalive_interval: Duration::from_secs(20),
             backoff_reset_after: Duration::from_secs(30),
             max_message_size: 4 * 1024 * 1024,
             ca_file: None,

@@ -22,7 +22,14 @@ use crate::transport::{ConnectError, ConnectErrorKind, Connection, Connector, Lo
 
 /// How long a stopping socket keeps writing: the commands queued before `stop()`, and a write
 /// already under way. Documented in docs/API.md ("flush on close").
-pub const STOP_GRACE: Duration = Duration::from_millis(500);
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
+/// Keepalive pings take their ids from the top 2**32 ids of u64, which the Python commands refuse
+/// (`_validate.id_arg`): a pong in this range that answers an outstanding keepalive can then be
+/// swallowed without ever hiding the pong of a user's `ping(id)`.
+pub const KEEPALIVE_ID_BASE: u64 = u64::MAX - (u32::MAX as u64);
+
+/// Keepalive ids awaiting their pong. A server that never answers must not grow the list.
+const MAX_OUTSTANDING_KEEPALIVES: usize = 16;
 
 /// Why a command was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,6 +302,10 @@ struct Task<C: Connector> {
     pending: VecDeque<PendingOrder>,
     /// Set once stopping: writes go on until then, never longer.
     stop_deadline: Option<Instant>,
+    /// Last frame sent on the current connection (or its opening): the keepalive clock.
+    last_sent: Instant,
+    keepalives: VecDeque<u64>,
+    next_keepalive: u64,
 }
 
 /// An order on the wire: its id and `OrderResult.method` name.
@@ -341,6 +352,7 @@ enum Step {
     Lost(Lost),
     Command(Option<Command>),
     Idle,
+    Keepalive,
 }
 
 impl<C: Connector> Task<C> {
@@ -364,6 +376,9 @@ impl<C: Connector> Task<C> {
             drops_since_warning: 0,
             pending: VecDeque::new(),
             stop_deadline: None,
+            last_sent: Instant::now(),
+            keepalives: VecDeque::new(),
+            next_keepalive: 0,
         }
     }
 
@@ -431,6 +446,57 @@ impl<C: Connector> Task<C> {
         }
     }
 
+    /// A fresh connection: the server's idle clock starts at its opening, and pongs of the old
+    /// one's keepalives can no longer arrive.
+    fn connection_opened(&mut self) {
+        self.last_sent = Instant::now();
+        self.keepalives.clear();
+    }
+
+    /// Looks at a server message before it is queued; true when it must not reach the user
+    /// (the pong of one of our keepalives).
+    fn intercept(&mut self, message: &ServerMessage) -> bool {
+        match message {
+            ServerMessage::Pong(p) => match p.id {
+                Some(id) if id >= KEEPALIVE_ID_BASE => {
+                    match self.keepalives.iter().position(|&k| k == id) {
+                        Some(i) => {
+                            self.keepalives.remove(i);
+                            true
+                        }
+                        None => false,
+                    }
+                }
+                _ => false,
+            },
+            ServerMessage::Status(s) if s.status == "disconnecting" => {
+                self.log(
+                    LogLevel::Warning,
+                    format!(
+                        "server is disconnecting this connection ({}), reason: {}",
+                        s.client_id,
+                        s.reason.as_deref().unwrap_or("none given")
+                    ),
+                );
+                false
+            }
+            _ => false,
+        }
+    }
+
+    async fn send_keepalive(&mut self, conn: &mut C::Conn) -> Result<(), SendFailure> {
+        let id = KEEPALIVE_ID_BASE + (self.next_keepalive & u64::from(u32::MAX));
+        self.next_keepalive = self.next_keepalive.wrapping_add(1);
+        self.send(conn, ClientMessage::Ping { id: Some(id) }.to_json())
+            .await?;
+        if self.keepalives.len() >= MAX_OUTSTANDING_KEEPALIVES {
+            self.keepalives.pop_front();
+        }
+        self.keepalives.push_back(id);
+        self.events.count_keepalive();
+        Ok(())
+    }
+
     fn log(&self, level: LogLevel, message: String) {
         self.events.log(level, message);
     }
@@ -484,7 +550,10 @@ impl<C: Connector> Task<C> {
                 self.events.set_connect_state(ConnectState::Failed(e));
                 None
             }
-            Some(Ok(conn)) => Some(conn),
+            Some(Ok(conn)) => {
+                self.connection_opened();
+                Some(conn)
+            }
         }
     }
 
@@ -499,6 +568,13 @@ impl<C: Connector> Task<C> {
             idle
         });
         tokio::pin!(idle_timer);
+        let keepalive = self.config.keepalive_interval;
+        let keepalive_timer = sleep(if keepalive.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            keepalive
+        });
+        tokio::pin!(keepalive_timer);
         let mut batch: Vec<ServerMessage> = Vec::with_capacity(BURST);
 
         loop {
@@ -510,6 +586,7 @@ impl<C: Connector> Task<C> {
                 },
                 c = self.commands.recv() => Step::Command(c),
                 _ = &mut idle_timer, if !idle.is_zero() => Step::Idle,
+                _ = &mut keepalive_timer, if !keepalive.is_zero() => Step::Keepalive,
             };
             let lost = match step {
                 Step::Shutdown | Step::Command(None) => {
@@ -519,12 +596,18 @@ impl<C: Connector> Task<C> {
                 }
                 Step::Message(first) => {
                     last_message = Instant::now();
-                    batch.push(first);
+                    if !self.intercept(&first) {
+                        batch.push(first);
+                    }
                     // Take what is already buffered before handing over: one lock, one wake-up.
                     let mut pending_loss = None;
                     while batch.len() < BURST {
                         match conn.recv().now_or_never() {
-                            Some(Ok(m)) => batch.push(m),
+                            Some(Ok(m)) => {
+                                if !self.intercept(&m) {
+                                    batch.push(m);
+                                }
+                            }
                             Some(Err(l)) => {
                                 pending_loss = Some(l);
                                 break;
@@ -552,6 +635,25 @@ impl<C: Connector> Task<C> {
                         continue;
                     }
                     format!("no message within idle_timeout ({:?})", idle)
+                }
+                // Sends move the deadline without touching the timer: it re-arms when it fires.
+                Step::Keepalive => {
+                    let due = self.last_sent + keepalive;
+                    if Instant::now() < due {
+                        keepalive_timer.as_mut().reset(due);
+                        continue;
+                    }
+                    match self.send_keepalive(&mut conn).await {
+                        Ok(()) => {}
+                        Err(SendFailure::Stopped) => return,
+                        // The receiving side reports the loss.
+                        Err(SendFailure::Lost { reason, .. }) => self.log(
+                            LogLevel::Debug,
+                            format!("keepalive send failed, connection presumed lost: {reason}"),
+                        ),
+                    }
+                    keepalive_timer.as_mut().reset(Instant::now() + keepalive);
+                    continue;
                 }
                 Step::Command(Some(cmd)) => match self.apply(cmd, &mut conn).await {
                     Applied::Done => continue,
@@ -717,7 +819,7 @@ impl<C: Connector> Task<C> {
 
     /// Sends one frame, unless the stop signal comes first, or the peer stops reading for longer
     /// than `idle_timeout`: a full socket buffer must never freeze the task.
-    async fn send(&self, conn: &mut C::Conn, frame: String) -> Result<(), SendFailure> {
+    async fn send(&mut self, conn: &mut C::Conn, frame: String) -> Result<(), SendFailure> {
         let idle = self.config.idle_timeout;
         let stall = async {
             if idle.is_zero() {
@@ -744,10 +846,16 @@ impl<C: Connector> Task<C> {
             _ = stopped => return Err(SendFailure::Stopped),
             _ = stall => Err(format!("send stalled for idle_timeout ({idle:?})")),
         };
-        outcome.map_err(|reason| SendFailure::Lost {
-            reason,
-            written: conn.bytes_written() != before,
-        })
+        match outcome {
+            Ok(()) => {
+                self.last_sent = Instant::now();
+                Ok(())
+            }
+            Err(reason) => Err(SendFailure::Lost {
+                reason,
+                written: conn.bytes_written() != before,
+            }),
+        }
     }
 
     /// The reconnect procedure. `None` means the task must end.
@@ -797,7 +905,10 @@ impl<C: Connector> Task<C> {
             );
             self.or_shutdown(sleep(delay)).await?;
             let mut conn = match self.connect().await? {
-                Ok(conn) => conn,
+                Ok(conn) => {
+                    self.connection_opened();
+                    conn
+                }
                 Err(e) => {
                     self.log(
                         LogLevel::Warning,

@@ -358,3 +358,19 @@ def test_parser_in_process() -> None:
         3,
     )
     assert parser.parse_args(["mock-exchange"]).run is cli.run_mock_exchange
+
+
+def test_mock_exchange_server_rules_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """--idle-close / --max-duration reach MockExchange; an absurd value is exit 2, no panic."""
+    from bullet_ws import cli
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["mock-exchange", "--idle-close", "60", "--max-duration", "0.5"])
+    assert (args.idle_close, args.max_duration) == (60.0, 0.5)
+    assert (parser.parse_args(["mock-exchange"]).idle_close, args.run) == (
+        None, cli.run_mock_exchange,
+    )
+    for bad in (["--idle-close", "1e300"], ["--max-duration", "-1"], ["--idle-close", "nan"]):
+        assert cli.run_mock_exchange(parser.parse_args(["mock-exchange", *bad])) == 2
+        err = capsys.readouterr().err
+        assert bad[0][2:].replace("-", "_") in err and "Traceback" not in err, err

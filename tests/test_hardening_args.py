@@ -183,6 +183,18 @@ BAD_MOCK: list[tuple[str, dict[str, Any], type, str]] = [
     ("max_topics bool", {"max_topics": True}, ValueError, "max_topics"),
     ("ping_interval zero", {"ping_interval": 0}, ValueError, "ping_interval"),
     ("ping_interval inf", {"ping_interval": math.inf}, ValueError, "ping_interval"),
+    ("ping_interval huge", {"ping_interval": 1e300}, ValueError, "ping_interval"),
+    ("idle_close zero", {"idle_close": 0}, ValueError, "idle_close"),
+    ("idle_close negative", {"idle_close": -1}, ValueError, "idle_close"),
+    ("idle_close nan", {"idle_close": math.nan}, ValueError, "idle_close"),
+    ("idle_close huge", {"idle_close": 1e300}, ValueError, "idle_close"),
+    ("idle_close bool", {"idle_close": True}, ValueError, "idle_close"),
+    ("idle_close str", {"idle_close": "1"}, ValueError, "idle_close"),
+    ("max_duration zero", {"max_duration": 0}, ValueError, "max_duration"),
+    ("max_duration negative", {"max_duration": -0.5}, ValueError, "max_duration"),
+    ("max_duration inf", {"max_duration": math.inf}, ValueError, "max_duration"),
+    ("max_duration huge", {"max_duration": 1e300}, ValueError, "max_duration"),
+    ("max_duration bool", {"max_duration": False}, ValueError, "max_duration"),
 ]
 
 
@@ -206,6 +218,12 @@ BAD_FAULTS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
     ("missing param", ("oversize",), {}, "size"),
     ("ill-typed param", ("close",), {"code": "1000"}, "code"),
     ("send_text data int", ("send_text",), {"data": 5}, "data"),
+    ("disconnecting delay negative", ("disconnecting",), {"delay": -1}, "delay"),
+    ("disconnecting delay nan", ("disconnecting",), {"delay": math.nan}, "delay"),
+    ("disconnecting delay huge", ("disconnecting",), {"delay": 1e300}, "delay"),
+    ("disconnecting delay str", ("disconnecting",), {"delay": "1"}, "delay"),
+    ("disconnecting delay bool", ("disconnecting",), {"delay": True}, "delay"),
+    ("disconnecting reason int", ("disconnecting",), {"reason": 5}, "reason"),
 ]
 
 

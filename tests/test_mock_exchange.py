@@ -544,6 +544,67 @@ async def test_fault_disconnecting(mock: MockExchange) -> None:
         assert exc.rcvd is not None and exc.rcvd.code == 1000
 
 
+async def test_fault_disconnecting_with_delay(mock: MockExchange) -> None:
+    """The status first; the connection keeps working until the close, `delay` s later."""
+    async with open_ws(mock.url) as ws:
+        await ready(ws)
+        mock.fault("disconnecting", reason="max_duration", delay=0.3)
+        status = await recv_json(ws)
+        noticed = time.monotonic()
+        assert (status["status"], status["reason"]) == ("disconnecting", "max_duration")
+        await send(ws, "PING", 1)
+        assert (await recv_json(ws))["id"] == 1
+        exc = await closed(ws)
+        assert exc.rcvd is not None and exc.rcvd.code == 1000
+        assert time.monotonic() - noticed >= 0.25
+        record = await asyncio.to_thread(mock.wait_closed, 0)
+        assert record.closed_by == "server"
+
+
+async def test_idle_close_after_no_text_message() -> None:
+    """A client that sends no text message for idle_close s gets the `idle_timeout` notice,
+    then a close; text messages reset the clock, control frames (pings) do not."""
+    with MockExchange(rate=1.0, idle_close=0.4) as mock:
+        async with open_ws(mock.url) as ws:
+            await ready(ws)
+            started = time.monotonic()
+            for i in range(6):  # 0.6 s of text messages every 0.1 s: still open
+                await asyncio.sleep(0.1)
+                await send(ws, "PING", i)
+                assert (await recv_json(ws))["id"] == i
+            quiet_from = time.monotonic()
+            assert quiet_from - started > 0.4
+            await ws.ping()  # a control frame does not count
+            status = await recv_json(ws)
+            assert status == _AnyE(
+                {"e": "status", "status": "disconnecting", "clientId": "ws_0",
+                 "reason": "idle_timeout"}
+            )
+            assert time.monotonic() - quiet_from >= 0.35
+            exc = await closed(ws)
+            assert exc.rcvd is not None and exc.rcvd.code == 1000
+        record = await asyncio.to_thread(mock.wait_closed, 0)
+        assert record.closed_by == "server" and record.pings == 1
+
+
+async def test_max_duration_caps_every_connection() -> None:
+    with MockExchange(rate=1.0, max_duration=0.3) as mock:
+        for index in range(2):
+            async with open_ws(mock.url) as ws:
+                await ready(ws)
+                opened = time.monotonic()
+                # Activity does not extend the lifetime.
+                await send(ws, "PING", 1)
+                assert (await recv_json(ws))["id"] == 1
+                status = await recv_json(ws)
+                assert (status["status"], status["reason"]) == ("disconnecting", "max_duration")
+                assert time.monotonic() - opened >= 0.25
+                exc = await closed(ws)
+                assert exc.rcvd is not None and exc.rcvd.code == 1000
+            record = await asyncio.to_thread(mock.wait_closed, index)
+            assert record.closed_by == "server"
+
+
 async def test_fault_raw_frames_and_oversize(mock: MockExchange) -> None:
     async with open_ws(mock.url, max_size=None) as ws:
         await ready(ws)

@@ -24,6 +24,7 @@ from support import WAIT, next_of, options
 pytestmark = pytest.mark.timeout(60)
 
 TX = "AAECAwQFBgc="
+N = 20  # orders queued right before a close
 
 
 async def drain(ws: Any) -> list[Any]:
@@ -54,20 +55,21 @@ async def test_orders_accepted_before_close_are_written_and_accounted_for(
     ws.ping(id=1000)
     events = [await next_of(ws, backend.Pong)]
     if how == "close":
-        for i in range(40):
+        for i in range(N):
             ws.submit(TX, id=i)
         await ws.close()
     else:
         async with ws:
-            for i in range(40):
+            for i in range(N):
                 ws.order_place(TX, id=i)
     events += await drain(ws)
-    frames = mock.wait_frames(0, 41).frames
+    frames = mock.wait_frames(0, N + 1).frames
     method = "SUBMIT" if how == "close" else "ORDER.PLACE"
     sent = [json.loads(f)["id"] for f in frames if method in f]
-    assert sent == list(range(40))  # each once, in order, all before the close
+    reasons = [e.reason for e in events if isinstance(e, OrderUnacked)]
+    assert sent == list(range(N)), reasons  # each once, in order, all before the close
     seen = outcomes(events, backend)
-    assert sorted(seen) == list(range(40))
+    assert sorted(seen) == list(range(N))
     for i, what in seen.items():
         assert what in (["ack"], ["socket stopped before the ack"]), (i, what)
 

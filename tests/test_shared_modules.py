@@ -258,9 +258,9 @@ def test_topics_arg_rejects(bad: object, error: type) -> None:
 def test_id_arg() -> None:
     assert _validate.id_arg(None) is None
     assert _validate.id_arg(0) == 0
-    assert _validate.id_arg(2**64 - 1) == 2**64 - 1
+    assert _validate.id_arg(2**64 - 2**32 - 1) == 2**64 - 2**32 - 1
     for bad, error in [(-1, ValueError), (2**64, ValueError), (True, TypeError), ("1", TypeError),
-                       (1.0, TypeError)]:
+                       (1.0, TypeError), (2**64 - 2**32, ValueError), (2**64 - 1, ValueError)]:
         with pytest.raises(error, match="^id"):
             _validate.id_arg(bad)
 

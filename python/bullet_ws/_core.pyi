@@ -690,6 +690,8 @@ class _MockServer:
         ping_interval: float | None = None,
         max_topics: int | None = None,
         legacy_shapes: bool = False,
+        idle_close: float | None = None,
+        max_duration: float | None = None,
     ) -> _MockServer: ...
     @property
     def url(self) -> str: ...

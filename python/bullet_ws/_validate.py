@@ -9,9 +9,12 @@ import base64
 import re
 from collections.abc import Iterable
 
-__all__ = ["MAX_ID", "id_arg", "max_events_arg", "topics_arg", "tx_arg"]
+__all__ = ["KEEPALIVE_ID_BASE", "MAX_ID", "id_arg", "max_events_arg", "topics_arg", "tx_arg"]
 
-MAX_ID = 2**64 - 1
+# The top 2**32 ids of u64 belong to keepalive pings (native: `KEEPALIVE_ID_BASE` in managed.rs):
+# refusing them here means a keepalive's pong can be swallowed without ever hiding a user's.
+KEEPALIVE_ID_BASE = 2**64 - 2**32
+MAX_ID = KEEPALIVE_ID_BASE - 1
 # Standard alphabet, whole 4-character groups, padding only at the end.
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
@@ -38,13 +41,18 @@ def topics_arg(topics: object) -> list[str]:
 
 
 def id_arg(id: object) -> int | None:
-    """None or an int (not bool) in 0..2**64-1."""
+    """None or an int (not bool) in 0..2**64-2**32-1 (the rest is reserved for keepalives)."""
     if id is None:
         return None
     if isinstance(id, bool) or not isinstance(id, int):
         raise TypeError(f"id must be an int or None, got {type(id).__name__}")
     if not 0 <= id <= MAX_ID:
-        raise ValueError(f"id must be in 0..2**64-1, got {id}")
+        if KEEPALIVE_ID_BASE <= id < 2**64:
+            raise ValueError(
+                f"id must be in 0..2**64-2**32-1: the top 2**32 ids are reserved for keepalive"
+                f" pings, got {id}"
+            )
+        raise ValueError(f"id must be in 0..2**64-2**32-1, got {id}")
     return int(id)
 
 

@@ -75,6 +75,21 @@ def _add_mock_exchange(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         action="store_true",
         help="aggTrade in the pre-2026-05-23 shape instead of the live one",
     )
+    p.add_argument(
+        "--idle-close",
+        type=float,
+        default=None,
+        metavar="S",
+        help="close a connection whose client sent no text message for S seconds, after a "
+        "'disconnecting' status (the live server: 60)",
+    )
+    p.add_argument(
+        "--max-duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="lifetime cap of each connection in seconds ('disconnecting', then close)",
+    )
     p.set_defaults(run=run_mock_exchange)
 
 
@@ -93,6 +108,8 @@ def run_mock_exchange(args: argparse.Namespace) -> int:
             ping_interval=args.ping_interval,
             max_topics=args.max_topics,
             legacy_shapes=args.legacy_shapes,
+            idle_close=args.idle_close,
+            max_duration=args.max_duration,
         )
         mock.start()
     except (ValueError, OSError) as e:

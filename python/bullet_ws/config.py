@@ -10,6 +10,10 @@ from typing import Any
 
 __all__ = ["ManagedWsConfig"]
 
+# A keepalive only helps below the server's 60 s; the cap keeps the native timer arithmetic far
+# from overflow, and is the same for both backends since both validate here.
+_MAX_KEEPALIVE = 86_400.0
+
 
 def _number(name: str, value: object) -> float:
     # bool is an int subclass; a True duration is always a bug.
@@ -33,6 +37,10 @@ class ManagedWsConfig:
 
     Validated on construction: a wrong type raises TypeError, a bad value ValueError, and the
     message starts with the field name. `bool` is never accepted as a number.
+
+    `keepalive_interval`: when the client has sent nothing for this long, the socket sends a
+    keepalive PING (the live server closes a connection after 60 s without a client message);
+    0 disables; at most 86400.
     """
 
     initial_backoff: float = 1.0
@@ -41,6 +49,7 @@ class ManagedWsConfig:
     channel_capacity: int = 10_000
     connection_timeout: float = 10.0
     idle_timeout: float = 60.0
+    keepalive_interval: float = 20.0
     backoff_reset_after: float = 30.0
     max_message_size: int = 4 * 1024 * 1024
     ca_file: str | os.PathLike[str] | None = None
@@ -53,6 +62,13 @@ class ManagedWsConfig:
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
             set_field(self, name, value)
+        keepalive = _number("keepalive_interval", self.keepalive_interval)
+        if not 0 <= keepalive <= _MAX_KEEPALIVE:
+            raise ValueError(
+                f"keepalive_interval must be in 0..{_MAX_KEEPALIVE:g} (0 disables), "
+                f"got {self.keepalive_interval!r}"
+            )
+        set_field(self, "keepalive_interval", keepalive)
         timeout = _number("connection_timeout", self.connection_timeout)
         if timeout <= 0:
             raise ValueError(f"connection_timeout must be > 0, got {self.connection_timeout!r}")

@@ -58,10 +58,13 @@ class Stats:
 
     messages_received: server messages parsed (also those then dropped);
     events_dropped: events dropped because the event queue was full;
-    reconnects: successful reconnects; queued: events waiting in the queue now.
+    reconnects: successful reconnects; queued: events waiting in the queue now;
+    keepalives_sent: keepalive PINGs sent (their pongs are neither delivered nor counted in
+    messages_received).
     """
 
     messages_received: int
     events_dropped: int
     reconnects: int
     queued: int
+    keepalives_sent: int = 0

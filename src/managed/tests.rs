@@ -222,6 +222,7 @@ fn config(initial_ms: u64, max_ms: u64) -> Config {
         initial_backoff: Duration::from_millis(initial_ms),
         max_backoff: Duration::from_millis(max_ms),
         idle_timeout: Duration::ZERO,
+        keepalive_interval: Duration::ZERO,
         backoff_reset_after: Duration::from_secs(30),
         ..Config::default()
     }
@@ -795,4 +796,105 @@ async fn orders_older_than_order_max_age_are_not_sent() {
     h.until(|h| h.net.conn_count() == 2 && !h.net.sent(1).is_empty())
         .await;
     assert_eq!(h.net.sent(1), [r#"{"method":"PING","id":6}"#]);
+}
+
+fn ping_ids(sent: &[String]) -> Vec<u64> {
+    sent.iter()
+        .filter_map(|f| {
+            let v: serde_json::Value = serde_json::from_str(f).ok()?;
+            (v["method"] == "PING").then(|| v["id"].as_u64()).flatten()
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_pings_after_the_interval_without_a_send_and_swallows_its_pongs() {
+    let h = Harness::start(Config {
+        keepalive_interval: Duration::from_secs(1),
+        ..config(10, 100)
+    })
+    .await;
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let base = KEEPALIVE_ID_BASE;
+    assert_eq!(ping_ids(&h.net.sent(0)), [base, base + 1, base + 2]);
+    assert_eq!(h.handle.events().stats().keepalives_sent, 3);
+
+    // Its pongs are swallowed (and not counted as received); others are delivered, also one
+    // in the reserved range that answers no outstanding keepalive.
+    h.net
+        .push(0, &format!(r#"{{"e":"pong","id":{base},"E":1}}"#));
+    h.net
+        .push(0, &format!(r#"{{"e":"pong","id":{},"E":1}}"#, base + 1000));
+    h.net
+        .push(0, &format!(r#"{{"e":"pong","id":{base},"E":1}}"#));
+    h.net.push(0, r#"{"e":"pong","id":5,"E":1}"#);
+    // Plain messages ring no doorbell in this harness: wait on the counter, then pop.
+    h.until(|h| h.handle.events().stats().messages_received == 3)
+        .await;
+    let ids: Vec<_> = std::iter::from_fn(|| h.handle.events().pop())
+        .map(|e| match e {
+            Event::Message(m) => m.request_id(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, [Some(base + 1000), Some(base), Some(5)]);
+
+    // Every send resets the clock: a user command half-way moves the next keepalive.
+    assert!(start.elapsed() < Duration::from_millis(3600));
+    h.handle.ping(Some(5)).unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(ping_ids(&h.net.sent(0)), [base, base + 1, base + 2, 5]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        ping_ids(&h.net.sent(0)),
+        [base, base + 1, base + 2, 5, base + 3]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_zero_sends_nothing_and_a_new_connection_restarts_the_clock() {
+    let quiet = Harness::start(config(10, 100)).await;
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert!(quiet.net.sent(0).is_empty());
+    assert_eq!(quiet.handle.events().stats().keepalives_sent, 0);
+
+    let h = Harness::start(Config {
+        keepalive_interval: Duration::from_secs(1),
+        ..config(10, 100)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(ping_ids(&h.net.sent(0)).len(), 1);
+    h.net.kill(0, Lost::Ended);
+    h.until(|h| h.net.conn_count() == 2).await;
+    let reconnected_at = Instant::now();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(
+        h.net.sent(1).is_empty(),
+        "the new connection's clock started at its open"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(ping_ids(&h.net.sent(1)), [KEEPALIVE_ID_BASE + 1]);
+    assert!(reconnected_at.elapsed() < Duration::from_millis(1200));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_disconnecting_status_is_delivered_and_logged_at_warning() {
+    let h = Harness::start(config(10, 100)).await;
+    h.net.push(
+        0,
+        r#"{"e":"status","E":1,"status":"disconnecting","clientId":"ws_0","reason":"pong_timeout"}"#,
+    );
+    assert!(matches!(
+        h.next().await,
+        Some(Event::Message(ServerMessage::Status(ref s))) if s.status == "disconnecting"
+    ));
+    let logs = h.handle.events().take_logs();
+    let warnings: Vec<_> = logs
+        .iter()
+        .filter(|(level, m)| *level == LogLevel::Warning && m.contains("pong_timeout"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{logs:?}");
+    assert_eq!(h.net.attempts().len(), 1, "no reconnect of our own");
 }

@@ -29,7 +29,7 @@ impl PyMockServer {
     #[new]
     #[pyo3(signature = (host="127.0.0.1".to_string(), port=0, rate=Some(20.0), symbols=None,
                         max_messages=None, preencode=false, ping_interval=None, max_topics=None,
-                        legacy_shapes=false))]
+                        legacy_shapes=false, idle_close=None, max_duration=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         host: String,
@@ -41,16 +41,12 @@ impl PyMockServer {
         ping_interval: Option<f64>,
         max_topics: Option<usize>,
         legacy_shapes: bool,
+        idle_close: Option<f64>,
+        max_duration: Option<f64>,
     ) -> PyResult<Self> {
         let defaults = MockConfig::default();
-        let ping_interval = match ping_interval {
-            Some(s) if !(s.is_finite() && s > 0.0) => {
-                return Err(PyValueError::new_err(format!(
-                    "ping_interval must be a finite number > 0 or None, got {s}"
-                )))
-            }
-            other => other.map(Duration::from_secs_f64),
-        };
+        let period =
+            |name: &str, secs: Option<f64>| secs.map(|s| seconds_arg(name, s, false)).transpose();
         if let Some(r) = rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
             return Err(PyValueError::new_err(format!(
                 "rate must be a finite number > 0 or None, got {r}"
@@ -63,9 +59,11 @@ impl PyMockServer {
             symbols: symbols.unwrap_or(defaults.symbols),
             max_messages,
             preencode,
-            ping_interval,
+            ping_interval: period("ping_interval", ping_interval)?,
             max_topics,
             legacy_shapes,
+            idle_close: period("idle_close", idle_close)?,
+            max_duration: period("max_duration", max_duration)?,
             ..defaults
         };
         let server = MockServer::start(config).map_err(|e| match e.kind() {
@@ -213,6 +211,20 @@ impl PyMockServer {
     }
 }
 
+/// Seconds as a Duration in (0, 86400] (or [0, 86400] with `zero_ok`): anything else, NaN and
+/// 1e300 included, is a ValueError naming the argument, never a panic of the conversion.
+fn seconds_arg(name: &str, secs: f64, zero_ok: bool) -> PyResult<Duration> {
+    let max = MockConfig::MAX_PERIOD.as_secs_f64();
+    let low_ok = if zero_ok { secs >= 0.0 } else { secs > 0.0 };
+    if !(secs.is_finite() && low_ok && secs <= max) {
+        let low = if zero_ok { "[0" } else { "(0" };
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a number of seconds in {low}, {max}], got {secs:?}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 fn timeout_arg(timeout: f64) -> PyResult<Duration> {
     if !(timeout.is_finite() && timeout >= 0.0) {
         return Err(PyValueError::new_err(format!(
@@ -250,6 +262,7 @@ fn parse_fault(kind: &str, p: &mut Params<'_>) -> PyResult<Fault> {
         },
         "disconnecting" => Fault::Disconnecting {
             reason: p.string("reason")?.unwrap_or_else(|| "idle_timeout".into()),
+            delay: p.seconds("delay")?.unwrap_or_default(),
         },
         "send_text" => Fault::SendText(p.required_bytes("data")?),
         "send_binary" => Fault::SendBinary(p.required_bytes("data")?),
@@ -360,6 +373,22 @@ impl<'py> Params<'py> {
                 .map(Some)
                 .map_err(|_| PyValueError::new_err(format!("{name} must be an int >= 0, got {v}"))),
         }
+    }
+
+    /// A delay in seconds (int or float, not bool), in [0, 86400].
+    fn seconds(&mut self, name: &str) -> PyResult<Option<Duration>> {
+        let Some(v) = self.take(name) else {
+            return Ok(None);
+        };
+        if v.is_instance_of::<pyo3::types::PyBool>() {
+            return Err(PyValueError::new_err(format!(
+                "{name} must be a number, got a bool"
+            )));
+        }
+        let secs = v
+            .extract::<f64>()
+            .map_err(|_| PyValueError::new_err(format!("{name} must be a number, got {v}")))?;
+        seconds_arg(name, secs, true).map(Some)
     }
 
     fn required_size(&mut self, name: &str) -> PyResult<u64> {

@@ -327,6 +327,7 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
         channel_capacity: config.getattr("channel_capacity")?.extract()?,
         connection_timeout: duration(config, "connection_timeout")?,
         idle_timeout: duration(config, "idle_timeout")?,
+        keepalive_interval: duration(config, "keepalive_interval")?,
         backoff_reset_after: duration(config, "backoff_reset_after")?,
         max_message_size: config.getattr("max_message_size")?.extract()?,
         ca_file: ca_file.map(PathBuf::from),
@@ -452,6 +453,7 @@ impl PySocket {
             s.events_dropped,
             s.reconnects,
             s.queued,
+            s.keepalives_sent,
         ))
     }
 

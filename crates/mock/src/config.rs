@@ -28,18 +28,32 @@ pub struct MockConfig {
     /// aggTrade in the shape before 2026-05-23 (real DEX fields, no `ft z Z rs`) instead of the
     /// live one (placeholders): for comparing the two.
     pub legacy_shapes: bool,
+    /// As the live server: a connection whose client sent no text message for this long gets
+    /// the `disconnecting` status (reason `idle_timeout`), then a close.
+    pub idle_close: Option<Duration>,
+    /// Lifetime cap of each connection: `disconnecting` (reason `max_duration`), then a close.
+    pub max_duration: Option<Duration>,
 }
 
 impl MockConfig {
     pub const RING_FRAMES: usize = 4096;
+    /// Longest period or delay the mock accepts: far beyond any test, and small enough that
+    /// adding it to an `Instant` can never overflow.
+    pub const MAX_PERIOD: Duration = Duration::from_secs(86_400);
 
     pub(crate) fn validate(&self) -> io::Result<()> {
         let bad = |m: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, m.to_string()));
         if self.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
             return bad("rate must be a finite number > 0 or None");
         }
-        if self.ping_interval.is_some_and(|d| d.is_zero()) {
-            return bad("ping_interval must be > 0 or None");
+        for (name, period) in [
+            ("ping_interval", self.ping_interval),
+            ("idle_close", self.idle_close),
+            ("max_duration", self.max_duration),
+        ] {
+            if period.is_some_and(|d| d.is_zero() || d > Self::MAX_PERIOD) {
+                return bad(&format!("{name} must be in (0, 86400] seconds or None"));
+            }
         }
         if self.symbols.iter().any(|s| s.is_empty() || s.contains('@')) {
             return bad("symbols must be non-empty and contain no '@'");
@@ -61,6 +75,42 @@ impl Default for MockConfig {
             max_topics: None,
             max_message_size: 16 << 20,
             legacy_shapes: false,
+            idle_close: None,
+            max_duration: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_must_be_positive_and_bounded() {
+        let day = MockConfig::MAX_PERIOD;
+        for bad in [Duration::ZERO, day + Duration::from_nanos(1), Duration::MAX] {
+            for config in [
+                MockConfig {
+                    idle_close: Some(bad),
+                    ..MockConfig::default()
+                },
+                MockConfig {
+                    max_duration: Some(bad),
+                    ..MockConfig::default()
+                },
+                MockConfig {
+                    ping_interval: Some(bad),
+                    ..MockConfig::default()
+                },
+            ] {
+                assert!(config.validate().is_err(), "{bad:?}");
+            }
+        }
+        let ok = MockConfig {
+            idle_close: Some(day),
+            max_duration: Some(Duration::from_millis(1)),
+            ..MockConfig::default()
+        };
+        assert!(ok.validate().is_ok());
     }
 }

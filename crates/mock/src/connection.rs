@@ -98,6 +98,11 @@ struct Conn {
     silence: Option<bool>,
     reject: Option<OrderReject>,
     ring: Option<Ring>,
+    opened_at: Instant,
+    /// Last text message from the client: the clock of `idle_close`.
+    last_text: Instant,
+    /// When a `disconnecting` notice already sent is followed by the close.
+    close_at: Option<Instant>,
 }
 
 /// Pre-encoded market frames (option `preencode`), valid for one subscription generation.
@@ -138,6 +143,9 @@ impl Conn {
             silence: None,
             reject,
             ring: None,
+            opened_at: Instant::now(),
+            last_text: Instant::now(),
+            close_at: None,
         }
     }
 
@@ -183,6 +191,8 @@ impl Conn {
             i.set_missed_tick_behavior(MissedTickBehavior::Delay);
             i
         });
+        let idle_close = self.config().idle_close;
+        let max_duration = self.config().max_duration;
         let mut next_due = Instant::now();
         let mut was_paced = false;
         loop {
@@ -196,6 +206,11 @@ impl Conn {
             }
             was_paced = paced;
             let want_write = self.backlog() > 0 || (streaming && period.is_none());
+            // The server's rules: a silenced (zombie) server enforces nothing, and once a
+            // notice is out only its close is pending.
+            let rules = self.silence.is_none() && self.close_at.is_none();
+            let idle_due = idle_close.map(|d| self.last_text + d);
+            let lifetime_due = max_duration.map(|d| self.opened_at + d);
             let step = tokio::select! {
                 biased;
                 fault = commands.recv() => match fault {
@@ -219,6 +234,15 @@ impl Conn {
                         self.queue(frame::OP_PING, b"");
                     }
                     Step::Continue
+                },
+                () = sleep_until(idle_due.unwrap_or(next_due)), if rules && idle_due.is_some() => {
+                    self.disconnecting("idle_timeout", Duration::ZERO).await
+                },
+                () = sleep_until(lifetime_due.unwrap_or(next_due)), if rules && lifetime_due.is_some() => {
+                    self.disconnecting("max_duration", Duration::ZERO).await
+                },
+                () = sleep_until(self.close_at.unwrap_or(next_due)), if self.close_at.is_some() => {
+                    Step::Closed(self.close(1000, "").await)
                 },
             };
             if let Step::Closed(by) = step {
@@ -464,6 +488,9 @@ impl Conn {
 
     /// A request, text or binary alike (binary is parsed as UTF-8 JSON, as the SDK does).
     fn on_data(&mut self, data: Vec<u8>, binary: bool) {
+        if !binary {
+            self.last_text = Instant::now();
+        }
         let silenced = self.silence.is_some();
         let replies = if silenced {
             Vec::new()
@@ -494,9 +521,8 @@ impl Conn {
             Fault::Reset => return Step::Closed(self.reset()),
             Fault::Fin => return Step::Closed(self.fin().await),
             Fault::Silence { answer_pings } => self.silence = Some(answer_pings),
-            Fault::Disconnecting { reason } => {
-                self.queue_status("disconnecting", Some(&reason));
-                return Step::Closed(self.close(1000, "").await);
+            Fault::Disconnecting { reason, delay } => {
+                return self.disconnecting(&reason, delay).await;
             }
             Fault::SendText(data) => self.queue(frame::OP_TEXT, &data),
             Fault::SendBinary(data) => self.queue(frame::OP_BINARY, &data),
@@ -521,6 +547,18 @@ impl Conn {
             | Fault::NoStatus
             | Fault::WrongFirst(_) => {}
         }
+        Step::Continue
+    }
+
+    /// The live server's notice before it ends a connection: the `disconnecting` status, then
+    /// the close, at once or after `delay` (meanwhile the connection works as before).
+    async fn disconnecting(&mut self, reason: &str, delay: Duration) -> Step {
+        self.queue_status("disconnecting", Some(reason));
+        if delay.is_zero() {
+            return Step::Closed(self.close(1000, "").await);
+        }
+        let at = Instant::now() + delay;
+        self.close_at = Some(self.close_at.map_or(at, |t| t.min(at)));
         Step::Continue
     }
 

@@ -1,6 +1,7 @@
 //! Misbehaviour on command: what can go wrong, and to which connections.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::session::OrderReject;
 
@@ -30,9 +31,11 @@ pub enum Fault {
     Silence {
         answer_pings: bool,
     },
-    /// `status`/`disconnecting` with this reason, then close 1000.
+    /// `status`/`disconnecting` with this reason, then close 1000 after `delay` (the
+    /// connection works normally meanwhile, as on the live server).
     Disconnecting {
         reason: String,
+        delay: Duration,
     },
     /// One raw text frame; the bytes need not be UTF-8 nor JSON.
     SendText(Vec<u8>),

@@ -224,6 +224,13 @@ impl MockServer {
     /// `reject_orders`, which applies to the next `count` upgraded connections on top of any other
     /// fault. While [`MockServer::set_refusing`] is on, accepted connections consume nothing.
     pub fn fault(&self, fault: Fault, scope: Scope) -> Result<usize, FaultError> {
+        if let Fault::Disconnecting { delay, .. } = &fault {
+            if *delay > MockConfig::MAX_PERIOD {
+                return Err(FaultError(format!(
+                    "delay must be at most 86400 seconds, got {delay:?}"
+                )));
+            }
+        }
         match scope {
             Scope::Current => {
                 if fault.next_only() {

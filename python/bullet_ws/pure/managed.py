@@ -29,7 +29,7 @@ from bullet_ws import _validate
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import BusyError, ConnectError, StoppedError
 from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
-from bullet_ws.pure.messages import ErrorMessage, Message, OrderResult
+from bullet_ws.pure.messages import ErrorMessage, Message, OrderResult, Pong, Status
 from bullet_ws.pure.parse import parse_message
 from bullet_ws.pure.transport import (
     CountingConnection,
@@ -54,7 +54,7 @@ COMMAND_QUEUE_CAPACITY = 256  # commands are low-rate; a full queue means a stuc
 _DROP_WARNING_INTERVAL = 1.0
 # How long a stopping socket keeps writing the commands queued before stop() (the native
 # backend's STOP_GRACE).
-STOP_GRACE = 0.5
+STOP_GRACE = 1.0
 
 # An order on the wire: its id and its `OrderResult.method` name.
 _Order = tuple["int | None", str]
@@ -62,6 +62,7 @@ _ORDER_NAMES = {
     "SUBMIT": "submit", "ORDER.PLACE": "place", "ORDER.CANCEL": "cancel",
     "ORDER.AMEND": "amend", "ORDER.CANCEL_ALL": "cancel_all",
 }
+_MAX_OUTSTANDING_KEEPALIVES = 16  # a server that never answers must not grow the set
 
 
 class _Subscribe:
@@ -129,7 +130,13 @@ class _Session:
         self.messages_received = 0
         self.events_dropped = 0
         self.reconnects = 0
+        self.keepalives_sent = 0
         self.last_message_at = time.monotonic()
+        # Keepalive: the clock of the last frame sent, and the ids still awaiting their pong
+        # (ids from the range `_validate.id_arg` refuses, so no user pong is ever swallowed).
+        self.last_sent_at = time.monotonic()
+        self.keepalive_ids: dict[int, None] = {}
+        self.next_keepalive = 0
         self.last_drop_warning = -_DROP_WARNING_INTERVAL
         # Reconnect state: the backoff persists across outages (PROTOCOL.md §5.4).
         self.backoff = max(config.initial_backoff, MIN_BACKOFF)
@@ -221,7 +228,9 @@ class _Session:
         self._wake_consumer()
 
     def _unack_pending(self, reason: str) -> None:
-        pending, self.pending = self.pending, deque()
+        # Cleared in place: the reader holds this deque.
+        pending = list(self.pending)
+        self.pending.clear()
         for order in pending:
             self._unacked(order, reason)
 
@@ -295,6 +304,7 @@ class _Session:
 
     async def _supervise(self) -> None:
         idle_timeout = self.config.idle_timeout
+        keepalive = self.config.keepalive_interval
         while True:
             # Python 3.11's wait_for can swallow a cancellation that races the inner result, so
             # stop() is also checked here, not only delivered as a CancelledError.
@@ -322,11 +332,48 @@ class _Session:
                     if not await self._reconnect(reason):
                         return
                     continue
+            if keepalive > 0:
+                until_keepalive = self.last_sent_at + keepalive - time.monotonic()
+                if until_keepalive <= 0:
+                    await self._send_keepalive()
+                    continue
+                timeout = until_keepalive if timeout is None else min(timeout, until_keepalive)
             await self._sleep_until_woken(timeout)
+
+    async def _send_keepalive(self) -> None:
+        request_id = _validate.KEEPALIVE_ID_BASE + self.next_keepalive % 2**32
+        self.next_keepalive += 1
+        try:
+            await self._send(client_frame("PING", request_id, has_params=False))
+        except Exception as exc:  # noqa: BLE001 - the reader reports the loss
+            logger.debug("keepalive send failed (%r), connection presumed lost", exc)
+            self.last_sent_at = time.monotonic()  # no retry loop on a dead connection
+            return
+        ids = self.keepalive_ids
+        if len(ids) >= _MAX_OUTSTANDING_KEEPALIVES:
+            del ids[next(iter(ids))]
+        ids[request_id] = None
+        self.keepalives_sent += 1
+
+    def _intercept(self, message: Message) -> bool:
+        """True when `message` must not reach the user: the pong of one of our keepalives."""
+        if isinstance(message, Pong):
+            ids = self.keepalive_ids
+            return bool(ids) and message.id is not None and ids.pop(message.id, 0) is None
+        if isinstance(message, Status) and message.status == "disconnecting":
+            logger.warning(
+                "server is disconnecting this connection (%s), reason: %s",
+                message.client_id, message.reason or "none given",
+            )
+        return False
 
     def _start_reader(self) -> None:
         self.loss = None
         self.last_message_at = time.monotonic()
+        # A fresh connection: the server's idle clock starts now, and the old connection's
+        # keepalive pongs can no longer arrive.
+        self.last_sent_at = self.last_message_at
+        self.keepalive_ids.clear()
         self.reader = self.loop.create_task(self._read(self.conn))
         self.reader.add_done_callback(self._wake_supervisor)
 
@@ -338,14 +385,18 @@ class _Session:
         pending = self.pending
         capacity = self.capacity
         monotonic = time.monotonic
+        intercept = self._intercept
         try:
             while True:
                 frame = await recv()
                 self.last_message_at = monotonic()
-                self.messages_received += 1
                 message = parse(frame)
-                if pending and (type(message) is OrderResult or type(message) is ErrorMessage):
-                    self._settle(message)
+                cls = message.__class__
+                if (cls is Pong or cls is Status) and intercept(message):
+                    continue
+                self.messages_received += 1
+                if pending and (cls is OrderResult or cls is ErrorMessage):
+                    self._settle(message)  # type: ignore[arg-type]
                 if len(events) < capacity:
                     events.append(message)
                     if self.waiter is not None:
@@ -395,6 +446,7 @@ class _Session:
             raise _WriteFailed(
                 "the connection was closing; the frame was not delivered", conn.bytes_out != before
             )
+        self.last_sent_at = time.monotonic()
 
     def _oversized(self, frame: str) -> int | None:
         size = len(frame.encode())
@@ -693,7 +745,7 @@ class ManagedWebSocket:
 
     def stop(self) -> None:
         """Stop the background task. On a live connection, the commands accepted so far are
-        written first (within STOP_GRACE, 0.5 s); mid-reconnect it stops at once, and queued
+        written first (within STOP_GRACE, 1 s); mid-reconnect it stops at once, and queued
         orders become `OrderUnacked("not sent: ...")`. Queued events stay readable; then recv()
         returns None."""
         self._session.stop()
@@ -728,6 +780,7 @@ class ManagedWebSocket:
             events_dropped=session.events_dropped,
             reconnects=session.reconnects,
             queued=len(session.events),
+            keepalives_sent=session.keepalives_sent,
         )
 
 

@@ -31,6 +31,11 @@ Protocol behaviour, in short:
   and ``pu`` = previous ``u``; bookTicker ``u`` counts 1, 2, … with the first ``mt:"s"``; aggTrade
   ``a`` counts 1, 2, …; ``co`` on every 4th trade. ``E`` is the wall clock (µs) when the frame was
   built (one stamp per write batch when flooding).
+* Server rules of the live exchange, when enabled: ``idle_close`` closes a connection whose client
+  sent no text message for that long (control frames such as pings do not count), and
+  ``max_duration`` caps each connection's lifetime. Either sends
+  ``{"e":"status","E":..,"status":"disconnecting","clientId":..,"reason":"idle_timeout"}`` (or
+  ``"max_duration"``) first, then closes with 1000. A silenced connection enforces neither.
 """
 
 from __future__ import annotations
@@ -112,6 +117,22 @@ class ConnectionRecord:
         return self.closed_at is not None
 
 
+_MAX_PERIOD = 86_400.0  # the native server's bound: far beyond any test
+
+
+def _check_period(name: str, value: object) -> None:
+    """None, or seconds in (0, 86400]; the ValueError names the argument."""
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 < value <= _MAX_PERIOD
+    ):
+        raise ValueError(f"{name} must be a number of seconds in (0, 86400] or None, got {value!r}")
+
+
 def _record(d: dict[str, Any]) -> ConnectionRecord:
     return ConnectionRecord(**d)
 
@@ -137,6 +158,13 @@ class MockExchange:
         max_topics: subscriptions allowed per connection; one more gets error -1003. None = no limit.
         legacy_shapes: send aggTrade in the shape before 2026-05-23 (real DEX fields, no
             ``ft z Z rs``) instead of the live one (placeholders), to compare the two.
+        idle_close: seconds without a text message from the client after which the connection
+            gets the ``disconnecting`` status (reason ``idle_timeout``), then a close 1000, as the
+            live server does after 60 s. None = never.
+        max_duration: lifetime cap of each connection, in seconds: then the ``disconnecting``
+            status (reason ``max_duration``) and a close 1000. None = no cap.
+
+    Periods (`ping_interval`, `idle_close`, `max_duration`) must be in (0, 86400] seconds.
 
     Besides market data, it answers ``SUBMIT`` (ack tagged ``SUBMIT``, then, per
     ``ADDRESS@user.orders`` subscriber, the new order and its fill in the live shape, and per
@@ -160,6 +188,8 @@ class MockExchange:
         ping_interval: float | None = None,
         max_topics: int | None = None,
         legacy_shapes: bool = False,
+        idle_close: float | None = None,
+        max_duration: float | None = None,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty str, got {host!r}")
@@ -183,15 +213,12 @@ class MockExchange:
                 isinstance(value, bool) or not isinstance(value, int) or value < 0
             ):
                 raise ValueError(f"{name} must be an int >= 0 or None, got {value!r}")
-        if ping_interval is not None and (
-            isinstance(ping_interval, bool)
-            or not isinstance(ping_interval, (int, float))
-            or not math.isfinite(ping_interval)
-            or ping_interval <= 0
+        for name, period in (
+            ("ping_interval", ping_interval),
+            ("idle_close", idle_close),
+            ("max_duration", max_duration),
         ):
-            raise ValueError(
-                f"ping_interval must be a finite number > 0 or None, got {ping_interval!r}"
-            )
+            _check_period(name, period)
         self._options: dict[str, Any] = {
             "host": host,
             "port": port,
@@ -202,6 +229,8 @@ class MockExchange:
             "ping_interval": None if ping_interval is None else float(ping_interval),
             "max_topics": max_topics,
             "legacy_shapes": bool(legacy_shapes),
+            "idle_close": None if idle_close is None else float(idle_close),
+            "max_duration": None if max_duration is None else float(max_duration),
         }
         self._server: Any = None
 
@@ -294,8 +323,9 @@ class MockExchange:
         - ``silence(answer_pings=True)`` (c, n): send nothing more (no data, no acks, no close
           reply; frames already queued, at most one write batch, still go out), keep the socket
           open, and answer client ping frames only if `answer_pings`. Requests are still recorded.
-        - ``disconnecting(reason="idle_timeout")`` (c, n): status ``disconnecting`` with this
-          reason, then ``close(1000)``.
+        - ``disconnecting(reason="idle_timeout", delay=0)`` (c, n): status ``disconnecting`` with
+          this reason, then ``close(1000)`` `delay` seconds later (in [0, 86400]; the connection
+          works normally meanwhile).
         - ``send_text(data)``, ``send_binary(data)`` (c, n): one raw frame; `data` is str (UTF-8)
           or bytes (sent as is, even invalid UTF-8 in a text frame).
         - ``oversize(size)`` (c, n): one text frame of exactly `size` payload bytes (a valid JSON
