@@ -41,17 +41,25 @@ impl PyMockServer {
         max_topics: Option<usize>,
     ) -> PyResult<Self> {
         let defaults = MockConfig::default();
+        // Checked before any conversion: Duration::from_secs_f64 panics on what it cannot hold.
+        let (low, high) = (
+            MockConfig::MIN_PING_INTERVAL.as_secs_f64(),
+            MockConfig::MAX_DURATION.as_secs_f64(),
+        );
         let ping_interval = match ping_interval {
-            Some(s) if !(s.is_finite() && s > 0.0) => {
+            Some(s) if !(low..=high).contains(&s) => {
                 return Err(PyValueError::new_err(format!(
-                    "ping_interval must be a finite number > 0 or None, got {s}"
+                    "ping_interval must be in {low}..{high:.0} seconds or None, got {s}"
                 )))
             }
             other => other.map(Duration::from_secs_f64),
         };
-        if let Some(r) = rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        if let Some(r) = rate.filter(|r| !(MockConfig::MIN_RATE..=MockConfig::MAX_RATE).contains(r))
+        {
             return Err(PyValueError::new_err(format!(
-                "rate must be a finite number > 0 or None, got {r}"
+                "rate must be in {}..{} or None, got {r}",
+                MockConfig::MIN_RATE,
+                MockConfig::MAX_RATE
             )));
         }
         let config = MockConfig {
@@ -211,9 +219,10 @@ impl PyMockServer {
 }
 
 fn timeout_arg(timeout: f64) -> PyResult<Duration> {
-    if !(timeout.is_finite() && timeout >= 0.0) {
+    let high = MockConfig::MAX_DURATION.as_secs_f64();
+    if !(0.0..=high).contains(&timeout) {
         return Err(PyValueError::new_err(format!(
-            "timeout must be a finite number >= 0, got {timeout}"
+            "timeout must be in 0..{high:.0} seconds, got {timeout}"
         )));
     }
     Ok(Duration::from_secs_f64(timeout))

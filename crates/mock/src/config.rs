@@ -29,14 +29,30 @@ pub struct MockConfig {
 
 impl MockConfig {
     pub const RING_FRAMES: usize = 4096;
+    /// Rates outside this range are refused: below, the period overflows a `Duration`; above,
+    /// it rounds to zero and the pacing loop would never yield. `None` is "as fast as possible".
+    pub const MIN_RATE: f64 = 1e-6;
+    pub const MAX_RATE: f64 = 1e7;
+    /// Ping periods outside this range are refused (zero panics tokio's interval; the top keeps
+    /// `Instant` arithmetic far from overflow). Also the longest wait of the `wait_*` calls.
+    pub const MIN_PING_INTERVAL: Duration = Duration::from_millis(1);
+    pub const MAX_DURATION: Duration = Duration::from_secs(1_000_000_000);
+    /// The largest `oversize` frame: far above any client limit under test, yet buildable.
+    pub const MAX_OVERSIZE: usize = 256 << 20;
 
     pub(crate) fn validate(&self) -> io::Result<()> {
         let bad = |m: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, m.to_string()));
-        if self.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-            return bad("rate must be a finite number > 0 or None");
+        if self
+            .rate
+            .is_some_and(|r| !(Self::MIN_RATE..=Self::MAX_RATE).contains(&r))
+        {
+            return bad("rate must be in 1e-6..1e7 or None");
         }
-        if self.ping_interval.is_some_and(|d| d.is_zero()) {
-            return bad("ping_interval must be > 0 or None");
+        if self
+            .ping_interval
+            .is_some_and(|d| !(Self::MIN_PING_INTERVAL..=Self::MAX_DURATION).contains(&d))
+        {
+            return bad("ping_interval must be in 0.001..1e9 seconds or None");
         }
         if self.symbols.iter().any(|s| s.is_empty() || s.contains('@')) {
             return bad("symbols must be non-empty and contain no '@'");

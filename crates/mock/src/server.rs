@@ -224,6 +224,14 @@ impl MockServer {
     /// `reject_orders`, which applies to the next `count` upgraded connections on top of any other
     /// fault. While [`MockServer::set_refusing`] is on, accepted connections consume nothing.
     pub fn fault(&self, fault: Fault, scope: Scope) -> Result<usize, FaultError> {
+        if let Fault::Oversize(size) = fault {
+            if size > MockConfig::MAX_OVERSIZE {
+                return Err(FaultError(format!(
+                    "size must be at most {} (256 MiB), got {size}",
+                    MockConfig::MAX_OVERSIZE
+                )));
+            }
+        }
         match scope {
             Scope::Current => {
                 if fault.next_only() {
