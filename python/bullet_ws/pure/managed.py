@@ -212,15 +212,18 @@ class _Session:
     def stop_threadsafe(self) -> None:
         # stop() from another thread (or the handle collected there, or after the loop closed):
         # asyncio objects may only be touched on the loop's thread, which must also be woken.
-        if self.stopped or self.loop.is_closed():
+        # From another thread the stop takes effect at the loop's next iteration.
+        if self.stopped:
             return
-        if threading.get_ident() == self.loop_thread:
+        if self.loop.is_closed():
+            self.stopped = True  # nothing can run any more; commands must be refused
+        elif threading.get_ident() == self.loop_thread:
             self.stop()
         else:
             try:
                 self.loop.call_soon_threadsafe(self.stop)
             except RuntimeError:
-                pass  # the loop closed meanwhile
+                self.stopped = True  # the loop closed meanwhile
 
     # --- the background task -------------------------------------------------------------------
 
