@@ -77,7 +77,7 @@ async fn throughput(url: &str, topic: &str, n: u64) {
     let mut last_e: u64 = 0;
     let (mut t0, mut cpu0, mut th0) = (Instant::now(), 0.0, 0.0);
     while count < n {
-        let m = conn.recv().await.expect("connection lost");
+        let (m, _size) = conn.recv().await.expect("connection lost");
         if let Some(e) = event_time(&m) {
             if count == 0 {
                 t0 = Instant::now();
@@ -105,7 +105,7 @@ async fn latency(url: &str, topic: &str, samples: usize, warmup: usize, out: &st
     let mut lat: Vec<i64> = Vec::with_capacity(samples);
     let mut seen = 0usize;
     while lat.len() < samples {
-        let m = conn.recv().await.expect("connection lost");
+        let (m, _size) = conn.recv().await.expect("connection lost");
         if let Some(e) = event_time(&m) {
             let d = now_us() - e as i64;
             seen += 1;

@@ -1,8 +1,9 @@
 //! The hand-off from the socket task to whoever consumes its events (the asyncio loop thread, or a
 //! plain Rust thread). The producer never blocks and never needs the consumer's lock for long:
-//! events go into a bounded queue (new events are dropped and counted when it is full, so a slow
-//! consumer can never stall the socket), and the consumer is woken at most once per burst: only
-//! when it announced that it is about to sleep.
+//! events go into a queue bounded in events and in bytes (new events are dropped and counted when
+//! they do not fit, so a slow consumer can never stall the socket nor grow memory without bound),
+//! and the consumer is woken at most once per burst: only when it announced that it is about to
+//! sleep.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -67,8 +68,11 @@ pub struct Stats {
     pub keepalives_sent: u64,
 }
 
+/// An event and the wire size it counts against the byte budget (0 for lifecycle events).
+type Sized = (Event, usize);
+
 struct State {
-    events: VecDeque<Event>,
+    events: VecDeque<Sized>,
     logs: Vec<(LogLevel, String)>,
     connect: ConnectState,
     ended: bool,
@@ -81,10 +85,13 @@ pub struct EventQueue {
     state: Mutex<State>,
     /// The consumer's side: refilled from `state.events` by swapping whole deques, so that the
     /// consumer takes the shared lock once per burst, not once per event.
-    taken: Mutex<VecDeque<Event>>,
+    taken: Mutex<VecDeque<Sized>>,
     /// Events in either deque; the capacity bounds their sum.
     in_flight: AtomicUsize,
     capacity: usize,
+    /// Wire bytes of the events in either deque; `max_bytes` bounds their sum.
+    in_flight_bytes: AtomicUsize,
+    max_bytes: usize,
     /// Set by the consumer right before it sleeps; the producer wakes it only then.
     waiting: AtomicBool,
     messages_received: AtomicU64,
@@ -106,6 +113,8 @@ impl EventQueue {
             taken: Mutex::new(VecDeque::new()),
             in_flight: AtomicUsize::new(0),
             capacity: capacity.max(1),
+            in_flight_bytes: AtomicUsize::new(0),
+            max_bytes: usize::MAX,
             waiting: AtomicBool::new(false),
             messages_received: AtomicU64::new(0),
             events_dropped: AtomicU64::new(0),
@@ -115,10 +124,18 @@ impl EventQueue {
         }
     }
 
+    /// Bounds the queued events' wire bytes too (`queue_max_bytes`); unbounded by default.
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes.max(1);
+        self
+    }
+
     // ---- producer side (the socket task) ----
 
-    /// Queues a burst of parsed messages under one lock; returns how many were dropped.
-    pub fn push_messages(&self, batch: &mut Vec<ServerMessage>) -> u64 {
+    /// Queues a burst of parsed messages (each with its wire size) under one lock; returns how
+    /// many were dropped. A message that does not fit is dropped, later smaller ones may still
+    /// fit; an empty queue always takes one, so a frame above the byte budget is not starved.
+    pub fn push_messages(&self, batch: &mut Vec<(ServerMessage, usize)>) -> u64 {
         let n = batch.len() as u64;
         if n == 0 {
             return 0;
@@ -126,15 +143,22 @@ impl EventQueue {
         self.messages_received.fetch_add(n, Ordering::Relaxed);
         let dropped = {
             let mut st = self.state.lock();
-            let room = self
-                .capacity
-                .saturating_sub(self.in_flight.load(Ordering::Acquire));
-            let keep = batch.len().min(room);
-            st.events.extend(batch.drain(..keep).map(Event::Message));
-            self.in_flight.fetch_add(keep, Ordering::SeqCst);
-            let dropped = batch.len() as u64;
-            batch.clear();
-            dropped
+            let mut count = self.in_flight.load(Ordering::Acquire);
+            let mut bytes = self.in_flight_bytes.load(Ordering::Acquire);
+            let (mut kept, mut kept_bytes) = (0, 0);
+            for (message, size) in batch.drain(..) {
+                let fits = count == 0 || bytes.saturating_add(size) <= self.max_bytes;
+                if count < self.capacity && fits {
+                    st.events.push_back((Event::Message(message), size));
+                    count += 1;
+                    bytes = bytes.saturating_add(size);
+                    kept += 1;
+                    kept_bytes += size;
+                }
+            }
+            self.in_flight_bytes.fetch_add(kept_bytes, Ordering::SeqCst);
+            self.in_flight.fetch_add(kept, Ordering::SeqCst);
+            n - kept as u64
         };
         if dropped > 0 {
             self.events_dropped.fetch_add(dropped, Ordering::Relaxed);
@@ -148,7 +172,7 @@ impl EventQueue {
         let queued = {
             let mut st = self.state.lock();
             if self.in_flight.load(Ordering::Acquire) < self.capacity {
-                st.events.push_back(event);
+                st.events.push_back((event, 0));
                 self.in_flight.fetch_add(1, Ordering::SeqCst);
                 true
             } else {
@@ -168,7 +192,7 @@ impl EventQueue {
     pub fn push_unconditional(&self, event: Event) {
         {
             let mut st = self.state.lock();
-            st.events.push_back(event);
+            st.events.push_back((event, 0));
             self.in_flight.fetch_add(1, Ordering::SeqCst);
         }
         self.wake_if_waiting();
@@ -180,7 +204,7 @@ impl EventQueue {
     pub fn push_final(&self, event: Event) {
         {
             let mut st = self.state.lock();
-            st.events.push_back(event);
+            st.events.push_back((event, 0));
             self.in_flight.fetch_add(1, Ordering::SeqCst);
             st.ended = true;
         }
@@ -226,7 +250,7 @@ impl EventQueue {
     // ---- consumer side ----
 
     /// Refills the consumer's deque when it is empty: one shared lock per burst.
-    fn refill(&self, taken: &mut VecDeque<Event>) {
+    fn refill(&self, taken: &mut VecDeque<Sized>) {
         if taken.is_empty() {
             std::mem::swap(taken, &mut self.state.lock().events);
         }
@@ -235,7 +259,8 @@ impl EventQueue {
     pub fn pop(&self) -> Option<Event> {
         let mut taken = self.taken.lock();
         self.refill(&mut taken);
-        let event = taken.pop_front()?;
+        let (event, size) = taken.pop_front()?;
+        self.in_flight_bytes.fetch_sub(size, Ordering::AcqRel);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         Some(event)
     }
@@ -249,7 +274,12 @@ impl EventQueue {
                 break;
             }
             let n = taken.len().min(max - out.len());
-            out.extend(taken.drain(..n));
+            let mut bytes = 0;
+            out.extend(taken.drain(..n).map(|(event, size)| {
+                bytes += size;
+                event
+            }));
+            self.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
             self.in_flight.fetch_sub(n, Ordering::AcqRel);
         }
     }
@@ -319,7 +349,7 @@ mod tests {
     #[test]
     fn drops_new_events_when_full_and_counts_them() {
         let q = EventQueue::new(3, Box::new(Count::default()));
-        let mut batch: Vec<_> = (0..5).map(pong).collect();
+        let mut batch: Vec<_> = (0..5).map(|i| (pong(i), 10)).collect();
         assert_eq!(q.push_messages(&mut batch), 2);
         assert!(!q.push_event(Event::Reconnecting { reason: "x".into() }));
         q.push_final(Event::Disconnected {
@@ -343,16 +373,48 @@ mod tests {
     }
 
     #[test]
+    fn drops_by_bytes_and_always_takes_one_into_an_empty_queue() {
+        let q = EventQueue::new(100, Box::new(Count::default())).with_max_bytes(100);
+        let sizes = [60, 50, 39, 1, 500];
+        let mut batch: Vec<_> = sizes.iter().map(|&s| (pong(s as u64), s)).collect();
+        assert_eq!(
+            q.push_messages(&mut batch),
+            2,
+            "50 and 500 do not fit after 60"
+        );
+        assert_eq!(q.stats().queued, 3);
+        let mut out = vec![];
+        q.pop_batch(10, &mut out);
+        assert_eq!(out, [60, 39, 1].map(|s| Event::Message(pong(s))));
+        assert_eq!(
+            q.push_messages(&mut vec![(pong(7), 500)]),
+            0,
+            "empty: taken whole"
+        );
+        assert_eq!(
+            q.push_messages(&mut vec![(pong(8), 1)]),
+            1,
+            "over budget now"
+        );
+        assert_eq!(q.pop(), Some(Event::Message(pong(7))));
+        assert_eq!(
+            q.push_messages(&mut vec![(pong(9), 100)]),
+            0,
+            "the bytes were released"
+        );
+    }
+
+    #[test]
     fn wakes_once_per_burst_and_only_when_waiting() {
         let wakes = Arc::new(AtomicUsize::new(0));
         let q = EventQueue::new(100, Box::new(Count(wakes.clone())));
-        q.push_messages(&mut vec![pong(1)]);
+        q.push_messages(&mut vec![(pong(1), 10)]);
         assert_eq!(wakes.load(Ordering::SeqCst), 0, "nobody waits: no wake-up");
         assert!(!q.prepare_wait(), "an event is queued: do not sleep");
         q.pop();
         assert!(q.prepare_wait());
-        q.push_messages(&mut vec![pong(2)]);
-        q.push_messages(&mut vec![pong(3)]);
+        q.push_messages(&mut vec![(pong(2), 10)]);
+        q.push_messages(&mut vec![(pong(3), 10)]);
         assert_eq!(wakes.load(Ordering::SeqCst), 1, "one wake for the burst");
     }
 }

@@ -11,6 +11,14 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(10);
 /// Commands are low-rate; more than this queued means the task is stuck, so callers get `Busy`.
 pub const COMMAND_CAPACITY: usize = 256;
 
+/// The longest duration accepted (1e9 s, about 31 years; `bullet_ws.config.MAX_DURATION`): far
+/// from overflowing tokio's `Instant` arithmetic even with the backoff's 50 % jitter on top.
+pub const MAX_DURATION: Duration = Duration::from_secs(1_000_000_000);
+
+/// The largest `channel_capacity`, `max_message_size` and `queue_max_bytes` (2**40;
+/// `bullet_ws.config.MAX_SIZE`).
+pub const MAX_SIZE: usize = 1 << 40;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub initial_backoff: Duration,
@@ -19,6 +27,8 @@ pub struct Config {
     pub max_retries: Option<u64>,
     /// Event queue bound; when full, new events are dropped and counted.
     pub channel_capacity: usize,
+    /// Event queue bound in wire bytes; an event that does not fit is dropped and counted.
+    pub queue_max_bytes: usize,
     /// Bounds TCP + TLS + upgrade + the first `connected` status.
     pub connection_timeout: Duration,
     /// Reconnect when no server message arrived for this long; zero disables.
@@ -44,6 +54,7 @@ impl Default for Config {
             max_backoff: Duration::from_secs(30),
             max_retries: None,
             channel_capacity: 10_000,
+            queue_max_bytes: 64 * 1024 * 1024,
             connection_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             keepalive_interval: Duration::from_secs(20),

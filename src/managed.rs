@@ -17,6 +17,7 @@ use tokio::time::{sleep, sleep_until, timeout, Instant};
 use crate::backoff::Backoff;
 use crate::bridge::{ConnectState, Event, EventQueue, LogLevel};
 use crate::config::{Config, COMMAND_CAPACITY};
+use crate::protocol::client::{json_string_len, topics_frame_len};
 use crate::protocol::{ClientMessage, OrderMethod, ServerMessage};
 use crate::transport::{ConnectError, ConnectErrorKind, Connection, Connector, Lost};
 
@@ -36,14 +37,32 @@ const MAX_OUTSTANDING_KEEPALIVES: usize = 16;
 pub enum CommandError {
     Stopped,
     Busy,
+    /// Its frame (or, for a subscribe, the replay frame it would make) exceeds
+    /// `max_message_size`: it could never be sent, so it is refused at the call.
+    TooLarge {
+        argument: &'static str,
+        frame: &'static str,
+        size: usize,
+        max: usize,
+    },
 }
 
 impl std::fmt::Display for CommandError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CommandError::Stopped => "managed websocket is stopped",
-            CommandError::Busy => "managed websocket command channel is full",
-        })
+        match self {
+            CommandError::Stopped => f.write_str("managed websocket is stopped"),
+            CommandError::Busy => f.write_str("managed websocket command channel is full"),
+            // The pure backend's text is identical (python/bullet_ws/pure/managed.py).
+            CommandError::TooLarge {
+                argument,
+                frame,
+                size,
+                max,
+            } => write!(
+                f,
+                "{argument}: the {frame} frame would be {size} bytes, over max_message_size ({max})"
+            ),
+        }
     }
 }
 
@@ -92,6 +111,8 @@ impl Shutdown {
 struct TopicSet {
     order: Vec<String>,
     members: HashSet<String>,
+    /// The members' summed `json_string_len`: the replay frame's size without building it.
+    encoded: usize,
 }
 
 impl TopicSet {
@@ -100,6 +121,7 @@ impl TopicSet {
             .into_iter()
             .filter(|t| self.members.insert(t.clone()))
             .collect();
+        self.encoded += new.iter().map(|t| json_string_len(t)).sum::<usize>();
         self.order.extend(new.iter().cloned());
         new
     }
@@ -110,9 +132,14 @@ impl TopicSet {
             .filter(|t| self.members.remove(t))
             .collect();
         if !gone.is_empty() {
+            self.encoded -= gone.iter().map(|t| json_string_len(t)).sum::<usize>();
             self.order.retain(|t| self.members.contains(t));
         }
         gone
+    }
+
+    fn replay_frame_len(&self) -> usize {
+        topics_frame_len("SUBSCRIBE", None, self.order.len(), self.encoded)
     }
 }
 
@@ -125,6 +152,7 @@ pub struct ManagedHandle {
     /// Deduplicated at call time so that `topics()` reflects a call at once; the task applies the
     /// commands in order, so its replay set never runs ahead of a queued subscribe.
     topics: Mutex<TopicSet>,
+    max_message_size: usize,
 }
 
 impl ManagedHandle {
@@ -138,6 +166,7 @@ impl ManagedHandle {
     ) -> Self {
         let (commands, rx) = mpsc::channel(COMMAND_CAPACITY);
         let shutdown = Arc::new(Shutdown::default());
+        let max_message_size = config.max_message_size;
         let task = Task::new(connector, config, events.clone(), rx, shutdown.clone());
         runtime.spawn(guarded(task.run(), events.clone()));
         ManagedHandle {
@@ -145,7 +174,25 @@ impl ManagedHandle {
             shutdown,
             events,
             topics: Mutex::new(TopicSet::default()),
+            max_message_size,
         }
+    }
+
+    fn check_size(
+        &self,
+        argument: &'static str,
+        frame: &'static str,
+        size: usize,
+    ) -> Result<(), CommandError> {
+        if size > self.max_message_size {
+            return Err(CommandError::TooLarge {
+                argument,
+                frame,
+                size,
+                max: self.max_message_size,
+            });
+        }
+        Ok(())
     }
 
     pub fn events(&self) -> &Arc<EventQueue> {
@@ -176,6 +223,8 @@ impl ManagedHandle {
         id: Option<u64>,
     ) -> Result<Vec<String>, CommandError> {
         self.change_topics(
+            "SUBSCRIBE",
+            id,
             |set| set.insert_new(topics),
             |new| Command::Subscribe(new, id),
         )
@@ -188,15 +237,20 @@ impl ManagedHandle {
         id: Option<u64>,
     ) -> Result<Vec<String>, CommandError> {
         self.change_topics(
+            "UNSUBSCRIBE",
+            id,
             |set| set.remove_present(topics),
             |gone| Command::Unsubscribe(gone, id),
         )
     }
 
     /// Applies `edit` to the topic set and queues the command for what changed; nothing is
-    /// queued when nothing changed, and the set is left exactly as it was when queuing fails.
+    /// queued when nothing changed, and the set is left exactly as it was when the command is
+    /// refused: too large (its own frame, or the replay frame of the new set), or not queued.
     fn change_topics(
         &self,
+        method: &'static str,
+        id: Option<u64>,
         edit: impl FnOnce(&mut TopicSet) -> Vec<String>,
         command: impl FnOnce(Vec<String>) -> Command,
     ) -> Result<Vec<String>, CommandError> {
@@ -205,7 +259,15 @@ impl ManagedHandle {
         let before = set.clone();
         let changed = edit(&mut set);
         if !changed.is_empty() {
-            if let Err(e) = self.queue(command(changed.clone())) {
+            let encoded = changed.iter().map(|t| json_string_len(t)).sum();
+            let size = topics_frame_len(method, id, changed.len(), encoded);
+            let queued = self
+                .check_size("topics", method, size)
+                .and_then(|()| {
+                    self.check_size("topics", "subscription replay", set.replay_frame_len())
+                })
+                .and_then(|()| self.queue(command(changed.clone())));
+            if let Err(e) = queued {
                 *set = before;
                 return Err(e);
             }
@@ -220,10 +282,9 @@ impl ManagedHandle {
         id: Option<u64>,
     ) -> Result<(), CommandError> {
         self.check_running()?;
-        self.queue(Command::Send(
-            ClientMessage::Order { method, id, tx },
-            Instant::now(),
-        ))
+        let message = ClientMessage::Order { method, id, tx };
+        self.check_size("tx", method.wire(), message.to_json().len())?;
+        self.queue(Command::Send(message, Instant::now()))
     }
 
     pub fn list_subscriptions(&self, id: Option<u64>) -> Result<(), CommandError> {
@@ -348,7 +409,7 @@ fn order_of(message: &ClientMessage) -> Option<PendingOrder> {
 #[allow(clippy::large_enum_variant)]
 enum Step {
     Shutdown,
-    Message(ServerMessage),
+    Message((ServerMessage, usize)),
     Lost(Lost),
     Command(Option<Command>),
     Idle,
@@ -412,8 +473,8 @@ impl<C: Connector> Task<C> {
 
     /// Acks (order results and errors) settle the pending orders they answer: by id, or, for
     /// orders sent without one, the oldest id-less order.
-    fn settle(&mut self, batch: &[ServerMessage]) {
-        for message in batch {
+    fn settle(&mut self, batch: &[(ServerMessage, usize)]) {
+        for (message, _) in batch {
             let id = match message {
                 ServerMessage::OrderResult(r) => r.id,
                 ServerMessage::ErrorMessage(e) => e.id,
@@ -575,7 +636,7 @@ impl<C: Connector> Task<C> {
             keepalive
         });
         tokio::pin!(keepalive_timer);
-        let mut batch: Vec<ServerMessage> = Vec::with_capacity(BURST);
+        let mut batch: Vec<(ServerMessage, usize)> = Vec::with_capacity(BURST);
 
         loop {
             let step = tokio::select! {
@@ -596,7 +657,7 @@ impl<C: Connector> Task<C> {
                 }
                 Step::Message(first) => {
                     last_message = Instant::now();
-                    if !self.intercept(&first) {
+                    if !self.intercept(&first.0) {
                         batch.push(first);
                     }
                     // Take what is already buffered before handing over: one lock, one wake-up.
@@ -604,7 +665,7 @@ impl<C: Connector> Task<C> {
                     while batch.len() < BURST {
                         match conn.recv().now_or_never() {
                             Some(Ok(m)) => {
-                                if !self.intercept(&m) {
+                                if !self.intercept(&m.0) {
                                     batch.push(m);
                                 }
                             }

@@ -78,8 +78,9 @@ impl fmt::Display for Lost {
 /// A live connection, as the managed loop sees it. Implemented by the real WebSocket and by the
 /// in-memory fakes of the deterministic tests.
 pub trait Connection: Send + 'static {
-    /// The next server message (pings, pongs and other control frames are handled underneath).
-    fn recv(&mut self) -> impl Future<Output = Result<ServerMessage, Lost>> + Send;
+    /// The next server message and its wire size in bytes (pings, pongs and other control
+    /// frames are handled underneath).
+    fn recv(&mut self) -> impl Future<Output = Result<(ServerMessage, usize), Lost>> + Send;
     fn send(&mut self, text: String) -> impl Future<Output = Result<(), Lost>> + Send;
     /// Bytes handed to the kernel so far. When it moved during a failed send, the peer may have
     /// the whole frame, and an order must never be sent again automatically.
@@ -103,7 +104,11 @@ pub struct WsConnector {
 impl WsConnector {
     /// Fails when the CA bundle cannot be read: a bad `ca_file` must not silently fall back.
     pub fn new(url: &str, config: &Config) -> Result<Self, ConnectError> {
-        let tls = if url.starts_with("wss://") {
+        // Schemes are case-insensitive (RFC 3986 §3.1).
+        let tls = if url
+            .get(..6)
+            .is_some_and(|s| s.eq_ignore_ascii_case("wss://"))
+        {
             Some(Arc::new(tls_config(config)?))
         } else {
             None
@@ -238,8 +243,8 @@ impl Connector for WsConnector {
         let mut conn = WsConnection { ws, written };
         // The server's first message must be the `connected` status; it is consumed here.
         match conn.recv().await {
-            Ok(m) if m.is_connected_status() => Ok(conn),
-            Ok(other) => Err(ConnectError::new(
+            Ok((m, _)) if m.is_connected_status() => Ok(conn),
+            Ok((other, _)) => Err(ConnectError::new(
                 ConnectErrorKind::Handshake,
                 format!(
                     "first message was not status/connected: got {}",
@@ -328,12 +333,12 @@ fn lost(e: WsError) -> Lost {
 }
 
 impl Connection for WsConnection {
-    async fn recv(&mut self) -> Result<ServerMessage, Lost> {
+    async fn recv(&mut self) -> Result<(ServerMessage, usize), Lost> {
         loop {
             match self.ws.next().await {
                 None => return Err(Lost::Ended),
-                Some(Ok(Message::Text(text))) => return Ok(parse_str(text.as_str())),
-                Some(Ok(Message::Binary(bytes))) => return Ok(parse_bytes(&bytes)),
+                Some(Ok(Message::Text(text))) => return Ok((parse_str(text.as_str()), text.len())),
+                Some(Ok(Message::Binary(bytes))) => return Ok((parse_bytes(&bytes), bytes.len())),
                 Some(Ok(Message::Close(frame))) => {
                     let (code, reason) = frame
                         .map(|f| (u16::from(f.code), f.reason.as_str().to_owned()))
@@ -357,5 +362,9 @@ impl Connection for WsConnection {
 
     async fn close(mut self) {
         let _ = self.ws.close(None).await;
+        // Read up to the peer's close reply: a socket closed with unread input sends a RST, and a
+        // RST makes the peer's kernel discard what it has not read yet, the last orders included.
+        // The caller bounds this wait.
+        while let Some(Ok(_)) = self.ws.next().await {}
     }
 }

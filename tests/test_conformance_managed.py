@@ -350,17 +350,24 @@ async def test_a8_replay_does_not_duplicate_a_queued_subscribe(
 # --- A9 -----------------------------------------------------------------------------------------
 
 
-async def test_a9_replay_failure_is_permanent(backend: ModuleType, mock: Any) -> None:
-    """Each subscribe frame fits max_message_size (1024) but the replay of all does not."""
+async def test_a9_a_subscribe_that_would_break_the_replay_is_refused(
+    backend: ModuleType, mock: Any
+) -> None:
+    """Each subscribe frame fits max_message_size (1024) but the replay of all would not: the
+    subscribe that would make the replay too large is refused at the call (issue 13), so the
+    replay never fails (it used to end the socket with "subscription replay failed")."""
     topics = [f"SYM{i:03d}-USD@aggTrade" for i in range(60)]
     async with backend.connect(mock.url, **options(max_message_size=1024)) as ws:
-        for start in range(0, len(topics), 20):
-            ws.subscribe(topics[start : start + 20])
+        ws.subscribe(topics[:20])
+        ws.subscribe(topics[20:40])
+        with pytest.raises(ValueError, match="^topics: the subscription replay frame"):
+            ws.subscribe(topics[40:])
+        assert ws.topics == frozenset(topics[:40])
         await drain_until_pong(ws, 1, backend)
         mock.fault("close", code=1012)
-        event = await next_of(ws, backend.Disconnected)
-        assert event.reason.startswith("subscription replay failed: "), event.reason
-        assert await ws.recv() is None
+        await next_of(ws, backend.Reconnected)
+        replay = mock.wait_frames(1, 1).frames[0]
+        assert json.loads(replay) == {"method": "SUBSCRIBE", "id": None, "params": topics[:40]}
 
 
 # --- A10 ----------------------------------------------------------------------------------------

@@ -112,11 +112,14 @@ async def test_no_tx_or_frame_in_logs_above_debug(
         ws.order_place(s.tx(False), id=s.id())
         assert (await next_of(ws, backend.ErrorMessage)).code == -2010
 
-        # An order too big to send (base64 of 60 KiB > 64 KiB frame limit once wrapped).
+        # An order too big to send (base64 of 60 KiB > 64 KiB frame limit once wrapped): refused
+        # at the call (issue 13), and the error names sizes, never the tx.
         big_raw = secrets.token_bytes(60 * 1024)
         s.tx_raw.append(big_raw)
         s.tx_texts.append(base64.b64encode(big_raw).decode())
-        ws.order_place(big_raw, id=s.id())
+        with pytest.raises(ValueError, match="^tx") as too_big:
+            ws.order_place(big_raw, id=s.id())
+        assert s.tx_texts[-1][:32] not in str(too_big.value)
 
         # Server frames of no known shape, non-UTF-8 binary.
         mock.fault("send_text", data=SERVER_MARKER)

@@ -8,6 +8,8 @@ from bullet_ws.config import ManagedWsConfig
 from bullet_ws.events import Stats
 
 __all__ = [
+    "MAX_DURATION",
+    "MAX_SIZE",
     "AggTrade",
     "BookTicker",
     "DegenPosition",
@@ -32,8 +34,15 @@ __all__ = [
     "_Doorbell",
     "_MockServer",
     "_Wait",
+    "_check_url",
     "parse_message",
 ]
+
+# The bounds of bullet_ws.config (MAX_DURATION, MAX_SIZE), from the Rust core.
+MAX_DURATION: float
+MAX_SIZE: int
+
+def _check_url(url: str) -> None: ...
 
 class Message:
     """Base class of every server message."""

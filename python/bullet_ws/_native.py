@@ -116,4 +116,5 @@ def connect(
     config raises at once; a failed initial connect raises `ConnectError` (not retried).
     """
     ws_url, cfg = resolve_connect_args(url, config, overrides)
+    _core._check_url(ws_url)  # what the transport would refuse fails here, not at await
     return Connect(_open, ws_url, cfg)

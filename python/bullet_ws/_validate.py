@@ -36,6 +36,14 @@ def topics_arg(topics: object) -> list[str]:
             raise TypeError(f"topics[{index}] must be a str, got {type(topic).__name__}")
         if "@" not in topic:
             raise ValueError(f"topics[{index}] must look like 'SYMBOL@stream', got {topic!r}")
+        if not topic.isascii():
+            try:
+                topic.encode()
+            except UnicodeEncodeError:
+                # A lone surrogate has no UTF-8 form: it could never be sent.
+                raise ValueError(
+                    f"topics[{index}] must be valid Unicode (no lone surrogates), got {topic!r}"
+                ) from None
         unique[str(topic)] = None
     return list(unique)
 

@@ -8,7 +8,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ManagedWsConfig"]
+__all__ = ["MAX_DURATION", "MAX_SIZE", "ManagedWsConfig"]
+
+# Bounds every backend can honour (checked against the native core's constants by a test): the
+# native task adds durations to tokio Instants, and 1e9 s (about 31 years, 1.5e9 s with backoff
+# jitter) keeps that arithmetic far from overflow while still meaning "never" to a user.
+MAX_DURATION = 1e9
+# The largest channel_capacity, max_message_size and queue_max_bytes: 1 TiB, beyond any real use.
+MAX_SIZE = 2**40
 
 # A keepalive only helps below the server's 60 s; the cap keeps the native timer arithmetic far
 # from overflow, and is the same for both backends since both validate here.
@@ -22,6 +29,8 @@ def _number(name: str, value: object) -> float:
     result = float(value)
     if not math.isfinite(result):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    if result > MAX_DURATION:
+        raise ValueError(f"{name} must be in 0..{MAX_DURATION:.0f} seconds, got {value!r}")
     return result
 
 
@@ -31,22 +40,39 @@ def _integer(name: str, value: object) -> int:
     return int(value)
 
 
+def _size(name: str, value: object, minimum: int) -> int:
+    result = _integer(name, value)
+    if not minimum <= result <= MAX_SIZE:
+        raise ValueError(f"{name} must be in {minimum}..2**40, got {value!r}")
+    return result
+
+
 @dataclass(frozen=True, slots=True)
 class ManagedWsConfig:
     """Settings of a managed socket. Durations are float seconds; defaults are the SDK's.
 
     Validated on construction: a wrong type raises TypeError, a bad value ValueError, and the
-    message starts with the field name. `bool` is never accepted as a number.
+    message starts with the field name. `bool` is never accepted as a number. Durations are at
+    most `MAX_DURATION` (1e9 s); sizes at most `MAX_SIZE` (2**40).
 
     `keepalive_interval`: when the client has sent nothing for this long, the socket sends a
     keepalive PING (the live server closes a connection after 60 s without a client message);
     0 disables; at most 86400.
+
+    `order_max_age`: an order that waited longer than this before it could be written (through
+    an outage) is not sent; it becomes `OrderUnacked("not sent: ...")`. None sends it however
+    late.
+
+    The event queue holds at most `channel_capacity` events and `queue_max_bytes` bytes of
+    frames (their wire size); a new event that does not fit is dropped and counted. An empty
+    queue always takes the next event, so a frame larger than `queue_max_bytes` still arrives.
     """
 
     initial_backoff: float = 1.0
     max_backoff: float = 30.0
     max_retries: int | None = None
     channel_capacity: int = 10_000
+    queue_max_bytes: int = 64 * 1024 * 1024
     connection_timeout: float = 10.0
     idle_timeout: float = 60.0
     keepalive_interval: float = 20.0
@@ -80,10 +106,9 @@ class ManagedWsConfig:
             set_field(self, "order_max_age", age)
         if self.max_retries is not None and _integer("max_retries", self.max_retries) < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries!r}")
-        if _integer("channel_capacity", self.channel_capacity) < 1:
-            raise ValueError(f"channel_capacity must be >= 1, got {self.channel_capacity!r}")
-        if _integer("max_message_size", self.max_message_size) < 1024:
-            raise ValueError(f"max_message_size must be >= 1024, got {self.max_message_size!r}")
+        _size("channel_capacity", self.channel_capacity, 1)
+        _size("queue_max_bytes", self.queue_max_bytes, 1024)
+        _size("max_message_size", self.max_message_size, 1024)
         if self.ca_file is not None:
             if not isinstance(self.ca_file, (str, os.PathLike)):
                 raise TypeError(

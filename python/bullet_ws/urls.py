@@ -17,9 +17,10 @@ _REST_TO_WS = {"https": "wss", "http": "ws"}
 def resolve_url(url: str) -> str:
     """Return the WebSocket URL for `url`.
 
-    "mainnet"/"testnet" (any case) name the networks; ws:// and wss:// URLs are used as given;
-    an http(s):// REST base becomes ws(s)://<authority>/ws exactly as the SDK derives it.
-    Anything else raises ValueError; a non-str raises TypeError.
+    "mainnet"/"testnet" (any case) name the networks; ws:// and wss:// URLs are used as given
+    (the scheme in any case, as RFC 3986 says, and returned in lower case); an http(s):// REST
+    base becomes ws(s)://<authority>/ws exactly as the SDK derives it. Anything else raises
+    ValueError (also port 0, a fragment, control characters); a non-str raises TypeError.
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a str, got {type(url).__name__}")
@@ -34,8 +35,15 @@ def resolve_url(url: str) -> str:
         raise ValueError(f"url is malformed: {url!r} ({exc})") from None
     if not parts.hostname or any(ch.isspace() for ch in url):
         raise ValueError(f"url has no valid host: {url!r}")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise ValueError(f"url must not contain control characters: {url!r}")
+    if parts.port == 0:
+        raise ValueError(f"url port must be in 1..65535, got 0: {url!r}")
+    # urlsplit lowercases the scheme: schemes are case-insensitive (RFC 3986 §3.1).
     if parts.scheme in ("ws", "wss"):
-        return url
+        if parts.fragment or url.endswith("#"):
+            raise ValueError(f"url must not have a fragment (RFC 6455 §3): {url!r}")
+        return parts.scheme + url[len(parts.scheme) :]
     ws_scheme = _REST_TO_WS.get(parts.scheme)
     if ws_scheme is None:
         raise ValueError(

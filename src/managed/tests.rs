@@ -78,9 +78,9 @@ struct FakeConn {
 }
 
 impl Connection for FakeConn {
-    async fn recv(&mut self) -> Result<ServerMessage, Lost> {
+    async fn recv(&mut self) -> Result<(ServerMessage, usize), Lost> {
         match self.from_server.recv().await {
-            Some(r) => r,
+            Some(r) => r.map(|m| (m, 0)),
             None => Err(Lost::Ended),
         }
     }
@@ -479,26 +479,60 @@ async fn failed_submit_ping_and_list_sends_are_retried_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn replay_larger_than_max_message_size_is_a_protocol_failure() {
+async fn a_subscribe_that_would_make_the_replay_too_large_is_refused() {
     let h = Harness::start(Config {
         max_message_size: 100,
         ..config(10, 100)
     })
     .await;
-    for i in 0..6 {
+    // {"method":"SUBSCRIBE","id":null,"params":[...]}: 44 bytes, 19 per topic, commas: 83, then 103.
+    for i in 0..2 {
         h.handle
             .subscribe(vec![format!("SYMBOL-{i}@aggTrade")], None)
             .unwrap();
     }
-    h.until(|h| h.net.sent(0).len() == 6).await;
+    let refused = h.handle.subscribe(vec!["SYMBOL-2@aggTrade".into()], None);
+    assert!(
+        matches!(
+            refused,
+            Err(CommandError::TooLarge {
+                argument: "topics",
+                frame: "subscription replay",
+                size: 103,
+                max: 100
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        h.handle.topics(),
+        ["SYMBOL-0@aggTrade", "SYMBOL-1@aggTrade"]
+    );
+    // Its own frame too large (with a 20-digit id), though the replay would fit.
+    let refused = h.handle.unsubscribe(
+        vec!["SYMBOL-0@aggTrade".into(), "SYMBOL-1@aggTrade".into()],
+        Some(u64::MAX),
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(CommandError::TooLarge {
+                frame: "UNSUBSCRIBE",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    h.until(|h| h.net.sent(0).len() == 2).await;
     h.net.kill(0, Lost::Ended);
     assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
-    let ev = h.next().await;
-    assert!(
-        matches!(ev, Some(Event::Disconnected { ref reason }) if reason.starts_with("subscription replay failed: ")),
-        "{ev:?}"
+    assert!(matches!(h.next().await, Some(Event::Reconnected { .. })));
+    h.until(|h| h.net.conn_count() == 2 && h.net.sent(1).len() == 1)
+        .await;
+    assert_eq!(
+        h.net.sent(1),
+        [r#"{"method":"SUBSCRIBE","id":null,"params":["SYMBOL-0@aggTrade","SYMBOL-1@aggTrade"]}"#]
     );
-    assert_eq!(h.next().await, None);
 }
 
 #[tokio::test(start_paused = true)]

@@ -112,6 +112,27 @@ impl ClientMessage {
     }
 }
 
+/// The length of `s` as a JSON string in a client frame (quotes and escapes included).
+pub fn json_string_len(s: &str) -> usize {
+    let mut out = String::new();
+    push_json_string(&mut out, s);
+    out.len()
+}
+
+/// The exact length of a SUBSCRIBE/UNSUBSCRIBE frame's `to_json()` whose `count` topics have a
+/// summed `json_string_len` of `encoded`: sizes can be checked without building the frame.
+pub fn topics_frame_len(method: &str, id: Option<u64>, count: usize, encoded: usize) -> usize {
+    let id_len = id.map_or("null".len(), |id| id.to_string().len());
+    r#"{"method":""#.len()
+        + method.len()
+        + r#"","id":"#.len()
+        + id_len
+        + r#","params":["#.len()
+        + encoded
+        + count.saturating_sub(1)
+        + "]}".len()
+}
+
 fn push_json_string(out: &mut String, s: &str) {
     // serde_json's escaping is the reference; a `String` never fails to serialize.
     out.push_str(&serde_json::to_string(s).expect("a string serializes"));
@@ -184,6 +205,35 @@ mod tests {
         ];
         for (msg, want) in cases {
             assert_eq!(msg.to_json(), want);
+        }
+    }
+
+    #[test]
+    fn topics_frame_len_is_exact() {
+        let topic_sets: [&[&str]; 4] =
+            [&[], &["a@b"], &["a\"b@c", "\u{e9}@x", "\n@\t"], &["x@y"; 5]];
+        for params in topic_sets {
+            for id in [None, Some(0), Some(7), Some(u64::MAX)] {
+                let params: Vec<String> = params.iter().map(|s| s.to_string()).collect();
+                let encoded = params.iter().map(|p| json_string_len(p)).sum();
+                let sub = ClientMessage::Subscribe {
+                    id,
+                    params: params.clone(),
+                };
+                let unsub = ClientMessage::Unsubscribe {
+                    id,
+                    params: params.clone(),
+                };
+                let n = params.len();
+                assert_eq!(
+                    topics_frame_len("SUBSCRIBE", id, n, encoded),
+                    sub.to_json().len()
+                );
+                assert_eq!(
+                    topics_frame_len("UNSUBSCRIBE", id, n, encoded),
+                    unsub.to_json().len()
+                );
+            }
         }
     }
 

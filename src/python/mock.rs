@@ -47,9 +47,12 @@ impl PyMockServer {
         let defaults = MockConfig::default();
         let period =
             |name: &str, secs: Option<f64>| secs.map(|s| seconds_arg(name, s, false)).transpose();
-        if let Some(r) = rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        if let Some(r) = rate.filter(|r| !(MockConfig::MIN_RATE..=MockConfig::MAX_RATE).contains(r))
+        {
             return Err(PyValueError::new_err(format!(
-                "rate must be a finite number > 0 or None, got {r}"
+                "rate must be in {}..{} or None, got {r}",
+                MockConfig::MIN_RATE,
+                MockConfig::MAX_RATE
             )));
         }
         let config = MockConfig {
@@ -211,24 +214,30 @@ impl PyMockServer {
     }
 }
 
-/// Seconds as a Duration in (0, 86400] (or [0, 86400] with `zero_ok`): anything else, NaN and
+/// Seconds as a Duration in [0.001, 86400] (or [0, 86400] with `zero_ok`): anything else, NaN and
 /// 1e300 included, is a ValueError naming the argument, never a panic of the conversion.
 fn seconds_arg(name: &str, secs: f64, zero_ok: bool) -> PyResult<Duration> {
+    // Checked before any conversion: Duration::from_secs_f64 panics on what it cannot hold,
+    // and a zero period panics tokio's interval.
     let max = MockConfig::MAX_PERIOD.as_secs_f64();
-    let low_ok = if zero_ok { secs >= 0.0 } else { secs > 0.0 };
-    if !(secs.is_finite() && low_ok && secs <= max) {
-        let low = if zero_ok { "[0" } else { "(0" };
+    let min = if zero_ok {
+        0.0
+    } else {
+        MockConfig::MIN_PERIOD.as_secs_f64()
+    };
+    if !(secs.is_finite() && secs >= min && secs <= max) {
         return Err(PyValueError::new_err(format!(
-            "{name} must be a number of seconds in {low}, {max}], got {secs:?}"
+            "{name} must be a number of seconds in [{min}, {max}], got {secs:?}"
         )));
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
 fn timeout_arg(timeout: f64) -> PyResult<Duration> {
-    if !(timeout.is_finite() && timeout >= 0.0) {
+    let high = MockConfig::MAX_DURATION.as_secs_f64();
+    if !(0.0..=high).contains(&timeout) {
         return Err(PyValueError::new_err(format!(
-            "timeout must be a finite number >= 0, got {timeout}"
+            "timeout must be in 0..{high:.0} seconds, got {timeout}"
         )));
     }
     Ok(Duration::from_secs_f64(timeout))

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyOSError, PyStopAsyncIteration, PyStopIteration, PyTypeError};
+use pyo3::exceptions::{
+    PyOSError, PyStopAsyncIteration, PyStopIteration, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFrozenSet, PyInt, PyList};
@@ -20,7 +22,7 @@ use pyo3::types::{PyFrozenSet, PyInt, PyList};
 use super::messages::to_python;
 use super::wakefd::WakeFd;
 use crate::bridge::{ConnectState, Event, EventQueue, LogLevel};
-use crate::config::Config;
+use crate::config::{Config, MAX_DURATION, MAX_SIZE};
 use crate::managed::{runtime, CommandError, ManagedHandle};
 use crate::protocol::OrderMethod;
 use crate::transport::{ConnectErrorKind, WsConnector};
@@ -84,6 +86,7 @@ fn command_error(e: CommandError) -> PyErr {
     match e {
         CommandError::Stopped => StoppedError::new_err(e.to_string()),
         CommandError::Busy => BusyError::new_err(e.to_string()),
+        CommandError::TooLarge { .. } => PyValueError::new_err(e.to_string()),
     }
 }
 
@@ -308,9 +311,28 @@ impl<'a, 'py> FromPyObject<'a, 'py> for MaxEvents<'py> {
     }
 }
 
+// `ManagedWsConfig` validates these bounds already; checked again because a bad value here would
+// panic in the socket task later, and the message must still name the field.
 fn duration(config: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
     let secs: f64 = config.getattr(name)?.extract()?;
-    Duration::try_from_secs_f64(secs).map_err(|e| PyTypeError::new_err(format!("{name}: {e}")))
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "{name} must be in 0..{} seconds, got {secs}",
+                MAX_DURATION.as_secs()
+            ))
+        })
+}
+
+fn size(config: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
+    let value = config.getattr(name)?;
+    value
+        .extract::<usize>()
+        .ok()
+        .filter(|n| *n <= MAX_SIZE)
+        .ok_or_else(|| PyValueError::new_err(format!("{name} must be in 0..2**40, got {value}")))
 }
 
 fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
@@ -324,12 +346,13 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
         initial_backoff: duration(config, "initial_backoff")?,
         max_backoff: duration(config, "max_backoff")?,
         max_retries,
-        channel_capacity: config.getattr("channel_capacity")?.extract()?,
+        channel_capacity: size(config, "channel_capacity")?,
+        queue_max_bytes: size(config, "queue_max_bytes")?,
         connection_timeout: duration(config, "connection_timeout")?,
         idle_timeout: duration(config, "idle_timeout")?,
         keepalive_interval: duration(config, "keepalive_interval")?,
         backoff_reset_after: duration(config, "backoff_reset_after")?,
-        max_message_size: config.getattr("max_message_size")?.extract()?,
+        max_message_size: size(config, "max_message_size")?,
         ca_file: ca_file.map(PathBuf::from),
         order_max_age: match config.getattr("order_max_age")? {
             v if v.is_none() => None,
@@ -370,10 +393,10 @@ impl PySocket {
             WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;
         let wake =
             Arc::new(WakeFd::new().map_err(|e| PyOSError::new_err(format!("eventfd: {e}")))?);
-        let queue = Arc::new(EventQueue::new(
-            config.channel_capacity,
-            Box::new(wake.clone()),
-        ));
+        let queue = Arc::new(
+            EventQueue::new(config.channel_capacity, Box::new(wake.clone()))
+                .with_max_bytes(config.queue_max_bytes),
+        );
         let side = Arc::new(LoopSide {
             queue: queue.clone(),
             wake: wake.clone(),
@@ -502,7 +525,20 @@ impl Drop for PySocket {
     }
 }
 
+/// Raises ValueError (naming `url`) when the transport could not use this URL: `connect()` calls
+/// it so that such a URL fails at the call, not at `await`.
+#[pyfunction]
+fn _check_url(url: &str) -> PyResult<()> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    url.into_client_request()
+        .map(drop)
+        .map_err(|e| PyValueError::new_err(format!("url is not usable: {url:?} ({e})")))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MAX_DURATION", MAX_DURATION.as_secs_f64())?;
+    m.add("MAX_SIZE", MAX_SIZE)?;
+    m.add_function(wrap_pyfunction!(_check_url, m)?)?;
     m.add_class::<PySocket>()?;
     m.add_class::<WaitFor>()?;
     m.add_class::<Doorbell>()?;

@@ -40,19 +40,33 @@ impl MockConfig {
     /// Longest period or delay the mock accepts: far beyond any test, and small enough that
     /// adding it to an `Instant` can never overflow.
     pub const MAX_PERIOD: Duration = Duration::from_secs(86_400);
+    /// Rates outside this range are refused: below, the period overflows a `Duration`; above,
+    /// it rounds to zero and the pacing loop would never yield. `None` is "as fast as possible".
+    pub const MIN_RATE: f64 = 1e-6;
+    pub const MAX_RATE: f64 = 1e7;
+    /// The shortest period (`ping_interval`, `idle_close`, `max_duration`): zero panics tokio's
+    /// interval.
+    pub const MIN_PERIOD: Duration = Duration::from_millis(1);
+    /// The longest wait of the `wait_*` calls; far from `Instant` overflow.
+    pub const MAX_DURATION: Duration = Duration::from_secs(1_000_000_000);
+    /// The largest `oversize` frame: far above any client limit under test, yet buildable.
+    pub const MAX_OVERSIZE: usize = 256 << 20;
 
     pub(crate) fn validate(&self) -> io::Result<()> {
         let bad = |m: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, m.to_string()));
-        if self.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-            return bad("rate must be a finite number > 0 or None");
+        if self
+            .rate
+            .is_some_and(|r| !(Self::MIN_RATE..=Self::MAX_RATE).contains(&r))
+        {
+            return bad("rate must be in 1e-6..1e7 or None");
         }
         for (name, period) in [
             ("ping_interval", self.ping_interval),
             ("idle_close", self.idle_close),
             ("max_duration", self.max_duration),
         ] {
-            if period.is_some_and(|d| d.is_zero() || d > Self::MAX_PERIOD) {
-                return bad(&format!("{name} must be in (0, 86400] seconds or None"));
+            if period.is_some_and(|d| !(Self::MIN_PERIOD..=Self::MAX_PERIOD).contains(&d)) {
+                return bad(&format!("{name} must be in [0.001, 86400] seconds or None"));
             }
         }
         if self.symbols.iter().any(|s| s.is_empty() || s.contains('@')) {

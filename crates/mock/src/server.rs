@@ -231,6 +231,14 @@ impl MockServer {
                 )));
             }
         }
+        if let Fault::Oversize(size) = fault {
+            if size > MockConfig::MAX_OVERSIZE {
+                return Err(FaultError(format!(
+                    "size must be at most {} (256 MiB), got {size}",
+                    MockConfig::MAX_OVERSIZE
+                )));
+            }
+        }
         match scope {
             Scope::Current => {
                 if fault.next_only() {

@@ -44,6 +44,7 @@ from bullet_ws.pure.messages import (
     UnsubscribeResult,
 )
 from bullet_ws.pure.parse import parse_message
+from bullet_ws.pure.transport import check_url
 from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
 
 __all__ = [
@@ -100,4 +101,5 @@ def connect(
     ConnectTimeout or HandshakeError and is not retried.
     """
     ws_url, resolved = resolve_connect_args(url, config, overrides)
+    check_url(ws_url)  # what websockets would refuse fails here, not at await
     return Connect(open_managed, ws_url, resolved)

@@ -37,8 +37,10 @@ from bullet_ws.pure.transport import (
     client_frame,
     close_gracefully,
     close_reason,
+    json_string_size,
     open_connection,
     ssl_context,
+    topics_frame_size,
 )
 
 __all__ = [
@@ -116,15 +118,20 @@ class _Session:
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
         self.conn = conn
-        # Events: a bounded deque plus at most one waiter future per consumer wait.
+        # Events: a deque bounded in events and in bytes (`sizes` runs beside it: each event's
+        # wire size, 0 for lifecycle events), plus at most one waiter future per consumer wait.
         self.events: deque[Event] = deque()
+        self.sizes: deque[int] = deque()
+        self.queued_bytes = 0
         self.capacity = config.channel_capacity
+        self.max_bytes = config.queue_max_bytes
         self.waiter: asyncio.Future[None] | None = None
         # Commands: FIFO; `requested` is the call-time view (dedup, `topics`), `applied` the
         # task's replay set in insertion order (a dict used as an ordered set). Keeping them
         # apart means a replay never duplicates a subscribe that is still queued.
         self.commands: deque[_Command] = deque()
         self.requested: dict[str, None] = {}
+        self.requested_encoded = 0  # sum of json_string_size over `requested`: the replay size
         self.applied: dict[str, None] = {}
         # Counters and clocks.
         self.messages_received = 0
@@ -159,12 +166,39 @@ class _Session:
     # --- the consumer side ---------------------------------------------------------------------
 
     def push(self, event: Event) -> None:
-        """Queue an event; when the queue is full the new event is dropped and counted."""
+        """Queue a lifecycle event; when the queue is full it is dropped and counted."""
         if len(self.events) < self.capacity:
             self.events.append(event)
+            self.sizes.append(0)
             self._wake_consumer()
         else:
             self._count_drop()
+
+    def push_final(self, event: Disconnected | OrderUnacked) -> None:
+        """The final event, and what became of an order, bypass both bounds: never dropped."""
+        self.events.append(event)
+        self.sizes.append(0)
+        self._wake_consumer()
+
+    def take(self) -> Event:
+        self.queued_bytes -= self.sizes.popleft()
+        return self.events.popleft()
+
+    def take_all(self) -> list[Event]:
+        batch = list(self.events)
+        self.events.clear()
+        self.sizes.clear()
+        self.queued_bytes = 0
+        return batch
+
+    def check_size(self, argument: str, frame: str, size: int) -> None:
+        """Refuse at the call a command that could never be sent (same text as native)."""
+        limit = self.config.max_message_size
+        if size > limit:
+            raise ValueError(
+                f"{argument}: the {frame} frame would be {size} bytes,"
+                f" over max_message_size ({limit})"
+            )
 
     def _count_drop(self) -> None:
         self.events_dropped += 1
@@ -224,8 +258,7 @@ class _Session:
     def _unacked(self, order: _Order, reason: str) -> None:
         """Report an order this socket cannot account for; never dropped (bypasses capacity)."""
         logger.warning("order %s (id %r) unacknowledged: %s", order[1], order[0], reason)
-        self.events.append(OrderUnacked(order[0], order[1], reason))
-        self._wake_consumer()
+        self.push_final(OrderUnacked(order[0], order[1], reason))
 
     def _unack_pending(self, reason: str) -> None:
         # Cleared in place: the reader holds this deque.
@@ -248,17 +281,21 @@ class _Session:
                 del self.pending[index]
                 return
 
-    def stop_from_finalizer(self) -> None:
-        # The handle may be collected on another thread, or after the loop has closed.
-        if self.stopped or self.loop.is_closed():
+    def stop_threadsafe(self) -> None:
+        # stop() from another thread (or the handle collected there, or after the loop closed):
+        # asyncio objects may only be touched on the loop's thread, which must also be woken.
+        # From another thread the stop takes effect at the loop's next iteration.
+        if self.stopped:
             return
-        if threading.get_ident() == self.loop_thread:
+        if self.loop.is_closed():
+            self.stopped = True  # nothing can run any more; commands must be refused
+        elif threading.get_ident() == self.loop_thread:
             self.stop()
         else:
             try:
                 self.loop.call_soon_threadsafe(self.stop)
             except RuntimeError:
-                pass  # the loop closed meanwhile
+                self.stopped = True  # the loop closed meanwhile
 
     # --- the background task -------------------------------------------------------------------
 
@@ -270,7 +307,7 @@ class _Session:
             logger.debug("managed websocket stopped")
         except Exception as exc:  # a bug must end the socket visibly, not hang it
             logger.exception("managed websocket task failed")
-            self.events.append(Disconnected(f"internal error: {exc!r}"))
+            self.push_final(Disconnected(f"internal error: {exc!r}"))
         finally:
             self.stopped = True
             self._stop_reader()
@@ -282,10 +319,8 @@ class _Session:
             await close_gracefully(self.conn)
 
     def _finish(self, reason: str) -> None:
-        # The final event bypasses the capacity: it is never dropped.
         logger.warning("managed websocket disconnected: %s", reason)
-        self.events.append(Disconnected(reason))
-        self._wake_consumer()
+        self.push_final(Disconnected(reason))
 
     def _wake_supervisor(self, _: object = None) -> None:
         wakeup = self.wakeup
@@ -383,7 +418,9 @@ class _Session:
         parse = parse_message
         events = self.events
         pending = self.pending
+        sizes = self.sizes
         capacity = self.capacity
+        max_bytes = self.max_bytes
         monotonic = time.monotonic
         intercept = self._intercept
         try:
@@ -397,8 +434,15 @@ class _Session:
                 self.messages_received += 1
                 if pending and (cls is OrderResult or cls is ErrorMessage):
                     self._settle(message)  # type: ignore[arg-type]
-                if len(events) < capacity:
+                # The wire size (characters for a text frame: no encode on the hot path). An
+                # empty queue always takes the event, so a frame above the budget still arrives.
+                size = len(frame)
+                if len(events) < capacity and (
+                    not events or self.queued_bytes + size <= max_bytes
+                ):
                     events.append(message)
+                    sizes.append(size)
+                    self.queued_bytes += size
                     if self.waiter is not None:
                         self._wake_consumer()
                 else:
@@ -631,7 +675,7 @@ class ManagedWebSocket:
 
     def __init__(self, session: _Session) -> None:
         self._session = session
-        self._finalizer = weakref.finalize(self, session.stop_from_finalizer)
+        self._finalizer = weakref.finalize(self, session.stop_threadsafe)
 
     def __repr__(self) -> str:
         state = "stopped" if self._session.stopped else "running"
@@ -647,7 +691,18 @@ class ManagedWebSocket:
         session.check_can_enqueue()
         new = [t for t in wanted if t not in session.requested]
         if new:
+            encoded = sum(map(json_string_size, new))
+            session.check_size(
+                "topics", "SUBSCRIBE", topics_frame_size("SUBSCRIBE", request_id, len(new), encoded)
+            )
+            replay_count = len(session.requested) + len(new)
+            replay_encoded = session.requested_encoded + encoded
+            session.check_size(
+                "topics", "subscription replay",
+                topics_frame_size("SUBSCRIBE", None, replay_count, replay_encoded),
+            )
             session.requested.update(dict.fromkeys(new))
+            session.requested_encoded = replay_encoded
             session.enqueue(_Subscribe(new, request_id))
 
     def unsubscribe(self, topics: Iterable[str], id: int | None = None) -> None:
@@ -658,8 +713,14 @@ class ManagedWebSocket:
         session.check_can_enqueue()
         active = [t for t in unwanted if t in session.requested]
         if active:
+            encoded = sum(map(json_string_size, active))
+            session.check_size(
+                "topics", "UNSUBSCRIBE",
+                topics_frame_size("UNSUBSCRIBE", request_id, len(active), encoded),
+            )
             for topic in active:
                 del session.requested[topic]
+            session.requested_encoded -= encoded
             session.enqueue(_Unsubscribe(active, request_id))
 
     def _send_order(self, method: str, tx: str | bytes, id: int | None) -> None:
@@ -667,6 +728,7 @@ class ManagedWebSocket:
         request_id = _validate.id_arg(id)
         self._session.check_can_enqueue()
         frame = client_frame(method, request_id, {"tx": payload})
+        self._session.check_size("tx", method, len(frame))  # ASCII: characters are bytes
         self._session.enqueue(_Send(method, frame, (request_id, _ORDER_NAMES[method])))
 
     def submit(self, tx: str | bytes, id: int | None = None) -> None:
@@ -712,7 +774,7 @@ class ManagedWebSocket:
         events = session.events
         while True:
             if events:
-                return events.popleft()
+                return session.take()
             if session.stopped:
                 return None
             await session.wait_for_event()
@@ -727,10 +789,9 @@ class ManagedWebSocket:
                 return []
             await session.wait_for_event()
         if len(events) <= limit:
-            batch = list(events)
-            events.clear()
-            return batch
-        return [events.popleft() for _ in range(limit)]
+            return session.take_all()
+        take = session.take
+        return [take() for _ in range(limit)]
 
     def __aiter__(self) -> ManagedWebSocket:
         return self
@@ -747,8 +808,8 @@ class ManagedWebSocket:
         """Stop the background task. On a live connection, the commands accepted so far are
         written first (within STOP_GRACE, 1 s); mid-reconnect it stops at once, and queued
         orders become `OrderUnacked("not sent: ...")`. Queued events stay readable; then recv()
-        returns None."""
-        self._session.stop()
+        returns None. Callable from any thread."""
+        self._session.stop_threadsafe()
 
     async def close(self) -> None:
         """stop() and wait until the background task has ended."""

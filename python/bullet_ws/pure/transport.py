@@ -16,6 +16,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.uri import parse_uri
 
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import ConnectError, ConnectTimeout, HandshakeError
@@ -25,11 +26,14 @@ from bullet_ws.pure.parse import parse_message
 __all__ = [
     "CountingConnection",
     "abort",
+    "check_url",
     "client_frame",
     "close_gracefully",
     "close_reason",
+    "json_string_size",
     "open_connection",
     "ssl_context",
+    "topics_frame_size",
 ]
 
 logger = logging.getLogger("bullet_ws.pure")
@@ -49,6 +53,30 @@ def client_frame(method: str, id: int | None, params: Any = None, *, has_params:
     return _encode({"method": method, "id": id})
 
 
+def json_string_size(text: str) -> int:
+    """UTF-8 bytes of `text` as a JSON string in a client frame (quotes and escapes included)."""
+    encoded = _encode(text)
+    return len(encoded) if encoded.isascii() else len(encoded.encode())
+
+
+def topics_frame_size(method: str, id: int | None, count: int, encoded: int) -> int:
+    """The exact size of `client_frame(method, id, topics)` for `count` topics whose
+    `json_string_size`s sum to `encoded`: sizes are checked without building the frame."""
+    id_size = 4 if id is None else len(str(id))
+    return (
+        len('{"method":"') + len(method) + len('","id":') + id_size + len(',"params":[')
+        + encoded + max(count - 1, 0) + len("]}")
+    )
+
+
+def check_url(ws_url: str) -> None:
+    """Raise ValueError (naming `url`) when websockets could not use this URL."""
+    try:
+        parse_uri(ws_url)
+    except InvalidURI as exc:
+        raise ValueError(f"url is not usable: {ws_url!r} ({exc})") from None
+
+
 def ssl_context(ws_url: str, config: ManagedWsConfig) -> ssl.SSLContext | None:
     """The TLS context for wss:// (trusting `ca_file` when given); None for ws://."""
     if not ws_url.lower().startswith("wss:"):
@@ -60,7 +88,8 @@ def ssl_context(ws_url: str, config: ManagedWsConfig) -> ssl.SSLContext | None:
 
 
 class CountingConnection(ClientConnection):
-    """A websockets connection that counts the bytes its socket accepted (`bytes_out`).
+    """A websockets connection that counts the bytes its socket accepted (`bytes_out`), and
+    fails at once on a garbage upgrade reply.
 
     asyncio's transport swallows a failed write (it only schedules `connection_lost` and is then
     closing), and websockets' `send` may return normally after it. An order must be sent again
@@ -68,6 +97,13 @@ class CountingConnection(ClientConnection):
     """
 
     bytes_out = 0
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # On an unparsable upgrade reply websockets waits for the peer to close the connection
+        # (up to connection_timeout); the native backend fails at once, and so do we.
+        if self.protocol.handshake_exc is not None and not self.response_rcvd.done():
+            self.transport.abort()
 
     def send_data(self) -> None:
         transport = self.transport

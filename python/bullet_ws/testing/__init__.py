@@ -53,6 +53,14 @@ if TYPE_CHECKING:
 
 __all__ = ["FAULT_KINDS", "ConnectionRecord", "MockExchange"]
 
+# The fake exchange's bounds (crates/mock MockConfig): values outside them are refused with a
+# ValueError, never a panic. Rates: below, the period would overflow; above, it rounds to zero.
+MIN_RATE = 1e-6
+MAX_RATE = 1e7
+MIN_PERIOD = 0.001  # the shortest ping_interval, idle_close or max_duration
+MAX_WAIT = 1e9
+MAX_OVERSIZE = 256 * 1024 * 1024
+
 #: Every fault kind `MockExchange.fault` accepts.
 FAULT_KINDS: tuple[str, ...] = (
     "close",
@@ -121,16 +129,18 @@ _MAX_PERIOD = 86_400.0  # the native server's bound: far beyond any test
 
 
 def _check_period(name: str, value: object) -> None:
-    """None, or seconds in (0, 86400]; the ValueError names the argument."""
+    """None, or seconds in [0.001, 86400]; the ValueError names the argument."""
     if value is None:
         return
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
-        or not 0 < value <= _MAX_PERIOD
+        or not MIN_PERIOD <= value <= _MAX_PERIOD
     ):
-        raise ValueError(f"{name} must be a number of seconds in (0, 86400] or None, got {value!r}")
+        raise ValueError(
+            f"{name} must be a number of seconds in [0.001, 86400] or None, got {value!r}"
+        )
 
 
 def _record(d: dict[str, Any]) -> ConnectionRecord:
@@ -146,15 +156,15 @@ class MockExchange:
     Args:
         host: address to bind.
         port: port to bind; 0 picks a free one (read it back from `port` / `url`).
-        rate: market-data messages per second per connection, over all its streaming topics;
-            None = as fast as the socket takes them.
+        rate: market-data messages per second per connection, over all its streaming topics,
+            in 1e-6..1e7; None = as fast as the socket takes them.
         symbols: symbols that market-data topics may name; others get error -1122.
         max_messages: market-data frames per connection; then streaming stops and the connection
             stays open. None = no limit.
         preencode: cycle through a ring of 4096 frames built once per subscription change instead
             of building each frame (fastest; ``E`` is then the ring's build time and the per-topic
             sequences repeat every 4096 frames).
-        ping_interval: seconds between server ping frames, or None for no pings.
+        ping_interval: seconds between server ping frames (0.001..1e9), or None for no pings.
         max_topics: subscriptions allowed per connection; one more gets error -1003. None = no limit.
         legacy_shapes: send aggTrade in the shape before 2026-05-23 (real DEX fields, no
             ``ft z Z rs``) instead of the live one (placeholders), to compare the two.
@@ -164,12 +174,14 @@ class MockExchange:
         max_duration: lifetime cap of each connection, in seconds: then the ``disconnecting``
             status (reason ``max_duration``) and a close 1000. None = no cap.
 
-    Periods (`ping_interval`, `idle_close`, `max_duration`) must be in (0, 86400] seconds.
+    Periods (`ping_interval`, `idle_close`, `max_duration`) must be in [0.001, 86400] seconds.
 
     Besides market data, it answers ``SUBMIT`` (ack tagged ``SUBMIT``, then, per
     ``ADDRESS@user.orders`` subscriber, the new order and its fill in the live shape, and per
     ``ADDRESS@user.degenPositions`` subscriber a completed position) and sends a snapshot on
     ``!marketStatus@arr``.
+
+    The ``wait_*`` calls take a `timeout` in 0..1e9 seconds (ValueError otherwise).
 
     Raises:
         ValueError: a bad argument (at construction), naming it.
@@ -198,10 +210,9 @@ class MockExchange:
         if rate is not None and (
             isinstance(rate, bool)
             or not isinstance(rate, (int, float))
-            or not math.isfinite(rate)
-            or rate <= 0
+            or not MIN_RATE <= rate <= MAX_RATE
         ):
-            raise ValueError(f"rate must be a finite number > 0 or None, got {rate!r}")
+            raise ValueError(f"rate must be in {MIN_RATE:g}..{MAX_RATE:g} or None, got {rate!r}")
         if isinstance(symbols, str):
             raise TypeError("symbols must be an iterable of str, not a str")
         symbol_list = list(symbols)
@@ -210,9 +221,9 @@ class MockExchange:
                 raise ValueError(f"symbols must be non-empty str without '@', got {s!r}")
         for name, value in (("max_messages", max_messages), ("max_topics", max_topics)):
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
+                isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63
             ):
-                raise ValueError(f"{name} must be an int >= 0 or None, got {value!r}")
+                raise ValueError(f"{name} must be an int in 0..2**63-1 or None, got {value!r}")
         for name, period in (
             ("ping_interval", ping_interval),
             ("idle_close", idle_close),
@@ -329,7 +340,7 @@ class MockExchange:
         - ``send_text(data)``, ``send_binary(data)`` (c, n): one raw frame; `data` is str (UTF-8)
           or bytes (sent as is, even invalid UTF-8 in a text frame).
         - ``oversize(size)`` (c, n): one text frame of exactly `size` payload bytes (a valid JSON
-          object ``{"e":"oversize","pad":"xx…"}`` when size >= 25).
+          object ``{"e":"oversize","pad":"xx…"}`` when size >= 25); `size` <= 256 MiB.
         - ``huge_header(length=2**40)`` (c, n): a text frame header announcing `length` bytes, a
           few payload bytes, then silence (``answer_pings=False``) with the socket kept open.
         - ``ping(payload=b"")`` (c, n): `count` ping frames (here `count` counts pings; with
