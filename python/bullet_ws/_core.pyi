@@ -8,8 +8,12 @@ from bullet_ws.config import ManagedWsConfig
 from bullet_ws.events import Stats
 
 __all__ = [
+    "COMMAND_CAPACITY",
+    "KEEPALIVE_ID_BASE",
     "MAX_DURATION",
     "MAX_SIZE",
+    "MIN_BACKOFF",
+    "STOP_GRACE",
     "AggTrade",
     "BookTicker",
     "DegenPosition",
@@ -41,6 +45,11 @@ __all__ = [
 # The bounds of bullet_ws.config (MAX_DURATION, MAX_SIZE), from the Rust core.
 MAX_DURATION: float
 MAX_SIZE: int
+# Rules the pure backend shares (checked by tests/test_shared_constants.py).
+STOP_GRACE: float
+KEEPALIVE_ID_BASE: int
+COMMAND_CAPACITY: int
+MIN_BACKOFF: float
 
 def _check_url(url: str) -> None: ...
 
