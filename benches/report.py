@@ -23,7 +23,7 @@ def _get(d: Any, *path: str) -> Any:
 
 
 def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every target of ../shared/design/BENCHMARKS.md that this run can evaluate."""
+    """Every target of docs/design/BENCHMARKS.md that this run can evaluate."""
     out: list[dict[str, Any]] = []
 
     def add(figure: str, num: float | None, den: float | None, op: str, target: float, unit: str = "x") -> None:
@@ -192,7 +192,7 @@ def markdown(res: dict[str, Any]) -> str:
 
     tg = res.get("targets") or targets(res)
     if tg:
-        L.append("## Targets (../shared/design/BENCHMARKS.md)\n")
+        L.append("## Targets (docs/design/BENCHMARKS.md)\n")
         L.append("| figure | measured | target | met |")
         L.append("|---|---:|---:|---|")
         for t in tg:

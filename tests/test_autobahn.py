@@ -1,4 +1,4 @@
-"""WebSocket conformance (TESTING.md B19): the Autobahn client cases against our transports.
+"""WebSocket conformance (docs/design/TESTING.md B19): the Autobahn client cases against our transports.
 
 kosoku's fuzzing server (`kosoku.run_fuzzingserver`, the original Autobahn case files on Python 3)
 plays the server; the client under test runs in a separate process and echoes every message:

@@ -1,4 +1,4 @@
-"""B18 (TESTING.md), on BOTH backends: bad arguments from the user (wrong types, negative
+"""B18 (docs/design/TESTING.md), on BOTH backends: bad arguments from the user (wrong types, negative
 durations, non-base64 tx, malformed URL, id out of range) raise a clear TypeError/ValueError
 naming the argument; nothing is sent and no state changes.
 

@@ -1,9 +1,9 @@
-"""Conformance of the managed socket: the SDK's behaviour (TESTING.md A1-A14, B17), run against
+"""Conformance of the managed socket: the SDK's behaviour (docs/design/TESTING.md A1-A14, B17), run against
 BOTH backends (`backend` fixture: native and pure) with `bullet_ws.testing.MockExchange` as the
 peer. Timings are test-sized (initial_backoff 0.02 s, idle_timeout 0.2 s), every wait has an
 upper bound, and the assertions are on events, `stats`, `topics` and the mock's record.
 
-TESTING.md, part A (the seed's behaviour) and B17:
+docs/design/TESTING.md, part A (the seed's behaviour) and B17:
  1. Initial connect to a closed port, to a server that never sends `connected`, and to one that
     sends another first message: ConnectError / ConnectTimeout / HandshakeError; no retry.
  2. Close frame from the server: Reconnecting, then a new connection that receives exactly one

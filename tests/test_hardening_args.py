@@ -1,4 +1,4 @@
-"""Hardening (TESTING.md B18): bad input across the whole API gets a TypeError/ValueError whose
+"""Hardening (docs/design/TESTING.md B18): bad input across the whole API gets a TypeError/ValueError whose
 message starts with (or names) the argument; nothing is sent (the fake exchange's record) and no
 state changes (`topics`, `stats`).
 

@@ -1,4 +1,4 @@
-"""Hardening (TESTING.md B16): the message size limit, on BOTH backends.
+"""Hardening (docs/design/TESTING.md B16): the message size limit, on BOTH backends.
 
 `max_message_size` (default 4 MiB) bounds every message received: native via tungstenite's
 `max_message_size`/`max_frame_size`, pure via websockets' `max_size`. A message over it, and a frame

@@ -1,4 +1,4 @@
-"""Hardening (TESTING.md B14/B17 beyond the conformance suite): hostile peers, on BOTH backends.
+"""Hardening (docs/design/TESTING.md B14/B17 beyond the conformance suite): hostile peers, on BOTH backends.
 
 Already covered elsewhere, not repeated here: binary JSON, a non-JSON text frame and JSON of no
 known shape (test_conformance_managed.py A14), and server pings while the Python consumer is

@@ -1,4 +1,4 @@
-"""Hardening (TESTING.md B20): `wss://` on BOTH backends, against a local TLS WebSocket server
+"""Hardening (docs/design/TESTING.md B20): `wss://` on BOTH backends, against a local TLS WebSocket server
 (`websockets` with a certificate from a throwaway `trustme` CA) that sends the `connected` status
 first and answers PING with a pong.
 

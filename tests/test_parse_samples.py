@@ -1,4 +1,4 @@
-"""B15 (TESTING.md): every message shape of the protocol samples parses to the class and fields
+"""B15 (docs/design/TESTING.md): every message shape of the protocol samples parses to the class and fields
 API.md names; every line of sdk_unknown.jsonl becomes Unknown; ids up to 2**64-1 stay exact.
 
 Runs against both backends through `backend.parse_message`; the native results must also have

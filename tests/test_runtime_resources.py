@@ -1,5 +1,5 @@
 """Event loops and resources: both backends under asyncio and uvloop; no file descriptor,
-thread or connection left behind (TESTING.md A13's resource half).
+thread or connection left behind (docs/design/TESTING.md A13's resource half).
 
 The native backend runs one tokio I/O thread per process, started with the first socket and
 shared by all later ones: the thread count must not grow with the number of sockets.
