@@ -1,6 +1,6 @@
 # Hand-written stub of the native module; checked by `python -m mypy.stubtest bullet_ws._core`.
 from collections.abc import Awaitable, Generator
-from typing import Any, final
+from typing import Any, Final, Literal, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -32,8 +32,15 @@ __all__ = [
     "_Doorbell",
     "_MockServer",
     "_Wait",
+    "__version__",
+    "build_profile",
     "parse_message",
 ]
+
+__version__: Final[str]
+"""The package version, from Cargo.toml (the only place it is written)."""
+build_profile: Final[Literal["release", "debug"]]
+"""The Cargo profile the extension was compiled with."""
 
 class Message:
     """Base class of every server message."""
