@@ -162,6 +162,7 @@ def header() -> dict[str, Any]:
         },
         "bullet_ws_path": str(Path(bullet_ws.__file__).parent),
         "bullet_ws_backend": bullet_ws.BACKEND,
+        "bullet_ws_build_profile": build_profile(),
         "bullet_ws_extension_mtime": (
             datetime.fromtimestamp(so[0].stat().st_mtime, timezone.utc).isoformat() if so else None
         ),
@@ -169,6 +170,15 @@ def header() -> dict[str, Any]:
         "git_commit": git("rev-parse", "HEAD"),
         "git_dirty_core": git("status", "--porcelain", "--", "src", "python", "crates", "Cargo.toml"),
     }
+
+
+def build_profile() -> str | None:
+    """The Cargo profile of the imported extension ("release"/"debug"), None without one."""
+    try:
+        from bullet_ws import _core
+    except ModuleNotFoundError:
+        return None
+    return str(_core.build_profile)
 
 
 def build_ceiling(log: Any) -> str | None:
@@ -472,6 +482,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated scenarios to run, e.g. s1,s2 (default all)")
     ap.add_argument("--contenders", help="comma-separated subset of contenders")
     args = ap.parse_args(argv)
+    profile = build_profile()
+    if profile not in ("release", None):  # None: no extension, refused below with its reason
+        # A debug build is several times slower: its numbers would be published as ours.
+        raise SystemExit(
+            f"bullet_ws's extension is a {profile} build: benchmark a release wheel "
+            "(maturin build --release, or pip install .)"
+        )
     p = plan(args)
     out_dir = args.out or (HERE / "results" / "smoke" if args.smoke else HERE / "results")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pathlib
 import sys
 from collections.abc import Callable, Iterator
@@ -22,6 +23,26 @@ try:
     import bullet_ws  # noqa: F401
 except ImportError:
     sys.path.insert(0, str(_PYTHON_SRC))
+
+if sys.version_info < (3, 11):
+    # The tests bound their waits with asyncio.timeout (3.11+); requires-python says 3.10, so the
+    # suite runs there too, with a stand-in of the same behaviour.
+    import asyncio
+
+    from support import timeout_310
+
+    asyncio.timeout = timeout_310  # type: ignore[attr-defined]
+
+# BULLET_WS_TEST_LOOP=uvloop|no_add_reader runs every async test on that loop (scripts/release-check
+# does, to cover the native backend's fallback for loops without add_reader). The hook is
+# pytest-asyncio's (1.x); it is defined only when asked for, as returning None is an error.
+_TEST_LOOP = os.environ.get("BULLET_WS_TEST_LOOP", "asyncio")
+if _TEST_LOOP != "asyncio":
+    from support import loop_factory
+
+    def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Any]:
+        return {_TEST_LOOP: loop_factory(_TEST_LOOP)}
+
 
 DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
 

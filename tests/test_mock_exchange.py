@@ -517,7 +517,8 @@ async def test_fault_silence_answers_pings_or_not(mock: MockExchange) -> None:
         # Drain what was queued before the fault, then nothing more arrives, not even acks.
         await send(ws, "PING", 99)
         await mock.wait_frames_async(0, 2)
-        with pytest.raises(TimeoutError):
+        # asyncio.TimeoutError: what wait_for raises on 3.10 (the builtin one since 3.11)
+        with pytest.raises(asyncio.TimeoutError):
             while True:
                 m = await recv_json(ws, timeout=0.2)
                 assert m.get("id") != 99
@@ -527,7 +528,7 @@ async def test_fault_silence_answers_pings_or_not(mock: MockExchange) -> None:
         await ready(ws)
         mock.fault("silence", answer_pings=False)
         pong = await ws.ping()
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(pong, 0.2)
         await eventually(lambda: mock.connection(1).pings == 1, "the ping recorded")
 
@@ -656,7 +657,7 @@ async def test_fault_refuse_then_stall_in_order(mock: MockExchange) -> None:
         with pytest.raises((OSError, InvalidMessage)):
             async with open_ws(mock.url):
                 pass
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):
         async with open_ws(mock.url, open_timeout=0.2):
             pass
     async with open_ws(mock.url) as ws:
@@ -702,7 +703,7 @@ async def test_fault_no_status_and_wrong_first(mock: MockExchange) -> None:
     mock.fault("no_status", scope="next")
     mock.fault("wrong_first", scope="next", data='{"e":"pong","id":1,"E":5}')
     async with open_ws(mock.url) as ws:
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):
             await recv_json(ws, timeout=0.2)
         await send(ws, "PING", 7)  # the connection works otherwise
         assert (await recv_json(ws))["id"] == 7

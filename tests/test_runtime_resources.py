@@ -1,5 +1,6 @@
-"""Event loops and resources: both backends under asyncio and uvloop; no file descriptor,
-thread or connection left behind (docs/design/TESTING.md A13's resource half).
+"""Event loops and resources: both backends under asyncio, uvloop and a loop without
+`add_reader` (as Windows' Proactor loop); no file descriptor, thread or connection left behind
+(docs/design/TESTING.md A13's resource half).
 
 The native backend runs one tokio I/O thread per process, started with the first socket and
 shared by all later ones: the thread count must not grow with the number of sockets.
@@ -15,9 +16,14 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import WAIT, next_of
+from support import WAIT, loop_factory, next_of, run_with_loop, until
 
 pytestmark = pytest.mark.timeout(60)
+
+
+needs_proc = pytest.mark.skipif(
+    not os.path.isdir("/proc/self/task"), reason="counts descriptors and threads in Linux /proc"
+)
 
 
 def open_fds() -> int:
@@ -44,24 +50,24 @@ async def reconnect_scenario(backend: ModuleType, mock: Any) -> None:
     )
 
 
+LOOP_KINDS = ["asyncio", "uvloop", "no_add_reader"]
+
+
 def run_on(loop_kind: str, main: Callable[[], Awaitable[None]]) -> None:
     if loop_kind == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    else:
-        runner = asyncio.Runner()
-    with runner:
-        runner.run(main())  # type: ignore[arg-type]
+        pytest.importorskip("uvloop")
+    run_with_loop(main, loop_factory(loop_kind))
 
 
-@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("loop_kind", LOOP_KINDS)
 def test_reconnect_and_replay_on_each_event_loop(
     backend: ModuleType, mock: Any, loop_kind: str
 ) -> None:
     run_on(loop_kind, lambda: reconnect_scenario(backend, mock))
 
 
-@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+@needs_proc
+@pytest.mark.parametrize("loop_kind", LOOP_KINDS)
 def test_sockets_leave_no_descriptor_or_thread_behind(
     backend: ModuleType, mock: Any, loop_kind: str
 ) -> None:
@@ -76,6 +82,9 @@ def test_sockets_leave_no_descriptor_or_thread_behind(
         for _ in range(20):
             await cycle()
         gc.collect()
+        # The fake exchange runs in this process too, and its side of the last connection (like
+        # the last relay thread on no_add_reader) goes a moment after the client's.
+        await until(lambda: open_fds() <= fds and os_threads() <= threads)
         assert open_fds() <= fds
         assert os_threads() <= threads
 
@@ -93,3 +102,49 @@ async def test_dropping_the_handle_closes_the_connection(backend: ModuleType, mo
     record = await mock.wait_closed_async(0, timeout=WAIT)
     assert record.closed_by == "client"
     assert mock.handshakes == 1
+
+
+def relay_threads() -> int:
+    """The native backend's ring relay threads alive in this process (Linux names them)."""
+    count = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as f:
+                count += f.read().startswith("bullet-ws-ring")
+        except OSError:  # the thread ended meanwhile
+            pass
+    return count
+
+
+@needs_proc
+def test_native_backend_on_a_loop_without_add_reader_relays_the_rings(
+    native: ModuleType, mock: Any
+) -> None:
+    """The fallback is what runs (one relay thread per socket, none on a loop with
+    add_reader), it carries every kind of wait, and it ends with the socket."""
+
+    async def main() -> None:
+        await until(lambda: relay_threads() == 0)  # those of earlier tests have ended
+        async with native.connect(mock.url, initial_backoff=0.02, idle_timeout=0) as ws:
+            # The new thread names itself once it runs.
+            await until(lambda: relay_threads() == 1)
+            ws.subscribe(["BTC-USD@aggTrade"], id=1)
+            assert (await next_of(ws, native.SubscribeResult)).id == 1
+            batch = await asyncio.wait_for(ws.recv_batch(), WAIT)
+            assert batch
+            mock.fault("reset")
+            await next_of(ws, native.Reconnected)
+            async with asyncio.timeout(WAIT):
+                async for event in ws:
+                    if isinstance(event, native.AggTrade):
+                        break
+        await until(lambda: relay_threads() == 0)
+
+    async def on_a_normal_loop() -> None:
+        async with native.connect(mock.url, idle_timeout=0) as ws:
+            ws.ping(id=3)
+            assert (await next_of(ws, native.Pong)).id == 3
+            assert relay_threads() == 0
+
+    run_on("no_add_reader", main)
+    run_on("asyncio", on_a_normal_loop)

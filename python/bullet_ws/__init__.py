@@ -7,6 +7,8 @@ this package falls back to `bullet_ws.pure` (asyncio + websockets), which has th
 
 from __future__ import annotations
 
+import warnings
+
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import (
     BulletWsError,
@@ -15,10 +17,23 @@ from bullet_ws.errors import (
     ConnectTimeout,
     HandshakeError,
     ManagedWsError,
+    NativeBackendUnavailable,
     StoppedError,
 )
 from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
 from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
+
+
+def _pure_version() -> str:
+    # Cargo.toml is the one source of the version; without the extension, the installed
+    # distribution's metadata (written by maturin from Cargo.toml) tells it.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bullet-ws")
+    except PackageNotFoundError:  # a plain checkout on sys.path
+        return "0+unknown"
+
 
 try:
     from bullet_ws._core import (
@@ -44,10 +59,23 @@ try:
         UnsubscribeResult,
         parse_message,
     )
+    from bullet_ws._core import __version__ as _native_version
     from bullet_ws._native import ManagedWebSocket, connect
 
     BACKEND = "native"
-except ImportError:  # no wheel for this platform: the pure backend has the same API
+    __version__: str = _native_version
+except ModuleNotFoundError as exc:
+    # Only a missing extension (no wheel for this platform) means "use the pure backend". Any
+    # other failure (a broken extension, an undefined symbol, a bug in _native.py) must surface:
+    # silently degrading to the pure backend would hide it, in tests as in production.
+    if exc.name != "bullet_ws._core":
+        raise
+    warnings.warn(
+        "bullet_ws: the native extension (bullet_ws._core) is not installed for this platform; "
+        "using the pure-Python backend (same API, about 10x slower)",
+        NativeBackendUnavailable,
+        stacklevel=2,
+    )
     from bullet_ws.pure import (  # type: ignore[assignment]
         AggTrade,
         BookTicker,
@@ -75,8 +103,7 @@ except ImportError:  # no wheel for this platform: the pure backend has the same
     )
 
     BACKEND = "pure"
-
-__version__ = "0.1.0"
+    __version__ = _pure_version()
 
 __all__ = [
     "BACKEND",
@@ -102,6 +129,7 @@ __all__ = [
     "MarketStatus",
     "MarketStatusEntry",
     "Message",
+    "NativeBackendUnavailable",
     "OrderResult",
     "OrderUnacked",
     "OrderUpdate",

@@ -1,6 +1,6 @@
 # Hand-written stub of the native module; checked by `python -m mypy.stubtest bullet_ws._core`.
 from collections.abc import Awaitable, Generator
-from typing import Any, final
+from typing import Any, Final, Literal, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -38,9 +38,16 @@ __all__ = [
     "_Doorbell",
     "_MockServer",
     "_Wait",
+    "__version__",
     "_check_url",
+    "build_profile",
     "parse_message",
 ]
+
+__version__: Final[str]
+"""The package version, from Cargo.toml (the only place it is written)."""
+build_profile: Final[Literal["release", "debug"]]
+"""The Cargo profile the extension was compiled with."""
 
 # The bounds of bullet_ws.config (MAX_DURATION, MAX_SIZE), from the Rust core.
 MAX_DURATION: float

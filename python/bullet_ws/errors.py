@@ -9,6 +9,7 @@ __all__ = [
     "ConnectTimeout",
     "HandshakeError",
     "ManagedWsError",
+    "NativeBackendUnavailable",
     "StoppedError",
 ]
 
@@ -45,3 +46,8 @@ class BusyError(ManagedWsError):
 
     def __init__(self, *args: object) -> None:
         super().__init__(*(args or ("managed websocket command channel is full",)))
+
+
+class NativeBackendUnavailable(RuntimeWarning):
+    """Warned once, at `import bullet_ws`, when no native extension exists for this platform and
+    the pure-Python backend is used instead. `bullet_ws.BACKEND` then says "pure"."""

@@ -13,6 +13,17 @@ mod wakefd;
 #[pymodule]
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Cargo.toml is the one source of the version (pyproject.toml takes it from there too).
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Benchmarks refuse a debug build; a wheel says which one it is.
+    m.add(
+        "build_profile",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
     messages::register(m)?;
     socket::register(m)?;
     mock::register(m)?;

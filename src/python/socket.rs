@@ -2,18 +2,21 @@
 //!
 //! The socket task (tokio) never touches Python. It queues parsed events and, only when the loop
 //! announced that it is about to sleep, rings an eventfd that asyncio watches with `add_reader`:
-//! one wake-up per burst, no GIL on tokio threads. On the loop thread, `recv()` returns an
+//! one wake-up per burst, no GIL on tokio threads. A loop without `add_reader` (Windows' Proactor
+//! loop) gets the same rings through a helper thread instead (see `spawn_ring_relay`). On the loop thread, `recv()` returns an
 //! awaitable that completes at once when an event is queued (no Future); only a wait that has to
 //! sleep creates one asyncio Future: one per sleeping waiter, so that cancelling one waiter never
 //! cancels another.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use pyo3::exceptions::{
-    PyOSError, PyStopAsyncIteration, PyStopIteration, PyTypeError, PyValueError,
+    PyNotImplementedError, PyOSError, PyStopAsyncIteration, PyStopIteration, PyTypeError,
+    PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -98,6 +101,8 @@ struct LoopSide {
     /// One Future per sleeping waiter; the doorbell resolves them all.
     waiters: Mutex<Vec<Py<PyAny>>>,
     reader_registered: Mutex<bool>,
+    /// Rings reach the loop through the helper thread, which also empties the doorbell.
+    relayed: AtomicBool,
 }
 
 impl LoopSide {
@@ -140,10 +145,12 @@ impl LoopSide {
         if *registered {
             *registered = false;
             // The loop may be closed already; then there is nothing to remove.
-            let _ = self
-                .event_loop
-                .bind(py)
-                .call_method1("remove_reader", (self.wake.fileno(),));
+            if let Some(fd) = self.wake.fileno() {
+                let _ = self
+                    .event_loop
+                    .bind(py)
+                    .call_method1("remove_reader", (fd,));
+            }
         }
     }
 }
@@ -157,7 +164,9 @@ struct Doorbell(Arc<LoopSide>);
 impl Doorbell {
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
         let side = &self.0;
-        side.wake.drain();
+        if !side.relayed.load(Ordering::Relaxed) {
+            side.wake.drain();
+        }
         let waiters = std::mem::take(&mut *side.waiters.lock());
         for fut in waiters {
             let fut = fut.bind(py);
@@ -361,6 +370,53 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
     })
 }
 
+/// Registers the doorbell with `loop.add_reader`; false when the loop has no such thing (it raises
+/// NotImplementedError, as Windows' Proactor loop does) or there is no descriptor to watch.
+fn add_reader(
+    event_loop: &Bound<'_, PyAny>,
+    wake: &WakeFd,
+    doorbell: &Bound<'_, Doorbell>,
+) -> PyResult<bool> {
+    let Some(fd) = wake.fileno() else {
+        return Ok(false);
+    };
+    match event_loop.call_method1("add_reader", (fd, doorbell)) {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_instance_of::<PyNotImplementedError>(event_loop.py()) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The fallback for loops without `add_reader`: a thread that sleeps on the doorbell and
+/// schedules the same callback on the loop with `call_soon_threadsafe`. It takes the GIL once per
+/// ring, which tokio threads never do; it ends after the ring that announces the end of the
+/// socket task (or when the loop is closed).
+fn spawn_ring_relay(side: Arc<LoopSide>, doorbell: Py<Doorbell>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("bullet-ws-ring-relay".into())
+        .spawn(move || {
+            loop {
+                side.wake.wait();
+                let ended = side.queue.is_ended();
+                let delivered = Python::attach(|py| {
+                    side.event_loop
+                        .bind(py)
+                        .call_method1(
+                            pyo3::intern!(py, "call_soon_threadsafe"),
+                            (doorbell.bind(py),),
+                        )
+                        .is_ok()
+                });
+                if ended || !delivered {
+                    break;
+                }
+            }
+            // The last references to Python objects go while attached, not from a bare thread.
+            Python::attach(|_| drop((doorbell, side)));
+        })
+        .map(drop)
+}
+
 /// The native managed socket. Construct it through `bullet_ws.connect()`.
 #[pyclass(
     frozen,
@@ -403,10 +459,16 @@ impl PySocket {
             event_loop: event_loop.clone().unbind(),
             waiters: Mutex::new(Vec::new()),
             reader_registered: Mutex::new(false),
+            relayed: AtomicBool::new(false),
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
-        event_loop.call_method1("add_reader", (wake.fileno(), doorbell))?;
-        *side.reader_registered.lock() = true;
+        if add_reader(&event_loop, &wake, &doorbell)? {
+            *side.reader_registered.lock() = true;
+        } else {
+            side.relayed.store(true, Ordering::Relaxed);
+            spawn_ring_relay(side.clone(), doorbell.unbind())
+                .map_err(|e| PyOSError::new_err(format!("ring relay thread: {e}")))?;
+        }
         let handle = ManagedHandle::spawn(runtime().handle(), connector, config, queue);
         Ok(PySocket { handle, side })
     }

@@ -1,89 +1,170 @@
-//! The loop's doorbell: a non-blocking eventfd (a pipe elsewhere) that the socket task writes to
-//! without the GIL, and that asyncio watches with `loop.add_reader`.
+//! The loop's doorbell, rung by the socket task without the GIL.
+//!
+//! On Unix it is a non-blocking eventfd (a pipe elsewhere) that asyncio watches with
+//! `loop.add_reader`. A loop without `add_reader` (Windows' Proactor loop) is woken instead by a
+//! helper thread that blocks in `wait()` and hands the ring to the loop with
+//! `call_soon_threadsafe`; on Windows, where there is no descriptor to watch, that is the only way
+//! and the doorbell is a condition variable.
 
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+#[cfg(not(unix))]
+pub use portable::WakeFd;
+#[cfg(unix)]
+pub use unix::WakeFd;
 
-use crate::bridge::Notify;
+#[cfg(unix)]
+mod unix {
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-pub struct WakeFd {
-    read: OwnedFd,
-    #[cfg(not(target_os = "linux"))]
-    write: OwnedFd,
-}
+    use crate::bridge::Notify;
 
-impl WakeFd {
-    #[cfg(target_os = "linux")]
-    pub fn new() -> io::Result<Self> {
-        // SAFETY: eventfd returns a fresh descriptor or -1.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a valid descriptor we own.
-        Ok(WakeFd {
-            read: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+    pub struct WakeFd {
+        read: OwnedFd,
+        #[cfg(not(target_os = "linux"))]
+        write: OwnedFd,
     }
 
-    #[cfg(not(target_os = "linux"))]
-    pub fn new() -> io::Result<Self> {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe writes.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        for fd in fds {
-            // SAFETY: valid descriptors from pipe().
-            unsafe {
-                libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    impl WakeFd {
+        #[cfg(target_os = "linux")]
+        pub fn new() -> io::Result<Self> {
+            // SAFETY: eventfd returns a fresh descriptor or -1.
+            let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
             }
-        }
-        // SAFETY: both descriptors are ours.
-        unsafe {
+            // SAFETY: `fd` is a valid descriptor we own.
             Ok(WakeFd {
-                read: OwnedFd::from_raw_fd(fds[0]),
-                write: OwnedFd::from_raw_fd(fds[1]),
+                read: unsafe { OwnedFd::from_raw_fd(fd) },
             })
         }
-    }
 
-    pub fn fileno(&self) -> RawFd {
-        self.read.as_raw_fd()
-    }
-
-    fn write_fd(&self) -> RawFd {
-        #[cfg(target_os = "linux")]
-        return self.read.as_raw_fd();
         #[cfg(not(target_os = "linux"))]
-        return self.write.as_raw_fd();
+        pub fn new() -> io::Result<Self> {
+            let mut fds = [0; 2];
+            // SAFETY: `fds` has room for the two descriptors pipe writes.
+            if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            for fd in fds {
+                // SAFETY: valid descriptors from pipe().
+                unsafe {
+                    libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
+            }
+            // SAFETY: both descriptors are ours.
+            unsafe {
+                Ok(WakeFd {
+                    read: OwnedFd::from_raw_fd(fds[0]),
+                    write: OwnedFd::from_raw_fd(fds[1]),
+                })
+            }
+        }
+
+        /// The descriptor for `loop.add_reader`.
+        pub fn fileno(&self) -> Option<RawFd> {
+            Some(self.read.as_raw_fd())
+        }
+
+        fn write_fd(&self) -> RawFd {
+            #[cfg(target_os = "linux")]
+            return self.read.as_raw_fd();
+            #[cfg(not(target_os = "linux"))]
+            return self.write.as_raw_fd();
+        }
+
+        /// Empties the doorbell so that the reader callback fires once per ring.
+        pub fn drain(&self) {
+            let mut buf = [0u8; 64];
+            loop {
+                // SAFETY: reading into a local buffer of the given length.
+                let n = unsafe {
+                    libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+                };
+                if n <= 0 || cfg!(target_os = "linux") {
+                    break;
+                }
+            }
+        }
+
+        /// Blocks until the doorbell rings, then empties it (the helper thread's side).
+        pub fn wait(&self) {
+            let mut pfd = libc::pollfd {
+                fd: self.read.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            loop {
+                // SAFETY: one valid pollfd; -1 waits without a timeout.
+                let n = unsafe { libc::poll(&mut pfd, 1, -1) };
+                if n > 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    break;
+                }
+            }
+            self.drain();
+        }
     }
 
-    /// Empties the doorbell so that the reader callback fires once per ring.
-    pub fn drain(&self) {
-        let mut buf = [0u8; 64];
-        loop {
-            // SAFETY: reading into a local buffer of the given length.
-            let n = unsafe { libc::read(self.fileno(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 || cfg!(target_os = "linux") {
-                break;
+    impl Notify for std::sync::Arc<WakeFd> {
+        fn notify(&self) {
+            let one: u64 = 1;
+            // A full pipe or a saturated eventfd already means "ring": the error is fine to
+            // ignore.
+            // SAFETY: writing 8 bytes from a local u64.
+            unsafe {
+                libc::write(
+                    self.write_fd(),
+                    (&one as *const u64).cast(),
+                    if cfg!(target_os = "linux") { 8 } else { 1 },
+                );
             }
         }
     }
 }
 
-impl Notify for std::sync::Arc<WakeFd> {
-    fn notify(&self) {
-        let one: u64 = 1;
-        // A full pipe or a saturated eventfd already means "ring": the error is fine to ignore.
-        // SAFETY: writing 8 bytes from a local u64.
-        unsafe {
-            libc::write(
-                self.write_fd(),
-                (&one as *const u64).cast(),
-                if cfg!(target_os = "linux") { 8 } else { 1 },
-            );
+#[cfg(not(unix))]
+mod portable {
+    use std::io;
+
+    use parking_lot::{Condvar, Mutex};
+
+    use crate::bridge::Notify;
+
+    pub struct WakeFd {
+        rung: Mutex<bool>,
+        bell: Condvar,
+    }
+
+    impl WakeFd {
+        pub fn new() -> io::Result<Self> {
+            Ok(WakeFd {
+                rung: Mutex::new(false),
+                bell: Condvar::new(),
+            })
+        }
+
+        /// No descriptor here: the loop is always woken through the helper thread.
+        pub fn fileno(&self) -> Option<i32> {
+            None
+        }
+
+        pub fn drain(&self) {
+            *self.rung.lock() = false;
+        }
+
+        pub fn wait(&self) {
+            let mut rung = self.rung.lock();
+            while !*rung {
+                self.bell.wait(&mut rung);
+            }
+            *rung = false;
+        }
+    }
+
+    impl Notify for std::sync::Arc<WakeFd> {
+        fn notify(&self) {
+            *self.rung.lock() = true;
+            self.bell.notify_one();
         }
     }
 }

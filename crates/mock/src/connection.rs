@@ -5,7 +5,6 @@
 //! shared `&TcpStream` and a flood of market data never stops the mock from reading requests.
 
 use std::io::{self, ErrorKind};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -653,10 +652,8 @@ async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
 
 /// TCP FIN now, while the socket stays open for reading.
 fn shutdown_write(stream: &TcpStream) {
-    // SAFETY: the fd is owned by `stream` and open for the duration of the call.
-    unsafe {
-        libc::shutdown(stream.as_raw_fd(), libc::SHUT_WR);
-    }
+    // Not connected any more is as good as shut down.
+    let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write);
 }
 
 #[cfg(test)]
