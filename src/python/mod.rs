@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 #[macro_use]
 mod messages;
 mod message_classes;
+#[cfg(feature = "mock")]
 mod mock;
 mod socket;
 mod wakefd;
@@ -26,11 +27,13 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     messages::register(m)?;
     socket::register(m)?;
+    #[cfg(feature = "mock")]
     mock::register(m)?;
     Ok(())
 }
 
 // Message strings and depth levels are allocated on the socket thread and freed on the loop
 // thread; mimalloc makes those cross-thread frees cheap where glibc's arenas contend.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -258,6 +258,11 @@ class MockExchange:
             raise RuntimeError(
                 "MockExchange needs the native extension bullet_ws._core (maturin develop)"
             ) from e
+        if not hasattr(native, "_MockServer"):
+            raise RuntimeError(
+                "MockExchange needs an extension built with the cargo feature `mock` "
+                "(the default wheel has it)"
+            )
         self._server = native._MockServer(**self._options)
         return self
 
