@@ -2,8 +2,9 @@
 
 `benches/run.py` starts this once per (contender, scenario, round) and reads the last stdout line,
 a JSON object. Every contender does the same work per market message: receive the frame, parse
-it into its natural form, hand it to a handler that counts it and reads ``event_time`` (and, in
-S2, computes the stamp-to-handler latency). Natural forms:
+it into its natural form, and hand it to a handler that reads what a strategy reads (aggTrade: the
+price, quantity, trade time and id; depth: the top 5 levels of each side), counts it and reads
+``event_time`` (and, in S2, computes the stamp-to-handler latency). Natural forms:
 
 * ``native``, ``native-batch``: bullet_ws's native message objects (``AggTrade``, ``DepthUpdate``).
 * ``pure``: bullet_ws.pure's slotted Python classes with the same fields.
@@ -83,6 +84,26 @@ class Meter:
         }
 
 
+def strategy_reads(agg_trade: type, attrs: bool = True) -> Callable[[Any], object]:
+    """What a strategy reads of a market message: for aggTrade the price, quantity, trade time
+    and id; for depth the top 5 levels. `attrs=False`: the message is a JSON dict."""
+    if attrs:
+
+        def read(ev: Any) -> object:
+            if type(ev) is agg_trade:
+                return (ev.price, ev.quantity, ev.trade_time, ev.agg_trade_id)
+            return (ev.bids[:5], ev.asks[:5])
+
+    else:
+
+        def read(ev: Any) -> object:
+            if ev["e"] == "aggTrade":
+                return (ev["p"], ev["q"], ev["T"], ev["a"])
+            return (ev["b"][:5], ev["a"][:5])
+
+    return read
+
+
 def make_hit(m: Meter) -> Callable[[int], bool]:
     """The handler body, shared by all contenders: returns True when the run is complete."""
     time_ns = time.time_ns
@@ -130,6 +151,7 @@ async def run_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str,
     m = Meter(task["n"], task.get("warmup", 0), task["scenario"] == "s2")
     hit = make_hit(m)
     market = (bw.AggTrade, bw.DepthUpdate)
+    read = strategy_reads(bw.AggTrade)
     # A queue that never drops: S1/S2 measure delivery of every message (S4 measures drops).
     cap = task["n"] + task.get("warmup", 0) + 1000
     ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=cap)
@@ -141,15 +163,19 @@ async def run_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str,
                 break
             stop = False
             for ev in evs:
-                if type(ev) in market and hit(ev.event_time):
-                    stop = True
-                    break
+                if type(ev) in market:
+                    read(ev)
+                    if hit(ev.event_time):
+                        stop = True
+                        break
             if stop:
                 break
     else:
         async for ev in ws:
-            if type(ev) in market and hit(ev.event_time):
-                break
+            if type(ev) in market:
+                read(ev)
+                if hit(ev.event_time):
+                    break
     stats = ws.stats
     await ws.close()
     r = m.result()
@@ -166,14 +192,17 @@ async def run_websockets(task: dict[str, Any]) -> dict[str, Any]:
     m = Meter(task["n"], task.get("warmup", 0), task["scenario"] == "s2")
     hit = make_hit(m)
     loads = json.loads
+    read = strategy_reads(dict, attrs=False)
     async with connect(task["url"], max_size=None) as ws:
         first = loads(await ws.recv())
         assert first.get("status") == "connected", first
         await ws.send(json.dumps({"method": "SUBSCRIBE", "id": 1, "params": [task["topic"]]}))
         async for raw in ws:
             d = loads(raw)
-            if d.get("e") in MARKET_TAGS and hit(d["E"]):
-                break
+            if d.get("e") in MARKET_TAGS:
+                read(d)
+                if hit(d["E"]):
+                    break
     return m.result(), m
 
 
@@ -229,6 +258,7 @@ async def run_picows(task: dict[str, Any]) -> dict[str, Any]:
     m = Meter(task["n"], task.get("warmup", 0), task["scenario"] == "s2")
     hit = make_hit(m)
     fast_decode, slow_decode = fast.decode, slow.decode
+    read = strategy_reads(market[0])
     TEXT, CLOSE = WSMsgType.TEXT, WSMsgType.CLOSE
     sub = json.dumps({"method": "SUBSCRIBE", "id": 1, "params": [task["topic"]]}).encode()
 
@@ -247,9 +277,11 @@ async def run_picows(task: dict[str, Any]) -> dict[str, Any]:
                     msg = fast_decode(buf)
                 except DecodeError:
                     msg = slow_decode(buf)
-                if type(msg) in market and hit(msg.event_time):
-                    self.stopped = True
-                    transport.disconnect()
+                if type(msg) in market:
+                    read(msg)
+                    if hit(msg.event_time):
+                        self.stopped = True
+                        transport.disconnect()
             elif frame.msg_type == CLOSE:
                 transport.send_close(frame.get_close_code())
                 transport.disconnect()
