@@ -10,7 +10,10 @@ fn main() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/live_2026.jsonl").to_owned()
     });
     let line: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
-    let n: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(2_000_000);
+    let n: u32 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2_000_000);
     let text = std::fs::read_to_string(&file).unwrap();
     let frame = text.lines().nth(line - 1).unwrap().to_owned();
     let t = Instant::now();

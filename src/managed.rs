@@ -695,7 +695,10 @@ impl<C: Connector> Task<C> {
                         idle_timer.as_mut().reset(deadline);
                         continue;
                     }
-                    format!("no message within idle_timeout ({:?})", idle)
+                    format!(
+                        "no message within idle_timeout ({:.3}s)",
+                        idle.as_secs_f64()
+                    )
                 }
                 // Sends move the deadline without touching the timer: it re-arms when it fires.
                 Step::Keepalive => {
@@ -905,7 +908,10 @@ impl<C: Connector> Task<C> {
             biased;
             r = conn.send(frame) => r.map_err(|e| e.to_string()),
             _ = stopped => return Err(SendFailure::Stopped),
-            _ = stall => Err(format!("send stalled for idle_timeout ({idle:?})")),
+            _ = stall => Err(format!(
+                "send stalled for idle_timeout ({:.3}s)",
+                idle.as_secs_f64()
+            )),
         };
         match outcome {
             Ok(()) => {

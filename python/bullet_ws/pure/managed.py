@@ -356,14 +356,14 @@ class _Session:
                 continue
             reader = self.reader
             if reader is not None and reader.done():
-                if not await self._reconnect(self.loss or "WebSocket stream ended"):
+                if not await self._reconnect(self.loss or "stream ended without a close frame"):
                     return
                 continue
             timeout = None
             if idle_timeout > 0:
                 timeout = self.last_message_at + idle_timeout - time.monotonic()
                 if timeout <= 0:
-                    reason = f"no server message within idle_timeout ({idle_timeout}s)"
+                    reason = f"no message within idle_timeout ({idle_timeout:.3f}s)"
                     if not await self._reconnect(reason):
                         return
                     continue
@@ -478,7 +478,7 @@ class _Session:
                 try:
                     await asyncio.wait_for(conn.send(frame), idle)
                 except asyncio.TimeoutError:
-                    raise ConnectionError(f"send stalled for idle_timeout ({idle}s)") from None
+                    raise ConnectionError(f"send stalled for idle_timeout ({idle:.3f}s)") from None
             else:
                 await conn.send(frame)
         except asyncio.CancelledError:
@@ -644,7 +644,7 @@ class _Session:
         if size is not None:
             abort(self.conn)
             reason = (
-                f"subscription replay failed: frame of {size} bytes exceeds max_message_size"
+                f"subscription replay failed: the replay frame of {size} bytes exceeds max_message_size"
                 f" ({self.config.max_message_size})"
             )
             self._unsend_queued(f"not sent: {reason}")

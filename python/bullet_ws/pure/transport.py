@@ -195,11 +195,20 @@ async def open_connection(
 
 
 def close_reason(exc: BaseException) -> str:
-    """Why a connection was lost, for `Reconnecting(reason)` and the logs."""
+    """Why a connection was lost, for `Reconnecting(reason)` and the logs: the native backend's
+    words (`transport::Lost`), so that both backends give the same reason for the same event."""
     if isinstance(exc, ConnectionClosed):
-        if exc.rcvd is not None:
-            return f"WebSocket closed ({exc.rcvd.code}): {exc.rcvd.reason}"
-        if exc.sent is not None:
-            return f"WebSocket failed ({exc.sent.code}): {exc.sent.reason}"
-        return "WebSocket stream ended"
-    return f"WebSocket error: {exc!r}"
+        frame = exc.rcvd if exc.rcvd is not None else exc.sent
+        if exc.rcvd is not None and frame is not None:
+            if frame.reason:
+                return f"closed by server ({frame.code}): {frame.reason}"
+            return f"closed by server ({frame.code})"
+        cause = exc.__cause__
+        if isinstance(cause, ConnectionResetError):
+            return "transport error: connection reset by peer"
+        if cause is None or isinstance(cause, EOFError):
+            return "stream ended without a close frame"
+        return f"transport error: {cause}"
+    if isinstance(exc, ConnectionResetError):
+        return "transport error: connection reset by peer"
+    return f"transport error: {exc}"
