@@ -162,6 +162,7 @@ class _Session:
         # False while reconnecting: a stop then has nothing to flush to.
         self.live = True
         self.task = self.loop.create_task(self._run(), name=f"bullet_ws.pure {ws_url}")
+        self.task.add_done_callback(self._task_done)
 
     # --- the consumer side ---------------------------------------------------------------------
 
@@ -317,6 +318,15 @@ class _Session:
             self._unsend_queued("not sent: the socket stopped")
             self._wake_consumer()
             await close_gracefully(self.conn)
+
+    def _task_done(self, _: object) -> None:
+        # A task cancelled before its first step (a shutdown handler cancelling every task) never
+        # enters `_run`, whose `finally` would then never close the connection: this does.
+        # After a normal end every step is a no-op.
+        self.stopped = True
+        self._unsend_queued("not sent: the socket stopped")
+        self._wake_consumer()
+        abort(self.conn)
 
     def _finish(self, reason: str) -> None:
         logger.warning("managed websocket disconnected: %s", reason)
