@@ -312,6 +312,12 @@ impl ManagedHandle {
     pub fn is_stopped(&self) -> bool {
         self.shutdown.is_set() || self.events.is_ended()
     }
+
+    /// The stop signal alone, for an owner that must be able to stop the task without holding
+    /// the handle (the Python binding stops it when its event loop closes).
+    pub fn stop_signal(&self) -> Arc<Shutdown> {
+        self.shutdown.clone()
+    }
 }
 
 impl Drop for ManagedHandle {

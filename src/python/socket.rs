@@ -23,7 +23,7 @@ use super::messages::to_python;
 use super::wakefd::WakeFd;
 use crate::bridge::{ConnectState, Event, EventQueue, LogLevel};
 use crate::config::{Config, MAX_DURATION, MAX_SIZE};
-use crate::managed::{runtime, CommandError, ManagedHandle};
+use crate::managed::{runtime, CommandError, ManagedHandle, Shutdown};
 use crate::protocol::OrderMethod;
 use crate::transport::{ConnectErrorKind, WsConnector};
 
@@ -98,6 +98,7 @@ struct LoopSide {
     /// One Future per sleeping waiter; the doorbell resolves them all.
     waiters: Mutex<Vec<Py<PyAny>>>,
     reader_registered: Mutex<bool>,
+    stop: Arc<Shutdown>,
 }
 
 impl LoopSide {
@@ -152,6 +153,17 @@ impl LoopSide {
 /// still stops its task.
 #[pyclass(frozen, module = "bullet_ws._core", name = "_Doorbell")]
 struct Doorbell(Arc<LoopSide>);
+
+/// Only the loop holds the doorbell, and both asyncio and uvloop let go of their readers when
+/// they close (or are collected): the doorbell's end is the loop's end. A socket whose loop is
+/// gone could never deliver another event, so it stops rather than reconnect and replay for no
+/// one; this also stops a socket that an exception's reference cycle keeps alive past
+/// `asyncio.run()`. Ending normally unregisters the doorbell too, when the task has ended.
+impl Drop for Doorbell {
+    fn drop(&mut self) {
+        self.0.stop.trigger();
+    }
+}
 
 #[pymethods]
 impl Doorbell {
@@ -397,17 +409,18 @@ impl PySocket {
             EventQueue::new(config.channel_capacity, Box::new(wake.clone()))
                 .with_max_bytes(config.queue_max_bytes),
         );
+        let handle = ManagedHandle::spawn(runtime().handle(), connector, config, queue.clone());
         let side = Arc::new(LoopSide {
-            queue: queue.clone(),
+            queue,
             wake: wake.clone(),
             event_loop: event_loop.clone().unbind(),
             waiters: Mutex::new(Vec::new()),
             reader_registered: Mutex::new(false),
+            stop: handle.stop_signal(),
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         event_loop.call_method1("add_reader", (wake.fileno(), doorbell))?;
         *side.reader_registered.lock() = true;
-        let handle = ManagedHandle::spawn(runtime().handle(), connector, config, queue);
         Ok(PySocket { handle, side })
     }
 
