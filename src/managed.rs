@@ -1032,18 +1032,5 @@ impl<C: Connector> Task<C> {
     }
 }
 
-/// The process-wide tokio runtime: one I/O thread beside the user's loop thread.
-pub fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("bullet-ws-io")
-            .enable_all()
-            .build()
-            .expect("cannot start the bullet-ws tokio runtime")
-    })
-}
-
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@
 //! sleep creates one asyncio Future: one per sleeping waiter, so that cancelling one waiter never
 //! cancels another.
 
+use std::mem::ManuallyDrop;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +24,9 @@ use super::messages::to_python;
 use super::wakefd::WakeFd;
 use crate::bridge::{ConnectState, Event, EventQueue, LogLevel};
 use crate::config::{Config, MAX_DURATION, MAX_SIZE};
-use crate::managed::{runtime, CommandError, ManagedHandle, Shutdown};
+use crate::managed::{CommandError, ManagedHandle, Shutdown};
 use crate::protocol::OrderMethod;
+use crate::runtime::{fork_generation, runtime};
 use crate::transport::{ConnectErrorKind, WsConnector};
 
 pyo3::import_exception!(bullet_ws.errors, ConnectError);
@@ -99,9 +101,18 @@ struct LoopSide {
     waiters: Mutex<Vec<Py<PyAny>>>,
     reader_registered: Mutex<bool>,
     stop: Arc<Shutdown>,
+    /// The fork generation this socket was made in (`crate::runtime`).
+    generation: u64,
 }
 
 impl LoopSide {
+    /// Inherited across fork(): the task lives in the parent, and its queue, channel and stop
+    /// signal may be locked for ever by threads that do not exist here. Nothing shared with the
+    /// task may be touched; the socket behaves as stopped and ended.
+    fn orphaned(&self) -> bool {
+        fork_generation() != self.generation
+    }
+
     fn flush_logs(&self, py: Python<'_>) -> PyResult<()> {
         let logs = self.queue.take_logs();
         if logs.is_empty() {
@@ -161,7 +172,9 @@ struct Doorbell(Arc<LoopSide>);
 /// `asyncio.run()`. Ending normally unregisters the doorbell too, when the task has ended.
 impl Drop for Doorbell {
     fn drop(&mut self) {
-        self.0.stop.trigger();
+        if !self.0.orphaned() {
+            self.0.stop.trigger();
+        }
     }
 }
 
@@ -169,6 +182,9 @@ impl Drop for Doorbell {
 impl Doorbell {
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
         let side = &self.0;
+        if side.orphaned() {
+            return Ok(());
+        }
         side.wake.drain();
         let waiters = std::mem::take(&mut *side.waiters.lock());
         for fut in waiters {
@@ -203,6 +219,16 @@ pub struct WaitFor {
 
 impl WaitFor {
     fn ready(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if self.side.orphaned() {
+            return match self.wait {
+                Wait::One | Wait::Closed => Ok(Some(py.None())),
+                Wait::Next => Err(PyStopAsyncIteration::new_err(())),
+                Wait::Batch(_) => Ok(Some(PyList::empty(py).into_any().unbind())),
+                Wait::Connected => Err(ConnectError::new_err(
+                    "the socket was opened before fork(): its task stayed in the parent",
+                )),
+            };
+        }
         let q = &self.side.queue;
         match self.wait {
             Wait::One | Wait::Next => {
@@ -381,11 +407,20 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
     name = "ManagedWebSocket"
 )]
 pub struct PySocket {
-    handle: ManagedHandle,
+    /// Dropped only in the process that made it (see `LoopSide::orphaned`).
+    handle: ManuallyDrop<ManagedHandle>,
     side: Arc<LoopSide>,
 }
 
 impl PySocket {
+    /// The handle, unless the socket was inherited across fork(): then StoppedError.
+    fn live(&self) -> PyResult<&ManagedHandle> {
+        if self.side.orphaned() {
+            return Err(command_error(CommandError::Stopped));
+        }
+        Ok(&self.handle)
+    }
+
     fn wait(&self, wait: Wait) -> WaitFor {
         WaitFor {
             side: self.side.clone(),
@@ -417,11 +452,15 @@ impl PySocket {
             waiters: Mutex::new(Vec::new()),
             reader_registered: Mutex::new(false),
             stop: handle.stop_signal(),
+            generation: fork_generation(),
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         event_loop.call_method1("add_reader", (wake.fileno(), doorbell))?;
         *side.reader_registered.lock() = true;
-        Ok(PySocket { handle, side })
+        Ok(PySocket {
+            handle: ManuallyDrop::new(handle),
+            side,
+        })
     }
 
     fn _wait_connected(&self) -> WaitFor {
@@ -467,12 +506,14 @@ impl PySocket {
 
     /// Ends the background task at its next await point, even mid-reconnect.
     fn stop(&self) {
-        self.handle.stop();
+        if let Ok(handle) = self.live() {
+            handle.stop();
+        }
     }
 
     /// `stop()`, then wait until the background task has ended.
     fn close(&self) -> WaitFor {
-        self.handle.stop();
+        self.stop();
         self.wait(Wait::Closed)
     }
 
@@ -495,15 +536,15 @@ impl PySocket {
 
     #[getter]
     fn stopped(&self) -> bool {
-        self.handle.is_stopped()
+        self.live().map_or(true, ManagedHandle::is_stopped)
     }
 
     fn _subscribe(&self, topics: Vec<String>, id: Option<u64>) -> PyResult<Vec<String>> {
-        self.handle.subscribe(topics, id).map_err(command_error)
+        self.live()?.subscribe(topics, id).map_err(command_error)
     }
 
     fn _unsubscribe(&self, topics: Vec<String>, id: Option<u64>) -> PyResult<Vec<String>> {
-        self.handle.unsubscribe(topics, id).map_err(command_error)
+        self.live()?.unsubscribe(topics, id).map_err(command_error)
     }
 
     fn _order(&self, method: &str, tx: String, id: Option<u64>) -> PyResult<()> {
@@ -519,22 +560,26 @@ impl PySocket {
                 )))
             }
         };
-        self.handle.order(method, tx, id).map_err(command_error)
+        self.live()?.order(method, tx, id).map_err(command_error)
     }
 
     fn _list_subscriptions(&self, id: Option<u64>) -> PyResult<()> {
-        self.handle.list_subscriptions(id).map_err(command_error)
+        self.live()?.list_subscriptions(id).map_err(command_error)
     }
 
     fn _ping(&self, id: Option<u64>) -> PyResult<()> {
-        self.handle.ping(id).map_err(command_error)
+        self.live()?.ping(id).map_err(command_error)
     }
 }
 
 impl Drop for PySocket {
     fn drop(&mut self) {
-        // The handle's own Drop stops the task; the doorbell unregisters itself when it ends.
-        self.handle.stop();
+        // An inherited handle is leaked: dropping it would signal a task that is not here.
+        if !self.side.orphaned() {
+            // Its own Drop stops the task; the doorbell unregisters itself when the task ends.
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { ManuallyDrop::drop(&mut self.handle) };
+        }
     }
 }
 
