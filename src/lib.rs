@@ -6,6 +6,7 @@ pub mod bridge;
 pub mod config;
 pub mod managed;
 pub mod protocol;
+pub mod runtime;
 pub mod transport;
 
 #[cfg(feature = "python")]

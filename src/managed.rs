@@ -312,6 +312,12 @@ impl ManagedHandle {
     pub fn is_stopped(&self) -> bool {
         self.shutdown.is_set() || self.events.is_ended()
     }
+
+    /// The stop signal alone, for an owner that must be able to stop the task without holding
+    /// the handle (the Python binding stops it when its event loop closes).
+    pub fn stop_signal(&self) -> Arc<Shutdown> {
+        self.shutdown.clone()
+    }
 }
 
 impl Drop for ManagedHandle {
@@ -1030,19 +1036,6 @@ impl<C: Connector> Task<C> {
             return Some(conn);
         }
     }
-}
-
-/// The process-wide tokio runtime: one I/O thread beside the user's loop thread.
-pub fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("bullet-ws-io")
-            .enable_all()
-            .build()
-            .expect("cannot start the bullet-ws tokio runtime")
-    })
 }
 
 #[cfg(test)]

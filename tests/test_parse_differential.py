@@ -3,7 +3,10 @@
 Frames are built per message class from `bullet_ws.pure._wire` (generated from
 `spec/messages.toml`), so a field added to the spec is exercised here without a test edit. Each
 field is present and valid, absent, null, or of a wrong type; values include escapes, non-ASCII
-text and integer edge cases. Native and pure must give the same repr (for `Unknown`, the same
+text, lone and paired surrogate escapes, and integer edge cases; now and then an extra key (at the
+top or in a nested object) carries such a string or a nesting around serde_json's recursion limit
+(both parsers follow the SDK's serde: a lone surrogate escape or a 128th nested level anywhere in
+the frame makes it Unknown). Native and pure must give the same repr (for `Unknown`, the same
 class and raw text: the error wording is each parser's own).
 
 Also here: for the messages whose optional fields the live exchange is dropping (AggTrade's DEX
@@ -30,7 +33,9 @@ DATA = pathlib.Path(__file__).resolve().parent / "data"
 U64_MAX = 2**64 - 1
 LIVE = [x for x in (DATA / "live_2026.jsonl").read_text("utf-8").splitlines() if x.strip()]
 
-_text = st.text(alphabet=st.sampled_from('aZ09-_.@ "\\/\u00e9\u4e2d\U0001f600\x01'), max_size=6)
+_text = st.text(
+    alphabet=st.sampled_from('aZ09-_.@ "\\/\u00e9\u4e2d\U0001f600\x01\ud800\udbff\udc00'), max_size=6
+)
 _u64 = st.one_of(
     st.integers(0, 3), st.sampled_from([U64_MAX, U64_MAX + 1, 2**63, 65535, 65536]),
     st.integers(0, U64_MAX),
@@ -109,13 +114,32 @@ _MESSAGES = [name for name in _wire.FIELDS if name in _wire.UNTAGGED or name in 
              or name == "OrderResult"]
 
 
+def _nest(depth: int, leaf: Any, as_object: bool) -> Any:
+    for _ in range(depth):
+        leaf = {"k": leaf} if as_object else [leaf]
+    return leaf
+
+
+# Depths counted from the extra value: the frame's own object adds one, a nested object two.
+_EXTRA = st.one_of(
+    _text,
+    st.builds(_nest, st.sampled_from([1, 2, 124, 125, 126, 127, 128, 300]), _text, st.booleans()),
+)
+
+
 @st.composite
 def frames(draw: st.DrawFn) -> str:
     name = draw(st.sampled_from(_MESSAGES))
     frame = draw(_object(name))
     if isinstance(frame, dict) and draw(st.booleans()):
         frame["e"] = draw(_E)
+    if isinstance(frame, dict) and draw(st.integers(0, 3)) == 0:
+        nested = [v for v in frame.values() if isinstance(v, dict)]
+        host = draw(st.sampled_from([frame, *nested]))
+        host.setdefault(draw(_text), draw(_EXTRA))
     text = json.dumps(frame, ensure_ascii=draw(st.booleans()))
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        text = json.dumps(frame)  # a frame is UTF-8 text: surrogates travel as escapes
     cut = draw(st.integers(0, 30))
     return text[:-cut] if cut == 1 else text  # now and then, truncated
 

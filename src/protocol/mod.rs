@@ -6,6 +6,7 @@ pub mod client;
 mod fields;
 mod flat;
 pub mod messages;
+mod sdk_rules;
 pub mod server;
 
 pub use client::{ClientMessage, OrderMethod};

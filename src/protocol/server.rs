@@ -8,6 +8,7 @@
 
 pub use super::fields::{Level, Str};
 pub use super::messages::*;
+use super::sdk_rules;
 
 impl ServerMessage {
     pub fn is_error(&self) -> bool {
@@ -44,10 +45,13 @@ pub fn parse_str(text: &str) -> ServerMessage {
 /// The ordered attempt alone, without the fast path.
 fn parse_ordered(text: &str) -> ServerMessage {
     match serde_json::from_str::<Top<'_>>(text) {
-        Ok(top) => top
-            .tagged()
-            .or_else(|| top.untagged())
-            .unwrap_or_else(|| unknown(text, NO_VARIANT.to_owned())),
+        Ok(top) => match sdk_rules::refusal(text) {
+            Some(why) => unknown(text, why.to_owned()),
+            None => top
+                .tagged()
+                .or_else(|| top.untagged())
+                .unwrap_or_else(|| unknown(text, NO_VARIANT.to_owned())),
+        },
         Err(e) => unknown(text, e.to_string()),
     }
 }
@@ -73,19 +77,27 @@ fn fast_path(text: &str) -> Option<ServerMessage> {
     let not_tag = |e: &str| !TAGS.contains(&e);
     match leading_event_type(text)? {
         "aggTrade" => flat_agg_trade(text)
-            .or_else(|| serde_json::from_str::<Top<'_>>(text).ok()?.agg_trade())
+            .or_else(|| sdk_typed(text)?.agg_trade())
             .filter(|m| not_tag(&m.event_type))
             .map(ServerMessage::AggTrade),
         "depthUpdate" => flat_depth_update(text)
-            .or_else(|| serde_json::from_str::<Top<'_>>(text).ok()?.depth_update())
+            .or_else(|| sdk_typed(text)?.depth_update())
             .filter(|m| not_tag(&m.event_type))
             .map(ServerMessage::DepthUpdate),
         "bookTicker" => flat_book_ticker(text)
-            .or_else(|| serde_json::from_str::<Top<'_>>(text).ok()?.book_ticker())
+            .or_else(|| sdk_typed(text)?.book_ticker())
             .filter(|m| not_tag(&m.event_type))
             .map(ServerMessage::BookTicker),
         _ => None,
     }
+}
+
+/// The fast path's typed serde pass, for frames the flat scanner gave up on: `None` also when the
+/// SDK would refuse the frame (`sdk_rules`), which the ordered attempt then reports.
+fn sdk_typed(text: &str) -> Option<Top<'_>> {
+    serde_json::from_str::<Top<'_>>(text)
+        .ok()
+        .filter(|_| sdk_rules::refusal(text).is_none())
 }
 
 /// `e` when the frame starts with it (as every server frame does); only a hint for `fast_path`.

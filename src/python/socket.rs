@@ -8,6 +8,7 @@
 //! sleep creates one asyncio Future: one per sleeping waiter, so that cancelling one waiter never
 //! cancels another.
 
+use std::mem::ManuallyDrop;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,8 +27,9 @@ use super::messages::to_python;
 use super::wakefd::WakeFd;
 use crate::bridge::{ConnectState, Event, EventQueue, LogLevel};
 use crate::config::{Config, MAX_DURATION, MAX_SIZE};
-use crate::managed::{runtime, CommandError, ManagedHandle};
+use crate::managed::{CommandError, ManagedHandle, Shutdown};
 use crate::protocol::OrderMethod;
+use crate::runtime::{fork_generation, runtime};
 use crate::transport::{ConnectErrorKind, WsConnector};
 
 pyo3::import_exception!(bullet_ws.errors, ConnectError);
@@ -103,9 +105,19 @@ struct LoopSide {
     reader_registered: Mutex<bool>,
     /// Rings reach the loop through the helper thread, which also empties the doorbell.
     relayed: AtomicBool,
+    stop: Arc<Shutdown>,
+    /// The fork generation this socket was made in (`crate::runtime`).
+    generation: u64,
 }
 
 impl LoopSide {
+    /// Inherited across fork(): the task lives in the parent, and its queue, channel and stop
+    /// signal may be locked for ever by threads that do not exist here. Nothing shared with the
+    /// task may be touched; the socket behaves as stopped and ended.
+    fn orphaned(&self) -> bool {
+        fork_generation() != self.generation
+    }
+
     fn flush_logs(&self, py: Python<'_>) -> PyResult<()> {
         let logs = self.queue.take_logs();
         if logs.is_empty() {
@@ -160,10 +172,26 @@ impl LoopSide {
 #[pyclass(frozen, module = "bullet_ws._core", name = "_Doorbell")]
 struct Doorbell(Arc<LoopSide>);
 
+/// Only the loop holds the doorbell, and both asyncio and uvloop let go of their readers when
+/// they close (or are collected): the doorbell's end is the loop's end. A socket whose loop is
+/// gone could never deliver another event, so it stops rather than reconnect and replay for no
+/// one; this also stops a socket that an exception's reference cycle keeps alive past
+/// `asyncio.run()`. Ending normally unregisters the doorbell too, when the task has ended.
+impl Drop for Doorbell {
+    fn drop(&mut self) {
+        if !self.0.orphaned() {
+            self.0.stop.trigger();
+        }
+    }
+}
+
 #[pymethods]
 impl Doorbell {
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
         let side = &self.0;
+        if side.orphaned() {
+            return Ok(());
+        }
         if !side.relayed.load(Ordering::Relaxed) {
             side.wake.drain();
         }
@@ -200,6 +228,16 @@ pub struct WaitFor {
 
 impl WaitFor {
     fn ready(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if self.side.orphaned() {
+            return match self.wait {
+                Wait::One | Wait::Closed => Ok(Some(py.None())),
+                Wait::Next => Err(PyStopAsyncIteration::new_err(())),
+                Wait::Batch(_) => Ok(Some(PyList::empty(py).into_any().unbind())),
+                Wait::Connected => Err(ConnectError::new_err(
+                    "the socket was opened before fork(): its task stayed in the parent",
+                )),
+            };
+        }
         let q = &self.side.queue;
         match self.wait {
             Wait::One | Wait::Next => {
@@ -425,11 +463,20 @@ fn spawn_ring_relay(side: Arc<LoopSide>, doorbell: Py<Doorbell>) -> std::io::Res
     name = "ManagedWebSocket"
 )]
 pub struct PySocket {
-    handle: ManagedHandle,
+    /// Dropped only in the process that made it (see `LoopSide::orphaned`).
+    handle: ManuallyDrop<ManagedHandle>,
     side: Arc<LoopSide>,
 }
 
 impl PySocket {
+    /// The handle, unless the socket was inherited across fork(): then StoppedError.
+    fn live(&self) -> PyResult<&ManagedHandle> {
+        if self.side.orphaned() {
+            return Err(command_error(CommandError::Stopped));
+        }
+        Ok(&self.handle)
+    }
+
     fn wait(&self, wait: Wait) -> WaitFor {
         WaitFor {
             side: self.side.clone(),
@@ -453,13 +500,16 @@ impl PySocket {
             EventQueue::new(config.channel_capacity, Box::new(wake.clone()))
                 .with_max_bytes(config.queue_max_bytes),
         );
+        let handle = ManagedHandle::spawn(runtime().handle(), connector, config, queue.clone());
         let side = Arc::new(LoopSide {
-            queue: queue.clone(),
+            queue,
             wake: wake.clone(),
             event_loop: event_loop.clone().unbind(),
             waiters: Mutex::new(Vec::new()),
             reader_registered: Mutex::new(false),
             relayed: AtomicBool::new(false),
+            stop: handle.stop_signal(),
+            generation: fork_generation(),
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         if add_reader(&event_loop, &wake, &doorbell)? {
@@ -469,8 +519,10 @@ impl PySocket {
             spawn_ring_relay(side.clone(), doorbell.unbind())
                 .map_err(|e| PyOSError::new_err(format!("ring relay thread: {e}")))?;
         }
-        let handle = ManagedHandle::spawn(runtime().handle(), connector, config, queue);
-        Ok(PySocket { handle, side })
+        Ok(PySocket {
+            handle: ManuallyDrop::new(handle),
+            side,
+        })
     }
 
     fn _wait_connected(&self) -> WaitFor {
@@ -516,12 +568,14 @@ impl PySocket {
 
     /// Ends the background task at its next await point, even mid-reconnect.
     fn stop(&self) {
-        self.handle.stop();
+        if let Ok(handle) = self.live() {
+            handle.stop();
+        }
     }
 
     /// `stop()`, then wait until the background task has ended.
     fn close(&self) -> WaitFor {
-        self.handle.stop();
+        self.stop();
         self.wait(Wait::Closed)
     }
 
@@ -544,15 +598,15 @@ impl PySocket {
 
     #[getter]
     fn stopped(&self) -> bool {
-        self.handle.is_stopped()
+        self.live().map_or(true, ManagedHandle::is_stopped)
     }
 
     fn _subscribe(&self, topics: Vec<String>, id: Option<u64>) -> PyResult<Vec<String>> {
-        self.handle.subscribe(topics, id).map_err(command_error)
+        self.live()?.subscribe(topics, id).map_err(command_error)
     }
 
     fn _unsubscribe(&self, topics: Vec<String>, id: Option<u64>) -> PyResult<Vec<String>> {
-        self.handle.unsubscribe(topics, id).map_err(command_error)
+        self.live()?.unsubscribe(topics, id).map_err(command_error)
     }
 
     fn _order(&self, method: &str, tx: String, id: Option<u64>) -> PyResult<()> {
@@ -568,22 +622,26 @@ impl PySocket {
                 )))
             }
         };
-        self.handle.order(method, tx, id).map_err(command_error)
+        self.live()?.order(method, tx, id).map_err(command_error)
     }
 
     fn _list_subscriptions(&self, id: Option<u64>) -> PyResult<()> {
-        self.handle.list_subscriptions(id).map_err(command_error)
+        self.live()?.list_subscriptions(id).map_err(command_error)
     }
 
     fn _ping(&self, id: Option<u64>) -> PyResult<()> {
-        self.handle.ping(id).map_err(command_error)
+        self.live()?.ping(id).map_err(command_error)
     }
 }
 
 impl Drop for PySocket {
     fn drop(&mut self) {
-        // The handle's own Drop stops the task; the doorbell unregisters itself when it ends.
-        self.handle.stop();
+        // An inherited handle is leaked: dropping it would signal a task that is not here.
+        if !self.side.orphaned() {
+            // Its own Drop stops the task; the doorbell unregisters itself when the task ends.
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { ManuallyDrop::drop(&mut self.handle) };
+        }
     }
 }
 

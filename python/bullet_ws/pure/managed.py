@@ -12,8 +12,10 @@ clock and runs the reconnect procedure of PROTOCOL.md §5.4 when the reader repo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -65,6 +67,16 @@ _ORDER_NAMES = {
     "ORDER.AMEND": "amend", "ORDER.CANCEL_ALL": "cancel_all",
 }
 _MAX_OUTSTANDING_KEEPALIVES = 16  # a server that never answers must not grow the set
+
+
+_FOREVER = 1e9  # the loop-watch timer's delay: it must never fire, only be let go of
+
+
+class _LoopWatch:
+    __slots__ = ("__weakref__",)
+
+    def __call__(self) -> None:
+        pass
 
 
 class _Subscribe:
@@ -162,6 +174,14 @@ class _Session:
         # False while reconnecting: a stop then has nothing to flush to.
         self.live = True
         self.task = self.loop.create_task(self._run(), name=f"bullet_ws.pure {ws_url}")
+        self.task.add_done_callback(self._task_done)
+        # The loop lets go of its timers when it closes (or is collected), and only this timer
+        # holds the sentinel (the session keeps a weak reference to the timer, only to cancel
+        # it): the sentinel's finalizer tells the session that its loop is gone.
+        sentinel = _LoopWatch()
+        self.loop_watch = weakref.ref(self.loop.call_later(_FOREVER, sentinel))
+        self.loop_gone = weakref.finalize(sentinel, self._loop_closed)
+        self.loop_gone.atexit = False
 
     # --- the consumer side ---------------------------------------------------------------------
 
@@ -310,13 +330,45 @@ class _Session:
             self.push_final(Disconnected(f"internal error: {exc!r}"))
         finally:
             self.stopped = True
-            self._stop_reader()
-            if self.writing is not None:
-                self._unacked(self.writing, "socket stopped while writing")
-            self._unack_pending("socket stopped before the ack")
-            self._unsend_queued("not sent: the socket stopped")
-            self._wake_consumer()
-            await close_gracefully(self.conn)
+            # A task collected after its loop closed (see _loop_closed) can schedule nothing.
+            if not self.loop.is_closed():
+                await self._end()
+
+    async def _end(self) -> None:
+        self._stop_reader()
+        if self.writing is not None:
+            self._unacked(self.writing, "socket stopped while writing")
+        self._unack_pending("socket stopped before the ack")
+        self._unsend_queued("not sent: the socket stopped")
+        self._wake_consumer()
+        await close_gracefully(self.conn)
+
+    def _task_done(self, _: object) -> None:
+        # A task cancelled before its first step (a shutdown handler cancelling every task) never
+        # enters `_run`, whose `finally` would then never close the connection: this does.
+        # After a normal end every step is a no-op.
+        self.stopped = True
+        self._unsend_queued("not sent: the socket stopped")
+        self._wake_consumer()
+        abort(self.conn)
+        self.loop_gone.detach()
+        timer = self.loop_watch()
+        if timer is not None:
+            timer.cancel()
+
+    def _loop_closed(self) -> None:
+        # Nothing on this loop runs again, not even a transport's abort(): shut the socket down
+        # directly, so that the peer sees the end now and not when the transport is collected.
+        # Through a duplicate, because uvloop's transport sockets refuse shutdown().
+        self.stopped = True
+        transport = self.conn.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            dup = socket.fromfd(sock.fileno(), sock.family, sock.type)
+            with dup:
+                dup.shutdown(socket.SHUT_RDWR)
 
     def _finish(self, reason: str) -> None:
         logger.warning("managed websocket disconnected: %s", reason)

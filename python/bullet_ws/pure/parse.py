@@ -16,6 +16,7 @@ else takes the full ordered attempt, so the result is always the ordered one.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -339,5 +340,62 @@ def parse_message(data: str | bytes | bytearray | memoryview) -> Message:
     if type(decoded) is dict:
         message = _match(decoded)
         if message is not None:
-            return message
+            refused = _sdk_refusal(text)
+            if refused is None:
+                return message
+            return _build(Unknown, text, refused)  # type: ignore[no-any-return]
     return _build(Unknown, text, NO_MATCH)  # type: ignore[no-any-return]
+
+
+# What the SDK's serde refuses anywhere in a frame (the native `protocol::sdk_rules`): its
+# untagged enum buffers every key and value, ignored ones too, before trying a variant, so a lone
+# surrogate escape or nesting beyond serde_json's recursion limit anywhere makes the frame
+# Unknown. json accepts both (up to its own, deeper limit), and a candidate ignores extra keys.
+MAX_DEPTH = 127  # serde_json refuses its 128th nested array or object
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def _sdk_refusal(text: str) -> str | None:
+    """Only on frames a candidate accepted; cheap unless the frame could break a rule."""
+    if (
+        len(text) > 2 * MAX_DEPTH
+        and text.count("[") + text.count("{") > MAX_DEPTH
+        and _too_deep(text)
+    ):
+        return "recursion limit exceeded"
+    if "\\u" in text and _lone_surrogate(text):
+        return "lone surrogate in hex escape"
+    return None
+
+
+def _too_deep(text: str) -> bool:
+    depth = 0
+    for token in _NESTING.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif bracket in "]}":
+            depth -= 1
+    return False
+
+
+def _lone_surrogate(text: str) -> bool:
+    # Valid JSON has backslashes only inside strings, so scanning escapes from the start keeps
+    # their parity (an escaped backslash is one match). A high surrogate's escape must be
+    # followed at once by a low one's.
+    high_end = -1
+    for escape in _ESCAPE.finditer(text):
+        hex_digits = escape.group(1)
+        unit = int(hex_digits, 16) if hex_digits else -1
+        if high_end >= 0:
+            if escape.start() != high_end or not 0xDC00 <= unit <= 0xDFFF:
+                return True
+            high_end = -1
+        elif 0xD800 <= unit <= 0xDBFF:
+            high_end = escape.end()
+        elif 0xDC00 <= unit <= 0xDFFF:
+            return True
+    return high_end >= 0
