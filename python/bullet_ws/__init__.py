@@ -17,7 +17,14 @@ from bullet_ws.errors import (
     ManagedWsError,
     StoppedError,
 )
-from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
+from bullet_ws.events import (
+    Disconnected,
+    OrderUnacked,
+    Reconnected,
+    Reconnecting,
+    Rotated,
+    Stats,
+)
 from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
 
 try:
@@ -110,6 +117,7 @@ __all__ = [
     "Reconnected",
     "Reconnecting",
     "Record",
+    "Rotated",
     "Stats",
     "Status",
     "StoppedError",
