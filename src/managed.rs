@@ -741,6 +741,12 @@ impl<C: Connector> Task<C> {
         let mut rotation_retry: Option<Instant> = None;
 
         loop {
+            // A notice seen while a rotation is under way waits for its end.
+            if rot.is_none() {
+                if let Some(reason) = self.rotate_for.take() {
+                    rot = Some(self.start_rotation(reason));
+                }
+            }
             let rot_deadline = rot.as_ref().and_then(|r| r.deadline);
             let age_due = (!max_age.is_zero() && rot.is_none()).then(|| {
                 let due = connected_at + max_age;
@@ -807,11 +813,6 @@ impl<C: Connector> Task<C> {
                     let dropped = self.events.push_messages(&mut batch);
                     if dropped > 0 {
                         self.warn_drops(dropped);
-                    }
-                    if let Some(reason) = self.rotate_for.take() {
-                        if rot.is_none() {
-                            rot = Some(self.start_rotation(reason));
-                        }
                     }
                     match pending_loss {
                         Some(l) => l.to_string(),
@@ -1168,6 +1169,8 @@ impl<C: Connector> Task<C> {
             self.warn_drops(dropped);
         }
         let old = std::mem::replace(conn, new);
+        // A notice seen on the old connection during the overlap concerned the old one.
+        self.rotate_for = None;
         self.old_pending.extend(std::mem::take(&mut self.pending));
         self.connection_opened();
         let overlap = rot.opened_at.elapsed();

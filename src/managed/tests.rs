@@ -1075,3 +1075,21 @@ async fn an_order_on_the_old_connection_is_settled_there_or_reported() {
     }
     assert!(switched.elapsed() >= ROTATION_DRAIN - Duration::from_millis(10));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_notice_on_the_new_connection_while_the_old_one_drains_rotates_again_after() {
+    let h = Harness::start(config(10, 100)).await;
+    h.handle
+        .order(OrderMethod::Submit, "AAEC".into(), Some(7))
+        .unwrap();
+    h.until(|h| h.net.sent(0).len() == 1).await;
+    h.net.push(0, DISCONNECTING);
+    h.until(|h| h.handle.events().stats().rotations == 1).await;
+    // The old connection drains (order 7 has no ack yet) when the new one gets its own notice.
+    h.net.push(1, DISCONNECTING);
+    h.until(|h| h.handle.events().stats().rotations == 2).await;
+    assert_eq!(h.net.attempts().len(), 3);
+    // One notice, one rotation: nothing is left over to start another.
+    tokio::time::sleep(ROTATION_DRAIN * 3).await;
+    assert_eq!(h.net.attempts().len(), 3);
+}

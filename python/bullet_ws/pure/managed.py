@@ -403,10 +403,10 @@ class _Session:
                     return
                 continue
             timeout = None
-            if self.rotate_for is not None:
+            # A notice seen while a rotation is under way waits for its end.
+            if self.rotate_for is not None and self.rotation is None:
                 reason, self.rotate_for = self.rotate_for, None
-                if self.rotation is None:
-                    self._start_rotation(reason)
+                self._start_rotation(reason)
             max_age = self.config.max_connection_age
             if max_age > 0 and self.rotation is None:
                 until_age = max(self.conn_opened_at + max_age, self.rotation_retry)
@@ -872,6 +872,7 @@ class _Session:
         self.old_pending.extend(self.pending)
         self.pending.clear()
         self.rot_old = old
+        self.rotate_for = None  # a notice seen on the old one during the overlap was the old's
         now = time.monotonic()
         self.last_message_at = self.last_sent_at = self.conn_opened_at = now
         self.keepalive_ids.clear()
@@ -897,6 +898,7 @@ class _Session:
             await asyncio.sleep(max(0.0, drain_deadline - time.monotonic()))
         self.dedup = None
         self.rotation = None
+        self._wake_supervisor()  # a notice that came meanwhile starts the next rotation
 
     def _grow_backoff(self) -> None:
         self.backoff = min(self.backoff * 2, self.max_backoff)
