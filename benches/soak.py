@@ -3,8 +3,9 @@
     python benches/soak.py --seconds 600 --backend native|pure
 
 The fake exchange (in this process, `shared_sequence=True`) streams two topics at 2 500 msgs/s
-each (5k msgs/s); every fault kind is injected in turn about every 20 s, and the client rotates
-every 60 s (`max_connection_age`); both intervals shrink for short runs (a twentieth and a fifth
+each (5k msgs/s); every fault kind is injected in turn about every 20 s, and a rotation comes
+every 60 s (the server's `disconnecting` notice, 2 s before its close, between faults; and
+`max_connection_age`); both intervals shrink for short runs (a twentieth and a fifth
 of the run). RSS, open fds and threads are sampled every 10 s (or a sixth of the run). The last
 line printed is one JSON object:
 
@@ -126,7 +127,13 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
             ws.subscribe(list(TOPICS), id=1)
             start = time.monotonic()
             next_fault, next_sample, fault_i = start + fault_every, start, 0
+            # Faults reconnect, which restarts max_connection_age: the server's notice (as the
+            # live one sends before its 24 h cut) makes sure a rotation comes every period.
+            next_rotation = start + rotate_every / 2
             while (now := time.monotonic()) - start < seconds:
+                if now >= next_rotation:
+                    mock.fault("disconnecting", reason="max_duration", delay=2.0)
+                    next_rotation += rotate_every
                 if now >= next_fault:
                     kind, scope, params = FAULTS[fault_i % len(FAULTS)]
                     fault_i += 1
