@@ -26,6 +26,11 @@ pub enum Event {
         attempts: u64,
         downtime: Duration,
     },
+    /// Moved to a fresh connection without an outage (make-before-break).
+    Rotated {
+        reason: String,
+        overlap: Duration,
+    },
     Disconnected {
         reason: String,
     },
@@ -66,6 +71,7 @@ pub struct Stats {
     pub reconnects: u64,
     pub queued: u64,
     pub keepalives_sent: u64,
+    pub rotations: u64,
 }
 
 /// An event and the wire size it counts against the byte budget (0 for lifecycle events).
@@ -98,6 +104,7 @@ pub struct EventQueue {
     events_dropped: AtomicU64,
     reconnects: AtomicU64,
     keepalives_sent: AtomicU64,
+    rotations: AtomicU64,
     notifier: Box<dyn Notify>,
 }
 
@@ -120,6 +127,7 @@ impl EventQueue {
             events_dropped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             keepalives_sent: AtomicU64::new(0),
+            rotations: AtomicU64::new(0),
             notifier,
         }
     }
@@ -213,6 +221,10 @@ impl EventQueue {
 
     pub fn count_reconnect(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_rotation(&self) {
+        self.rotations.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn count_keepalive(&self) {
@@ -324,6 +336,7 @@ impl EventQueue {
             reconnects: self.reconnects.load(Ordering::Relaxed),
             queued: self.in_flight.load(Ordering::Relaxed) as u64,
             keepalives_sent: self.keepalives_sent.load(Ordering::Relaxed),
+            rotations: self.rotations.load(Ordering::Relaxed),
         }
     }
 }

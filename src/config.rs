@@ -38,6 +38,9 @@ pub struct Config {
     pub keepalive_interval: Duration,
     /// Uptime after which the next outage starts from `initial_backoff` again.
     pub backoff_reset_after: Duration,
+    /// A connection this old is replaced by a make-before-break rotation; zero disables. The
+    /// live server cuts every connection at 24 h.
+    pub max_connection_age: Duration,
     /// Largest message received or sent, in bytes.
     pub max_message_size: usize,
     /// PEM bundle trusted instead of the built-in roots.
@@ -59,6 +62,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             keepalive_interval: Duration::from_secs(20),
             backoff_reset_after: Duration::from_secs(30),
+            max_connection_age: Duration::from_secs(84_600),
             max_message_size: 4 * 1024 * 1024,
             ca_file: None,
             order_max_age: None,

@@ -21,6 +21,9 @@ use crate::protocol::client::{json_string_len, topics_frame_len};
 use crate::protocol::{ClientMessage, OrderMethod, ServerMessage};
 use crate::transport::{ConnectError, ConnectErrorKind, Connection, Connector, Lost};
 
+mod rotation;
+use rotation::Dedup;
+
 /// How long a stopping socket keeps writing: the commands queued before `stop()`, and a write
 /// already under way. Documented in docs/API.md ("flush on close").
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
@@ -355,7 +358,7 @@ const DROP_WARNING_EVERY: Duration = Duration::from_secs(1);
 const CLOSE_GRACE: Duration = Duration::from_millis(250);
 
 struct Task<C: Connector> {
-    connector: C,
+    connector: Arc<C>,
     config: Config,
     events: Arc<EventQueue>,
     commands: mpsc::Receiver<Command>,
@@ -373,6 +376,10 @@ struct Task<C: Connector> {
     last_sent: Instant,
     keepalives: VecDeque<u64>,
     next_keepalive: u64,
+    /// Orders written on the connection a rotation left, still read for their acks.
+    old_pending: VecDeque<PendingOrder>,
+    /// A `disconnecting` notice seen in the last burst: its reason starts a rotation.
+    rotate_for: Option<String>,
 }
 
 /// An order on the wire: its id and `OrderResult.method` name.
@@ -404,6 +411,19 @@ enum SendFailure {
     },
 }
 
+fn settle(pending: &mut VecDeque<PendingOrder>, batch: &[(ServerMessage, usize)]) {
+    for (message, _) in batch {
+        let id = match message {
+            ServerMessage::OrderResult(r) => r.id,
+            ServerMessage::ErrorMessage(e) => e.id,
+            _ => continue,
+        };
+        if let Some(i) = pending.iter().position(|(p, _)| *p == id) {
+            pending.remove(i);
+        }
+    }
+}
+
 fn order_of(message: &ClientMessage) -> Option<PendingOrder> {
     match message {
         ClientMessage::Order { method, id, .. } => Some((*id, method.name())),
@@ -413,13 +433,90 @@ fn order_of(message: &ClientMessage) -> Option<PendingOrder> {
 
 /// What woke the loop.
 #[allow(clippy::large_enum_variant)]
-enum Step {
+enum Step<C: Connection> {
     Shutdown,
     Message((ServerMessage, usize)),
     Lost(Lost),
     Command(Option<Command>),
     Idle,
     Keepalive,
+    Rotation(RotationStep<C>),
+    RotationDeadline,
+    Age,
+}
+
+/// How long the new connection of a rotation may take to catch up with the old one (every
+/// sequenced stream continuing without a gap) before the switch is made anyway.
+pub const ROTATION_CATCH_UP: Duration = Duration::from_secs(5);
+/// How long the old connection is still read after the switch, for the acks of the orders
+/// written on it; then it is closed and they become `OrderUnacked`.
+pub const ROTATION_DRAIN: Duration = Duration::from_secs(5);
+/// The least wait before a failed rotation is tried again.
+const MIN_RETRY: Duration = Duration::from_secs(1);
+
+enum Phase<K> {
+    /// The connect runs in its own task, so the current connection is served meanwhile.
+    Opening(tokio::task::JoinHandle<Result<K, ConnectError>>),
+    /// Replayed: both are read, the old one is still the current one.
+    Overlap { new: K },
+    /// Switched: the old one is read for the acks of its orders (`None` once closed).
+    Draining { old: Option<K> },
+}
+
+struct Rotation<K> {
+    reason: String,
+    phase: Phase<K>,
+    dedup: Dedup,
+    deadline: Option<Instant>,
+    expired: bool,
+    opened_at: Instant,
+    /// Every stream had caught up at the switch: no filtering is needed once the old is gone.
+    caught_up: bool,
+}
+
+impl<K: Connection> Rotation<K> {
+    /// The filter for the current connection's messages, from the start of the rotation: what
+    /// the old connection delivers while the new one opens is what the new one may repeat.
+    fn dedup(&mut self) -> Option<&mut Dedup> {
+        Some(&mut self.dedup)
+    }
+
+    fn second(&mut self) -> Option<&mut K> {
+        match &mut self.phase {
+            Phase::Overlap { new } => Some(new),
+            Phase::Draining { old } => old.as_mut(),
+            Phase::Opening(_) => None,
+        }
+    }
+}
+
+#[allow(clippy::large_enum_variant)]
+enum RotationStep<K> {
+    Opened(Result<K, ConnectError>),
+    Received((ServerMessage, usize)),
+    Lost(Lost),
+}
+
+/// The next thing the rotation's other connection has for the loop; pending without one.
+async fn rotation_step<K: Connection>(rot: &mut Option<Rotation<K>>) -> RotationStep<K> {
+    let Some(r) = rot.as_mut() else {
+        return std::future::pending().await;
+    };
+    if let Phase::Opening(task) = &mut r.phase {
+        return RotationStep::Opened(task.await.unwrap_or_else(|e| {
+            Err(ConnectError::new(
+                ConnectErrorKind::Io,
+                format!("connect task failed: {e}"),
+            ))
+        }));
+    }
+    match r.second() {
+        Some(conn) => match conn.recv().await {
+            Ok(m) => RotationStep::Received(m),
+            Err(l) => RotationStep::Lost(l),
+        },
+        None => std::future::pending().await,
+    }
 }
 
 impl<C: Connector> Task<C> {
@@ -432,7 +529,7 @@ impl<C: Connector> Task<C> {
     ) -> Self {
         Task {
             backoff: Backoff::new(&config),
-            connector,
+            connector: Arc::new(connector),
             config,
             events,
             commands,
@@ -446,6 +543,8 @@ impl<C: Connector> Task<C> {
             last_sent: Instant::now(),
             keepalives: VecDeque::new(),
             next_keepalive: 0,
+            old_pending: VecDeque::new(),
+            rotate_for: None,
         }
     }
 
@@ -466,6 +565,12 @@ impl<C: Connector> Task<C> {
         }
     }
 
+    fn unack_old_pending(&mut self, reason: &str) {
+        for order in std::mem::take(&mut self.old_pending) {
+            self.unacked(order, reason.to_owned());
+        }
+    }
+
     /// Commands still queued will never be sent: their orders become `OrderUnacked`.
     fn unsend_queued(&mut self, reason: &str) {
         while let Ok(cmd) = self.commands.try_recv() {
@@ -480,16 +585,7 @@ impl<C: Connector> Task<C> {
     /// Acks (order results and errors) settle the pending orders they answer: by id, or, for
     /// orders sent without one, the oldest id-less order.
     fn settle(&mut self, batch: &[(ServerMessage, usize)]) {
-        for (message, _) in batch {
-            let id = match message {
-                ServerMessage::OrderResult(r) => r.id,
-                ServerMessage::ErrorMessage(e) => e.id,
-                _ => continue,
-            };
-            if let Some(i) = self.pending.iter().position(|(p, _)| *p == id) {
-                self.pending.remove(i);
-            }
-        }
+        settle(&mut self.pending, batch);
     }
 
     /// Writes the commands queued before the stop, until `STOP_GRACE` has passed.
@@ -545,6 +641,7 @@ impl<C: Connector> Task<C> {
                         s.reason.as_deref().unwrap_or("none given")
                     ),
                 );
+                self.rotate_for = Some(s.reason.as_deref().unwrap_or("disconnecting").to_owned());
                 false
             }
             _ => false,
@@ -574,6 +671,7 @@ impl<C: Connector> Task<C> {
             self.serve(conn).await;
         }
         self.unack_pending("socket stopped before the ack");
+        self.unack_old_pending("socket stopped before the ack");
         self.unsend_queued("not sent: the socket stopped");
         self.events.finish();
     }
@@ -643,8 +741,24 @@ impl<C: Connector> Task<C> {
         });
         tokio::pin!(keepalive_timer);
         let mut batch: Vec<(ServerMessage, usize)> = Vec::with_capacity(BURST);
+        let max_age = self.config.max_connection_age;
+        let mut rot: Option<Rotation<C::Conn>> = None;
+        // After a failed rotation, the next may not start before this.
+        let mut rotation_retry: Option<Instant> = None;
 
         loop {
+            // A notice seen while a rotation is under way waits for its end.
+            if rot.is_none() {
+                if let Some(reason) = self.rotate_for.take() {
+                    rot = Some(self.start_rotation(reason));
+                }
+            }
+            let rot_deadline = rot.as_ref().and_then(|r| r.deadline);
+            let age_due = (!max_age.is_zero() && rot.is_none()).then(|| {
+                let due = connected_at + max_age;
+                rotation_retry.map_or(due, |r| r.max(due))
+            });
+            let far = Instant::now() + Duration::from_secs(3600);
             let step = tokio::select! {
                 _ = self.shutdown.wait() => Step::Shutdown,
                 r = conn.recv() => match r {
@@ -654,10 +768,18 @@ impl<C: Connector> Task<C> {
                 c = self.commands.recv() => Step::Command(c),
                 _ = &mut idle_timer, if !idle.is_zero() => Step::Idle,
                 _ = &mut keepalive_timer, if !keepalive.is_zero() => Step::Keepalive,
+                r = rotation_step(&mut rot) => Step::Rotation(r),
+                _ = sleep_until(rot_deadline.unwrap_or(far)), if rot_deadline.is_some() => {
+                    Step::RotationDeadline
+                }
+                _ = sleep_until(age_due.unwrap_or(far)), if age_due.is_some() => Step::Age,
             };
             let lost = match step {
                 Step::Shutdown | Step::Command(None) => {
                     self.flush(&mut conn).await;
+                    if let Some(r) = rot.take() {
+                        self.drop_rotation(r, "socket stopped before the ack");
+                    }
                     let _ = timeout(CLOSE_GRACE, conn.close()).await;
                     return;
                 }
@@ -685,13 +807,28 @@ impl<C: Connector> Task<C> {
                     if !self.pending.is_empty() {
                         self.settle(&batch);
                     }
+                    // Only while two connections are read: the usual path stays as cheap.
+                    if let Some(dedup) = rot.as_mut().and_then(Rotation::dedup) {
+                        let from_new = dedup.switched;
+                        let mut out = Vec::with_capacity(batch.len());
+                        for item in batch.drain(..) {
+                            dedup.admit(item, from_new, &mut out);
+                        }
+                        batch = out;
+                    }
                     let dropped = self.events.push_messages(&mut batch);
                     if dropped > 0 {
                         self.warn_drops(dropped);
                     }
                     match pending_loss {
                         Some(l) => l.to_string(),
-                        None => continue,
+                        None => {
+                            if self.rotation_progress(&mut rot, &mut conn) {
+                                (connected_at, last_message) = (Instant::now(), Instant::now());
+                                rotation_retry = None;
+                            }
+                            continue;
+                        }
                     }
                 }
                 Step::Lost(l) => l.to_string(),
@@ -725,46 +862,135 @@ impl<C: Connector> Task<C> {
                     keepalive_timer.as_mut().reset(Instant::now() + keepalive);
                     continue;
                 }
-                Step::Command(Some(cmd)) => match self.apply(cmd, &mut conn).await {
-                    Applied::Done => continue,
-                    Applied::Stopped => return,
-                    Applied::Lost { reason, retry } => {
-                        let uptime = connected_at.elapsed();
-                        match self.reconnect(reason, conn, uptime, reconnected).await {
-                            None => return,
-                            Some(new) => {
-                                conn = new;
-                                (connected_at, last_message, reconnected) =
-                                    (Instant::now(), Instant::now(), true);
-                                idle_timer.as_mut().reset(last_message + idle);
-                            }
-                        }
-                        // A frame whose write failed before any byte left gets one more try.
-                        if let Some(Retry { frame, order }) = retry {
-                            match self.send(&mut conn, frame).await {
-                                Ok(()) => self.pending.extend(order),
-                                Err(SendFailure::Stopped) => {
-                                    if let Some(order) = order {
-                                        self.unacked(order, "socket stopped while writing".into());
-                                    }
-                                    return;
-                                }
-                                Err(SendFailure::Lost { reason, .. }) => match order {
-                                    Some(order) => self.unacked(
-                                        order,
-                                        format!("retry after reconnect failed: {reason}"),
-                                    ),
-                                    None => self.log(
-                                        LogLevel::Warning,
-                                        format!("retry after reconnect failed: {reason}"),
-                                    ),
-                                },
-                            }
-                        }
+                Step::Age => {
+                    rot = Some(self.start_rotation("max_connection_age".into()));
+                    continue;
+                }
+                Step::Rotation(r) => {
+                    let Some(current) = rot.as_mut() else {
                         continue;
+                    };
+                    match self.on_rotation_step(current, r).await {
+                        Ok(()) => {}
+                        Err(Some(_)) => return,
+                        Err(None) => {
+                            rot = None;
+                            rotation_retry =
+                                Some(Instant::now() + self.config.max_backoff.max(MIN_RETRY));
+                        }
                     }
-                },
+                    if self.rotation_progress(&mut rot, &mut conn) {
+                        (connected_at, last_message) = (Instant::now(), Instant::now());
+                        rotation_retry = None;
+                    }
+                    continue;
+                }
+                Step::RotationDeadline => {
+                    if let Some(r) = rot.as_mut() {
+                        r.expired = true;
+                    }
+                    if self.rotation_progress(&mut rot, &mut conn) {
+                        (connected_at, last_message) = (Instant::now(), Instant::now());
+                        rotation_retry = None;
+                    }
+                    continue;
+                }
+                Step::Command(Some(cmd)) => {
+                    // Subscriptions changed during the overlap go to both connections.
+                    let mirror = match (&cmd, rot.as_ref().map(|r| &r.phase)) {
+                        (Command::Subscribe(t, _), Some(Phase::Overlap { .. })) => {
+                            Some(ClientMessage::Subscribe {
+                                id: None,
+                                params: t.clone(),
+                            })
+                        }
+                        (Command::Unsubscribe(t, _), Some(Phase::Overlap { .. })) => {
+                            Some(ClientMessage::Unsubscribe {
+                                id: None,
+                                params: t.clone(),
+                            })
+                        }
+                        _ => None,
+                    };
+                    match self.apply(cmd, &mut conn).await {
+                        Applied::Done => {
+                            if let (
+                                Some(m),
+                                Some(Rotation {
+                                    phase: Phase::Overlap { new, .. },
+                                    ..
+                                }),
+                            ) = (mirror, rot.as_mut())
+                            {
+                                // A lost new connection shows up on its receiving side.
+                                let _ = timeout(CLOSE_GRACE, new.send(m.to_json())).await;
+                            }
+                            continue;
+                        }
+                        Applied::Stopped => return,
+                        Applied::Lost { reason, retry } => {
+                            if let Some(r) = rot.take() {
+                                self.drop_rotation(
+                                    r,
+                                    &format!("connection lost before the ack: {reason}"),
+                                );
+                            }
+                            let uptime = connected_at.elapsed();
+                            match self.reconnect(reason, conn, uptime, reconnected).await {
+                                None => return,
+                                Some(new) => {
+                                    conn = new;
+                                    (connected_at, last_message, reconnected) =
+                                        (Instant::now(), Instant::now(), true);
+                                    rotation_retry = None;
+                                    idle_timer.as_mut().reset(last_message + idle);
+                                }
+                            }
+                            // A frame whose write failed before any byte left gets one more try.
+                            if let Some(Retry { frame, order }) = retry {
+                                match self.send(&mut conn, frame).await {
+                                    Ok(()) => self.pending.extend(order),
+                                    Err(SendFailure::Stopped) => {
+                                        if let Some(order) = order {
+                                            self.unacked(
+                                                order,
+                                                "socket stopped while writing".into(),
+                                            );
+                                        }
+                                        return;
+                                    }
+                                    Err(SendFailure::Lost { reason, .. }) => match order {
+                                        Some(order) => self.unacked(
+                                            order,
+                                            format!("retry after reconnect failed: {reason}"),
+                                        ),
+                                        None => self.log(
+                                            LogLevel::Warning,
+                                            format!("retry after reconnect failed: {reason}"),
+                                        ),
+                                    },
+                                }
+                            }
+                            continue;
+                        }
+                    }
+                }
             };
+            // The old connection of a rotation ended: the new one, already replayed, takes over.
+            if matches!(rot.as_ref().map(|r| &r.phase), Some(Phase::Overlap { .. })) {
+                let current = rot.as_mut().expect("just matched");
+                self.switch(current, &mut conn, Some(lost));
+                (connected_at, last_message) = (Instant::now(), Instant::now());
+                rotation_retry = None;
+                if self.rotation_progress(&mut rot, &mut conn) {
+                    (connected_at, last_message) = (Instant::now(), Instant::now());
+                }
+                idle_timer.as_mut().reset(last_message + idle);
+                continue;
+            }
+            if let Some(r) = rot.take() {
+                self.drop_rotation(r, &format!("connection lost before the ack: {lost}"));
+            }
             let uptime = connected_at.elapsed();
             match self.reconnect(lost, conn, uptime, reconnected).await {
                 None => return,
@@ -772,10 +998,232 @@ impl<C: Connector> Task<C> {
                     conn = new;
                     (connected_at, last_message, reconnected) =
                         (Instant::now(), Instant::now(), true);
+                    rotation_retry = None;
                     idle_timer.as_mut().reset(last_message + idle);
                 }
             }
         }
+    }
+
+    /// Opens the next connection in the background; the current one serves meanwhile.
+    fn start_rotation(&mut self, reason: String) -> Rotation<C::Conn> {
+        self.log(
+            LogLevel::Info,
+            format!("rotating to a new connection ({reason})"),
+        );
+        let connector = self.connector.clone();
+        let bound = self.config.connection_timeout;
+        let opening = tokio::spawn(async move {
+            timeout(bound, connector.connect())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ConnectError::new(
+                        ConnectErrorKind::Timeout,
+                        format!("no `connected` status within connection_timeout ({bound:?})"),
+                    ))
+                })
+        });
+        Rotation {
+            reason,
+            phase: Phase::Opening(opening),
+            dedup: Dedup::default(),
+            deadline: None,
+            expired: false,
+            opened_at: Instant::now(),
+            caught_up: false,
+        }
+    }
+
+    /// Err(None): the rotation failed (the current connection goes on); Err(Some(())): stopped.
+    async fn on_rotation_step(
+        &mut self,
+        rot: &mut Rotation<C::Conn>,
+        step: RotationStep<C::Conn>,
+    ) -> Result<(), Option<()>> {
+        match step {
+            RotationStep::Opened(Err(e)) => {
+                self.log(
+                    LogLevel::Warning,
+                    format!("rotation failed, staying on the current connection: {e}"),
+                );
+                Err(None)
+            }
+            RotationStep::Opened(Ok(mut new)) => {
+                if !self.replay.order.is_empty() {
+                    let frame = ClientMessage::Subscribe {
+                        id: None,
+                        params: self.replay.order.clone(),
+                    }
+                    .to_json();
+                    match self.send(&mut new, frame).await {
+                        Ok(()) => {}
+                        Err(SendFailure::Stopped) => return Err(Some(())),
+                        Err(SendFailure::Lost { reason, .. }) => {
+                            self.log(
+                                LogLevel::Warning,
+                                format!("rotation failed, the new connection was lost: {reason}"),
+                            );
+                            return Err(None);
+                        }
+                    }
+                } else {
+                    rot.dedup.replay_acked = true;
+                    rot.dedup.nothing_replayed = true;
+                }
+                rot.opened_at = Instant::now();
+                rot.deadline = Some(rot.opened_at + ROTATION_CATCH_UP);
+                rot.phase = Phase::Overlap { new };
+                Ok(())
+            }
+            RotationStep::Received(first) => {
+                let from_new = matches!(rot.phase, Phase::Overlap { .. });
+                let mut burst = vec![first];
+                let mut loss = None;
+                if let Some(second) = rot.second() {
+                    while burst.len() < BURST {
+                        match second.recv().now_or_never() {
+                            Some(Ok(m)) => burst.push(m),
+                            Some(Err(l)) => {
+                                loss = Some(l);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+                if !from_new && !self.old_pending.is_empty() {
+                    settle(&mut self.old_pending, &burst);
+                }
+                let mut out = Vec::with_capacity(burst.len());
+                for item in burst {
+                    rot.dedup.admit(item, from_new, &mut out);
+                }
+                let dropped = self.events.push_messages(&mut out);
+                if dropped > 0 {
+                    self.warn_drops(dropped);
+                }
+                match loss {
+                    Some(l) => self.second_lost(rot, l),
+                    None => Ok(()),
+                }
+            }
+            RotationStep::Lost(l) => self.second_lost(rot, l),
+        }
+    }
+
+    fn second_lost(&mut self, rot: &mut Rotation<C::Conn>, lost: Lost) -> Result<(), Option<()>> {
+        match &mut rot.phase {
+            Phase::Overlap { .. } => {
+                self.log(
+                    LogLevel::Warning,
+                    format!("rotation failed, the new connection was lost: {lost}"),
+                );
+                Err(None)
+            }
+            Phase::Draining { old } => {
+                *old = None;
+                self.unack_old_pending(&format!("connection lost before the ack: {lost}"));
+                Ok(())
+            }
+            Phase::Opening(_) => Ok(()),
+        }
+    }
+
+    /// Moves on when it can: switches once the new connection caught up (or the catch-up time
+    /// ran out), closes the old one once its orders are settled (or the drain time ran out),
+    /// and ends the rotation when nothing is left to filter. True when it switched.
+    fn rotation_progress(
+        &mut self,
+        rot: &mut Option<Rotation<C::Conn>>,
+        conn: &mut C::Conn,
+    ) -> bool {
+        let Some(r) = rot.as_mut() else {
+            return false;
+        };
+        let mut switched = false;
+        if matches!(r.phase, Phase::Overlap { .. }) && (r.expired || r.dedup.caught_up()) {
+            self.switch(r, conn, None);
+            switched = true;
+        }
+        if let Phase::Draining { old } = &mut r.phase {
+            if old.is_some() && (self.old_pending.is_empty() || r.expired) {
+                if let Some(old) = old.take() {
+                    tokio::spawn(async move {
+                        let _ = timeout(CLOSE_GRACE, old.close()).await;
+                    });
+                }
+                self.unack_old_pending(&format!(
+                    "connection closed before the ack: rotated away, no ack within {ROTATION_DRAIN:?}"
+                ));
+            }
+            if old.is_none() && (r.caught_up || r.expired) {
+                *rot = None;
+            }
+        }
+        switched
+    }
+
+    /// The new connection becomes the current one; `lost`: the old one is gone already.
+    fn switch(&mut self, rot: &mut Rotation<C::Conn>, conn: &mut C::Conn, lost: Option<String>) {
+        let Phase::Overlap { new } =
+            std::mem::replace(&mut rot.phase, Phase::Draining { old: None })
+        else {
+            return;
+        };
+        rot.caught_up = rot.dedup.caught_up();
+        let mut out = Vec::new();
+        rot.dedup.force_switch(&mut out);
+        let dropped = self.events.push_messages(&mut out);
+        if dropped > 0 {
+            self.warn_drops(dropped);
+        }
+        let old = std::mem::replace(conn, new);
+        // A notice seen on the old connection during the overlap concerned the old one.
+        self.rotate_for = None;
+        self.old_pending.extend(std::mem::take(&mut self.pending));
+        self.connection_opened();
+        let overlap = rot.opened_at.elapsed();
+        match lost {
+            Some(reason) => {
+                self.unack_old_pending(&format!("connection lost before the ack: {reason}"));
+            }
+            None => rot.phase = Phase::Draining { old: Some(old) },
+        }
+        rot.expired = false;
+        rot.deadline = Some(Instant::now() + ROTATION_DRAIN);
+        self.log(
+            LogLevel::Info,
+            format!(
+                "rotated to the new connection ({}) after {:.3}s of overlap{}",
+                rot.reason,
+                overlap.as_secs_f64(),
+                if rot.caught_up {
+                    ""
+                } else {
+                    "; not every stream had caught up"
+                }
+            ),
+        );
+        self.events.count_rotation();
+        self.events.push_event(Event::Rotated {
+            reason: rot.reason.clone(),
+            overlap,
+        });
+    }
+
+    /// Abandons a rotation: its other connection is closed, and the orders waiting on the old
+    /// one become `OrderUnacked(reason)`.
+    fn drop_rotation(&mut self, rot: Rotation<C::Conn>, reason: &str) {
+        match rot.phase {
+            Phase::Opening(task) => task.abort(),
+            Phase::Overlap { new: other } | Phase::Draining { old: Some(other) } => {
+                tokio::spawn(async move {
+                    let _ = timeout(CLOSE_GRACE, other.close()).await;
+                });
+            }
+            Phase::Draining { old: None } => {}
+        }
+        self.unack_old_pending(reason);
     }
 
     fn warn_drops(&mut self, dropped: u64) {

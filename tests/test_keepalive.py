@@ -169,8 +169,9 @@ def test_keepalive_interval_default(backend: ModuleType) -> None:
 async def test_disconnecting_status_is_delivered_and_logged(
     backend: ModuleType, mock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Delivered as a Status event, logged at WARNING with its reason; the client does not
-    reconnect on its own before the server closes (0.3 s later here)."""
+    """Delivered as a Status event, logged at WARNING with its reason; the client then moves to
+    a new connection before the server closes (0.3 s later here): Rotated, not Reconnecting
+    (test_rotation.py checks the streams across it)."""
     caplog.set_level(logging.WARNING, logger="bullet_ws")
     async with backend.connect(mock.url, **options()) as ws:
         mock.fault("disconnecting", reason="max_duration", delay=0.3)
@@ -188,10 +189,12 @@ async def test_disconnecting_status_is_delivered_and_logged(
             ]
 
         await until(lambda: bool(warned()))
-        await next_of(ws, backend.Reconnecting)
-        assert time.monotonic() - seen_at >= 0.2  # the server's close, not the client's
-        await next_of(ws, backend.Reconnected)
-        assert mock.connection(0).closed_by == "server"
+        rotated = await next_of(ws, (backend.Rotated, backend.Reconnecting))
+        assert isinstance(rotated, backend.Rotated), rotated
+        assert rotated.reason == "max_duration"
+        assert time.monotonic() - seen_at < WAIT
+        await mock.wait_closed_async(0)
+        assert mock.handshakes == 2 and ws.stats.reconnects == 0
         assert len(warned()) == 1
 
 

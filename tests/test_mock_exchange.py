@@ -382,7 +382,7 @@ async def test_every_stream_shape_and_sequence() -> None:
     # reader for seconds), and never backwards.
     now = time.time() * 1e6
     assert all(abs(m["E"] - now) < 120e6 for m in msgs)
-    assert all(a["E"] <= b["E"] for a, b in zip(msgs, msgs[1:]))
+    assert all(a["E"] <= b["E"] for a, b in itertools.pairwise(msgs))
     trades = [m for m in msgs if m["e"] == "aggTrade"]
     assert [t["a"] for t in trades] == list(range(1, 11))
     # The live shape (PROTOCOL.md §10.3): 25 keys, the DEX fields as placeholders.

@@ -20,7 +20,14 @@ from bullet_ws.errors import (
     NativeBackendUnavailable,
     StoppedError,
 )
-from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
+from bullet_ws.events import (
+    Disconnected,
+    OrderUnacked,
+    Reconnected,
+    Reconnecting,
+    Rotated,
+    Stats,
+)
 from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
 
 
@@ -138,6 +145,7 @@ __all__ = [
     "Reconnected",
     "Reconnecting",
     "Record",
+    "Rotated",
     "Stats",
     "Status",
     "StoppedError",

@@ -717,6 +717,7 @@ class _MockServer:
         legacy_shapes: bool = False,
         idle_close: float | None = None,
         max_duration: float | None = None,
+        shared_sequence: bool = False,
     ) -> _MockServer: ...
     @property
     def url(self) -> str: ...

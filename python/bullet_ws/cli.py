@@ -90,6 +90,12 @@ def _add_mock_exchange(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="S",
         help="lifetime cap of each connection in seconds ('disconnecting', then close)",
     )
+    p.add_argument(
+        "--shared-sequence",
+        action="store_true",
+        help="market-data ids follow one server-wide clock (rate per topic), so that "
+        "connections open at once carry the same ids",
+    )
     p.set_defaults(run=run_mock_exchange)
 
 
@@ -110,6 +116,7 @@ def run_mock_exchange(args: argparse.Namespace) -> int:
             legacy_shapes=args.legacy_shapes,
             idle_close=args.idle_close,
             max_duration=args.max_duration,
+            shared_sequence=args.shared_sequence,
         )
         mock.start()
     except (ValueError, OSError) as e:

@@ -59,6 +59,10 @@ class ManagedWsConfig:
     keepalive PING (the live server closes a connection after 60 s without a client message);
     0 disables; at most 86400.
 
+    `max_connection_age`: a connection this old is replaced by a make-before-break rotation
+    (`Rotated`) before the server's 24 h cut; 0 disables. A `disconnecting` status from the
+    server starts a rotation too, whatever this is.
+
     `order_max_age`: an order that waited longer than this before it could be written (through
     an outage) is not sent; it becomes `OrderUnacked("not sent: ...")`. None sends it however
     late.
@@ -80,10 +84,12 @@ class ManagedWsConfig:
     max_message_size: int = 4 * 1024 * 1024
     ca_file: str | os.PathLike[str] | None = None
     order_max_age: float | None = None
+    max_connection_age: float = 84_600.0
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
-        for name in ("initial_backoff", "max_backoff", "idle_timeout", "backoff_reset_after"):
+        for name in ("initial_backoff", "max_backoff", "idle_timeout", "backoff_reset_after",
+                     "max_connection_age"):
             value = _number(name, getattr(self, name))
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")

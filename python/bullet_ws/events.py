@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Disconnected", "OrderUnacked", "Reconnected", "Reconnecting", "Stats"]
+__all__ = ["Disconnected", "OrderUnacked", "Reconnected", "Reconnecting", "Rotated", "Stats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,21 @@ class Reconnected:
 
     attempts: int
     downtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rotated:
+    """The socket moved to a fresh connection without an outage (make-before-break): the new
+    connection was opened and replayed while the old one still delivered, and per-topic
+    sequence ids (aggTrade `a`, depth and bookTicker `u`, order updates) were deduplicated
+    across the switch, so those streams have no gap and no duplicate.
+
+    `reason` is the server's `disconnecting` reason (e.g. "max_duration") or
+    "max_connection_age"; `overlap` the seconds both connections were read.
+    """
+
+    reason: str
+    overlap: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +75,7 @@ class Stats:
     events_dropped: events dropped because the event queue was full;
     reconnects: successful reconnects; queued: events waiting in the queue now;
     keepalives_sent: keepalive PINGs sent (their pongs are neither delivered nor counted in
-    messages_received).
+    messages_received); rotations: make-before-break rotations completed (`Rotated`).
     """
 
     messages_received: int
@@ -68,3 +83,4 @@ class Stats:
     reconnects: int
     queued: int
     keepalives_sent: int = 0
+    rotations: int = 0

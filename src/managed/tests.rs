@@ -913,22 +913,183 @@ async fn keepalive_zero_sends_nothing_and_a_new_connection_restarts_the_clock() 
     assert!(reconnected_at.elapsed() < Duration::from_millis(1200));
 }
 
+fn trade(a: u64) -> String {
+    format!(
+        r#"{{"e":"aggTrade","E":1,"s":"BTC-USD","a":{a},"p":"1","q":"1","f":1,"l":1,"T":1,"m":true,"th":"0x"}}"#
+    )
+}
+
+/// Every event queued now: aggTrade ids, and the lifecycle events.
+fn drain(h: &Harness) -> (Vec<u64>, Vec<Event>) {
+    let (mut ids, mut other) = (Vec::new(), Vec::new());
+    while let Some(e) = h.handle.events().pop() {
+        match e {
+            Event::Message(ServerMessage::AggTrade(t)) => ids.push(t.agg_trade_id),
+            Event::Message(_) => {}
+            e => other.push(e),
+        }
+    }
+    (ids, other)
+}
+
+const DISCONNECTING: &str =
+    r#"{"e":"status","E":1,"status":"disconnecting","clientId":"ws_0","reason":"max_duration"}"#;
+
 #[tokio::test(start_paused = true)]
-async fn a_disconnecting_status_is_delivered_and_logged_at_warning() {
+async fn a_disconnecting_status_rotates_without_gap_or_duplicate() {
     let h = Harness::start(config(10, 100)).await;
-    h.net.push(
-        0,
-        r#"{"e":"status","E":1,"status":"disconnecting","clientId":"ws_0","reason":"pong_timeout"}"#,
+    h.handle
+        .subscribe(vec!["BTC-USD@aggTrade".into()], Some(1))
+        .unwrap();
+    h.until(|h| h.net.sent(0).len() == 1).await;
+    for a in 1..=5 {
+        h.net.push(0, &trade(a));
+    }
+    h.net.push(0, DISCONNECTING);
+    // The new connection is opened and replayed while the old one still delivers.
+    h.until(|h| h.net.conn_count() == 2 && h.net.sent(1).len() == 1)
+        .await;
+    assert_eq!(
+        h.net.sent(1),
+        [r#"{"method":"SUBSCRIBE","id":null,"params":["BTC-USD@aggTrade"]}"#]
+    );
+    h.net
+        .push(1, r#"{"e":"subscribe","id":null,"E":1,"result":"success"}"#);
+    for a in 8..=10 {
+        h.net.push(1, &trade(a)); // ahead of the old one: held back
+    }
+    for a in 6..=9 {
+        h.net.push(0, &trade(a)); // 8 and 9 reach what the new one holds
+    }
+    h.net.push(1, &trade(11));
+    h.net.push(0, &trade(10)); // the old one's after the switch: dropped
+    h.until(|h| h.handle.events().stats().rotations == 1).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let (ids, other) = drain(&h);
+    assert_eq!(ids, (1..=11).collect::<Vec<_>>());
+    assert!(
+        matches!(&other[..], [Event::Rotated { reason, .. }] if reason == "max_duration"),
+        "{other:?}"
+    );
+    assert_eq!(h.net.attempts().len(), 2);
+    // Commands now go to the new connection.
+    h.handle.ping(Some(3)).unwrap();
+    h.until(|h| h.net.sent(1).len() == 2).await;
+    assert_eq!(h.net.sent(0).len(), 1);
+    let warnings = h.handle.events().take_logs();
+    assert!(
+        warnings
+            .iter()
+            .any(|(l, m)| *l == LogLevel::Warning && m.contains("max_duration")),
+        "{warnings:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_connection_age_rotates_and_a_failed_rotation_falls_back_to_reconnect() {
+    let h = Harness::start(Config {
+        max_connection_age: Duration::from_secs(60),
+        ..config(10, 100)
+    })
+    .await;
+    let start = Instant::now();
+    h.until(|h| h.net.conn_count() == 2).await;
+    assert!(start.elapsed() >= Duration::from_secs(60));
+    // Nothing subscribed: live at once.
+    h.until(|h| h.handle.events().stats().rotations == 1).await;
+    let (_, other) = drain(&h);
+    assert!(
+        matches!(&other[..], [Event::Rotated { reason, .. }] if reason == "max_connection_age"),
+        "{other:?}"
+    );
+
+    // The next rotation cannot connect: the current connection goes on, and its loss is an
+    // ordinary outage.
+    h.net.plan(&[Plan::Refuse]);
+    h.net.push(1, DISCONNECTING);
+    h.until(|h| h.net.attempts().len() == 3).await;
+    h.net.kill(
+        1,
+        Lost::Closed {
+            code: 1000,
+            reason: String::new(),
+        },
     );
     assert!(matches!(
-        h.next().await,
-        Some(Event::Message(ServerMessage::Status(ref s))) if s.status == "disconnecting"
+        h.next_non_message().await,
+        Some(Event::Reconnecting { .. })
     ));
-    let logs = h.handle.events().take_logs();
-    let warnings: Vec<_> = logs
-        .iter()
-        .filter(|(level, m)| *level == LogLevel::Warning && m.contains("pong_timeout"))
-        .collect();
-    assert_eq!(warnings.len(), 1, "{logs:?}");
-    assert_eq!(h.net.attempts().len(), 1, "no reconnect of our own");
+    assert!(matches!(
+        h.next_non_message().await,
+        Some(Event::Reconnected { .. })
+    ));
+    assert_eq!(h.handle.events().stats().rotations, 1);
+    assert_eq!(h.handle.events().stats().reconnects, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_order_on_the_old_connection_is_settled_there_or_reported() {
+    let h = Harness::start(config(10, 100)).await;
+    h.handle
+        .order(OrderMethod::Submit, "AAEC".into(), Some(7))
+        .unwrap();
+    h.until(|h| h.net.sent(0).len() == 1).await;
+    h.net.push(0, DISCONNECTING);
+    h.until(|h| h.handle.events().stats().rotations == 1).await;
+    // The old connection is still read: the ack arrives there.
+    h.net.push(
+        0,
+        r#"{"e":"SUBMIT","id":7,"E":1,"results":{"tx_id":"0x","status":"submitted","order_ids":[1],"client_order_ids":[]}}"#,
+    );
+    h.until(|h| h.handle.events().stats().messages_received >= 2)
+        .await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let mut acks = 0;
+    while let Some(e) = h.handle.events().pop() {
+        match e {
+            Event::Message(ServerMessage::OrderResult(r)) => acks += usize::from(r.id == Some(7)),
+            Event::OrderUnacked { .. } => panic!("{e:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(acks, 1);
+
+    // One written just before the next switch, never acked: reported after the drain time.
+    h.handle
+        .order(OrderMethod::Submit, "AAEC".into(), Some(8))
+        .unwrap();
+    h.until(|h| h.net.sent(1).len() == 1).await;
+    h.net.push(1, DISCONNECTING);
+    h.until(|h| h.handle.events().stats().rotations == 2).await;
+    let switched = Instant::now();
+    loop {
+        match h.next_non_message().await {
+            Some(Event::OrderUnacked { id, reason, .. }) => {
+                assert_eq!(id, Some(8));
+                assert!(reason.contains("rotated away"), "{reason}");
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("ended"),
+        }
+    }
+    assert!(switched.elapsed() >= ROTATION_DRAIN - Duration::from_millis(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_notice_on_the_new_connection_while_the_old_one_drains_rotates_again_after() {
+    let h = Harness::start(config(10, 100)).await;
+    h.handle
+        .order(OrderMethod::Submit, "AAEC".into(), Some(7))
+        .unwrap();
+    h.until(|h| h.net.sent(0).len() == 1).await;
+    h.net.push(0, DISCONNECTING);
+    h.until(|h| h.handle.events().stats().rotations == 1).await;
+    // The old connection drains (order 7 has no ack yet) when the new one gets its own notice.
+    h.net.push(1, DISCONNECTING);
+    h.until(|h| h.handle.events().stats().rotations == 2).await;
+    assert_eq!(h.net.attempts().len(), 3);
+    // One notice, one rotation: nothing is left over to start another.
+    tokio::time::sleep(ROTATION_DRAIN * 3).await;
+    assert_eq!(h.net.attempts().len(), 3);
 }

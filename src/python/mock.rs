@@ -29,7 +29,8 @@ impl PyMockServer {
     #[new]
     #[pyo3(signature = (host="127.0.0.1".to_string(), port=0, rate=Some(20.0), symbols=None,
                         max_messages=None, preencode=false, ping_interval=None, max_topics=None,
-                        legacy_shapes=false, idle_close=None, max_duration=None))]
+                        legacy_shapes=false, idle_close=None, max_duration=None,
+                        shared_sequence=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         host: String,
@@ -43,6 +44,7 @@ impl PyMockServer {
         legacy_shapes: bool,
         idle_close: Option<f64>,
         max_duration: Option<f64>,
+        shared_sequence: bool,
     ) -> PyResult<Self> {
         let defaults = MockConfig::default();
         let period =
@@ -67,6 +69,7 @@ impl PyMockServer {
             legacy_shapes,
             idle_close: period("idle_close", idle_close)?,
             max_duration: period("max_duration", max_duration)?,
+            shared_sequence,
             ..defaults
         };
         let server = MockServer::start(config).map_err(|e| match e.kind() {

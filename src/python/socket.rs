@@ -43,6 +43,7 @@ struct Classes {
     reconnecting: Py<PyAny>,
     reconnected: Py<PyAny>,
     disconnected: Py<PyAny>,
+    rotated: Py<PyAny>,
     order_unacked: Py<PyAny>,
     stats: Py<PyAny>,
     logger: Py<PyAny>,
@@ -57,6 +58,7 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
             reconnecting: events.getattr("Reconnecting")?.unbind(),
             reconnected: events.getattr("Reconnected")?.unbind(),
             disconnected: events.getattr("Disconnected")?.unbind(),
+            rotated: events.getattr("Rotated")?.unbind(),
             order_unacked: events.getattr("OrderUnacked")?.unbind(),
             stats: events.getattr("Stats")?.unbind(),
             logger: py
@@ -79,6 +81,10 @@ fn event_to_python(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyAny>> {
             .reconnected
             .bind(py)
             .call1((attempts, downtime.as_secs_f64())),
+        Event::Rotated { reason, overlap } => classes(py)?
+            .rotated
+            .bind(py)
+            .call1((reason, overlap.as_secs_f64())),
         Event::Disconnected { reason } => classes(py)?.disconnected.bind(py).call1((reason,)),
         Event::OrderUnacked { id, method, reason } => classes(py)?
             .order_unacked
@@ -399,6 +405,7 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
         idle_timeout: duration(config, "idle_timeout")?,
         keepalive_interval: duration(config, "keepalive_interval")?,
         backoff_reset_after: duration(config, "backoff_reset_after")?,
+        max_connection_age: duration(config, "max_connection_age")?,
         max_message_size: size(config, "max_message_size")?,
         ca_file: ca_file.map(PathBuf::from),
         order_max_age: match config.getattr("order_max_age")? {
@@ -593,6 +600,7 @@ impl PySocket {
             s.reconnects,
             s.queued,
             s.keepalives_sent,
+            s.rotations,
         ))
     }
 

@@ -33,6 +33,13 @@ pub struct MockConfig {
     pub idle_close: Option<Duration>,
     /// Lifetime cap of each connection: `disconnecting` (reason `max_duration`), then a close.
     pub max_duration: Option<Duration>,
+    /// Market-data sequences (aggTrade `a`, depth `U`/`u`, bookTicker `u`) follow one clock per
+    /// server instead of restarting at 1 per subscription: id `n` of every topic is due at
+    /// `n / rate` seconds after the start, and each connection sends every id from the one due
+    /// when it subscribed. Two connections open at once therefore carry the same ids at about
+    /// the same time, which is what a make-before-break rotation is checked against. `rate` is
+    /// then per topic, and must be set.
+    pub shared_sequence: bool,
 }
 
 impl MockConfig {
@@ -69,6 +76,9 @@ impl MockConfig {
                 return bad(&format!("{name} must be in [0.001, 86400] seconds or None"));
             }
         }
+        if self.shared_sequence && (self.rate.is_none() || self.preencode) {
+            return bad("shared_sequence needs a rate and no preencode");
+        }
         if self.symbols.iter().any(|s| s.is_empty() || s.contains('@')) {
             return bad("symbols must be non-empty and contain no '@'");
         }
@@ -91,6 +101,7 @@ impl Default for MockConfig {
             legacy_shapes: false,
             idle_close: None,
             max_duration: None,
+            shared_sequence: false,
         }
     }
 }

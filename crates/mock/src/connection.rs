@@ -380,6 +380,9 @@ impl Conn {
 
     /// Paced mode: every frame whose time has come.
     fn emit_due(&mut self, next_due: &mut Instant, period: Duration) {
+        if self.config().shared_sequence {
+            return self.emit_shared(next_due);
+        }
         let now = Instant::now();
         if now.saturating_duration_since(*next_due) > MAX_LAG {
             *next_due = now;
@@ -389,6 +392,34 @@ impl Conn {
             self.push_market_frame(stamp);
             *next_due += period;
         }
+    }
+
+    /// `shared_sequence`: every id due by now, on the server's clock rather than this
+    /// connection's, so that connections open at once carry the same ids.
+    fn emit_shared(&mut self, next_due: &mut Instant) {
+        const CAP: u64 = 4096;
+        let rate = self.config().rate.unwrap_or(1.0);
+        let started = self.shared.started;
+        let due = (Instant::now()
+            .saturating_duration_since(started)
+            .as_secs_f64()
+            * rate) as u64
+            + 1;
+        let left = self
+            .config()
+            .max_messages
+            .map_or(CAP, |m| m.saturating_sub(self.market_sent).min(CAP));
+        let n = self
+            .session
+            .write_shared_frames(&mut self.out, now_us(), due, left);
+        self.market_sent += n;
+        self.frames_sent += n;
+        // A capped burst goes on at once; otherwise wake when the next id is due.
+        *next_due = if n == CAP {
+            Instant::now()
+        } else {
+            started + Duration::from_secs_f64(due as f64 / rate)
+        };
     }
 
     /// Flood mode (rate None) and backlog: write until the socket is full, refilling with

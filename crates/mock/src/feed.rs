@@ -17,7 +17,8 @@ pub enum FeedKind {
 }
 
 /// The per-topic generator state. `seq` is the per-topic sequence the client can check for gaps:
-/// aggTrade `a`, depth `u`, bookTicker `u` (all start at 1 on each subscription).
+/// aggTrade `a`, depth `u`, bookTicker `u` (all start at 1 on each subscription, or, with
+/// `shared_sequence`, at the server-wide id due when the subscription was made).
 #[derive(Debug, Clone)]
 pub struct Feed {
     symbol: String,
@@ -28,6 +29,11 @@ pub struct Feed {
     mid: u64,
     /// aggTrade in the shape before 2026-05-23 (real DEX fields, no `ft z Z rs`).
     legacy: bool,
+    /// Ids come from the server's shared clock ([`Feed::write_shared`]): depth then moves one
+    /// id per frame, and the first frame of a subscription is the snapshot.
+    shared: bool,
+    /// Under `shared`, the frame being written is the subscription's first.
+    first: bool,
 }
 
 const ADDRESS: &str = "4XN8Apf9powArmYLH1DRb2QvmyuYuvZp4qtdU8AtCavU";
@@ -47,7 +53,22 @@ impl Feed {
             rng: seed | 1,
             mid,
             legacy,
+            shared: false,
+            first: false,
         }
+    }
+
+    /// The last id written under `shared_sequence` (0 before the first frame).
+    pub fn shared_seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Appends the frame of shared id `seq` (`shared_sequence`): the caller walks the ids.
+    pub fn write_shared(&mut self, out: &mut Vec<u8>, now_us: u64, seq: u64) {
+        self.first = !self.shared;
+        self.shared = true;
+        self.seq = seq - 1;
+        self.write_frame(out, now_us);
     }
 
     pub fn kind(&self) -> FeedKind {
@@ -68,6 +89,14 @@ impl Feed {
             FeedKind::ForceOrder => self.force_order(&mut w, now_us),
         }
         frame::end_text(out, mark);
+    }
+
+    fn is_snapshot(&self) -> bool {
+        if self.shared {
+            self.first
+        } else {
+            self.seq == 1
+        }
     }
 
     fn next_rand(&mut self) -> u64 {
@@ -145,8 +174,10 @@ impl Feed {
 
     fn depth(&mut self, w: &mut Json<'_>, now: u64, levels: usize) {
         // One snapshot, then updates of 1..=3 ids each: U = pu + 1, u >= U.
-        let snapshot = self.seq == 1;
-        let (first, last, prev) = if snapshot {
+        let snapshot = self.is_snapshot();
+        let (first, last, prev) = if self.shared {
+            (self.seq, self.seq, self.seq - 1)
+        } else if snapshot {
             (1, 1, 0)
         } else {
             let prev = self.seq;
@@ -222,7 +253,7 @@ impl Feed {
         w.cents(self.mid + 25);
         w.raw(b"\",\"A\":\"0.");
         w.digits((r >> 16) % 1000, 3);
-        w.raw(if self.seq == 1 {
+        w.raw(if self.is_snapshot() {
             b"\",\"mt\":\"s\"}"
         } else {
             b"\",\"mt\":\"u\"}"

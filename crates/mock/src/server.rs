@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     changed: Condvar,
     refusing: AtomicBool,
     order_ids: AtomicU64,
+    /// The clock of `shared_sequence`.
+    pub started: tokio::time::Instant,
 }
 
 #[derive(Default)]
@@ -160,6 +162,7 @@ impl MockServer {
             changed: Condvar::new(),
             refusing: AtomicBool::new(false),
             order_ids: AtomicU64::new(0),
+            started: tokio::time::Instant::now(),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let serving = Arc::clone(&shared);

@@ -104,6 +104,34 @@ impl Session {
         false
     }
 
+    /// `shared_sequence`: appends, for every streaming topic, the frames of the ids after its
+    /// last one up to `due` (a new subscription starts at `due`), at most `cap` frames in all.
+    /// Returns the number of frames written; fewer than due means call again.
+    pub fn write_shared_frames(
+        &mut self,
+        out: &mut Vec<u8>,
+        now_us: u64,
+        due: u64,
+        cap: u64,
+    ) -> u64 {
+        let mut written = 0;
+        for sub in &mut self.subs {
+            let Some(feed) = sub.feed.as_mut() else {
+                continue;
+            };
+            let mut next = match feed.shared_seq() {
+                0 => due,
+                last => last + 1,
+            };
+            while next <= due && written < cap {
+                feed.write_shared(out, now_us, next);
+                next += 1;
+                written += 1;
+            }
+        }
+        written
+    }
+
     /// Answers one client frame. Never fails: bad input gets an error reply.
     pub fn handle(&mut self, frame: &[u8], ctx: &RequestContext<'_>) -> Vec<String> {
         let now = ctx.now_us;

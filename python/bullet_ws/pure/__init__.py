@@ -19,7 +19,14 @@ from bullet_ws.errors import (
     ManagedWsError,
     StoppedError,
 )
-from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
+from bullet_ws.events import (
+    Disconnected,
+    OrderUnacked,
+    Reconnected,
+    Reconnecting,
+    Rotated,
+    Stats,
+)
 from bullet_ws.pure.managed import ManagedWebSocket, open_managed
 from bullet_ws.pure.messages import (
     AggTrade,
@@ -78,6 +85,7 @@ __all__ = [
     "Reconnected",
     "Reconnecting",
     "Record",
+    "Rotated",
     "Stats",
     "Status",
     "StoppedError",

@@ -23,6 +23,7 @@ import weakref
 from collections import deque
 from collections.abc import Iterable
 from types import TracebackType
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -30,9 +31,17 @@ from websockets.exceptions import ConnectionClosed
 from bullet_ws import _validate
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import BusyError, ConnectError, StoppedError
-from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
+from bullet_ws.events import (
+    Disconnected,
+    OrderUnacked,
+    Reconnected,
+    Reconnecting,
+    Rotated,
+    Stats,
+)
 from bullet_ws.pure.messages import ErrorMessage, Message, OrderResult, Pong, Status
 from bullet_ws.pure.parse import parse_message
+from bullet_ws.pure.rotation import Dedup
 from bullet_ws.pure.transport import (
     CountingConnection,
     abort,
@@ -46,12 +55,13 @@ from bullet_ws.pure.transport import (
 )
 
 __all__ = [
-    "COMMAND_QUEUE_CAPACITY", "MIN_BACKOFF", "STOP_GRACE", "ManagedWebSocket", "open_managed",
+    "COMMAND_QUEUE_CAPACITY", "MIN_BACKOFF", "ROTATION_CATCH_UP", "ROTATION_DRAIN", "STOP_GRACE",
+    "ManagedWebSocket", "open_managed",
 ]
 
 logger = logging.getLogger("bullet_ws.pure")
 
-Event = Message | Reconnecting | Reconnected | Disconnected | OrderUnacked
+Event = Message | Reconnecting | Reconnected | Rotated | Disconnected | OrderUnacked
 
 MIN_BACKOFF = 0.010  # a zero backoff would never grow: floor it (the SDK's 10 ms)
 COMMAND_QUEUE_CAPACITY = 256  # commands are low-rate; a full queue means a stuck task
@@ -59,6 +69,12 @@ _DROP_WARNING_INTERVAL = 1.0
 # How long a stopping socket keeps writing the commands queued before stop() (the native
 # backend's STOP_GRACE).
 STOP_GRACE = 1.0
+# A rotation's new connection may take this long to catch up with the old one before the switch
+# is made anyway; the old one is then read this long for the acks of its orders (native: the
+# same constants in src/managed.rs).
+ROTATION_CATCH_UP = 5.0
+ROTATION_DRAIN = 5.0
+_MIN_ROTATION_RETRY = 1.0
 
 # An order on the wire: its id and its `OrderResult.method` name.
 _Order = tuple["int | None", str]
@@ -150,6 +166,7 @@ class _Session:
         self.events_dropped = 0
         self.reconnects = 0
         self.keepalives_sent = 0
+        self.rotations = 0
         self.last_message_at = time.monotonic()
         # Keepalive: the clock of the last frame sent, and the ids still awaiting their pong
         # (ids from the range `_validate.id_arg` refuses, so no user pong is ever swallowed).
@@ -173,6 +190,20 @@ class _Session:
         self.writing: _Order | None = None
         # False while reconnecting: a stop then has nothing to flush to.
         self.live = True
+        # Rotation (make-before-break): the task, the filter while two connections are read,
+        # the other connection (new during the overlap, old while draining), the orders
+        # written on the old one, and what wakes the rotation task.
+        self.rotation: asyncio.Task[None] | None = None
+        self.dedup: Dedup | None = None
+        self.rot_new: CountingConnection | None = None
+        self.rot_old: CountingConnection | None = None
+        self.rot_switched: asyncio.Future[None] | None = None
+        self.rot_wake = asyncio.Event()
+        self.old_pending: deque[_Order] = deque()
+        self.rotate_for: str | None = None
+        self.conn_opened_at = time.monotonic()
+        self.rotation_retry = 0.0
+        self.closing: set[asyncio.Task[None]] = set()
         self.task = self.loop.create_task(self._run(), name=f"bullet_ws.pure {ws_url}")
         self.task.add_done_callback(self._task_done)
         # The loop lets go of its timers when it closes (or is collected), and only this timer
@@ -293,12 +324,16 @@ class _Session:
             if isinstance(command, _Send) and command.order is not None:
                 self._unacked(command.order, reason)
 
-    def _settle(self, message: OrderResult | ErrorMessage) -> None:
-        """An ack settles the pending order it answers: by id, or the oldest id-less one."""
+    def _settle(self, message: OrderResult | ErrorMessage, main: bool) -> None:
+        """An ack settles the pending order it answers: by id, or the oldest id-less one; on
+        the old connection of a rotation, one of the orders written there."""
+        pending = self.pending if main else self.old_pending
         request = message.id
-        for index, (order_id, _) in enumerate(self.pending):
+        for index, (order_id, _) in enumerate(pending):
             if order_id == request:
-                del self.pending[index]
+                del pending[index]
+                if not main:
+                    self.rot_wake.set()
                 return
 
     def stop_threadsafe(self) -> None:
@@ -335,6 +370,7 @@ class _Session:
                 await self._end()
 
     async def _end(self) -> None:
+        self._cancel_rotation("socket stopped before the ack")
         self._stop_reader()
         if self.writing is not None:
             self._unacked(self.writing, "socket stopped while writing")
@@ -408,13 +444,33 @@ class _Session:
                 continue
             reader = self.reader
             if reader is not None and reader.done():
-                if not await self._reconnect(self.loss or "stream ended without a close frame"):
+                switched = self.rot_switched
+                if self.rot_new is not None and switched is not None:
+                    # The old connection ended during the overlap: the new one takes over.
+                    await asyncio.shield(switched)
+                    continue
+                reason = self.loss or "stream ended without a close frame"
+                self._cancel_rotation(f"connection lost before the ack: {reason}")
+                if not await self._reconnect(reason):
                     return
                 continue
             timeout = None
+            # A notice seen while a rotation is under way waits for its end.
+            if self.rotate_for is not None and self.rotation is None:
+                reason, self.rotate_for = self.rotate_for, None
+                self._start_rotation(reason)
+            max_age = self.config.max_connection_age
+            if max_age > 0 and self.rotation is None:
+                until_age = max(self.conn_opened_at + max_age, self.rotation_retry)
+                until_age -= time.monotonic()
+                if until_age <= 0:
+                    self._start_rotation("max_connection_age")
+                    continue
+                timeout = until_age
             if idle_timeout > 0:
-                timeout = self.last_message_at + idle_timeout - time.monotonic()
-                if timeout <= 0:
+                until_idle = self.last_message_at + idle_timeout - time.monotonic()
+                timeout = until_idle if timeout is None else min(timeout, until_idle)
+                if until_idle <= 0:
                     reason = f"no message within idle_timeout ({idle_timeout:.3f}s)"
                     if not await self._reconnect(reason):
                         return
@@ -452,6 +508,8 @@ class _Session:
                 "server is disconnecting this connection (%s), reason: %s",
                 message.client_id, message.reason or "none given",
             )
+            self.rotate_for = message.reason or "disconnecting"
+            self._wake_supervisor()
         return False
 
     def _start_reader(self) -> None:
@@ -465,11 +523,11 @@ class _Session:
         self.reader.add_done_callback(self._wake_supervisor)
 
     async def _read(self, conn: ClientConnection) -> None:
-        """The hot path: receive, parse, queue. Wakes the consumer at most once per wait."""
+        """The hot path: receive, parse, queue. Wakes the consumer at most once per wait. Also
+        reads the other connection of a rotation (`conn` is then not `self.conn`)."""
         recv = conn.recv
         parse = parse_message
         events = self.events
-        pending = self.pending
         sizes = self.sizes
         capacity = self.capacity
         max_bytes = self.max_bytes
@@ -478,17 +536,25 @@ class _Session:
         try:
             while True:
                 frame = await recv()
-                self.last_message_at = monotonic()
+                main = conn is self.conn
+                if main:
+                    self.last_message_at = monotonic()
                 message = parse(frame)
                 cls = message.__class__
-                if (cls is Pong or cls is Status) and intercept(message):
+                if main and (cls is Pong or cls is Status) and intercept(message):
                     continue
-                self.messages_received += 1
-                if pending and (cls is OrderResult or cls is ErrorMessage):
-                    self._settle(message)  # type: ignore[arg-type]
+                if (cls is OrderResult or cls is ErrorMessage) and (
+                    self.pending or self.old_pending
+                ):
+                    self._settle(message, main)  # type: ignore[arg-type]
                 # The wire size (characters for a text frame: no encode on the hot path). An
                 # empty queue always takes the event, so a frame above the budget still arrives.
                 size = len(frame)
+                dedup = self.dedup
+                if dedup is not None:  # only while two connections are read
+                    self._admit(dedup, message, size, main == dedup.switched)
+                    continue
+                self.messages_received += 1
                 if len(events) < capacity and (
                     not events or self.queued_bytes + size <= max_bytes
                 ):
@@ -500,9 +566,11 @@ class _Session:
                 else:
                     self._count_drop()
         except ConnectionClosed as exc:
-            self.loss = close_reason(exc)
+            if conn is self.conn:
+                self.loss = close_reason(exc)
         except Exception as exc:  # noqa: BLE001 - any transport failure means reconnect
-            self.loss = close_reason(exc)
+            if conn is self.conn:
+                self.loss = close_reason(exc)
 
     def _stop_reader(self) -> None:
         reader, self.reader = self.reader, None
@@ -572,6 +640,12 @@ class _Session:
             await self._send(frame)
         except _WriteFailed as exc:  # the replay after the reconnect covers it
             logger.debug("%s send failed (%s); the reconnect will replay", method, exc.reason)
+        other = self.rot_new
+        if other is not None:  # the overlap of a rotation: the new connection follows too
+            try:
+                await other.send(client_frame(method, None, topics))
+            except Exception as exc:  # noqa: BLE001 - its reader reports the loss
+                logger.debug("%s on the rotation's new connection failed (%r)", method, exc)
         return True
 
     async def _write_order(self, command: _Send) -> None:
@@ -635,6 +709,7 @@ class _Session:
         """The reconnect procedure. True with a new connection up and replayed; False when the
         socket has ended (Disconnected queued)."""
         lost_at = time.monotonic()
+        self._cancel_rotation(f"connection lost before the ack: {reason}")
         self.live = False
         self._drop_connection()
         logger.warning("connection lost (%s), reconnecting", reason)
@@ -678,6 +753,8 @@ class _Session:
         now = time.monotonic()
         self.live = True
         self.connected_since = now
+        self.conn_opened_at = now
+        self.rotation_retry = 0.0
         self.connected_by_reconnect = True
         self.reconnects += 1
         self._start_reader()
@@ -709,6 +786,171 @@ class _Session:
             logger.warning("replay send lost the connection (%s), retrying", exc.reason)
             return False
         return True
+
+    # --- rotation (make-before-break) -------------------------------------------------------
+
+    def _enqueue(self, message: Message, size: int) -> None:
+        self.messages_received += 1
+        events = self.events
+        if len(events) < self.capacity and (
+            not events or self.queued_bytes + size <= self.max_bytes
+        ):
+            events.append(message)
+            self.sizes.append(size)
+            self.queued_bytes += size
+            if self.waiter is not None:
+                self._wake_consumer()
+        else:
+            self._count_drop()
+
+    def _admit(self, dedup: Dedup, message: Message, size: int, from_new: bool) -> None:
+        out: list[tuple[Any, int]] = []
+        dedup.admit((message, size), from_new, out)
+        for item, item_size in out:
+            self._enqueue(item, item_size)
+        if self.rot_new is not None and dedup.caught_up():
+            self.rot_wake.set()
+
+    def _start_rotation(self, reason: str) -> None:
+        logger.info("rotating to a new connection (%s)", reason)
+        # Filtering from the start: what the old connection delivers while the new one opens
+        # is what the new one may repeat.
+        self.dedup = Dedup()
+        self.rotation = self.loop.create_task(self._rotate(reason))
+
+    def _unack_old(self, reason: str) -> None:
+        old, self.old_pending = list(self.old_pending), deque()
+        for order in old:
+            self._unacked(order, reason)
+
+    def _close_in_background(self, conn: CountingConnection) -> None:
+        task = self.loop.create_task(close_gracefully(conn))
+        self.closing.add(task)
+        task.add_done_callback(self.closing.discard)
+
+    def _end_overlap(self) -> None:
+        self.rot_new = None
+        switched, self.rot_switched = self.rot_switched, None
+        if switched is not None and not switched.done():
+            switched.set_result(None)
+
+    def _cancel_rotation(self, reason: str) -> None:
+        """Abandon a rotation: its other connection is dropped, the orders waiting on the old
+        one become OrderUnacked(reason)."""
+        task, self.rotation = self.rotation, None
+        if task is not None and not task.done():
+            task.cancel()
+        for conn in (self.rot_new, self.rot_old):
+            if conn is not None:
+                abort(conn)
+        self.rot_old = None
+        self.dedup = None
+        self._end_overlap()
+        self._unack_old(reason)
+
+    def _rotation_failed(self, why: str) -> None:
+        logger.warning("rotation failed, staying on the current connection: %s", why)
+        self.dedup = None
+        self._end_overlap()
+        self.rotation_retry = time.monotonic() + max(self.config.max_backoff, _MIN_ROTATION_RETRY)
+        self.rotation = None
+        self._wake_supervisor()
+
+    async def _wait_rotation(self, deadline: float) -> None:
+        self.rot_wake.clear()
+        try:
+            await asyncio.wait_for(self.rot_wake.wait(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            pass
+
+    async def _rotate(self, reason: str) -> None:
+        """Open, replay, overlap, switch, drain: see `bullet_ws.pure.rotation`."""
+        try:
+            new = await open_connection(self.url, self.config, self.tls)
+        except ConnectError as exc:
+            self._rotation_failed(str(exc))
+            return
+        if self.stopped or self.rotation is not asyncio.current_task():
+            abort(new)
+            return
+        if self.applied:
+            try:
+                await new.send(client_frame("SUBSCRIBE", None, list(self.applied)))
+            except Exception as exc:  # noqa: BLE001 - any failure: the rotation failed
+                abort(new)
+                self._rotation_failed(f"the new connection was lost: {close_reason(exc)}")
+                return
+        old, old_reader = self.conn, self.reader
+        if old_reader is None or old_reader.done():
+            abort(new)  # the old one is already gone: the supervisor reconnects
+            self._rotation_failed("the current connection ended first")
+            return
+        dedup = self.dedup
+        if dedup is None:  # cancelled meanwhile
+            abort(new)
+            return
+        dedup.replay_acked = dedup.nothing_replayed = not self.applied
+        self.rot_switched = self.loop.create_future()
+        self.rot_new = new
+        self.dedup = dedup
+        opened = time.monotonic()
+        wake = self.rot_wake.set
+        new_reader = self.loop.create_task(self._read(new))
+        new_reader.add_done_callback(lambda _: wake())
+        old_reader.add_done_callback(lambda _: wake())
+        deadline = opened + ROTATION_CATCH_UP
+        lost: str | None = None
+        while True:
+            if new_reader.done():
+                abort(new)
+                self._rotation_failed("the new connection was lost")
+                return
+            if old_reader.done():
+                lost = self.loss or "stream ended without a close frame"
+                break
+            if dedup.caught_up() or time.monotonic() >= deadline:
+                break
+            await self._wait_rotation(deadline)
+        # The switch: no await from here to the Rotated event.
+        caught_up = dedup.caught_up()
+        out: list[tuple[Any, int]] = []
+        dedup.force_switch(out)
+        for item, size in out:
+            self._enqueue(item, size)
+        old_reader.remove_done_callback(self._wake_supervisor)
+        self.conn = new
+        self.reader = new_reader
+        new_reader.add_done_callback(self._wake_supervisor)
+        self.old_pending.extend(self.pending)
+        self.pending.clear()
+        self.rot_old = old
+        self.rotate_for = None  # a notice seen on the old one during the overlap was the old's
+        now = time.monotonic()
+        self.last_message_at = self.last_sent_at = self.conn_opened_at = now
+        self.keepalive_ids.clear()
+        self.rotations += 1
+        logger.info("rotated to the new connection (%s) after %.3fs of overlap%s", reason,
+                    now - opened, "" if caught_up else "; not every stream had caught up")
+        self.push(Rotated(reason, now - opened))
+        self._end_overlap()
+        self._wake_supervisor()
+        if lost is not None:
+            self._unack_old(f"connection lost before the ack: {lost}")
+        # The old connection is read for the acks of its orders, then closed.
+        drain_deadline = now + ROTATION_DRAIN
+        while self.old_pending and not old_reader.done() and time.monotonic() < drain_deadline:
+            await self._wait_rotation(drain_deadline)
+        old_reader.cancel()
+        self.rot_old = None
+        self._close_in_background(old)
+        self._unack_old(
+            f"connection closed before the ack: rotated away, no ack within {ROTATION_DRAIN}s"
+        )
+        if not caught_up:  # keep dropping what the new one repeats, for a while
+            await asyncio.sleep(max(0.0, drain_deadline - time.monotonic()))
+        self.dedup = None
+        self.rotation = None
+        self._wake_supervisor()  # a notice that came meanwhile starts the next rotation
 
     def _grow_backoff(self) -> None:
         self.backoff = min(self.backoff * 2, self.max_backoff)
@@ -894,6 +1136,7 @@ class ManagedWebSocket:
             reconnects=session.reconnects,
             queued=len(session.events),
             keepalives_sent=session.keepalives_sent,
+            rotations=session.rotations,
         )
 
 

@@ -173,6 +173,13 @@ class MockExchange:
             live server does after 60 s. None = never.
         max_duration: lifetime cap of each connection, in seconds: then the ``disconnecting``
             status (reason ``max_duration``) and a close 1000. None = no cap.
+        shared_sequence: market-data ids (aggTrade ``a``, depth ``U``/``u``, bookTicker ``u``)
+            follow one server-wide clock instead of restarting at 1 per subscription: id ``n``
+            of every topic is due ``n / rate`` seconds after the start (``rate`` is then per
+            topic), and a subscription starts at the id due then (depth and bookTicker with a
+            snapshot ``mt:"s"``; depth moves one id per frame). Two connections open at once
+            carry the same ids at about the same time: a rotation can be checked for gaps and
+            duplicates. Needs a ``rate`` and no ``preencode``.
 
     Periods (`ping_interval`, `idle_close`, `max_duration`) must be in [0.001, 86400] seconds.
 
@@ -202,6 +209,7 @@ class MockExchange:
         legacy_shapes: bool = False,
         idle_close: float | None = None,
         max_duration: float | None = None,
+        shared_sequence: bool = False,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty str, got {host!r}")
@@ -230,6 +238,8 @@ class MockExchange:
             ("max_duration", max_duration),
         ):
             _check_period(name, period)
+        if shared_sequence and (rate is None or preencode):
+            raise ValueError("shared_sequence needs a rate and no preencode")
         self._options: dict[str, Any] = {
             "host": host,
             "port": port,
@@ -242,6 +252,7 @@ class MockExchange:
             "legacy_shapes": bool(legacy_shapes),
             "idle_close": None if idle_close is None else float(idle_close),
             "max_duration": None if max_duration is None else float(max_duration),
+            "shared_sequence": bool(shared_sequence),
         }
         self._server: Any = None
 

@@ -1,0 +1,183 @@
+"""Make-before-break rotation (issue 14 item 3), on BOTH backends, against the fake exchange with
+`shared_sequence=True`: every connection carries the same per-topic ids at about the same time,
+so a switch from one connection to the next can be checked for gaps and duplicates.
+
+A rotation starts on a `status: disconnecting` (delivered first) or when a connection reaches
+`max_connection_age`; it opens a second connection, replays the subscriptions on it, switches
+once the new one has caught up, then closes the old one. It yields `Rotated`, never
+`Reconnecting`. Timings are test-sized; every wait has an upper bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from support import WAIT, next_of, options, until
+
+pytestmark = pytest.mark.timeout(30)
+
+TRADES = "BTC-USD@aggTrade"
+DEPTH = "ETH-USD@depth5"
+TICKER = "SOL-USD@bookTicker"
+TX = "AAECAwQFBgc="
+
+
+class Streams:
+    """Everything delivered, checked per topic: aggTrade `a` and bookTicker `u` count up by one,
+    each depth update chains (`pu` == the previous `u`) unless it is a snapshot."""
+
+    def __init__(self, backend: ModuleType) -> None:
+        self.backend = backend
+        self.trades: list[int] = []
+        self.tickers: list[int] = []
+        self.depth: list[tuple[int, int, bool]] = []  # (pu, u, snapshot)
+        self.lifecycle: list[Any] = []
+
+    def add(self, event: Any) -> None:
+        b = self.backend
+        if isinstance(event, b.AggTrade):
+            self.trades.append(event.agg_trade_id)
+        elif isinstance(event, b.BookTicker):
+            self.tickers.append(event.update_id)
+        elif isinstance(event, b.DepthUpdate):
+            self.depth.append((event.prev_final_update_id, event.final_update_id,
+                               event.is_snapshot))
+        elif not isinstance(event, b.Message):
+            self.lifecycle.append(event)
+
+    def check(self) -> None:
+        for name, ids in (("aggTrade", self.trades), ("bookTicker", self.tickers)):
+            assert ids, f"no {name} delivered"
+            steps = [b - a for a, b in itertools.pairwise(ids)]
+            bad = [(i, ids[i], ids[i + 1]) for i, s in enumerate(steps) if s != 1]
+            assert not bad, f"{name}: gaps or duplicates at {bad[:5]}"
+        if self.depth:
+            for (_, u0, _), (pu1, u1, snap1) in itertools.pairwise(self.depth):
+                assert snap1 or pu1 == u0, f"depth chain broken: u {u0} then pu {pu1} (u {u1})"
+
+
+async def pump(ws: Any, streams: Streams, until_cond: Callable[[], bool],
+               timeout: float = WAIT) -> None:
+    async with asyncio.timeout(timeout):
+        while not until_cond():
+            event = await ws.recv()
+            assert event is not None, f"stream ended; lifecycle {streams.lifecycle}"
+            streams.add(event)
+
+
+async def test_disconnecting_rotates_without_gap_or_duplicate(
+    backend: ModuleType, mock_factory: Callable[..., Any]
+) -> None:
+    mock = mock_factory(rate=400.0, shared_sequence=True)
+    async with backend.connect(mock.url, **options()) as ws:
+        ws.subscribe([TRADES, DEPTH, TICKER], id=1)
+        streams = Streams(backend)
+        await pump(ws, streams, lambda: len(streams.trades) >= 50)
+        mock.fault("disconnecting", reason="max_duration", delay=1.0)
+        await pump(ws, streams, lambda: any(
+            isinstance(e, backend.Rotated) for e in streams.lifecycle))
+        rotated = next(e for e in streams.lifecycle if isinstance(e, backend.Rotated))
+        assert rotated.reason == "max_duration"
+        assert 0 <= rotated.overlap < WAIT
+        # The old connection is closed (by us once switched, or by the server's notice).
+        await mock.wait_closed_async(0, timeout=WAIT)
+        after = len(streams.trades)
+        await pump(ws, streams, lambda: len(streams.trades) >= after + 100)
+        streams.check()
+        assert not [e for e in streams.lifecycle
+                    if isinstance(e, (backend.Reconnecting, backend.Reconnected))]
+        assert ws.stats.rotations == 1 and ws.stats.reconnects == 0
+        assert mock.handshakes == 2
+        # The status came first, as a message.
+        assert ws.topics == frozenset({TRADES, DEPTH, TICKER})
+
+
+async def test_max_connection_age_rotates_without_gap_or_duplicate(
+    backend: ModuleType, mock_factory: Callable[..., Any]
+) -> None:
+    mock = mock_factory(rate=400.0, shared_sequence=True)
+    async with backend.connect(mock.url, **options(max_connection_age=0.6)) as ws:
+        ws.subscribe([TRADES, DEPTH, TICKER], id=1)
+        streams = Streams(backend)
+        await pump(ws, streams, lambda: sum(
+            isinstance(e, backend.Rotated) for e in streams.lifecycle) >= 2, timeout=3 * WAIT)
+        reasons = {e.reason for e in streams.lifecycle if isinstance(e, backend.Rotated)}
+        assert reasons == {"max_connection_age"}
+        after = len(streams.trades)
+        await pump(ws, streams, lambda: len(streams.trades) >= after + 50)
+        streams.check()
+        assert not [e for e in streams.lifecycle if isinstance(e, backend.Reconnecting)]
+        assert ws.stats.rotations >= 2 and ws.stats.reconnects == 0
+        first = await mock.wait_closed_async(0, timeout=WAIT)
+        assert first.closed_by == "client"
+
+
+async def test_a_failed_new_connection_falls_back_to_reconnect(
+    backend: ModuleType, mock_factory: Callable[..., Any]
+) -> None:
+    mock = mock_factory(rate=100.0, shared_sequence=True)
+    async with backend.connect(mock.url, **options()) as ws:
+        ws.subscribe([TRADES], id=1)
+        await next_of(ws, backend.AggTrade)
+        mock.fault("refuse", scope="next")
+        mock.fault("disconnecting", reason="max_duration", delay=0.5)
+        status = await next_of(ws, backend.Status)
+        assert status.status == "disconnecting"
+        reconnecting = await next_of(ws, (backend.Reconnecting, backend.Rotated))
+        assert isinstance(reconnecting, backend.Reconnecting), reconnecting
+        await next_of(ws, backend.Reconnected)
+        await next_of(ws, backend.AggTrade)
+        assert ws.stats.rotations == 0 and ws.stats.reconnects == 1
+        assert mock.connection(0).closed_by == "server"
+
+
+async def test_an_order_written_on_the_old_connection_keeps_its_ack(
+    backend: ModuleType, mock_factory: Callable[..., Any]
+) -> None:
+    mock = mock_factory(rate=200.0, shared_sequence=True)
+    async with backend.connect(mock.url, **options()) as ws:
+        ws.subscribe([TRADES], id=1)
+        await next_of(ws, backend.AggTrade)
+        mock.fault("disconnecting", reason="max_duration", delay=1.5)
+        await next_of(ws, backend.Status)
+        ws.submit(TX, id=7)  # written on whichever connection is current: acked either way
+        seen: list[Any] = []
+        async with asyncio.timeout(WAIT):
+            while not (any(isinstance(e, backend.Rotated) for e in seen)
+                       and any(isinstance(e, backend.OrderResult) for e in seen)):
+                event = await ws.recv()
+                assert event is not None
+                seen.append(event)
+        results = [e for e in seen if isinstance(e, backend.OrderResult)]
+        assert [r.id for r in results] == [7]
+        assert not [e for e in seen if isinstance(e, (backend.OrderUnacked, backend.Reconnecting))]
+        ws.submit(TX, id=8)  # after the switch: on the new connection
+        result = await next_of(ws, backend.OrderResult)
+        assert result.id == 8
+        await until(lambda: len(mock.connections) == 2)
+        assert any('"id":8' in f for f in mock.connection(1).frames)
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    (-1, ValueError), (float("nan"), ValueError), (1e300, ValueError),
+    (True, TypeError), ("1", TypeError),
+])
+def test_max_connection_age_is_validated(backend: ModuleType, value: Any, error: type) -> None:
+    with pytest.raises(error, match="^max_connection_age"):
+        backend.connect("ws://127.0.0.1:9/ws", max_connection_age=value)
+
+
+def test_max_connection_age_default_and_event(backend: ModuleType) -> None:
+    assert backend.ManagedWsConfig().max_connection_age == 84_600.0
+    assert backend.ManagedWsConfig(max_connection_age=0).max_connection_age == 0.0
+    event = backend.Rotated("max_connection_age", 0.25)
+    match event:
+        case backend.Rotated(reason=r, overlap=o):
+            assert (r, o) == ("max_connection_age", 0.25)
+    assert "Rotated" in backend.__all__
+    assert backend.Stats(1, 2, 3, 4).rotations == 0
