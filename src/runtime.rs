@@ -8,7 +8,6 @@
 
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::Once;
 
 use tokio::runtime::Runtime;
 
@@ -16,7 +15,8 @@ use tokio::runtime::Runtime;
 static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(ptr::null_mut());
 /// Bumped in every forked child: anything made under an older generation belongs to the parent.
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
-static FORK_HANDLER: Once = Once::new();
+#[cfg(unix)]
+static FORK_HANDLER: std::sync::Once = std::sync::Once::new();
 
 /// The process's runtime, started on first use (again in a forked child).
 pub fn runtime() -> &'static Runtime {
@@ -53,6 +53,7 @@ pub fn fork_generation() -> u64 {
 }
 
 /// Runs in the child right after `fork()`, before anything else: only async-signal-safe work.
+#[cfg(unix)]
 extern "C" fn after_fork_in_child() {
     RUNTIME.store(ptr::null_mut(), Ordering::Release);
     FORK_GENERATION.fetch_add(1, Ordering::AcqRel);
@@ -60,6 +61,7 @@ extern "C" fn after_fork_in_child() {
 
 /// pthread_atfork rather than `os.register_at_fork`: it also covers forks made outside Python's
 /// `os.fork()` (a C extension's), and runs before any Python code in the child.
+#[cfg(unix)]
 fn install_fork_handler() {
     FORK_HANDLER.call_once(|| {
         // SAFETY: registers a handler that only touches atomics; the library is never unloaded.
@@ -68,3 +70,7 @@ fn install_fork_handler() {
         }
     });
 }
+
+/// No fork() off Unix.
+#[cfg(not(unix))]
+fn install_fork_handler() {}

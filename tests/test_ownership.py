@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import WAIT, next_of, options
+from support import WAIT, NoReaderLoop, next_of, options
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,6 +58,8 @@ def _loop_factory(loop_kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
     if loop_kind == "uvloop":
         uvloop = pytest.importorskip("uvloop")
         return uvloop.new_event_loop  # type: ignore[no-any-return]
+    if loop_kind == "no_add_reader":  # as Windows' Proactor loop: the ring relay thread
+        return NoReaderLoop
     return asyncio.new_event_loop
 
 
@@ -67,7 +69,7 @@ def assert_never_reconnects(mock: Any) -> None:
     assert mock.handshakes == 1
 
 
-@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop", "no_add_reader"])
 @pytest.mark.parametrize("closing", ["runner", "close"])
 def test_a_socket_stops_when_its_loop_closes(
     backend: ModuleType, mock: Any, loop_kind: str, closing: str

@@ -436,12 +436,29 @@ fn add_reader(
 /// schedules the same callback on the loop with `call_soon_threadsafe`. It takes the GIL once per
 /// ring, which tokio threads never do; it ends after the ring that announces the end of the
 /// socket task (or when the loop is closed).
+/// How often an idle ring relay checks whether its loop has closed.
+const RELAY_IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn spawn_ring_relay(side: Arc<LoopSide>, doorbell: Py<Doorbell>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("bullet-ws-ring-relay".into())
         .spawn(move || {
             loop {
-                side.wake.wait();
+                // Idle, it looks at the loop once a second: a closed loop will never call the
+                // doorbell again, and dropping it is what stops the socket.
+                if !side.wake.wait_timeout(RELAY_IDLE_CHECK) {
+                    let closed = Python::attach(|py| {
+                        side.event_loop
+                            .bind(py)
+                            .call_method0(pyo3::intern!(py, "is_closed"))
+                            .and_then(|c| c.is_truthy())
+                            .unwrap_or(true)
+                    });
+                    if closed || side.queue.is_ended() {
+                        break;
+                    }
+                    continue;
+                }
                 let ended = side.queue.is_ended();
                 let delivered = Python::attach(|py| {
                     side.event_loop

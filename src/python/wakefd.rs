@@ -87,21 +87,29 @@ mod unix {
             }
         }
 
-        /// Blocks until the doorbell rings, then empties it (the helper thread's side).
-        pub fn wait(&self) {
+        /// Blocks until the doorbell rings (then empties it and returns true) or `timeout`
+        /// passes (false): the helper thread's side.
+        pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
             let mut pfd = libc::pollfd {
                 fd: self.read.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             };
-            loop {
-                // SAFETY: one valid pollfd; -1 waits without a timeout.
-                let n = unsafe { libc::poll(&mut pfd, 1, -1) };
-                if n > 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                    break;
+            let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+            let rung = loop {
+                // SAFETY: one valid pollfd.
+                let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+                if n >= 0 {
+                    break n > 0;
                 }
+                if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    break true;
+                }
+            };
+            if rung {
+                self.drain();
             }
-            self.drain();
+            rung
         }
     }
 
@@ -152,12 +160,12 @@ mod portable {
             *self.rung.lock() = false;
         }
 
-        pub fn wait(&self) {
+        pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
             let mut rung = self.rung.lock();
-            while !*rung {
-                self.bell.wait(&mut rung);
+            if !*rung {
+                self.bell.wait_for(&mut rung, timeout);
             }
-            *rung = false;
+            std::mem::replace(&mut *rung, false)
         }
     }
 
