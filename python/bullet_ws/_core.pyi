@@ -1,11 +1,26 @@
 # Hand-written stub of the native module; checked by `python -m mypy.stubtest bullet_ws._core`.
 from collections.abc import Awaitable, Generator
-from typing import Any, Final, Literal, final
+from typing import Any, Final, Generic, Literal, TypeVar, final
+
+from typing_extensions import TypeAlias
 
 from typing_extensions import Self, disjoint_base
 
 from bullet_ws.config import ManagedWsConfig
-from bullet_ws.events import Stats
+from bullet_ws.events import (
+    Disconnected,
+    OrderUnacked,
+    Reconnected,
+    Reconnecting,
+    Rotated,
+    Stats,
+)
+
+_T = TypeVar("_T")
+# What `recv()` gives: a server message or a lifecycle event.
+_Event: TypeAlias = (
+    Message | Reconnecting | Reconnected | Disconnected | OrderUnacked | Rotated
+)
 
 __all__ = [
     "COMMAND_CAPACITY",
@@ -668,9 +683,11 @@ class Unknown(Message):
 def parse_message(data: str | bytes) -> Message: ...
 
 @final
-class _Wait:
-    def __await__(self) -> Generator[Any, None, Any]: ...
-    def __iter__(self) -> _Wait: ...
+class _Wait(Generic[_T]):
+    """An awaitable that completes without an asyncio Future when its result is ready."""
+
+    def __await__(self) -> Generator[Any, None, _T]: ...
+    def __iter__(self) -> _Wait[_T]: ...
     def __next__(self) -> Any: ...
     def send(self, value: Any, /) -> Any: ...
     def throw(self, *args: Any) -> Any: ...
@@ -683,11 +700,13 @@ class _Doorbell:
 @disjoint_base
 class ManagedWebSocket:
     def __new__(cls, url: str, config: ManagedWsConfig) -> Self: ...
-    def _wait_connected(self) -> _Wait: ...
-    def recv(self) -> _Wait: ...
-    def recv_batch(self, max_events: int = ...) -> _Wait: ...
+    def _wait_connected(self) -> _Wait[None]: ...
+    def recv(self) -> _Wait[_Event | None]:
+        """The next event, or None once the socket has stopped and the queue is drained."""
+    def recv_batch(self, max_events: int = ...) -> _Wait[list[_Event]]:
+        """Every queued event up to `max_events` (waits for one); [] once stopped."""
     def __aiter__(self) -> ManagedWebSocket: ...
-    def __anext__(self) -> _Wait: ...
+    def __anext__(self) -> _Wait[_Event]: ...
     def stop(self) -> None: ...
     def close(self) -> Awaitable[None]: ...
     @property

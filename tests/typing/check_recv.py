@@ -1,0 +1,37 @@
+"""Typing test, checked by `mypy --strict tests/typing` (scripts/test), never run: what users'
+type checkers see for the awaited results of both backends."""
+
+from __future__ import annotations
+
+from typing_extensions import assert_type
+
+import bullet_ws as bw
+import bullet_ws.pure as bp
+from bullet_ws import Disconnected, OrderUnacked, Reconnected, Reconnecting, Rotated
+
+
+async def native() -> None:
+    async with bw.connect("ws://127.0.0.1:1/ws") as ws:
+        event = await ws.recv()
+        assert_type(
+            event,
+            bw.Message | Reconnecting | Reconnected | Disconnected | OrderUnacked | Rotated | None,
+        )
+        batch = await ws.recv_batch(16)
+        assert_type(
+            batch,
+            list[bw.Message | Reconnecting | Reconnected | Disconnected | OrderUnacked | Rotated],
+        )
+        async for item in ws:
+            if isinstance(item, bw.AggTrade):
+                assert_type(item.price, str)
+                assert_type(item.fill_type, str | None)
+
+
+async def pure() -> None:
+    async with bp.connect("ws://127.0.0.1:1/ws") as ws:
+        event = await ws.recv()
+        if isinstance(event, bp.OrderUpdate):
+            assert_type(event.trade_id, int | None)
+        batch = await ws.recv_batch(16)
+        assert_type(len(batch), int)
