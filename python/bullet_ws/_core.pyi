@@ -1,8 +1,6 @@
 # Hand-written stub of the native module; checked by `python -m mypy.stubtest bullet_ws._core`.
 from collections.abc import Awaitable, Generator
-from typing import Any, Final, Generic, Literal, TypeVar, final
-
-from typing_extensions import TypeAlias
+from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, final
 
 from typing_extensions import Self, disjoint_base
 

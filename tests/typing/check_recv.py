@@ -3,11 +3,10 @@ type checkers see for the awaited results of both backends."""
 
 from __future__ import annotations
 
-from typing_extensions import assert_type
-
 import bullet_ws as bw
 import bullet_ws.pure as bp
 from bullet_ws import Disconnected, OrderUnacked, Reconnected, Reconnecting, Rotated
+from typing_extensions import assert_type
 
 
 async def native() -> None:
