@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod book;
 #[macro_use]
 mod messages;
 mod message_classes;
@@ -26,6 +27,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     messages::register(m)?;
     socket::register(m)?;
+    book::register(m)?;
     mock::register(m)?;
     Ok(())
 }

@@ -82,6 +82,7 @@ fn event_to_python(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyAny>> {
             .order_unacked
             .bind(py)
             .call1((id, method, reason)),
+        Event::Book(e) => super::book::event_to_python(py, e),
     }
 }
 
@@ -577,6 +578,10 @@ impl PySocket {
 
     fn _ping(&self, id: Option<u64>) -> PyResult<()> {
         self.handle.ping(id).map_err(command_error)
+    }
+
+    fn _book(&self, symbol: &str) -> Option<super::book::PyOrderBook> {
+        self.handle.books().book(symbol).map(super::book::PyOrderBook)
     }
 }
 
