@@ -11,6 +11,7 @@ import warnings
 
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import (
+    BookNotFound,
     BulletWsError,
     BusyError,
     ConnectError,
@@ -20,7 +21,15 @@ from bullet_ws.errors import (
     NativeBackendUnavailable,
     StoppedError,
 )
-from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
+from bullet_ws.events import (
+    BookGap,
+    BookResynced,
+    Disconnected,
+    OrderUnacked,
+    Reconnected,
+    Reconnecting,
+    Stats,
+)
 from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
 
 
@@ -49,6 +58,7 @@ try:
         MarketStatusEntry,
         MarkPrice,
         Message,
+        OrderBook,
         OrderResult,
         OrderUpdate,
         Pong,
@@ -90,6 +100,7 @@ except ModuleNotFoundError as exc:
         MarketStatusEntry,
         MarkPrice,
         Message,
+        OrderBook,
         OrderResult,
         OrderUpdate,
         Pong,
@@ -107,6 +118,9 @@ except ModuleNotFoundError as exc:
 
 __all__ = [
     "BACKEND",
+    "BookGap",
+    "BookNotFound",
+    "BookResynced",
     "AggTrade",
     "BookTicker",
     "BulletWsError",
@@ -131,6 +145,7 @@ __all__ = [
     "Message",
     "NativeBackendUnavailable",
     "OrderResult",
+    "OrderBook",
     "OrderUnacked",
     "OrderUpdate",
     "OrderbookDepth",

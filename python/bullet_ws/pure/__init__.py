@@ -11,6 +11,7 @@ from typing import Any
 from bullet_ws._connect import Connect, resolve_connect_args
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import (
+    BookNotFound,
     BulletWsError,
     BusyError,
     ConnectError,
@@ -19,7 +20,16 @@ from bullet_ws.errors import (
     ManagedWsError,
     StoppedError,
 )
-from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
+from bullet_ws.events import (
+    BookGap,
+    BookResynced,
+    Disconnected,
+    OrderUnacked,
+    Reconnected,
+    Reconnecting,
+    Stats,
+)
+from bullet_ws.pure.book import OrderBook
 from bullet_ws.pure.managed import ManagedWebSocket, open_managed
 from bullet_ws.pure.messages import (
     AggTrade,
@@ -48,6 +58,9 @@ from bullet_ws.pure.transport import check_url
 from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
 
 __all__ = [
+    "BookGap",
+    "BookNotFound",
+    "BookResynced",
     "AggTrade",
     "BookTicker",
     "BulletWsError",
@@ -71,6 +84,7 @@ __all__ = [
     "MarketStatusEntry",
     "Message",
     "OrderResult",
+    "OrderBook",
     "OrderUnacked",
     "OrderUpdate",
     "OrderbookDepth",

@@ -27,9 +27,12 @@ from websockets.exceptions import ConnectionClosed
 
 from bullet_ws import _validate
 from bullet_ws.config import ManagedWsConfig
-from bullet_ws.errors import BusyError, ConnectError, StoppedError
-from bullet_ws.events import Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats
-from bullet_ws.pure.messages import ErrorMessage, Message, OrderResult, Pong, Status
+from bullet_ws.errors import BookNotFound, BusyError, ConnectError, StoppedError
+from bullet_ws.events import (
+    BookGap, BookResynced, Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats,
+)
+from bullet_ws.pure.book import Books, OrderBook
+from bullet_ws.pure.messages import DepthUpdate, ErrorMessage, Message, OrderResult, Pong, Status
 from bullet_ws.pure.parse import parse_message
 from bullet_ws.pure.transport import (
     CountingConnection,
@@ -49,7 +52,7 @@ __all__ = [
 
 logger = logging.getLogger("bullet_ws.pure")
 
-Event = Message | Reconnecting | Reconnected | Disconnected | OrderUnacked
+Event = Message | Reconnecting | Reconnected | Disconnected | OrderUnacked | BookGap | BookResynced
 
 MIN_BACKOFF = 0.010  # a zero backoff would never grow: floor it (the SDK's 10 ms)
 COMMAND_QUEUE_CAPACITY = 256  # commands are low-rate; a full queue means a stuck task
@@ -102,7 +105,17 @@ class _WriteFailed(Exception):
         self.written = written
 
 
-_Command = _Subscribe | _Unsubscribe | _Send
+class _Resubscribe:
+    """Books out of sync: UNSUBSCRIBE then SUBSCRIBE their topics for a fresh snapshot, outside
+    the replay set (the topics stay subscribed)."""
+
+    __slots__ = ("topics",)
+
+    def __init__(self, topics: list[str]) -> None:
+        self.topics = topics
+
+
+_Command = _Subscribe | _Unsubscribe | _Send | _Resubscribe
 
 
 class _Session:
@@ -133,6 +146,7 @@ class _Session:
         self.requested: dict[str, None] = {}
         self.requested_encoded = 0  # sum of json_string_size over `requested`: the replay size
         self.applied: dict[str, None] = {}
+        self.books = Books()  # the order books of the subscribed depth topics
         # Counters and clocks.
         self.messages_received = 0
         self.events_dropped = 0
@@ -423,6 +437,7 @@ class _Session:
         max_bytes = self.max_bytes
         monotonic = time.monotonic
         intercept = self._intercept
+        books = self.books
         try:
             while True:
                 frame = await recv()
@@ -434,6 +449,11 @@ class _Session:
                 self.messages_received += 1
                 if pending and (cls is OrderResult or cls is ErrorMessage):
                     self._settle(message)  # type: ignore[arg-type]
+                book_event = None
+                if cls is DepthUpdate and books:
+                    book_event, resubscribe = books.apply(message, self.last_message_at)  # type: ignore[arg-type]
+                    if resubscribe:
+                        self.enqueue(_Resubscribe(resubscribe))
                 # The wire size (characters for a text frame: no encode on the hot path). An
                 # empty queue always takes the event, so a frame above the budget still arrives.
                 size = len(frame)
@@ -447,6 +467,8 @@ class _Session:
                         self._wake_consumer()
                 else:
                     self._count_drop()
+                if book_event is not None:
+                    self.push(book_event)
         except ConnectionClosed as exc:
             self.loss = close_reason(exc)
         except Exception as exc:  # noqa: BLE001 - any transport failure means reconnect
@@ -500,6 +522,14 @@ class _Session:
         """Apply one command; False when the socket has ended."""
         if isinstance(command, _Send):
             return await self._send_with_retry(command)
+        if isinstance(command, _Resubscribe):
+            logger.info("order book out of sync; resubscribing %s", command.topics)
+            try:
+                await self._send(client_frame("UNSUBSCRIBE", None, command.topics))
+                await self._send(client_frame("SUBSCRIBE", None, command.topics))
+            except _WriteFailed as exc:  # the reader reports the loss
+                logger.debug("resubscribe failed (%s), connection presumed lost", exc.reason)
+            return True
         if isinstance(command, _Unsubscribe):
             topics = [t for t in command.topics if self.applied.pop(t, 0) is None]
             method = "UNSUBSCRIBE"
@@ -586,6 +616,7 @@ class _Session:
         self.live = False
         self._drop_connection()
         logger.warning("connection lost (%s), reconnecting", reason)
+        self.books.connection_lost(lost_at)
         self.push(Reconnecting(reason))
         self._unack_pending(f"connection lost before the ack: {reason}")
         config = self.config
@@ -704,6 +735,7 @@ class ManagedWebSocket:
             session.requested.update(dict.fromkeys(new))
             session.requested_encoded = replay_encoded
             session.enqueue(_Subscribe(new, request_id))
+            session.books.topics_added(new, time.monotonic())
 
     def unsubscribe(self, topics: Iterable[str], id: int | None = None) -> None:
         """Unsubscribe; only active topics are sent and dropped from the replay set."""
@@ -722,6 +754,15 @@ class ManagedWebSocket:
                 del session.requested[topic]
             session.requested_encoded -= encoded
             session.enqueue(_Unsubscribe(active, request_id))
+            session.books.topics_removed(active, time.monotonic())
+
+    def book(self, symbol: str) -> OrderBook:
+        """The live order book of `symbol`, kept from its subscribed depth topic
+        (`SYMBOL@depth5|10|20`); `BookNotFound` (a KeyError) when there is none."""
+        book = self._session.books.book(_validate.symbol_arg(symbol))
+        if book is None:
+            raise BookNotFound(symbol)
+        return book
 
     def _send_order(self, method: str, tx: str | bytes, id: int | None) -> None:
         payload = _validate.tx_arg(tx)
