@@ -58,8 +58,23 @@ fn decimal_keys_are_exact_and_strict() {
     assert!(decimal_key("99.9") < decimal_key("100"));
     assert!(decimal_key("0.1") < decimal_key("0.10000000000000001"));
     for bad in [
-        "", ".", "1.", ".5", "-1", "+1", "1e5", " 1", "1 ", "1,5", "1.2.3", "0x10", "NaN", "١",
-        "0.0000000000000000001", "100000000000000000000", "1_000",
+        "",
+        ".",
+        "1.",
+        ".5",
+        "-1",
+        "+1",
+        "1e5",
+        " 1",
+        "1 ",
+        "1,5",
+        "1.2.3",
+        "0x10",
+        "NaN",
+        "١",
+        "0.0000000000000000001",
+        "100000000000000000000",
+        "1_000",
     ] {
         assert_eq!(decimal_key(bad), None, "{bad:?}");
     }
@@ -87,7 +102,10 @@ fn snapshot_then_updates_keep_numeric_order_and_wire_strings() {
     book.read(|s| {
         assert!(s.is_synced());
         assert_eq!(s.last_update_id(), 10);
-        assert_eq!(s.bids(None), vec![lv("100", "2"), lv("99.9", "1"), lv("9.99", "3")]);
+        assert_eq!(
+            s.bids(None),
+            vec![lv("100", "2"), lv("99.9", "1"), lv("9.99", "3")]
+        );
         assert_eq!(s.asks(Some(2)), vec![lv("100.5", "4"), lv("200", "6")]);
         assert_eq!(s.best_bid(), Some(lv("100", "2")));
         assert_eq!(s.best_ask(), Some(lv("100.5", "4")));
@@ -102,7 +120,10 @@ fn snapshot_then_updates_keep_numeric_order_and_wire_strings() {
     assert_eq!(apply(&books, &up, t), (None, vec![]));
     book.read(|s| {
         assert_eq!(s.bids(None), vec![lv("100.0", "7"), lv("9.99", "3")]);
-        assert_eq!(s.asks(None), vec![lv("150", "1.5"), lv("200", "6"), lv("1000", "5")]);
+        assert_eq!(
+            s.asks(None),
+            vec![lv("150", "1.5"), lv("200", "6"), lv("1000", "5")]
+        );
         assert_eq!((s.last_update_id(), s.event_time()), (12, 12));
         assert_eq!(s.bids(Some(0)), vec![]);
     });
@@ -150,9 +171,18 @@ fn a_gap_unsyncs_resubscribes_at_most_once_a_second_and_a_snapshot_resyncs() {
     assert!(book.read(|s| s.is_synced()));
     // A second gap within the second after the last resubscribe waits for the cooldown.
     let (event, resub) = apply(&books, &depth("u", 3, 4, &[], &[]), t + ms(1500));
-    assert!(matches!(event, Some(BookEvent::Gap { expected: 1, got: 3, .. })));
+    assert!(matches!(
+        event,
+        Some(BookEvent::Gap {
+            expected: 1,
+            got: 3,
+            ..
+        })
+    ));
     assert!(resub.is_empty());
-    assert!(apply(&books, &depth("u", 4, 5, &[], &[]), t + ms(1900)).1.is_empty());
+    assert!(apply(&books, &depth("u", 4, 5, &[], &[]), t + ms(1900))
+        .1
+        .is_empty());
     assert_eq!(
         apply(&books, &depth("u", 5, 6, &[], &[]), t + ms(2000)).1,
         vec!["BTC-USD@depth10".to_string()]
@@ -174,13 +204,25 @@ fn a_reconnect_unsyncs_until_the_snapshot_and_unsubscribing_drops_the_book() {
     apply(&books, &depth("s", 0, 5, &[("10", "1")], &[]), t);
     books.connection_lost(t);
     assert!(!book.read(|s| s.is_synced()));
-    assert_eq!(apply(&books, &depth("u", 5, 6, &[], &[]), t), (None, vec![]));
-    let (event, _) = apply(&books, &depth("s", 0, 1, &[], &[]), t + Duration::from_secs(2));
-    assert!(matches!(event, Some(BookEvent::Resynced { downtime, .. }) if downtime == Duration::from_secs(2)));
+    assert_eq!(
+        apply(&books, &depth("u", 5, 6, &[], &[]), t),
+        (None, vec![])
+    );
+    let (event, _) = apply(
+        &books,
+        &depth("s", 0, 1, &[], &[]),
+        t + Duration::from_secs(2),
+    );
+    assert!(
+        matches!(event, Some(BookEvent::Resynced { downtime, .. }) if downtime == Duration::from_secs(2))
+    );
     books.topics_removed(&["BTC-USD@depth10".into()], t);
     assert!(books.book("BTC-USD").is_none());
     assert!(!book.read(|s| s.is_synced()));
-    assert_eq!(apply(&books, &depth("u", 1, 2, &[], &[]), t), (None, vec![]));
+    assert_eq!(
+        apply(&books, &depth("u", 1, 2, &[], &[]), t),
+        (None, vec![])
+    );
 }
 
 #[test]
@@ -199,7 +241,10 @@ fn deliver_queues_each_book_event_right_after_its_message() {
         (trade.clone(), 10),
     ];
     let (dropped, resubscribe) = books.deliver(&queue, &mut batch, t);
-    assert_eq!((dropped, resubscribe), (0, vec!["BTC-USD@depth10".to_string()]));
+    assert_eq!(
+        (dropped, resubscribe),
+        (0, vec!["BTC-USD@depth10".to_string()])
+    );
     let mut out = Vec::new();
     queue.pop_batch(100, &mut out);
     let kinds: Vec<&str> = out
@@ -242,7 +287,11 @@ fn random_updates_match_a_reference_book() {
         }
         for (s, side) in sides.iter_mut().enumerate() {
             for _ in 0..rng.usize(0..6) {
-                let cents = if s == 0 { rng.u64(9_000..10_000) } else { rng.u64(10_001..11_000) };
+                let cents = if s == 0 {
+                    rng.u64(9_000..10_000)
+                } else {
+                    rng.u64(10_001..11_000)
+                };
                 let qty = if !snapshot && rng.u8(0..4) == 0 {
                     "0".to_string()
                 } else {
@@ -256,7 +305,13 @@ fn random_updates_match_a_reference_book() {
                 side.push((price(cents, &mut rng), qty));
             }
         }
-        let m = depth(if snapshot { "s" } else { "u" }, last, last + 1, &refs(&sides[0]), &refs(&sides[1]));
+        let m = depth(
+            if snapshot { "s" } else { "u" },
+            last,
+            last + 1,
+            &refs(&sides[0]),
+            &refs(&sides[1]),
+        );
         last += 1;
         apply(&books, &m, t);
         let want_bids: Vec<String> = reference[0].iter().rev().map(|(_, q)| q.clone()).collect();
@@ -266,8 +321,16 @@ fn random_updates_match_a_reference_book() {
             let got = |v: Vec<Level>| v.into_iter().map(|l| l.1.to_string()).collect::<Vec<_>>();
             assert_eq!(got(s.bids(None)), want_bids, "step {step}");
             assert_eq!(got(s.asks(None)), want_asks, "step {step}");
-            let keys: Vec<u128> = s.bids(None).iter().map(|l| decimal_key(&l.0).unwrap()).collect();
-            let cents: Vec<u128> = reference[0].keys().rev().map(|c| u128::from(*c) * 10u128.pow(16)).collect();
+            let keys: Vec<u128> = s
+                .bids(None)
+                .iter()
+                .map(|l| decimal_key(&l.0).unwrap())
+                .collect();
+            let cents: Vec<u128> = reference[0]
+                .keys()
+                .rev()
+                .map(|c| u128::from(*c) * 10u128.pow(16))
+                .collect();
             assert_eq!(keys, cents);
         });
     }

@@ -59,11 +59,7 @@ pub fn event_to_python(py: Python<'_>, event: BookEvent) -> PyResult<Bound<'_, P
 }
 
 fn level<'py>(py: Python<'py>, l: &Level) -> PyResult<Bound<'py, PyAny>> {
-    Ok(PyTuple::new(
-        py,
-        [PyString::new(py, &l.0), PyString::new(py, &l.1)],
-    )?
-    .into_any())
+    Ok(PyTuple::new(py, [PyString::new(py, &l.0), PyString::new(py, &l.1)])?.into_any())
 }
 
 fn levels<'py>(py: Python<'py>, ls: Vec<Level>) -> PyResult<Bound<'py, PyList>> {
@@ -135,12 +131,18 @@ impl PyOrderBook {
 
     #[getter]
     fn best_bid<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.0.read(|s| s.best_bid()).map(|l| level(py, &l)).transpose()
+        self.0
+            .read(|s| s.best_bid())
+            .map(|l| level(py, &l))
+            .transpose()
     }
 
     #[getter]
     fn best_ask<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.0.read(|s| s.best_ask()).map(|l| level(py, &l)).transpose()
+        self.0
+            .read(|s| s.best_ask())
+            .map(|l| level(py, &l))
+            .transpose()
     }
 
     #[getter]
@@ -167,7 +169,8 @@ impl PyOrderBook {
                 s.best_ask(),
             )
         });
-        let side = |l: Option<Level>| l.map_or("None".into(), |l| format!("('{}', '{}')", l.0, l.1));
+        let side =
+            |l: Option<Level>| l.map_or("None".into(), |l| format!("('{}', '{}')", l.0, l.1));
         format!(
             "<OrderBook {} synced={} last_update_id={} best_bid={} best_ask={}>",
             self.0.symbol(),

@@ -581,7 +581,10 @@ impl PySocket {
     }
 
     fn _book(&self, symbol: &str) -> Option<super::book::PyOrderBook> {
-        self.handle.books().book(symbol).map(super::book::PyOrderBook)
+        self.handle
+            .books()
+            .book(symbol)
+            .map(super::book::PyOrderBook)
     }
 }
 

@@ -224,7 +224,10 @@ impl Feed {
         w.num(last);
         w.raw(b",\"pu\":");
         w.num(prev);
-        for (key, side) in [&b",\"b\":["[..], &b"],\"a\":["[..]].into_iter().zip(&sides) {
+        for (key, side) in [&b",\"b\":["[..], &b"],\"a\":["[..]]
+            .into_iter()
+            .zip(&sides)
+        {
             w.raw(key);
             for (i, (price, qty)) in side.iter().enumerate() {
                 if i > 0 {
@@ -478,7 +481,12 @@ mod tests {
             );
             assert!(pair[1]["u"].as_u64() >= pair[1]["U"].as_u64());
             let periodic = (i + 1) as u64 % (DEPTH_SNAPSHOT_EVERY + 1) == 0;
-            assert_eq!(pair[1]["mt"], if periodic { "s" } else { "u" }, "frame {}", i + 1);
+            assert_eq!(
+                pair[1]["mt"],
+                if periodic { "s" } else { "u" },
+                "frame {}",
+                i + 1
+            );
         }
     }
 
@@ -516,7 +524,12 @@ mod tests {
                 assert_eq!((&m["b"], &m["a"]), (&Value::from(bids), &Value::from(asks)));
                 checked += 1;
             }
-            removals += m["b"].as_array().unwrap().iter().filter(|l| l[1] == "0").count();
+            removals += m["b"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| l[1] == "0")
+                .count();
             apply(&mut book, m);
             assert!(book[0].len() <= 10 && book[1].len() <= 10);
         }
