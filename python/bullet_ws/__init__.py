@@ -118,10 +118,10 @@ except ModuleNotFoundError as exc:
 
 __all__ = [
     "BACKEND",
+    "AggTrade",
     "BookGap",
     "BookNotFound",
     "BookResynced",
-    "AggTrade",
     "BookTicker",
     "BulletWsError",
     "BusyError",
@@ -144,8 +144,8 @@ __all__ = [
     "MarketStatusEntry",
     "Message",
     "NativeBackendUnavailable",
-    "OrderResult",
     "OrderBook",
+    "OrderResult",
     "OrderUnacked",
     "OrderUpdate",
     "OrderbookDepth",

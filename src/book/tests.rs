@@ -272,7 +272,6 @@ fn random_updates_match_a_reference_book() {
     let book = books.book("BTC-USD").unwrap();
     // The reference: a plain map of integer cents, filled from the same levels.
     let mut reference: [BTreeMap<u64, String>; 2] = Default::default();
-    let mut last = 0;
     let price = |cents: u64, rng: &mut fastrand::Rng| match rng.u8(0..3) {
         0 => format!("{}.{:02}", cents / 100, cents % 100),
         1 => format!("{}.{:02}0", cents / 100, cents % 100),
@@ -307,15 +306,14 @@ fn random_updates_match_a_reference_book() {
         }
         let m = depth(
             if snapshot { "s" } else { "u" },
-            last,
-            last + 1,
+            step,
+            step + 1,
             &refs(&sides[0]),
             &refs(&sides[1]),
         );
-        last += 1;
         apply(&books, &m, t);
-        let want_bids: Vec<String> = reference[0].iter().rev().map(|(_, q)| q.clone()).collect();
-        let want_asks: Vec<String> = reference[1].iter().map(|(_, q)| q.clone()).collect();
+        let want_bids: Vec<String> = reference[0].values().rev().cloned().collect();
+        let want_asks: Vec<String> = reference[1].values().cloned().collect();
         book.read(|s| {
             assert!(s.is_synced());
             let got = |v: Vec<Level>| v.into_iter().map(|l| l.1.to_string()).collect::<Vec<_>>();

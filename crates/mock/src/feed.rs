@@ -40,6 +40,9 @@ pub struct Feed {
     gap: bool,
 }
 
+/// A depth frame's bids and asks: (price in hundredths, quantity in thousandths, 0 = remove).
+type Sides = [Vec<(u64, u64)>; 2];
+
 /// The book a depth stream describes: its snapshots are this state, its updates change it.
 /// Levels sit at fixed distances from the price of the first snapshot, so the book stays within
 /// `levels` levels a side and a snapshot always carries all of it.
@@ -260,9 +263,9 @@ impl Feed {
 
     /// The next update: 1..=3 levels a side, one in seven a removal (quantity 0), applied to the
     /// book. Returns (U, u, pu, [bids, asks]).
-    fn depth_update(&mut self, levels: usize) -> (u64, u64, u64, [Vec<(u64, u64)>; 2]) {
+    fn depth_update(&mut self, levels: usize) -> (u64, u64, u64, Sides) {
         let span = self.next_rand() % 3;
-        let mut sides: [Vec<(u64, u64)>; 2] = Default::default();
+        let mut sides: Sides = Default::default();
         for (index, side) in sides.iter_mut().enumerate() {
             let count = 1 + self.next_rand() % 3;
             for _ in 0..count {
@@ -548,7 +551,6 @@ mod tests {
         let first = next();
         let second = next();
         assert_eq!(second["pu"], first["u"]);
-        drop(next);
         assert!(feed.skip_depth_update());
         let mut out = Vec::new();
         feed.write_frame(&mut out, 1);

@@ -58,10 +58,10 @@ from bullet_ws.pure.transport import check_url
 from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
 
 __all__ = [
+    "AggTrade",
     "BookGap",
     "BookNotFound",
     "BookResynced",
-    "AggTrade",
     "BookTicker",
     "BulletWsError",
     "BusyError",
@@ -83,8 +83,8 @@ __all__ = [
     "MarketStatus",
     "MarketStatusEntry",
     "Message",
-    "OrderResult",
     "OrderBook",
+    "OrderResult",
     "OrderUnacked",
     "OrderUpdate",
     "OrderbookDepth",

@@ -24,6 +24,7 @@ __all__ = ["RESUBSCRIBE_EVERY", "Books", "OrderBook", "decimal_key", "depth_symb
 # Shared with the native core (`_core.RESUBSCRIBE_EVERY`; tests/test_shared_constants.py).
 RESUBSCRIBE_EVERY = 1.0
 _SCALE = 18
+_UNIT = 1_000_000_000_000_000_000  # 10**_SCALE
 _MAX_WHOLE = 20
 _DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")  # [0-9]: ASCII digits only, unlike \d
 _DEPTH_STREAMS = frozenset(("depth5", "depth10", "depth20"))
@@ -46,7 +47,7 @@ def decimal_key(text: str) -> int | None:
         if frac[_SCALE:].strip("0"):
             return None
         frac = frac[:_SCALE]
-    return int(whole or "0") * 10**_SCALE + int(frac.ljust(_SCALE, "0"))
+    return int(whole or "0") * _UNIT + int(frac.ljust(_SCALE, "0"))
 
 
 def depth_symbol(topic: str) -> str | None:

@@ -29,7 +29,13 @@ from bullet_ws import _validate
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import BookNotFound, BusyError, ConnectError, StoppedError
 from bullet_ws.events import (
-    BookGap, BookResynced, Disconnected, OrderUnacked, Reconnected, Reconnecting, Stats,
+    BookGap,
+    BookResynced,
+    Disconnected,
+    OrderUnacked,
+    Reconnected,
+    Reconnecting,
+    Stats,
 )
 from bullet_ws.pure.book import Books, OrderBook
 from bullet_ws.pure.messages import DepthUpdate, ErrorMessage, Message, OrderResult, Pong, Status
