@@ -41,6 +41,8 @@ pub enum Event {
         method: &'static str,
         reason: String,
     },
+    /// A local order book lost or regained its sync (`crate::book`).
+    Book(crate::book::BookEvent),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

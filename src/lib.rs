@@ -2,6 +2,7 @@
 //! lives in `python/` behind the `python` feature.
 
 pub mod backoff;
+pub mod book;
 pub mod bridge;
 pub mod config;
 pub mod managed;

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use crate::backoff::Backoff;
+use crate::book::Books;
 use crate::bridge::{ConnectState, Event, EventQueue, LogLevel};
 use crate::config::{Config, COMMAND_CAPACITY};
 use crate::protocol::client::{json_string_len, topics_frame_len};
@@ -156,6 +157,7 @@ pub struct ManagedHandle {
     /// commands in order, so its replay set never runs ahead of a queued subscribe.
     topics: Mutex<TopicSet>,
     max_message_size: usize,
+    books: Arc<Books>,
 }
 
 impl ManagedHandle {
@@ -171,6 +173,7 @@ impl ManagedHandle {
         let shutdown = Arc::new(Shutdown::default());
         let max_message_size = config.max_message_size;
         let task = Task::new(connector, config, events.clone(), rx, shutdown.clone());
+        let books = task.books.clone();
         runtime.spawn(guarded(task.run(), events.clone()));
         ManagedHandle {
             commands,
@@ -178,7 +181,13 @@ impl ManagedHandle {
             events,
             topics: Mutex::new(TopicSet::default()),
             max_message_size,
+            books,
         }
+    }
+
+    /// The order books of the subscribed depth topics.
+    pub fn books(&self) -> &Arc<Books> {
+        &self.books
     }
 
     fn check_size(
@@ -225,12 +234,14 @@ impl ManagedHandle {
         topics: Vec<String>,
         id: Option<u64>,
     ) -> Result<Vec<String>, CommandError> {
-        self.change_topics(
+        let new = self.change_topics(
             "SUBSCRIBE",
             id,
             |set| set.insert_new(topics),
             |new| Command::Subscribe(new, id),
-        )
+        )?;
+        self.books.topics_added(&new, Instant::now());
+        Ok(new)
     }
 
     /// Returns the topics actually sent (only those that were active).
@@ -239,12 +250,14 @@ impl ManagedHandle {
         topics: Vec<String>,
         id: Option<u64>,
     ) -> Result<Vec<String>, CommandError> {
-        self.change_topics(
+        let gone = self.change_topics(
             "UNSUBSCRIBE",
             id,
             |set| set.remove_present(topics),
             |gone| Command::Unsubscribe(gone, id),
-        )
+        )?;
+        self.books.topics_removed(&gone, Instant::now());
+        Ok(gone)
     }
 
     /// Applies `edit` to the topic set and queues the command for what changed; nothing is
@@ -380,6 +393,7 @@ struct Task<C: Connector> {
     old_pending: VecDeque<PendingOrder>,
     /// A `disconnecting` notice seen in the last burst: its reason starts a rotation.
     rotate_for: Option<String>,
+    books: Arc<Books>,
 }
 
 /// An order on the wire: its id and `OrderResult.method` name.
@@ -545,6 +559,7 @@ impl<C: Connector> Task<C> {
             next_keepalive: 0,
             old_pending: VecDeque::new(),
             rotate_for: None,
+            books: Arc::default(),
         }
     }
 
@@ -663,6 +678,39 @@ impl<C: Connector> Task<C> {
 
     fn log(&self, level: LogLevel, message: String) {
         self.events.log(level, message);
+    }
+
+    /// Books that lost their sync get a fresh snapshot: UNSUBSCRIBE then SUBSCRIBE of their
+    /// topics, outside the replay set (they stay subscribed). False when the socket must stop;
+    /// a lost connection is left to the receiving side to report.
+    async fn resubscribe(&mut self, conn: &mut C::Conn, topics: Vec<String>) -> bool {
+        self.log(
+            LogLevel::Info,
+            format!("order book out of sync; resubscribing {topics:?}"),
+        );
+        for message in [
+            ClientMessage::Unsubscribe {
+                id: None,
+                params: topics.clone(),
+            },
+            ClientMessage::Subscribe {
+                id: None,
+                params: topics,
+            },
+        ] {
+            match self.send(conn, message.to_json()).await {
+                Ok(()) => {}
+                Err(SendFailure::Stopped) => return false,
+                Err(SendFailure::Lost { reason, .. }) => {
+                    self.log(
+                        LogLevel::Debug,
+                        format!("resubscribe failed, connection presumed lost: {reason}"),
+                    );
+                    return true;
+                }
+            }
+        }
+        true
     }
 
     async fn run(mut self) {
@@ -816,9 +864,13 @@ impl<C: Connector> Task<C> {
                         }
                         batch = out;
                     }
-                    let dropped = self.events.push_messages(&mut batch);
+                    let (dropped, resubscribe) =
+                        self.books.deliver(&self.events, &mut batch, Instant::now());
                     if dropped > 0 {
                         self.warn_drops(dropped);
+                    }
+                    if !resubscribe.is_empty() && !self.resubscribe(&mut conn, resubscribe).await {
+                        return;
                     }
                     match pending_loss {
                         Some(l) => l.to_string(),
@@ -1396,6 +1448,8 @@ impl<C: Connector> Task<C> {
             format!("connection lost ({reason}); reconnecting"),
         );
         let unacked = format!("connection lost before the ack: {reason}");
+        // Before `Reconnecting`: a consumer that sees it must find the books out of sync.
+        self.books.connection_lost(Instant::now());
         self.events.push_event(Event::Reconnecting { reason });
         self.unack_pending(&unacked);
         self.backoff.connection_lost(uptime, reconnected);

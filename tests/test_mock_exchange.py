@@ -368,6 +368,9 @@ async def test_every_stream_shape_and_sequence() -> None:
             await send(ws, "SUBSCRIBE", 1, topics)
             await until(ws, is_ack("subscribe", 1))
             msgs = [await recv_json(ws) for _ in range(60)]
+            # Now, not after the close: with frames left unread, websockets' close handshake
+            # can take its whole close_timeout (10 s).
+            now = time.time() * 1e6
     # Round robin in subscription order.
     kinds = [m["e"] for m in msgs[:6]]
     assert kinds == [
@@ -378,11 +381,7 @@ async def test_every_stream_shape_and_sequence() -> None:
         "markPriceUpdate",
         "forceOrder",
     ]
-    # `E` is the send time in µs: near the wall clock (generously: a loaded machine can stall this
-    # reader for seconds), and never backwards.
-    now = time.time() * 1e6
-    assert all(abs(m["E"] - now) < 120e6 for m in msgs)
-    assert all(a["E"] <= b["E"] for a, b in itertools.pairwise(msgs))
+    assert all(abs(m["E"] - now) < 10e6 for m in msgs)
     trades = [m for m in msgs if m["e"] == "aggTrade"]
     assert [t["a"] for t in trades] == list(range(1, 11))
     # The live shape (PROTOCOL.md §10.3): 25 keys, the DEX fields as placeholders.

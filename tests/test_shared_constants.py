@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from bullet_ws import _validate
-from bullet_ws.pure import managed
+from bullet_ws.pure import book, managed
 
 
 def test_pure_constants_equal_the_native_core(native: ModuleType) -> None:
@@ -16,3 +16,4 @@ def test_pure_constants_equal_the_native_core(native: ModuleType) -> None:
     assert managed.COMMAND_QUEUE_CAPACITY == _core.COMMAND_CAPACITY
     assert managed.MIN_BACKOFF == _core.MIN_BACKOFF
     assert _validate.KEEPALIVE_ID_BASE == _core.KEEPALIVE_ID_BASE
+    assert book.RESUBSCRIBE_EVERY == _core.RESUBSCRIBE_EVERY

@@ -11,6 +11,7 @@ import warnings
 
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import (
+    BookNotFound,
     BulletWsError,
     BusyError,
     ConnectError,
@@ -21,6 +22,8 @@ from bullet_ws.errors import (
     StoppedError,
 )
 from bullet_ws.events import (
+    BookGap,
+    BookResynced,
     Disconnected,
     OrderUnacked,
     Reconnected,
@@ -56,6 +59,7 @@ try:
         MarketStatusEntry,
         MarkPrice,
         Message,
+        OrderBook,
         OrderResult,
         OrderUpdate,
         Pong,
@@ -97,6 +101,7 @@ except ModuleNotFoundError as exc:
         MarketStatusEntry,
         MarkPrice,
         Message,
+        OrderBook,
         OrderResult,
         OrderUpdate,
         Pong,
@@ -115,6 +120,9 @@ except ModuleNotFoundError as exc:
 __all__ = [
     "BACKEND",
     "AggTrade",
+    "BookGap",
+    "BookNotFound",
+    "BookResynced",
     "BookTicker",
     "BulletWsError",
     "BusyError",
@@ -137,6 +145,7 @@ __all__ = [
     "MarketStatusEntry",
     "Message",
     "NativeBackendUnavailable",
+    "OrderBook",
     "OrderResult",
     "OrderUnacked",
     "OrderUpdate",

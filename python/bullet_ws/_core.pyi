@@ -6,6 +6,8 @@ from typing_extensions import Self, disjoint_base
 
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.events import (
+    BookGap,
+    BookResynced,
     Disconnected,
     OrderUnacked,
     Reconnected,
@@ -17,7 +19,14 @@ from bullet_ws.events import (
 _T = TypeVar("_T")
 # What `recv()` gives: a server message or a lifecycle event.
 _Event: TypeAlias = (
-    Message | Reconnecting | Reconnected | Disconnected | OrderUnacked | Rotated
+    Message
+    | Reconnecting
+    | Reconnected
+    | Disconnected
+    | OrderUnacked
+    | Rotated
+    | BookGap
+    | BookResynced
 )
 
 __all__ = [
@@ -26,6 +35,7 @@ __all__ = [
     "MAX_DURATION",
     "MAX_SIZE",
     "MIN_BACKOFF",
+    "RESUBSCRIBE_EVERY",
     "STOP_GRACE",
     "AggTrade",
     "BookTicker",
@@ -40,6 +50,7 @@ __all__ = [
     "MarketStatus",
     "MarketStatusEntry",
     "Message",
+    "OrderBook",
     "OrderResult",
     "OrderUpdate",
     "Pong",
@@ -48,6 +59,7 @@ __all__ = [
     "SubscribeResult",
     "Unknown",
     "UnsubscribeResult",
+    "_BookFeeder",
     "_Doorbell",
     "_MockServer",
     "_Wait",
@@ -70,6 +82,7 @@ STOP_GRACE: float
 KEEPALIVE_ID_BASE: int
 COMMAND_CAPACITY: int
 MIN_BACKOFF: float
+RESUBSCRIBE_EVERY: float
 
 def _check_url(url: str) -> None: ...
 
@@ -718,6 +731,50 @@ class ManagedWebSocket:
     def _order(self, method: str, tx: str, id: int | None) -> None: ...
     def _list_subscriptions(self, id: int | None) -> None: ...
     def _ping(self, id: int | None) -> None: ...
+    def _book(self, symbol: str) -> OrderBook | None: ...
+
+@final
+class OrderBook:
+    """The live order book of one symbol, kept in Rust by the socket from its depth topic.
+
+    While `is_synced` is False (before the first snapshot, after a gap or a reconnect), the
+    levels are the last known ones and may be stale.
+    """
+
+    @property
+    def symbol(self) -> str:
+        """The symbol, as in the depth topic."""
+    def bids(self, n: int | None = None) -> list[tuple[str, str]]:
+        """Up to `n` bids (all with None), best (highest) first, as (price, quantity) wire
+        strings; copies only what it returns."""
+    def asks(self, n: int | None = None) -> list[tuple[str, str]]:
+        """Up to `n` asks (all with None), best (lowest) first."""
+    @property
+    def best_bid(self) -> tuple[str, str] | None:
+        """The highest bid, or None."""
+    @property
+    def best_ask(self) -> tuple[str, str] | None:
+        """The lowest ask, or None."""
+    @property
+    def last_update_id(self) -> int:
+        """`u` of the last message applied (0 before the first snapshot)."""
+    @property
+    def event_time(self) -> int:
+        """`E` (µs) of the last message applied (0 before the first snapshot)."""
+    @property
+    def is_synced(self) -> bool:
+        """True from a snapshot until a gap, a reconnect or the unsubscribe of its topic."""
+
+@final
+class _BookFeeder:
+    """Test hook: the book logic without a socket (same API as bullet_ws.pure.book._BookFeeder)."""
+
+    def __new__(cls) -> Self: ...
+    def subscribe(self, topics: list[str], now: float) -> None: ...
+    def unsubscribe(self, topics: list[str], now: float) -> None: ...
+    def connection_lost(self, now: float) -> None: ...
+    def feed(self, frame: str, now: float) -> tuple[Any, list[str]]: ...
+    def book(self, symbol: str) -> OrderBook | None: ...
 
 @final
 class _MockServer:

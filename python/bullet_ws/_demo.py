@@ -5,7 +5,9 @@ managed socket to it (native backend unless told otherwise), subscribes to aggTr
 bookTicker on two symbols, and injects faults on a schedule: a close frame, a TCP reset, a zombie
 connection (silent but open, caught by ``idle_timeout``) and an accept-then-drop storm. Each fault
 counts as survived once the socket reconnected, the mock recorded the replay ``SUBSCRIBE`` (id
-null, every active topic) on the new connection and market data flows again.
+null, every active topic) on the new connection and market data flows again. Before them, a
+``depth_gap`` shows the order books noticing a skipped update and healing it (``BookGap``, then
+``BookResynced``); it is reported, not scored.
 
 The view is redrawn in place (ANSI) when stdout is a terminal; otherwise it prints plain lines: the
 lifecycle events as they happen and a status line every second. The run ends with a summary. The
@@ -35,7 +37,7 @@ from typing import Any, TextIO
 
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import ConnectError
-from bullet_ws.events import Disconnected, Reconnected, Reconnecting
+from bullet_ws.events import BookGap, BookResynced, Disconnected, Reconnected, Reconnecting
 from bullet_ws.topics import OrderbookDepth, Topic
 
 __all__ = ["DEMO_CONFIG", "FAULTS", "SYMBOLS", "demo_topics", "run_demo"]
@@ -213,6 +215,10 @@ class DemoState:
         self.replay_line = ""
         self.stats: Any = None
         self.ws_topics: frozenset[str] = frozenset()
+        # The order books: gaps reported and healed, and the books' state (`ws.book`).
+        self.book_gaps = 0
+        self.book_resyncs = 0
+        self.books_line = ""
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -244,6 +250,12 @@ class DemoState:
             elif isinstance(ev, Disconnected):
                 self.disconnected = ev.reason
                 self.note(repr(ev))
+            elif isinstance(ev, BookGap):
+                self.book_gaps += 1
+                self.note(repr(ev))
+            elif isinstance(ev, BookResynced):
+                self.book_resyncs += 1
+                self.note(f"BookResynced(symbol={ev.symbol!r}, downtime={ev.downtime:.3f})")
         self.messages += sum(1 for ev in batch if isinstance(ev, message_type))
         if market:
             self.market += market
@@ -499,6 +511,8 @@ class View:
         ]
         if st.replay_line:
             lines.append(f"  replay        {st.replay_line}")
+        if st.books_line:
+            lines.append(f"  books         {st.books_line}")
         if st.faults:
             done = sum(1 for f in st.faults if f.status == "ok")
             marks = []
@@ -664,10 +678,13 @@ async def _demo(opts: DemoOptions, out: TextIO, err: TextIO) -> int:
             if inject:
                 faults_task = asyncio.create_task(_run_faults(mock, ws, st, end, stop))
                 tasks.append(faults_task)
+                at = _plan(opts.seconds, len(FAULTS))[0] / 2
+                tasks.append(asyncio.create_task(_depth_gap(mock, ws, st, at)))
             interval = 0.1 if tty else 0.05
             while not stop.is_set():
                 st.stats = ws.stats
                 st.ws_topics = ws.topics
+                st.books_line = _books_line(ws, st)
                 if mock is not None and not st.replay_line and mock.handshakes > 1:
                     st.replay_line = _replay_on(mock, mock.handshakes - 1, topics) or ""
                 view.draw(st, opts.seconds)
@@ -720,6 +737,24 @@ def _config_text(config: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in config.items())
 
 
+def _books_line(ws: Any, st: DemoState) -> str:
+    synced = [s for s in SYMBOLS if ws.book(s).is_synced]
+    return (
+        f"{len(synced)} of {len(SYMBOLS)} synced (ws.book); "
+        f"{st.book_gaps} gap(s) reported, {st.book_resyncs} resync(s)"
+    )
+
+
+async def _depth_gap(mock: Any, ws: Any, st: DemoState, at: float) -> None:
+    """Before the connection faults: one skipped depth update, healed by a resubscribe."""
+    while st.now() < at or not all(ws.book(s).is_synced for s in SYMBOLS):
+        if st.now() > at + RECOVERY_TIMEOUT:
+            return
+        await asyncio.sleep(0.02)
+    if mock.fault("depth_gap"):
+        st.note("FAULT depth_gap: each depth stream skips an update; the books resubscribe")
+
+
 async def _consume(ws: Any, st: DemoState, market_types: tuple[type, ...], message: type) -> None:
     while True:
         batch = await ws.recv_batch(4096)
@@ -769,6 +804,8 @@ def _summary(
             w(
                 f"                 ({others} dropped before the replay reached the mock: the storm)\n"
             )
+    if st.books_line:
+        w(f"  order books    {st.books_line}\n")
     failed = [f for f in st.faults if f.status == "FAILED"]
     if st.faults:
         ok = [f for f in st.faults if f.status == "ok"]

@@ -12,8 +12,9 @@ from typing import Any
 
 from bullet_ws import _core
 from bullet_ws._connect import Connect, resolve_connect_args
-from bullet_ws._validate import id_arg, topics_arg, tx_arg
+from bullet_ws._validate import id_arg, symbol_arg, topics_arg, tx_arg
 from bullet_ws.config import ManagedWsConfig
+from bullet_ws.errors import BookNotFound
 
 __all__ = ["ManagedWebSocket", "connect"]
 
@@ -73,6 +74,14 @@ class ManagedWebSocket(_core.ManagedWebSocket):
         """Ask the server for its list of this connection's subscriptions (retried once after a
         failed write, like orders)."""
         self._list_subscriptions(id_arg(id))
+
+    def book(self, symbol: str) -> _core.OrderBook:
+        """The live order book of `symbol`, kept in Rust from its subscribed depth topic
+        (`SYMBOL@depth5|10|20`); `BookNotFound` (a KeyError) when there is none."""
+        book = self._book(symbol_arg(symbol))
+        if book is None:
+            raise BookNotFound(symbol)
+        return book
 
     def ping(self, id: int | None = None) -> None:
         """Send an application-level PING; the server answers with a `Pong`, which (unlike a

@@ -9,7 +9,10 @@ import base64
 import re
 from collections.abc import Iterable
 
-__all__ = ["KEEPALIVE_ID_BASE", "MAX_ID", "id_arg", "max_events_arg", "topics_arg", "tx_arg"]
+__all__ = [
+    "KEEPALIVE_ID_BASE", "MAX_ID", "count_arg", "id_arg", "max_events_arg", "symbol_arg",
+    "topics_arg", "tx_arg",
+]
 
 # The top 2**32 ids of u64 belong to keepalive pings (native: `KEEPALIVE_ID_BASE` in managed.rs):
 # refusing them here means a keepalive's pong can be swallowed without ever hiding a user's.
@@ -88,3 +91,21 @@ def max_events_arg(n: object) -> int:
     if n < 1:
         raise ValueError(f"max_events must be >= 1, got {n}")
     return int(n)
+
+
+def count_arg(n: object) -> int | None:
+    """`n` of `OrderBook.bids(n)`/`asks(n)`: None (all levels) or an int >= 0."""
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int or None, got {type(n).__name__}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    return int(n)
+
+
+def symbol_arg(symbol: object) -> str:
+    """A symbol, as in the depth topic (`BTC-USD` of `BTC-USD@depth10`)."""
+    if not isinstance(symbol, str):
+        raise TypeError(f"symbol must be a str, got {type(symbol).__name__}")
+    return str(symbol)

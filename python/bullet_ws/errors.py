@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BookNotFound",
     "BulletWsError",
     "BusyError",
     "ConnectError",
@@ -46,6 +47,23 @@ class BusyError(ManagedWsError):
 
     def __init__(self, *args: object) -> None:
         super().__init__(*(args or ("managed websocket command channel is full",)))
+
+
+class BookNotFound(BulletWsError, KeyError):
+    """`ws.book(symbol)` for a symbol without a subscribed depth topic (`SYMBOL@depth5|10|20`).
+
+    A `KeyError` (the book is looked up by symbol) whose text reads as a sentence; `symbol` is the
+    symbol asked for.
+    """
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(
+            f"no order book for {symbol!r}: subscribe to {symbol}@depth5, @depth10 or @depth20 first"
+        )
+        self.symbol = symbol
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class NativeBackendUnavailable(RuntimeWarning):

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Disconnected", "OrderUnacked", "Reconnected", "Reconnecting", "Rotated", "Stats"]
+__all__ = [
+    "BookGap",
+    "BookResynced",
+    "Disconnected",
+    "OrderUnacked",
+    "Reconnected",
+    "Reconnecting",
+    "Rotated",
+    "Stats",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,26 @@ class OrderUnacked:
     id: int | None
     method: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BookGap:
+    """The order book of `symbol` missed an update: a diff's `pu` (`got`) was not the book's last
+    `u` (`expected`). The book is no longer synced (`ws.book(symbol).is_synced` is False) and the
+    socket resubscribes its depth topic for a fresh snapshot; `BookResynced` follows."""
+
+    symbol: str
+    expected: int
+    got: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookResynced:
+    """The order book of `symbol`, out of sync since a gap or a reconnect, got its snapshot and is
+    synced again; `downtime` is the seconds it was out of sync."""
+
+    symbol: str
+    downtime: float
 
 
 @dataclass(frozen=True, slots=True)

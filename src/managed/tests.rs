@@ -1093,3 +1093,71 @@ async fn a_notice_on_the_new_connection_while_the_old_one_drains_rotates_again_a
     tokio::time::sleep(ROTATION_DRAIN * 3).await;
     assert_eq!(h.net.attempts().len(), 3);
 }
+
+fn depth_frame(mt: &str, pu: u64, u: u64) -> String {
+    format!(
+        r#"{{"e":"depthUpdate","E":{u},"T":1,"s":"BTC-USD","U":{},"u":{u},"pu":{pu},"b":[["10.5","1"]],"a":[],"mt":"{mt}"}}"#,
+        pu + 1
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_depth_gap_resubscribes_its_topic_at_most_once_a_second() {
+    let h = Harness::start(config(10, 100)).await;
+    h.handle
+        .subscribe(vec!["BTC-USD@depth5".into()], Some(1))
+        .unwrap();
+    let book = h.handle.books().book("BTC-USD").expect("a book at once");
+    h.until(|h| h.net.sent(0).len() == 1).await;
+    h.net.push(0, &depth_frame("s", 0, 1));
+    h.net.push(0, &depth_frame("u", 1, 2));
+    h.net.push(0, &depth_frame("u", 4, 5));
+    let gap = crate::book::BookEvent::Gap {
+        symbol: "BTC-USD".into(),
+        expected: 2,
+        got: 4,
+    };
+    assert_eq!(h.next_non_message().await, Some(Event::Book(gap)));
+    h.until(|h| h.net.sent(0).len() == 3).await;
+    assert_eq!(
+        h.net.sent(0)[1..],
+        [
+            r#"{"method":"UNSUBSCRIBE","id":null,"params":["BTC-USD@depth5"]}"#,
+            r#"{"method":"SUBSCRIBE","id":null,"params":["BTC-USD@depth5"]}"#,
+        ]
+    );
+    assert!(!book.read(|s| s.is_synced()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.net.push(0, &depth_frame("s", 0, 1));
+    assert!(matches!(
+        h.next_non_message().await,
+        Some(Event::Book(crate::book::BookEvent::Resynced { downtime, .. }))
+            if downtime == Duration::from_millis(300)
+    ));
+    assert!(book.read(|s| s.is_synced()));
+    // A second gap within the second: reported, but the resubscribe waits for the limit.
+    h.net.push(0, &depth_frame("u", 7, 8));
+    assert!(matches!(
+        h.next_non_message().await,
+        Some(Event::Book(crate::book::BookEvent::Gap { .. }))
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.net.sent(0).len(), 3);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    h.net.push(0, &depth_frame("u", 8, 9));
+    h.until(|h| h.net.sent(0).len() == 5).await;
+    // After a reconnect, the replay alone brings the snapshot: no resubscribe of its own.
+    h.net.kill(0, Lost::Ended);
+    assert!(matches!(
+        h.next_non_message().await,
+        Some(Event::Reconnecting { .. })
+    ));
+    assert!(matches!(
+        h.next_non_message().await,
+        Some(Event::Reconnected { .. })
+    ));
+    assert_eq!(
+        h.net.sent(1),
+        [r#"{"method":"SUBSCRIBE","id":null,"params":["BTC-USD@depth5"]}"#]
+    );
+}

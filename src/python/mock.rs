@@ -295,6 +295,7 @@ fn parse_fault(kind: &str, p: &mut Params<'_>) -> PyResult<Fault> {
             }
         }),
         "no_status" => Fault::NoStatus,
+        "depth_gap" => Fault::DepthGap,
         "wrong_first" => Fault::WrongFirst(p.required_bytes("data")?),
         "reject_orders" => Fault::RejectOrders(OrderReject {
             code: p.int("code")?.unwrap_or(-2010),
@@ -311,7 +312,7 @@ fn parse_fault(kind: &str, p: &mut Params<'_>) -> PyResult<Fault> {
     })
 }
 
-const FAULT_KINDS: [&str; 16] = [
+const FAULT_KINDS: [&str; 17] = [
     "close",
     "reset",
     "fin",
@@ -328,6 +329,7 @@ const FAULT_KINDS: [&str; 16] = [
     "no_status",
     "wrong_first",
     "reject_orders",
+    "depth_gap",
 ];
 
 /// Fault parameters, taken one by one; whatever is left over is an unknown parameter.

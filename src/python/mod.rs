@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod book;
 #[macro_use]
 mod messages;
 mod message_classes;
@@ -27,6 +28,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     messages::register(m)?;
     socket::register(m)?;
+    book::register(m)?;
     #[cfg(feature = "mock")]
     mock::register(m)?;
     Ok(())

@@ -90,6 +90,7 @@ fn event_to_python(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyAny>> {
             .order_unacked
             .bind(py)
             .call1((id, method, reason)),
+        Event::Book(e) => super::book::event_to_python(py, e),
     }
 }
 
@@ -656,6 +657,13 @@ impl PySocket {
 
     fn _ping(&self, id: Option<u64>) -> PyResult<()> {
         self.live()?.ping(id).map_err(command_error)
+    }
+
+    fn _book(&self, symbol: &str) -> Option<super::book::PyOrderBook> {
+        self.handle
+            .books()
+            .book(symbol)
+            .map(super::book::PyOrderBook)
     }
 }
 

@@ -5,22 +5,35 @@ from __future__ import annotations
 
 import bullet_ws as bw
 import bullet_ws.pure as bp
-from bullet_ws import Disconnected, OrderUnacked, Reconnected, Reconnecting, Rotated
+from bullet_ws import (
+    BookGap,
+    BookResynced,
+    Disconnected,
+    OrderUnacked,
+    Reconnected,
+    Reconnecting,
+    Rotated,
+)
+
+Event = (
+    bw.Message
+    | Reconnecting
+    | Reconnected
+    | Disconnected
+    | OrderUnacked
+    | Rotated
+    | BookGap
+    | BookResynced
+)
 from typing_extensions import assert_type
 
 
 async def native() -> None:
     async with bw.connect("ws://127.0.0.1:1/ws") as ws:
         event = await ws.recv()
-        assert_type(
-            event,
-            bw.Message | Reconnecting | Reconnected | Disconnected | OrderUnacked | Rotated | None,
-        )
+        assert_type(event, Event | None)
         batch = await ws.recv_batch(16)
-        assert_type(
-            batch,
-            list[bw.Message | Reconnecting | Reconnected | Disconnected | OrderUnacked | Rotated],
-        )
+        assert_type(batch, list[Event])
         async for item in ws:
             if isinstance(item, bw.AggTrade):
                 assert_type(item.price, str)

@@ -570,6 +570,9 @@ impl Conn {
                 }
             }
             Fault::RejectOrders(reject) => self.reject = Some(reject),
+            Fault::DepthGap => {
+                self.session.depth_gap();
+            }
             // Opening faults: only reachable through `open`; nothing to do later.
             Fault::Refuse
             | Fault::StallHandshake

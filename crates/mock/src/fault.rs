@@ -63,6 +63,9 @@ pub enum Fault {
     WrongFirst(Vec<u8>),
     /// Answer order requests with an untagged error.
     RejectOrders(OrderReject),
+    /// The next update of each depth stream subscribed now skips a sequence: one update is
+    /// applied to the stream's book but not sent, so its successor's `pu` breaks the chain.
+    DepthGap,
 }
 
 impl Fault {
@@ -85,6 +88,7 @@ impl Fault {
             Fault::NoStatus => "no_status",
             Fault::WrongFirst(_) => "wrong_first",
             Fault::RejectOrders(_) => "reject_orders",
+            Fault::DepthGap => "depth_gap",
         }
     }
 

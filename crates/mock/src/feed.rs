@@ -4,7 +4,13 @@
 //! the data path has to build millions of them per second. Values are a cheap random walk: they
 //! look like market data, they are not meant to be consistent.
 
+use std::collections::BTreeMap;
+
 use crate::frame;
+
+/// Depth streams send a full snapshot of their book after this many updates, as the live
+/// server sends periodic snapshots (PROTOCOL.md §3.6).
+pub const DEPTH_SNAPSHOT_EVERY: u64 = 100;
 
 /// Which payload a feed produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +40,26 @@ pub struct Feed {
     shared: bool,
     /// Under `shared`, the frame being written is the subscription's first.
     first: bool,
+    /// A depth stream's book, from its first snapshot on.
+    book: Option<DepthBook>,
+    /// The next depth update skips a sequence (the `depth_gap` fault).
+    gap: bool,
+}
+
+/// A depth frame's bids and asks: (price in hundredths, quantity in thousandths, 0 = remove).
+type Sides = [Vec<(u64, u64)>; 2];
+
+/// The book a depth stream describes: its snapshots are this state, its updates change it.
+/// Levels sit at fixed distances from the price of the first snapshot, so the book stays within
+/// `levels` levels a side and a snapshot always carries all of it.
+#[derive(Debug, Clone)]
+struct DepthBook {
+    anchor: u64,
+    /// Price in hundredths -> quantity in thousandths (never zero: zero removes the level).
+    bids: BTreeMap<u64, u64>,
+    asks: BTreeMap<u64, u64>,
+    last_u: u64,
+    updates_since_snapshot: u64,
 }
 
 const ADDRESS: &str = "4XN8Apf9powArmYLH1DRb2QvmyuYuvZp4qtdU8AtCavU";
@@ -55,6 +81,8 @@ impl Feed {
             legacy,
             shared: false,
             first: false,
+            book: None,
+            gap: false,
         }
     }
 
@@ -69,6 +97,13 @@ impl Feed {
         self.shared = true;
         self.seq = seq - 1;
         self.write_frame(out, now_us);
+    }
+
+    /// Makes the next depth update skip a sequence: one update is applied to the book but not
+    /// sent, so the next `pu` is not the `u` the client saw last. False for other streams.
+    pub fn skip_depth_update(&mut self) -> bool {
+        self.gap = matches!(self.kind, FeedKind::Depth(_));
+        self.gap
     }
 
     pub fn kind(&self) -> FeedKind {
@@ -173,17 +208,47 @@ impl Feed {
     }
 
     fn depth(&mut self, w: &mut Json<'_>, now: u64, levels: usize) {
-        // One snapshot, then updates of 1..=3 ids each: U = pu + 1, u >= U.
-        let snapshot = self.is_snapshot();
-        let (first, last, prev) = if self.shared {
-            (self.seq, self.seq, self.seq - 1)
-        } else if snapshot {
-            (1, 1, 0)
+        // A snapshot first and every DEPTH_SNAPSHOT_EVERY updates (`U = u = pu + 1`), updates of
+        // 1..=3 ids each in between: U = pu + 1, u >= U.
+        if self.book.is_none() {
+            let mut book = DepthBook {
+                anchor: self.mid,
+                bids: BTreeMap::new(),
+                asks: BTreeMap::new(),
+                last_u: 0,
+                updates_since_snapshot: 0,
+            };
+            for level in 0..levels as u64 {
+                let offset = (level + 1) * 50;
+                book.bids
+                    .insert(book.anchor.saturating_sub(offset).max(1), self.quantity());
+                book.asks.insert(book.anchor + offset, self.quantity());
+            }
+            self.book = Some(book);
+        }
+        let shared = self.shared;
+        let snapshot = {
+            let book = self.book.as_mut().expect("just made");
+            if shared {
+                // Under `shared_sequence` the server's clock gives the ids: one per frame.
+                book.last_u = self.seq - 1;
+            }
+            let first = if shared { self.first } else { book.last_u == 0 };
+            first || book.updates_since_snapshot >= DEPTH_SNAPSHOT_EVERY
+        };
+        if !snapshot && !shared && std::mem::take(&mut self.gap) {
+            let _ = self.depth_update(levels);
+        }
+        let (first, last, prev, sides) = if snapshot {
+            let book = self.book.as_mut().expect("just made");
+            let prev = book.last_u;
+            book.last_u += 1;
+            book.updates_since_snapshot = 0;
+            let bids = book.bids.iter().rev().map(|(p, q)| (*p, *q)).collect();
+            let asks = book.asks.iter().map(|(p, q)| (*p, *q)).collect();
+            (prev + 1, prev + 1, prev, [bids, asks])
         } else {
-            let prev = self.seq;
-            let span = self.next_rand() % 3;
-            self.seq = prev + span;
-            (prev, prev + span, prev - 1)
+            self.depth_update(levels)
         };
         w.raw(b"{\"e\":\"depthUpdate\",\"E\":");
         w.num(now);
@@ -197,33 +262,24 @@ impl Feed {
         w.num(last);
         w.raw(b",\"pu\":");
         w.num(prev);
-        let count = if snapshot {
-            levels
-        } else {
-            1 + (self.next_rand() % 3) as usize
-        };
-        for (key, sign) in [(&b",\"b\":["[..], -1i64), (&b"],\"a\":["[..], 1)] {
+        for (key, side) in [&b",\"b\":["[..], &b"],\"a\":["[..]]
+            .into_iter()
+            .zip(&sides)
+        {
             w.raw(key);
-            for i in 0..count {
-                let r = self.next_rand();
-                let level = if snapshot {
-                    i as u64
-                } else {
-                    r % levels as u64
-                };
-                let offset = (level + 1) as i64 * 50 * sign;
+            for (i, (price, qty)) in side.iter().enumerate() {
                 if i > 0 {
                     w.raw(b",");
                 }
                 w.raw(b"[\"");
-                w.cents((self.mid as i64 + offset).max(1) as u64);
+                w.cents(*price);
                 w.raw(b"\",\"");
-                if !snapshot && r % 7 == 0 {
+                if *qty == 0 {
                     w.raw(b"0");
                 } else {
-                    w.num(r % 20);
+                    w.num(qty / 1000);
                     w.raw(b".");
-                    w.digits((r >> 8) % 1000, 3);
+                    w.digits(qty % 1000, 3);
                 }
                 w.raw(b"\"]");
             }
@@ -233,6 +289,43 @@ impl Feed {
         } else {
             b"],\"mt\":\"u\"}"
         });
+    }
+
+    /// A non-zero quantity in thousandths.
+    fn quantity(&mut self) -> u64 {
+        1 + self.next_rand() % 20_000
+    }
+
+    /// The next update: 1..=3 levels a side, one in seven a removal (quantity 0), applied to the
+    /// book. Returns (U, u, pu, [bids, asks]).
+    fn depth_update(&mut self, levels: usize) -> (u64, u64, u64, Sides) {
+        let span = if self.shared { 0 } else { self.next_rand() % 3 };
+        let mut sides: Sides = Default::default();
+        for (index, side) in sides.iter_mut().enumerate() {
+            let count = 1 + self.next_rand() % 3;
+            for _ in 0..count {
+                let r = self.next_rand();
+                let offset = (r % levels as u64 + 1) * 50;
+                let qty = if r % 7 == 0 { 0 } else { self.quantity() };
+                let book = self.book.as_mut().expect("a snapshot came first");
+                let (price, levels) = if index == 0 {
+                    (book.anchor.saturating_sub(offset).max(1), &mut book.bids)
+                } else {
+                    (book.anchor + offset, &mut book.asks)
+                };
+                if qty == 0 {
+                    levels.remove(&price);
+                } else {
+                    levels.insert(price, qty);
+                }
+                side.push((price, qty));
+            }
+        }
+        let book = self.book.as_mut().expect("a snapshot came first");
+        let prev = book.last_u;
+        book.last_u = prev + 1 + span;
+        book.updates_since_snapshot += 1;
+        (prev + 1, book.last_u, prev, sides)
     }
 
     fn book_ticker(&mut self, w: &mut Json<'_>, now: u64) {
@@ -360,7 +453,7 @@ impl Json<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     fn frames(kind: FeedKind, n: usize) -> Vec<Value> {
         frames_of(kind, n, false)
@@ -414,19 +507,94 @@ mod tests {
 
     #[test]
     fn depth_chains_pu_to_previous_u() {
-        let msgs = frames(FeedKind::Depth(5), 50);
+        let msgs = frames(FeedKind::Depth(5), 250);
         assert_eq!(msgs[0]["mt"], "s");
         assert_eq!(msgs[0]["pu"], 0);
         assert_eq!(msgs[0]["b"].as_array().unwrap().len(), 5);
-        for pair in msgs.windows(2) {
+        for (i, pair) in msgs.windows(2).enumerate() {
             assert_eq!(pair[1]["pu"], pair[0]["u"]);
             assert_eq!(
                 pair[1]["U"].as_u64().unwrap(),
                 pair[0]["u"].as_u64().unwrap() + 1
             );
             assert!(pair[1]["u"].as_u64() >= pair[1]["U"].as_u64());
-            assert_eq!(pair[1]["mt"], "u");
+            let periodic = (i + 1) as u64 % (DEPTH_SNAPSHOT_EVERY + 1) == 0;
+            assert_eq!(
+                pair[1]["mt"],
+                if periodic { "s" } else { "u" },
+                "frame {}",
+                i + 1
+            );
         }
+    }
+
+    type Side = BTreeMap<String, String>;
+
+    /// Applies a depth frame to a client-side book (prices as text: the mock's all have two
+    /// decimals and the same integer width here); a zero quantity removes.
+    fn apply(book: &mut [Side; 2], m: &Value) {
+        if m["mt"] == "s" {
+            *book = Default::default();
+        }
+        for (side, key) in book.iter_mut().zip(["b", "a"]) {
+            for level in m[key].as_array().unwrap() {
+                let (p, q) = (level[0].as_str().unwrap(), level[1].as_str().unwrap());
+                if q.bytes().all(|c| c == b'0' || c == b'.') {
+                    assert_eq!(q, "0");
+                    side.remove(p);
+                } else {
+                    side.insert(p.into(), q.into());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn depth_snapshots_are_the_state_the_updates_made() {
+        let msgs = frames(FeedKind::Depth(10), 1000);
+        let mut book: [Side; 2] = Default::default();
+        let mut checked = 0;
+        let mut removals = 0;
+        for m in &msgs {
+            if m["mt"] == "s" && !book[0].is_empty() {
+                let bids: Vec<Value> = book[0].iter().rev().map(|(p, q)| json!([p, q])).collect();
+                let asks: Vec<Value> = book[1].iter().map(|(p, q)| json!([p, q])).collect();
+                assert_eq!((&m["b"], &m["a"]), (&Value::from(bids), &Value::from(asks)));
+                checked += 1;
+            }
+            removals += m["b"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| l[1] == "0")
+                .count();
+            apply(&mut book, m);
+            assert!(book[0].len() <= 10 && book[1].len() <= 10);
+        }
+        assert!(checked >= 9 && removals > 50, "{checked} {removals}");
+    }
+
+    #[test]
+    fn a_depth_gap_skips_one_update_the_book_still_has() {
+        let mut feed = Feed::new("BTC-USD", FeedKind::Depth(5), 42, false);
+        let mut next = || {
+            let mut out = Vec::new();
+            feed.write_frame(&mut out, 1);
+            let header = if out[1] == 126 { 4 } else { 2 };
+            serde_json::from_slice::<Value>(&out[header..]).unwrap()
+        };
+        let first = next();
+        let second = next();
+        assert_eq!(second["pu"], first["u"]);
+        assert!(feed.skip_depth_update());
+        let mut out = Vec::new();
+        feed.write_frame(&mut out, 1);
+        let header = if out[1] == 126 { 4 } else { 2 };
+        let third: Value = serde_json::from_slice(&out[header..]).unwrap();
+        let skipped_to = third["pu"].as_u64().unwrap();
+        assert!(skipped_to > second["u"].as_u64().unwrap());
+        assert_eq!(third["U"].as_u64().unwrap(), skipped_to + 1);
+        assert!(!Feed::new("BTC-USD", FeedKind::AggTrade, 1, false).skip_depth_update());
     }
 
     #[test]

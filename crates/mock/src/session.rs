@@ -90,6 +90,17 @@ impl Session {
         self.subs.iter().any(|s| s.feed.is_some())
     }
 
+    /// The `depth_gap` fault: the next update of every depth topic subscribed now skips a
+    /// sequence. Returns how many topics it hit.
+    pub fn depth_gap(&mut self) -> usize {
+        self.subs
+            .iter_mut()
+            .filter_map(|s| s.feed.as_mut())
+            .map(Feed::skip_depth_update)
+            .filter(|hit| *hit)
+            .count()
+    }
+
     /// Appends the next market-data frame (round robin over the topics); false if none streams.
     pub fn write_market_frame(&mut self, out: &mut Vec<u8>, now_us: u64) -> bool {
         let n = self.subs.len();

@@ -11,6 +11,7 @@ from typing import Any
 from bullet_ws._connect import Connect, resolve_connect_args
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import (
+    BookNotFound,
     BulletWsError,
     BusyError,
     ConnectError,
@@ -20,6 +21,8 @@ from bullet_ws.errors import (
     StoppedError,
 )
 from bullet_ws.events import (
+    BookGap,
+    BookResynced,
     Disconnected,
     OrderUnacked,
     Reconnected,
@@ -27,6 +30,7 @@ from bullet_ws.events import (
     Rotated,
     Stats,
 )
+from bullet_ws.pure.book import OrderBook
 from bullet_ws.pure.managed import ManagedWebSocket, open_managed
 from bullet_ws.pure.messages import (
     AggTrade,
@@ -56,6 +60,9 @@ from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
 
 __all__ = [
     "AggTrade",
+    "BookGap",
+    "BookNotFound",
+    "BookResynced",
     "BookTicker",
     "BulletWsError",
     "BusyError",
@@ -77,6 +84,7 @@ __all__ = [
     "MarketStatus",
     "MarketStatusEntry",
     "Message",
+    "OrderBook",
     "OrderResult",
     "OrderUnacked",
     "OrderUpdate",

@@ -30,8 +30,10 @@ from websockets.exceptions import ConnectionClosed
 
 from bullet_ws import _validate
 from bullet_ws.config import ManagedWsConfig
-from bullet_ws.errors import BusyError, ConnectError, StoppedError
+from bullet_ws.errors import BookNotFound, BusyError, ConnectError, StoppedError
 from bullet_ws.events import (
+    BookGap,
+    BookResynced,
     Disconnected,
     OrderUnacked,
     Reconnected,
@@ -39,7 +41,8 @@ from bullet_ws.events import (
     Rotated,
     Stats,
 )
-from bullet_ws.pure.messages import ErrorMessage, Message, OrderResult, Pong, Status
+from bullet_ws.pure.book import Books, OrderBook
+from bullet_ws.pure.messages import DepthUpdate, ErrorMessage, Message, OrderResult, Pong, Status
 from bullet_ws.pure.parse import parse_message
 from bullet_ws.pure.rotation import Dedup
 from bullet_ws.pure.transport import (
@@ -61,7 +64,10 @@ __all__ = [
 
 logger = logging.getLogger("bullet_ws.pure")
 
-Event = Message | Reconnecting | Reconnected | Rotated | Disconnected | OrderUnacked
+Event = (
+    Message | Reconnecting | Reconnected | Rotated | Disconnected | OrderUnacked | BookGap
+    | BookResynced
+)
 
 MIN_BACKOFF = 0.010  # a zero backoff would never grow: floor it (the SDK's 10 ms)
 COMMAND_QUEUE_CAPACITY = 256  # commands are low-rate; a full queue means a stuck task
@@ -130,7 +136,17 @@ class _WriteFailed(Exception):
         self.written = written
 
 
-_Command = _Subscribe | _Unsubscribe | _Send
+class _Resubscribe:
+    """Books out of sync: UNSUBSCRIBE then SUBSCRIBE their topics for a fresh snapshot, outside
+    the replay set (the topics stay subscribed)."""
+
+    __slots__ = ("topics",)
+
+    def __init__(self, topics: list[str]) -> None:
+        self.topics = topics
+
+
+_Command = _Subscribe | _Unsubscribe | _Send | _Resubscribe
 
 
 class _Session:
@@ -161,6 +177,7 @@ class _Session:
         self.requested: dict[str, None] = {}
         self.requested_encoded = 0  # sum of json_string_size over `requested`: the replay size
         self.applied: dict[str, None] = {}
+        self.books = Books()  # the order books of the subscribed depth topics
         # Counters and clocks.
         self.messages_received = 0
         self.events_dropped = 0
@@ -533,6 +550,7 @@ class _Session:
         max_bytes = self.max_bytes
         monotonic = time.monotonic
         intercept = self._intercept
+        books = self.books
         try:
             while True:
                 frame = await recv()
@@ -554,6 +572,10 @@ class _Session:
                 if dedup is not None:  # only while two connections are read
                     self._admit(dedup, message, size, main == dedup.switched)
                     continue
+                # The book sees what is delivered (after a rotation's dedup), never a duplicate.
+                book_event = None
+                if cls is DepthUpdate and books:
+                    book_event = self._apply_book(message)  # type: ignore[arg-type]
                 self.messages_received += 1
                 if len(events) < capacity and (
                     not events or self.queued_bytes + size <= max_bytes
@@ -565,6 +587,8 @@ class _Session:
                         self._wake_consumer()
                 else:
                     self._count_drop()
+                if book_event is not None:
+                    self.push(book_event)
         except ConnectionClosed as exc:
             if conn is self.conn:
                 self.loss = close_reason(exc)
@@ -620,6 +644,14 @@ class _Session:
         """Apply one command; False when the socket has ended."""
         if isinstance(command, _Send):
             return await self._send_with_retry(command)
+        if isinstance(command, _Resubscribe):
+            logger.info("order book out of sync; resubscribing %s", command.topics)
+            try:
+                await self._send(client_frame("UNSUBSCRIBE", None, command.topics))
+                await self._send(client_frame("SUBSCRIBE", None, command.topics))
+            except _WriteFailed as exc:  # the reader reports the loss
+                logger.debug("resubscribe failed (%s), connection presumed lost", exc.reason)
+            return True
         if isinstance(command, _Unsubscribe):
             topics = [t for t in command.topics if self.applied.pop(t, 0) is None]
             method = "UNSUBSCRIBE"
@@ -713,6 +745,7 @@ class _Session:
         self.live = False
         self._drop_connection()
         logger.warning("connection lost (%s), reconnecting", reason)
+        self.books.connection_lost(lost_at)
         self.push(Reconnecting(reason))
         self._unack_pending(f"connection lost before the ack: {reason}")
         config = self.config
@@ -803,11 +836,23 @@ class _Session:
         else:
             self._count_drop()
 
+    def _apply_book(self, message: DepthUpdate) -> BookGap | BookResynced | None:
+        """Apply a depth message to its book; a gap also queues the resubscribe of its topic."""
+        event, resubscribe = self.books.apply(message, self.last_message_at)
+        if resubscribe:
+            self.enqueue(_Resubscribe(resubscribe))
+        return event
+
     def _admit(self, dedup: Dedup, message: Message, size: int, from_new: bool) -> None:
         out: list[tuple[Any, int]] = []
         dedup.admit((message, size), from_new, out)
         for item, item_size in out:
+            book_event = (
+                self._apply_book(item) if type(item) is DepthUpdate and self.books else None
+            )
             self._enqueue(item, item_size)
+            if book_event is not None:
+                self.push(book_event)
         if self.rot_new is not None and dedup.caught_up():
             self.rot_wake.set()
 
@@ -998,6 +1043,7 @@ class ManagedWebSocket:
             session.requested.update(dict.fromkeys(new))
             session.requested_encoded = replay_encoded
             session.enqueue(_Subscribe(new, request_id))
+            session.books.topics_added(new, time.monotonic())
 
     def unsubscribe(self, topics: Iterable[str], id: int | None = None) -> None:
         """Unsubscribe; only active topics are sent and dropped from the replay set."""
@@ -1016,6 +1062,15 @@ class ManagedWebSocket:
                 del session.requested[topic]
             session.requested_encoded -= encoded
             session.enqueue(_Unsubscribe(active, request_id))
+            session.books.topics_removed(active, time.monotonic())
+
+    def book(self, symbol: str) -> OrderBook:
+        """The live order book of `symbol`, kept from its subscribed depth topic
+        (`SYMBOL@depth5|10|20`); `BookNotFound` (a KeyError) when there is none."""
+        book = self._session.books.book(_validate.symbol_arg(symbol))
+        if book is None:
+            raise BookNotFound(symbol)
+        return book
 
     def _send_order(self, method: str, tx: str | bytes, id: int | None) -> None:
         payload = _validate.tx_arg(tx)

@@ -28,7 +28,9 @@ Protocol behaviour, in short:
   streaming topics in subscription order (the first frame right after the subscribe ack); ``rate=None``
   floods (as fast as the socket takes). Each topic's first frame after (re)subscribing is its first:
   depth starts with a snapshot (``mt:"s"``, ``pu:0``, ``U=u=1``) then updates with ``U = pu + 1``
-  and ``pu`` = previous ``u``; bookTicker ``u`` counts 1, 2, … with the first ``mt:"s"``; aggTrade
+  and ``pu`` = previous ``u``, with a snapshot of the whole book (``U = u = pu + 1``) after every
+  100 updates; the book keeps at most N levels a side at fixed prices, and a ``"0"`` quantity
+  removes a level; bookTicker ``u`` counts 1, 2, … with the first ``mt:"s"``; aggTrade
   ``a`` counts 1, 2, …; ``co`` on every 4th trade. ``E`` is the wall clock (µs) when the frame was
   built (one stamp per write batch when flooding).
 * Server rules of the live exchange, when enabled: ``idle_close`` closes a connection whose client
@@ -79,6 +81,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "no_status",
     "wrong_first",
     "reject_orders",
+    "depth_gap",
 )
 
 
@@ -370,6 +373,11 @@ class MockExchange:
           ``connected``; the connection then works normally.
         - ``reject_orders(code=-2010, msg="new order rejected")`` (c, n): answer order requests with
           the untagged error ``{"id":..,"E":..,"error":{"code":code,"msg":msg}}``.
+        - ``depth_gap()`` (c): the next update of each depth topic subscribed now skips a
+          sequence: one update changes the stream's book but is not sent, so the next ``pu`` is
+          not the ``u`` the client saw last. A client that heals the gap (unsubscribe, then
+          subscribe) gets a fresh snapshot. With scope "next" it hits nothing (no topic is
+          subscribed right after ``connected``).
 
         Raises:
             ValueError: unknown `kind`, bad `scope` (or a next-only kind with scope "current"),
