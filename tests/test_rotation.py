@@ -181,3 +181,27 @@ def test_max_connection_age_default_and_event(backend: ModuleType) -> None:
             assert (r, o) == ("max_connection_age", 0.25)
     assert "Rotated" in backend.__all__
     assert backend.Stats(1, 2, 3, 4).rotations == 0
+
+
+def test_the_new_connection_takes_over_once_level_with_the_old() -> None:
+    """Read after the old connection in a fixed order (asyncio reads sockets in fd order), the new
+    one may never get ahead of it: level with what was delivered is enough to take over, with no
+    gap and no duplicate (the pure backend's twin of the Rust unit test)."""
+    from bullet_ws.pure import parse_message
+    from bullet_ws.pure.rotation import Dedup
+
+    def trade(a: int) -> tuple[Any, int]:
+        frame = (f'{{"e":"aggTrade","E":1,"s":"BTC-USD","a":{a},"p":"1","q":"1","f":1,"l":1,'
+                 f'"T":1,"m":true,"th":"0x"}}')
+        return parse_message(frame), 0
+
+    dedup = Dedup()
+    dedup.replay_acked = True
+    out: list[tuple[Any, int]] = []
+    for a in range(10, 13):
+        dedup.admit(trade(a), False, out)
+        dedup.admit(trade(a), True, out)
+    assert dedup.caught_up()
+    dedup.admit(trade(13), False, out)
+    dedup.admit(trade(13), True, out)
+    assert [m.agg_trade_id for m, _ in out] == [10, 11, 12, 13]

@@ -111,7 +111,13 @@ class Dedup:
             topic.held.clear()
             topic.on_new = True
         elif topic.last is not None:
-            if last <= topic.last:
+            if last == topic.last:
+                # Level with what was delivered: the new stream has caught up (read after the
+                # old one in a fixed order, it may never pass it), so it takes over from here.
+                topic.held.clear()
+                topic.on_new = True
+                return
+            if last < topic.last:
                 return
             if topic.on_new or first <= topic.last + 1:
                 topic.on_new = True
