@@ -37,7 +37,14 @@ from typing import Any, TextIO
 
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import ConnectError
-from bullet_ws.events import BookGap, BookResynced, Disconnected, Reconnected, Reconnecting
+from bullet_ws.events import (
+    BookGap,
+    BookResynced,
+    Disconnected,
+    Reconnected,
+    Reconnecting,
+    Rotated,
+)
 from bullet_ws.topics import OrderbookDepth, Topic
 
 __all__ = ["DEMO_CONFIG", "FAULTS", "SYMBOLS", "demo_topics", "run_demo"]
@@ -218,6 +225,7 @@ class DemoState:
         # The order books: gaps reported and healed, and the books' state (`ws.book`).
         self.book_gaps = 0
         self.book_resyncs = 0
+        self.rotations: list[Rotated] = []
         self.books_line = ""
 
     def now(self) -> float:
@@ -250,6 +258,9 @@ class DemoState:
             elif isinstance(ev, Disconnected):
                 self.disconnected = ev.reason
                 self.note(repr(ev))
+            elif isinstance(ev, Rotated):
+                self.rotations.append(ev)
+                self.note(f"Rotated(reason={ev.reason!r}, overlap={ev.overlap:.3f}): no gap")
             elif isinstance(ev, BookGap):
                 self.book_gaps += 1
                 self.note(repr(ev))
@@ -680,6 +691,7 @@ async def _demo(opts: DemoOptions, out: TextIO, err: TextIO) -> int:
                 tasks.append(faults_task)
                 at = _plan(opts.seconds, len(FAULTS))[0] / 2
                 tasks.append(asyncio.create_task(_depth_gap(mock, ws, st, at)))
+                tasks.append(asyncio.create_task(_rotation(mock, st, at * 1.4)))
             interval = 0.1 if tty else 0.05
             while not stop.is_set():
                 st.stats = ws.stats
@@ -755,6 +767,15 @@ async def _depth_gap(mock: Any, ws: Any, st: DemoState, at: float) -> None:
         st.note("FAULT depth_gap: each depth stream skips an update; the books resubscribe")
 
 
+async def _rotation(mock: Any, st: DemoState, at: float) -> None:
+    """Before the connection faults: the server's 'disconnecting' notice, answered by a
+    make-before-break rotation (a second connection, no gap, no Reconnecting)."""
+    while st.now() < at:
+        await asyncio.sleep(0.02)
+    if mock.fault("disconnecting", reason="max_duration", delay=0.3):
+        st.note("FAULT disconnecting (max_duration): the socket rotates to a new connection")
+
+
 async def _consume(ws: Any, st: DemoState, market_types: tuple[type, ...], message: type) -> None:
     while True:
         batch = await ws.recv_batch(4096)
@@ -781,6 +802,11 @@ def _summary(
         f"(event_time -> receipt, {st.latency_seen:,} samples)\n"
     )
     if stats is not None:
+        w(
+            f"  rotations      {stats.rotations} (stats.rotations): "
+            + (", ".join(f"{r.reason} in {r.overlap * 1000:.1f} ms" for r in st.rotations) or "none")
+            + "\n"
+        )
         w(
             f"  reconnects     {stats.reconnects} (stats.reconnects); "
             f"events dropped {stats.events_dropped}\n"
