@@ -207,8 +207,10 @@ mod tests {
     /// level with what was delivered is enough to take over, with no gap and no duplicate.
     #[test]
     fn new_level_with_old_takes_over() {
-        let mut d = Dedup::default();
-        d.replay_acked = true;
+        let mut d = Dedup {
+            replay_acked: true,
+            ..Dedup::default()
+        };
         let mut out = Vec::new();
         for a in 10..13 {
             d.admit(trade(a), false, &mut out);
