@@ -164,7 +164,7 @@ Expected = dict[str, "str | list[str]"]
 
 def _matches(expected: Expected, got: dict[str, str]) -> bool:
     """A recorded value is one verdict, or a list of the verdicts seen for a timing-dependent case
-    (the pure client's fail-fast cases 3.x/4.x: OK when the echo of the valid message before the
+    (the pure client's fail-fast cases 3.x/4.x, and 5.15: OK when the echo of the valid message before the
     bad frame wins the race with websockets' reader, NON-STRICT otherwise)."""
     for key, value in got.items():
         allowed = expected.get(key)
