@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bullet_ws::book::Books;
-use bullet_ws::bridge::{EventQueue, Notify};
+use bullet_ws::event_queue::{EventQueue, Notify};
 use bullet_ws::protocol::{parse_str, ServerMessage};
 
 struct Quiet;

@@ -19,7 +19,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use tokio::time::Instant;
 
-use crate::bridge::{Event, EventQueue};
+use crate::event_queue::{Event, EventQueue};
 use crate::protocol::messages::DepthUpdate;
 use crate::protocol::server::{Level, Str};
 use crate::protocol::ServerMessage;

@@ -1,14 +1,33 @@
 //! bullet-ws core: the Bullet exchange's managed WebSocket on tokio. Plain Rust; the PyO3 layer
 //! lives in `python/` behind the `python` feature.
+//!
+//! The modules in the order data flows through them:
+//!
+//! ```text
+//! config      the validated settings and the bounds both backends share
+//! runtime     the one tokio runtime per process (and what fork() does to it)
+//! transport   one connection: TCP, TLS, the upgrade, the `connected` handshake, frames in/out
+//! protocol    frames -> ServerMessage (the SDK's order of attempts) and commands -> frames
+//! managed     the socket task: reconnects (backoff), replay, rotation, keepalive, order ledger;
+//!             and its handle, which queues commands from any thread
+//! book        local order books kept from depth messages on the socket thread
+//! event_queue bounded hand-off of events to the consumer, one wake per burst
+//! python      (feature `python`) the doorbell, awaitables and classes the asyncio loop sees
+//! ```
+
+pub mod config;
+pub mod runtime;
+
+pub mod transport;
+
+pub mod protocol;
 
 pub mod backoff;
-pub mod book;
-pub mod bridge;
-pub mod config;
 pub mod managed;
-pub mod protocol;
-pub mod runtime;
-pub mod transport;
+
+pub mod book;
+
+pub mod event_queue;
 
 #[cfg(feature = "python")]
 mod python;

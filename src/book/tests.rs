@@ -1,5 +1,5 @@
 use super::*;
-use crate::bridge::Notify;
+use crate::event_queue::Notify;
 use crate::protocol::parse_str;
 
 struct Quiet;

@@ -10,8 +10,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::*;
-use crate::bridge::Notify as Wake;
+use crate::event_queue::Notify as Wake;
+use crate::event_queue::{ConnectState, Event, LogLevel};
 use crate::protocol::parse_str;
+use crate::protocol::ServerMessage;
+use crate::transport::{ConnectError, ConnectErrorKind, Connection, Lost};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Plan {

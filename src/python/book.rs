@@ -20,7 +20,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "RESUBSCRIBE_EVERY",
         crate::book::RESUBSCRIBE_EVERY.as_secs_f64(),
     )?;
-    m.add_class::<PyOrderBook>()?;
+    m.add_class::<OrderBook>()?;
     m.add_class::<BookFeeder>()?;
     Ok(())
 }
@@ -98,10 +98,10 @@ fn validator(py: Python<'_>) -> PyResult<&Py<PyAny>> {
 
 /// The live order book of one symbol, kept by the socket (see docs/API.md "Order book").
 #[pyclass(frozen, module = "bullet_ws._core", name = "OrderBook")]
-pub struct PyOrderBook(pub Arc<Book>);
+pub struct OrderBook(pub Arc<Book>);
 
 #[pymethods]
-impl PyOrderBook {
+impl OrderBook {
     #[getter]
     fn symbol(&self) -> &str {
         self.0.symbol()
@@ -234,7 +234,7 @@ impl BookFeeder {
         ))
     }
 
-    fn book(&self, symbol: &str) -> Option<PyOrderBook> {
-        self.books.book(symbol).map(PyOrderBook)
+    fn book(&self, symbol: &str) -> Option<OrderBook> {
+        self.books.book(symbol).map(OrderBook)
     }
 }

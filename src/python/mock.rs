@@ -5,26 +5,24 @@
 
 use std::time::Duration;
 
-use bullet_ws_mock::{
-    ClosedBy, ConnectionRecord, DropHow, Fault, MockConfig, MockServer, OrderReject, Scope,
-};
+use bullet_ws_mock::{ClosedBy, ConnectionRecord, DropHow, Fault, MockConfig, OrderReject, Scope};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyMockServer>()
+    m.add_class::<MockServer>()
 }
 
 /// A running fake Bullet exchange (native). Use `bullet_ws.testing.MockExchange` instead.
 #[pyclass(frozen, module = "bullet_ws._core", name = "_MockServer")]
-struct PyMockServer {
-    server: MockServer,
+struct MockServer {
+    server: bullet_ws_mock::MockServer,
     host: String,
 }
 
 #[pymethods]
-impl PyMockServer {
+impl MockServer {
     /// Binds and starts serving at once; raises OSError if the address cannot be bound.
     #[new]
     #[pyo3(signature = (host="127.0.0.1".to_string(), port=0, rate=Some(20.0), symbols=None,
@@ -72,7 +70,7 @@ impl PyMockServer {
             shared_sequence,
             ..defaults
         };
-        let server = MockServer::start(config).map_err(|e| match e.kind() {
+        let server = bullet_ws_mock::MockServer::start(config).map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidInput => PyValueError::new_err(e.to_string()),
             _ => PyOSError::new_err(e.to_string()),
         })?;

@@ -1,9 +1,23 @@
 //! The PyO3 layer: the only place that knows about Python. The core hands it parsed events;
 //! here they become Python objects, on the event loop's thread.
+//!
+//! ```text
+//! socket       ManagedWebSocket: the handle's commands, config conversion, stats
+//! wakefd       the eventfd (pipe, condvar) the socket task rings without the GIL
+//! doorbell     the loop's side: the add_reader callback (or relay thread), waiters, logs
+//! awaitable    _Wait: recv/recv_batch/__anext__/close, complete without a Future when ready
+//! convert      core events and errors -> bullet_ws.events / bullet_ws.errors
+//! messages     Message/Record bases and field conversion; message_classes is generated
+//! book         OrderBook views and the events of the books
+//! mock         (feature `mock`) _MockServer, the fake exchange
+//! ```
 
 use pyo3::prelude::*;
 
+mod awaitable;
 mod book;
+mod convert;
+mod doorbell;
 #[macro_use]
 mod messages;
 mod message_classes;

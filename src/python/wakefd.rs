@@ -16,7 +16,7 @@ mod unix {
     use std::io;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-    use crate::bridge::Notify;
+    use crate::event_queue::Notify;
 
     pub struct WakeFd {
         read: OwnedFd,
@@ -136,7 +136,7 @@ mod portable {
 
     use parking_lot::{Condvar, Mutex};
 
-    use crate::bridge::Notify;
+    use crate::event_queue::Notify;
 
     pub struct WakeFd {
         rung: Mutex<bool>,

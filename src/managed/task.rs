@@ -1,0 +1,1243 @@
+//! The socket task: it owns the connection, applies the commands in order, hands messages over
+//! in bursts, keeps the books and the order ledger, and reconnects or rotates when needed.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::sync::mpsc;
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+
+use super::rotation::Dedup;
+use super::topics::TopicSet;
+use super::{Command, Shutdown, KEEPALIVE_ID_BASE, STOP_GRACE};
+use crate::backoff::Backoff;
+use crate::book::Books;
+use crate::config::Config;
+use crate::event_queue::{ConnectState, Event, EventQueue, LogLevel};
+use crate::protocol::{ClientMessage, ServerMessage};
+use crate::transport::{ConnectError, ConnectErrorKind, Connection, Connector, Lost};
+
+/// Keepalive ids awaiting their pong. A server that never answers must not grow the list.
+const MAX_OUTSTANDING_KEEPALIVES: usize = 16;
+
+/// A bug in the task must end the socket visibly, never leave the consumer waiting forever.
+pub(super) async fn guarded(task: impl Future<Output = ()>, events: Arc<EventQueue>) {
+    if let Err(panic) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let reason = format!("internal error: {what}");
+        if events.connect_state() == ConnectState::Pending {
+            events.set_connect_state(ConnectState::Failed(ConnectError::new(
+                ConnectErrorKind::Io,
+                reason.clone(),
+            )));
+        }
+        events.log(LogLevel::Error, format!("socket task failed: {reason}"));
+        events.push_final(Event::Disconnected { reason });
+        events.finish();
+    }
+}
+
+/// Messages handed over per lock of the event queue; bounds the latency a burst adds.
+const BURST: usize = 256;
+/// A slow consumer makes drops continuous; one warning per second is enough.
+const DROP_WARNING_EVERY: Duration = Duration::from_secs(1);
+/// A polite close frame must not delay anything.
+const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
+pub(super) struct Task<C: Connector> {
+    connector: Arc<C>,
+    config: Config,
+    events: Arc<EventQueue>,
+    commands: mpsc::Receiver<Command>,
+    shutdown: Arc<Shutdown>,
+    backoff: Backoff,
+    rng: fastrand::Rng,
+    replay: TopicSet,
+    last_drop_warning: Option<Instant>,
+    drops_since_warning: u64,
+    /// Orders written on the current connection and not acknowledged yet, oldest first.
+    pending: VecDeque<PendingOrder>,
+    /// Set once stopping: writes go on until then, never longer.
+    stop_deadline: Option<Instant>,
+    /// Last frame sent on the current connection (or its opening): the keepalive clock.
+    last_sent: Instant,
+    keepalives: VecDeque<u64>,
+    next_keepalive: u64,
+    /// Orders written on the connection a rotation left, still read for their acks.
+    old_pending: VecDeque<PendingOrder>,
+    /// A `disconnecting` notice seen in the last burst: its reason starts a rotation.
+    rotate_for: Option<String>,
+    pub(super) books: Arc<Books>,
+}
+
+/// An order on the wire: its id and `OrderResult.method` name.
+type PendingOrder = (Option<u64>, &'static str);
+
+/// A frame to send once more on the next connection.
+struct Retry {
+    frame: String,
+    order: Option<PendingOrder>,
+}
+
+/// What became of a command.
+enum Applied {
+    Done,
+    Stopped,
+    /// The connection is gone; `retry` is a frame whose write failed before any byte left.
+    Lost {
+        reason: String,
+        retry: Option<Retry>,
+    },
+}
+
+enum SendFailure {
+    Stopped,
+    /// `written`: some bytes went to the kernel during the attempt, so the peer may have it all.
+    Lost {
+        reason: String,
+        written: bool,
+    },
+}
+
+fn settle(pending: &mut VecDeque<PendingOrder>, batch: &[(ServerMessage, usize)]) {
+    for (message, _) in batch {
+        let id = match message {
+            ServerMessage::OrderResult(r) => r.id,
+            ServerMessage::ErrorMessage(e) => e.id,
+            _ => continue,
+        };
+        if let Some(i) = pending.iter().position(|(p, _)| *p == id) {
+            pending.remove(i);
+        }
+    }
+}
+
+fn order_of(message: &ClientMessage) -> Option<PendingOrder> {
+    match message {
+        ClientMessage::Order { method, id, .. } => Some((*id, method.name())),
+        _ => None,
+    }
+}
+
+/// The clocks of the connection being served.
+struct ConnClock {
+    connected_at: Instant,
+    /// The idle clock: the last message received.
+    last_message: Instant,
+    /// Whether this connection came from a reconnect (its early loss then doubles the backoff).
+    reconnected: bool,
+    /// After a failed rotation, the next may not start before this.
+    rotation_retry: Option<Instant>,
+}
+
+impl ConnClock {
+    fn new() -> Self {
+        let now = Instant::now();
+        ConnClock {
+            connected_at: now,
+            last_message: now,
+            reconnected: false,
+            rotation_retry: None,
+        }
+    }
+
+    /// A connection starts being served: after a reconnect or a rotation's switch.
+    fn fresh(&mut self) {
+        (self.connected_at, self.last_message) = (Instant::now(), Instant::now());
+        self.rotation_retry = None;
+    }
+}
+
+/// What woke the loop.
+#[allow(clippy::large_enum_variant)]
+enum Step<C: Connection> {
+    Shutdown,
+    Message((ServerMessage, usize)),
+    Lost(Lost),
+    Command(Option<Command>),
+    Idle,
+    Keepalive,
+    Rotation(RotationStep<C>),
+    RotationDeadline,
+    Age,
+}
+
+/// How long the new connection of a rotation may take to catch up with the old one (every
+/// sequenced stream continuing without a gap) before the switch is made anyway.
+pub const ROTATION_CATCH_UP: Duration = Duration::from_secs(5);
+/// How long the old connection is still read after the switch, for the acks of the orders
+/// written on it; then it is closed and they become `OrderUnacked`.
+pub const ROTATION_DRAIN: Duration = Duration::from_secs(5);
+/// The least wait before a failed rotation is tried again.
+const MIN_RETRY: Duration = Duration::from_secs(1);
+
+enum Phase<K> {
+    /// The connect runs in its own task, so the current connection is served meanwhile.
+    Opening(tokio::task::JoinHandle<Result<K, ConnectError>>),
+    /// Replayed: both are read, the old one is still the current one.
+    Overlap { new: K },
+    /// Switched: the old one is read for the acks of its orders (`None` once closed).
+    Draining { old: Option<K> },
+}
+
+struct Rotation<K> {
+    reason: String,
+    phase: Phase<K>,
+    dedup: Dedup,
+    deadline: Option<Instant>,
+    expired: bool,
+    opened_at: Instant,
+    /// Every stream had caught up at the switch: no filtering is needed once the old is gone.
+    caught_up: bool,
+}
+
+impl<K: Connection> Rotation<K> {
+    /// The filter for the current connection's messages, from the start of the rotation: what
+    /// the old connection delivers while the new one opens is what the new one may repeat.
+    fn dedup(&mut self) -> Option<&mut Dedup> {
+        Some(&mut self.dedup)
+    }
+
+    fn second(&mut self) -> Option<&mut K> {
+        match &mut self.phase {
+            Phase::Overlap { new } => Some(new),
+            Phase::Draining { old } => old.as_mut(),
+            Phase::Opening(_) => None,
+        }
+    }
+}
+
+#[allow(clippy::large_enum_variant)]
+enum RotationStep<K> {
+    Opened(Result<K, ConnectError>),
+    Received((ServerMessage, usize)),
+    Lost(Lost),
+}
+
+/// The next thing the rotation's other connection has for the loop; pending without one.
+async fn rotation_step<K: Connection>(rot: &mut Option<Rotation<K>>) -> RotationStep<K> {
+    let Some(r) = rot.as_mut() else {
+        return std::future::pending().await;
+    };
+    if let Phase::Opening(task) = &mut r.phase {
+        return RotationStep::Opened(task.await.unwrap_or_else(|e| {
+            Err(ConnectError::new(
+                ConnectErrorKind::Io,
+                format!("connect task failed: {e}"),
+            ))
+        }));
+    }
+    match r.second() {
+        Some(conn) => match conn.recv().await {
+            Ok(m) => RotationStep::Received(m),
+            Err(l) => RotationStep::Lost(l),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+impl<C: Connector> Task<C> {
+    pub(super) fn new(
+        connector: C,
+        config: Config,
+        events: Arc<EventQueue>,
+        commands: mpsc::Receiver<Command>,
+        shutdown: Arc<Shutdown>,
+    ) -> Self {
+        Task {
+            backoff: Backoff::new(&config),
+            connector: Arc::new(connector),
+            config,
+            events,
+            commands,
+            shutdown,
+            rng: fastrand::Rng::new(),
+            replay: TopicSet::default(),
+            last_drop_warning: None,
+            drops_since_warning: 0,
+            pending: VecDeque::new(),
+            stop_deadline: None,
+            last_sent: Instant::now(),
+            keepalives: VecDeque::new(),
+            next_keepalive: 0,
+            old_pending: VecDeque::new(),
+            rotate_for: None,
+            books: Arc::default(),
+        }
+    }
+
+    /// Reports an order that this socket cannot account for; never dropped.
+    fn unacked(&self, (id, method): PendingOrder, reason: String) {
+        self.log(
+            LogLevel::Warning,
+            format!("order {method} (id {id:?}) unacknowledged: {reason}"),
+        );
+        self.events
+            .push_unconditional(Event::OrderUnacked { id, method, reason });
+    }
+
+    /// Every written order still waiting for its ack becomes `OrderUnacked`.
+    fn unack_pending(&mut self, reason: &str) {
+        for order in std::mem::take(&mut self.pending) {
+            self.unacked(order, reason.to_owned());
+        }
+    }
+
+    fn unack_old_pending(&mut self, reason: &str) {
+        for order in std::mem::take(&mut self.old_pending) {
+            self.unacked(order, reason.to_owned());
+        }
+    }
+
+    /// Commands still queued will never be sent: their orders become `OrderUnacked`.
+    fn unsend_queued(&mut self, reason: &str) {
+        while let Ok(cmd) = self.commands.try_recv() {
+            if let Command::Send(message, _) = cmd {
+                if let Some(order) = order_of(&message) {
+                    self.unacked(order, reason.to_owned());
+                }
+            }
+        }
+    }
+
+    /// Acks (order results and errors) settle the pending orders they answer: by id, or, for
+    /// orders sent without one, the oldest id-less order.
+    fn settle(&mut self, batch: &[(ServerMessage, usize)]) {
+        settle(&mut self.pending, batch);
+    }
+
+    /// Writes the commands queued before the stop, until `STOP_GRACE` has passed.
+    async fn flush(&mut self, conn: &mut C::Conn) {
+        let deadline = Instant::now() + STOP_GRACE;
+        self.stop_deadline = Some(deadline);
+        while let Ok(cmd) = self.commands.try_recv() {
+            if Instant::now() >= deadline {
+                if let Command::Send(message, _) = &cmd {
+                    if let Some(order) = order_of(message) {
+                        self.unacked(order, "not sent: the socket stopped".into());
+                    }
+                }
+                continue;
+            }
+            if let Applied::Lost { reason, retry } = self.apply(cmd, conn).await {
+                if let Some(order) = retry.and_then(|r| r.order) {
+                    self.unacked(order, format!("not sent: {reason} while stopping"));
+                }
+            }
+        }
+    }
+
+    /// A fresh connection: the server's idle clock starts at its opening, and pongs of the old
+    /// one's keepalives can no longer arrive.
+    fn connection_opened(&mut self) {
+        self.last_sent = Instant::now();
+        self.keepalives.clear();
+    }
+
+    /// Looks at a server message before it is queued; true when it must not reach the user
+    /// (the pong of one of our keepalives).
+    fn intercept(&mut self, message: &ServerMessage) -> bool {
+        match message {
+            ServerMessage::Pong(p) => match p.id {
+                Some(id) if id >= KEEPALIVE_ID_BASE => {
+                    match self.keepalives.iter().position(|&k| k == id) {
+                        Some(i) => {
+                            self.keepalives.remove(i);
+                            true
+                        }
+                        None => false,
+                    }
+                }
+                _ => false,
+            },
+            ServerMessage::Status(s) if s.status == "disconnecting" => {
+                self.log(
+                    LogLevel::Warning,
+                    format!(
+                        "server is disconnecting this connection ({}), reason: {}",
+                        s.client_id,
+                        s.reason.as_deref().unwrap_or("none given")
+                    ),
+                );
+                self.rotate_for = Some(s.reason.as_deref().unwrap_or("disconnecting").to_owned());
+                false
+            }
+            _ => false,
+        }
+    }
+
+    async fn send_keepalive(&mut self, conn: &mut C::Conn) -> Result<(), SendFailure> {
+        let id = KEEPALIVE_ID_BASE + (self.next_keepalive & u64::from(u32::MAX));
+        self.next_keepalive = self.next_keepalive.wrapping_add(1);
+        self.send(conn, ClientMessage::Ping { id: Some(id) }.to_json())
+            .await?;
+        if self.keepalives.len() >= MAX_OUTSTANDING_KEEPALIVES {
+            self.keepalives.pop_front();
+        }
+        self.keepalives.push_back(id);
+        self.events.count_keepalive();
+        Ok(())
+    }
+
+    fn log(&self, level: LogLevel, message: String) {
+        self.events.log(level, message);
+    }
+
+    /// Books that lost their sync get a fresh snapshot: UNSUBSCRIBE then SUBSCRIBE of their
+    /// topics, outside the replay set (they stay subscribed). False when the socket must stop;
+    /// a lost connection is left to the receiving side to report.
+    async fn resubscribe(&mut self, conn: &mut C::Conn, topics: Vec<String>) -> bool {
+        self.log(
+            LogLevel::Info,
+            format!("order book out of sync; resubscribing {topics:?}"),
+        );
+        for message in [
+            ClientMessage::Unsubscribe {
+                id: None,
+                params: topics.clone(),
+            },
+            ClientMessage::Subscribe {
+                id: None,
+                params: topics,
+            },
+        ] {
+            match self.send(conn, message.to_json()).await {
+                Ok(()) => {}
+                Err(SendFailure::Stopped) => return false,
+                Err(SendFailure::Lost { reason, .. }) => {
+                    self.log(
+                        LogLevel::Debug,
+                        format!("resubscribe failed, connection presumed lost: {reason}"),
+                    );
+                    return true;
+                }
+            }
+        }
+        true
+    }
+
+    pub(super) async fn run(mut self) {
+        if let Some(conn) = self.first_connect().await {
+            self.events.set_connect_state(ConnectState::Connected);
+            self.serve(conn).await;
+        }
+        self.unack_pending("socket stopped before the ack");
+        self.unack_old_pending("socket stopped before the ack");
+        self.unsend_queued("not sent: the socket stopped");
+        self.events.finish();
+    }
+
+    /// Runs `fut` unless the stop signal comes first.
+    async fn or_shutdown<T>(&self, fut: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            biased;
+            _ = self.shutdown.wait() => None,
+            v = fut => Some(v),
+        }
+    }
+
+    async fn connect(&self) -> Option<Result<C::Conn, ConnectError>> {
+        let bound = self.config.connection_timeout;
+        let attempt = timeout(bound, self.connector.connect());
+        self.or_shutdown(attempt).await.map(|r| {
+            r.unwrap_or_else(|_| {
+                Err(ConnectError::new(
+                    ConnectErrorKind::Timeout,
+                    format!(
+                        "no `connected` status within connection_timeout ({:?})",
+                        bound
+                    ),
+                ))
+            })
+        })
+    }
+
+    async fn first_connect(&mut self) -> Option<C::Conn> {
+        match self.connect().await {
+            None => {
+                self.events
+                    .set_connect_state(ConnectState::Failed(ConnectError::new(
+                        ConnectErrorKind::Io,
+                        "stopped before the connection was open",
+                    )));
+                None
+            }
+            Some(Err(e)) => {
+                self.events.set_connect_state(ConnectState::Failed(e));
+                None
+            }
+            Some(Ok(conn)) => {
+                self.connection_opened();
+                Some(conn)
+            }
+        }
+    }
+
+    async fn serve(&mut self, mut conn: C::Conn) {
+        let idle = self.config.idle_timeout;
+        let mut clock = ConnClock::new();
+        let idle_timer = sleep(if idle.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            idle
+        });
+        tokio::pin!(idle_timer);
+        let keepalive = self.config.keepalive_interval;
+        let keepalive_timer = sleep(if keepalive.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            keepalive
+        });
+        tokio::pin!(keepalive_timer);
+        let mut batch: Vec<(ServerMessage, usize)> = Vec::with_capacity(BURST);
+        let max_age = self.config.max_connection_age;
+        let mut rot: Option<Rotation<C::Conn>> = None;
+
+        loop {
+            // A notice seen while a rotation is under way waits for its end.
+            if rot.is_none() {
+                if let Some(reason) = self.rotate_for.take() {
+                    rot = Some(self.start_rotation(reason));
+                }
+            }
+            let rot_deadline = rot.as_ref().and_then(|r| r.deadline);
+            let age_due = (!max_age.is_zero() && rot.is_none()).then(|| {
+                let due = clock.connected_at + max_age;
+                clock.rotation_retry.map_or(due, |r| r.max(due))
+            });
+            let far = Instant::now() + Duration::from_secs(3600);
+            let step = tokio::select! {
+                _ = self.shutdown.wait() => Step::Shutdown,
+                r = conn.recv() => match r {
+                    Ok(m) => Step::Message(m),
+                    Err(lost) => Step::Lost(lost),
+                },
+                c = self.commands.recv() => Step::Command(c),
+                _ = &mut idle_timer, if !idle.is_zero() => Step::Idle,
+                _ = &mut keepalive_timer, if !keepalive.is_zero() => Step::Keepalive,
+                r = rotation_step(&mut rot) => Step::Rotation(r),
+                _ = sleep_until(rot_deadline.unwrap_or(far)), if rot_deadline.is_some() => {
+                    Step::RotationDeadline
+                }
+                _ = sleep_until(age_due.unwrap_or(far)), if age_due.is_some() => Step::Age,
+            };
+            let lost = match step {
+                Step::Shutdown | Step::Command(None) => {
+                    self.flush(&mut conn).await;
+                    if let Some(r) = rot.take() {
+                        self.drop_rotation(r, "socket stopped before the ack");
+                    }
+                    let _ = timeout(CLOSE_GRACE, conn.close()).await;
+                    return;
+                }
+                Step::Message(first) => {
+                    clock.last_message = Instant::now();
+                    if !self.intercept(&first.0) {
+                        batch.push(first);
+                    }
+                    // Take what is already buffered before handing over: one lock, one wake-up.
+                    let mut pending_loss = None;
+                    while batch.len() < BURST {
+                        match conn.recv().now_or_never() {
+                            Some(Ok(m)) => {
+                                if !self.intercept(&m.0) {
+                                    batch.push(m);
+                                }
+                            }
+                            Some(Err(l)) => {
+                                pending_loss = Some(l);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    if !self.pending.is_empty() {
+                        self.settle(&batch);
+                    }
+                    // Only while two connections are read: the usual path stays as cheap.
+                    if let Some(dedup) = rot.as_mut().and_then(Rotation::dedup) {
+                        let from_new = dedup.switched;
+                        let mut out = Vec::with_capacity(batch.len());
+                        for item in batch.drain(..) {
+                            dedup.admit(item, from_new, &mut out);
+                        }
+                        batch = out;
+                    }
+                    let (dropped, resubscribe) =
+                        self.books.deliver(&self.events, &mut batch, Instant::now());
+                    if dropped > 0 {
+                        self.warn_drops(dropped);
+                    }
+                    if !resubscribe.is_empty() && !self.resubscribe(&mut conn, resubscribe).await {
+                        return;
+                    }
+                    match pending_loss {
+                        Some(l) => l.to_string(),
+                        None => {
+                            if self.rotation_progress(&mut rot, &mut conn) {
+                                clock.fresh();
+                            }
+                            continue;
+                        }
+                    }
+                }
+                Step::Lost(l) => l.to_string(),
+                Step::Idle => {
+                    let deadline = clock.last_message + idle;
+                    if Instant::now() < deadline {
+                        idle_timer.as_mut().reset(deadline);
+                        continue;
+                    }
+                    format!(
+                        "no message within idle_timeout ({:.3}s)",
+                        idle.as_secs_f64()
+                    )
+                }
+                // Sends move the deadline without touching the timer: it re-arms when it fires.
+                Step::Keepalive => {
+                    let due = self.last_sent + keepalive;
+                    if Instant::now() < due {
+                        keepalive_timer.as_mut().reset(due);
+                        continue;
+                    }
+                    match self.send_keepalive(&mut conn).await {
+                        Ok(()) => {}
+                        Err(SendFailure::Stopped) => return,
+                        // The receiving side reports the loss.
+                        Err(SendFailure::Lost { reason, .. }) => self.log(
+                            LogLevel::Debug,
+                            format!("keepalive send failed, connection presumed lost: {reason}"),
+                        ),
+                    }
+                    keepalive_timer.as_mut().reset(Instant::now() + keepalive);
+                    continue;
+                }
+                Step::Age => {
+                    rot = Some(self.start_rotation("max_connection_age".into()));
+                    continue;
+                }
+                Step::Rotation(r) => {
+                    let Some(current) = rot.as_mut() else {
+                        continue;
+                    };
+                    match self.on_rotation_step(current, r).await {
+                        Ok(()) => {}
+                        Err(Some(_)) => return,
+                        Err(None) => {
+                            rot = None;
+                            clock.rotation_retry =
+                                Some(Instant::now() + self.config.max_backoff.max(MIN_RETRY));
+                        }
+                    }
+                    if self.rotation_progress(&mut rot, &mut conn) {
+                        clock.fresh();
+                    }
+                    continue;
+                }
+                Step::RotationDeadline => {
+                    if let Some(r) = rot.as_mut() {
+                        r.expired = true;
+                    }
+                    if self.rotation_progress(&mut rot, &mut conn) {
+                        clock.fresh();
+                    }
+                    continue;
+                }
+                Step::Command(Some(cmd)) => {
+                    // Subscriptions changed during the overlap go to both connections.
+                    let mirror = match (&cmd, rot.as_ref().map(|r| &r.phase)) {
+                        (Command::Subscribe(t, _), Some(Phase::Overlap { .. })) => {
+                            Some(ClientMessage::Subscribe {
+                                id: None,
+                                params: t.clone(),
+                            })
+                        }
+                        (Command::Unsubscribe(t, _), Some(Phase::Overlap { .. })) => {
+                            Some(ClientMessage::Unsubscribe {
+                                id: None,
+                                params: t.clone(),
+                            })
+                        }
+                        _ => None,
+                    };
+                    match self.apply(cmd, &mut conn).await {
+                        Applied::Done => {
+                            if let (
+                                Some(m),
+                                Some(Rotation {
+                                    phase: Phase::Overlap { new, .. },
+                                    ..
+                                }),
+                            ) = (mirror, rot.as_mut())
+                            {
+                                // A lost new connection shows up on its receiving side.
+                                let _ = timeout(CLOSE_GRACE, new.send(m.to_json())).await;
+                            }
+                            continue;
+                        }
+                        Applied::Stopped => return,
+                        Applied::Lost { reason, retry } => {
+                            match self.recover(&mut rot, reason, conn, &mut clock).await {
+                                None => return,
+                                Some(new) => conn = new,
+                            }
+                            idle_timer.as_mut().reset(clock.last_message + idle);
+                            // A frame whose write failed before any byte left gets one more try.
+                            if let Some(Retry { frame, order }) = retry {
+                                match self.send(&mut conn, frame).await {
+                                    Ok(()) => self.pending.extend(order),
+                                    Err(SendFailure::Stopped) => {
+                                        if let Some(order) = order {
+                                            self.unacked(
+                                                order,
+                                                "socket stopped while writing".into(),
+                                            );
+                                        }
+                                        return;
+                                    }
+                                    Err(SendFailure::Lost { reason, .. }) => match order {
+                                        Some(order) => self.unacked(
+                                            order,
+                                            format!("retry after reconnect failed: {reason}"),
+                                        ),
+                                        None => self.log(
+                                            LogLevel::Warning,
+                                            format!("retry after reconnect failed: {reason}"),
+                                        ),
+                                    },
+                                }
+                            }
+                            continue;
+                        }
+                    }
+                }
+            };
+            // The old connection of a rotation ended: the new one, already replayed, takes over.
+            if matches!(rot.as_ref().map(|r| &r.phase), Some(Phase::Overlap { .. })) {
+                let current = rot.as_mut().expect("just matched");
+                self.switch(current, &mut conn, Some(lost));
+                clock.fresh();
+                if self.rotation_progress(&mut rot, &mut conn) {
+                    clock.fresh();
+                }
+                idle_timer.as_mut().reset(clock.last_message + idle);
+                continue;
+            }
+            match self.recover(&mut rot, lost, conn, &mut clock).await {
+                None => return,
+                Some(new) => conn = new,
+            }
+            idle_timer.as_mut().reset(clock.last_message + idle);
+        }
+    }
+
+    /// A lost connection: abandon a rotation under way (its orders become unacked), then
+    /// reconnect with the backoff. None when the socket stopped or gave up.
+    async fn recover(
+        &mut self,
+        rot: &mut Option<Rotation<C::Conn>>,
+        lost: String,
+        conn: C::Conn,
+        clock: &mut ConnClock,
+    ) -> Option<C::Conn> {
+        if let Some(r) = rot.take() {
+            self.drop_rotation(r, &format!("connection lost before the ack: {lost}"));
+        }
+        let uptime = clock.connected_at.elapsed();
+        let new = self
+            .reconnect(lost, conn, uptime, clock.reconnected)
+            .await?;
+        clock.fresh();
+        clock.reconnected = true;
+        Some(new)
+    }
+
+    /// Opens the next connection in the background; the current one serves meanwhile.
+    fn start_rotation(&mut self, reason: String) -> Rotation<C::Conn> {
+        self.log(
+            LogLevel::Info,
+            format!("rotating to a new connection ({reason})"),
+        );
+        let connector = self.connector.clone();
+        let bound = self.config.connection_timeout;
+        let opening = tokio::spawn(async move {
+            timeout(bound, connector.connect())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ConnectError::new(
+                        ConnectErrorKind::Timeout,
+                        format!("no `connected` status within connection_timeout ({bound:?})"),
+                    ))
+                })
+        });
+        Rotation {
+            reason,
+            phase: Phase::Opening(opening),
+            dedup: Dedup::default(),
+            deadline: None,
+            expired: false,
+            opened_at: Instant::now(),
+            caught_up: false,
+        }
+    }
+
+    /// Err(None): the rotation failed (the current connection goes on); Err(Some(())): stopped.
+    async fn on_rotation_step(
+        &mut self,
+        rot: &mut Rotation<C::Conn>,
+        step: RotationStep<C::Conn>,
+    ) -> Result<(), Option<()>> {
+        match step {
+            RotationStep::Opened(Err(e)) => {
+                self.log(
+                    LogLevel::Warning,
+                    format!("rotation failed, staying on the current connection: {e}"),
+                );
+                Err(None)
+            }
+            RotationStep::Opened(Ok(mut new)) => {
+                if !self.replay.order.is_empty() {
+                    let frame = ClientMessage::Subscribe {
+                        id: None,
+                        params: self.replay.order.clone(),
+                    }
+                    .to_json();
+                    match self.send(&mut new, frame).await {
+                        Ok(()) => {}
+                        Err(SendFailure::Stopped) => return Err(Some(())),
+                        Err(SendFailure::Lost { reason, .. }) => {
+                            self.log(
+                                LogLevel::Warning,
+                                format!("rotation failed, the new connection was lost: {reason}"),
+                            );
+                            return Err(None);
+                        }
+                    }
+                } else {
+                    rot.dedup.replay_acked = true;
+                    rot.dedup.nothing_replayed = true;
+                }
+                rot.opened_at = Instant::now();
+                rot.deadline = Some(rot.opened_at + ROTATION_CATCH_UP);
+                rot.phase = Phase::Overlap { new };
+                Ok(())
+            }
+            RotationStep::Received(first) => {
+                let from_new = matches!(rot.phase, Phase::Overlap { .. });
+                let mut burst = vec![first];
+                let mut loss = None;
+                if let Some(second) = rot.second() {
+                    while burst.len() < BURST {
+                        match second.recv().now_or_never() {
+                            Some(Ok(m)) => burst.push(m),
+                            Some(Err(l)) => {
+                                loss = Some(l);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+                if !from_new && !self.old_pending.is_empty() {
+                    settle(&mut self.old_pending, &burst);
+                }
+                let mut out = Vec::with_capacity(burst.len());
+                for item in burst {
+                    rot.dedup.admit(item, from_new, &mut out);
+                }
+                let dropped = self.events.push_messages(&mut out);
+                if dropped > 0 {
+                    self.warn_drops(dropped);
+                }
+                match loss {
+                    Some(l) => self.second_lost(rot, l),
+                    None => Ok(()),
+                }
+            }
+            RotationStep::Lost(l) => self.second_lost(rot, l),
+        }
+    }
+
+    fn second_lost(&mut self, rot: &mut Rotation<C::Conn>, lost: Lost) -> Result<(), Option<()>> {
+        match &mut rot.phase {
+            Phase::Overlap { .. } => {
+                self.log(
+                    LogLevel::Warning,
+                    format!("rotation failed, the new connection was lost: {lost}"),
+                );
+                Err(None)
+            }
+            Phase::Draining { old } => {
+                *old = None;
+                self.unack_old_pending(&format!("connection lost before the ack: {lost}"));
+                Ok(())
+            }
+            Phase::Opening(_) => Ok(()),
+        }
+    }
+
+    /// Moves on when it can: switches once the new connection caught up (or the catch-up time
+    /// ran out), closes the old one once its orders are settled (or the drain time ran out),
+    /// and ends the rotation when nothing is left to filter. True when it switched.
+    fn rotation_progress(
+        &mut self,
+        rot: &mut Option<Rotation<C::Conn>>,
+        conn: &mut C::Conn,
+    ) -> bool {
+        let Some(r) = rot.as_mut() else {
+            return false;
+        };
+        let mut switched = false;
+        if matches!(r.phase, Phase::Overlap { .. }) && (r.expired || r.dedup.caught_up()) {
+            self.switch(r, conn, None);
+            switched = true;
+        }
+        if let Phase::Draining { old } = &mut r.phase {
+            if old.is_some() && (self.old_pending.is_empty() || r.expired) {
+                if let Some(old) = old.take() {
+                    tokio::spawn(async move {
+                        let _ = timeout(CLOSE_GRACE, old.close()).await;
+                    });
+                }
+                self.unack_old_pending(&format!(
+                    "connection closed before the ack: rotated away, no ack within {ROTATION_DRAIN:?}"
+                ));
+            }
+            if old.is_none() && (r.caught_up || r.expired) {
+                *rot = None;
+            }
+        }
+        switched
+    }
+
+    /// The new connection becomes the current one; `lost`: the old one is gone already.
+    fn switch(&mut self, rot: &mut Rotation<C::Conn>, conn: &mut C::Conn, lost: Option<String>) {
+        let Phase::Overlap { new } =
+            std::mem::replace(&mut rot.phase, Phase::Draining { old: None })
+        else {
+            return;
+        };
+        rot.caught_up = rot.dedup.caught_up();
+        let mut out = Vec::new();
+        rot.dedup.force_switch(&mut out);
+        let dropped = self.events.push_messages(&mut out);
+        if dropped > 0 {
+            self.warn_drops(dropped);
+        }
+        let old = std::mem::replace(conn, new);
+        // A notice seen on the old connection during the overlap concerned the old one.
+        self.rotate_for = None;
+        self.old_pending.extend(std::mem::take(&mut self.pending));
+        self.connection_opened();
+        let overlap = rot.opened_at.elapsed();
+        match lost {
+            Some(reason) => {
+                self.unack_old_pending(&format!("connection lost before the ack: {reason}"));
+            }
+            None => rot.phase = Phase::Draining { old: Some(old) },
+        }
+        rot.expired = false;
+        rot.deadline = Some(Instant::now() + ROTATION_DRAIN);
+        self.log(
+            LogLevel::Info,
+            format!(
+                "rotated to the new connection ({}) after {:.3}s of overlap{}",
+                rot.reason,
+                overlap.as_secs_f64(),
+                if rot.caught_up {
+                    ""
+                } else {
+                    "; not every stream had caught up"
+                }
+            ),
+        );
+        self.events.count_rotation();
+        self.events.push_event(Event::Rotated {
+            reason: rot.reason.clone(),
+            overlap,
+        });
+    }
+
+    /// Abandons a rotation: its other connection is closed, and the orders waiting on the old
+    /// one become `OrderUnacked(reason)`.
+    fn drop_rotation(&mut self, rot: Rotation<C::Conn>, reason: &str) {
+        match rot.phase {
+            Phase::Opening(task) => task.abort(),
+            Phase::Overlap { new: other } | Phase::Draining { old: Some(other) } => {
+                tokio::spawn(async move {
+                    let _ = timeout(CLOSE_GRACE, other.close()).await;
+                });
+            }
+            Phase::Draining { old: None } => {}
+        }
+        self.unack_old_pending(reason);
+    }
+
+    fn warn_drops(&mut self, dropped: u64) {
+        self.drops_since_warning += dropped;
+        let now = Instant::now();
+        if self
+            .last_drop_warning
+            .is_none_or(|t| now.duration_since(t) >= DROP_WARNING_EVERY)
+        {
+            self.log(
+                LogLevel::Warning,
+                format!(
+                    "event queue full (channel_capacity {}): dropped {} events, consumer too slow",
+                    self.config.channel_capacity, self.drops_since_warning
+                ),
+            );
+            self.last_drop_warning = Some(now);
+            self.drops_since_warning = 0;
+        }
+    }
+
+    /// Sends one command. Returns `Some((reason, order_to_retry))` when the connection must be
+    /// replaced.
+    async fn apply(&mut self, cmd: Command, conn: &mut C::Conn) -> Applied {
+        let (message, retried) = match cmd {
+            Command::Subscribe(topics, id) => {
+                let new = self.replay.insert_new(topics);
+                if new.is_empty() {
+                    return Applied::Done;
+                }
+                (ClientMessage::Subscribe { id, params: new }, false)
+            }
+            Command::Unsubscribe(topics, id) => {
+                let gone = self.replay.remove_present(topics);
+                if gone.is_empty() {
+                    return Applied::Done;
+                }
+                (ClientMessage::Unsubscribe { id, params: gone }, false)
+            }
+            Command::Send(m, queued_at) => {
+                if let (Some(order), Some(max)) = (order_of(&m), self.config.order_max_age) {
+                    let waited = queued_at.elapsed();
+                    if waited > max {
+                        self.unacked(
+                            order,
+                            format!(
+                                "not sent: waited {:.3}s, longer than order_max_age ({:.3}s)",
+                                waited.as_secs_f64(),
+                                max.as_secs_f64()
+                            ),
+                        );
+                        return Applied::Done;
+                    }
+                }
+                (m, true)
+            }
+        };
+        let method = message.method();
+        let order = order_of(&message);
+        let frame = message.to_json();
+        if frame.len() > self.config.max_message_size {
+            self.log(
+                LogLevel::Error,
+                format!(
+                    "not sent: a {method} frame of {} bytes exceeds max_message_size ({})",
+                    frame.len(),
+                    self.config.max_message_size
+                ),
+            );
+            return Applied::Done;
+        }
+        let keep = retried.then(|| frame.clone());
+        match self.send(conn, frame).await {
+            Ok(()) => {
+                self.pending.extend(order);
+                Applied::Done
+            }
+            Err(SendFailure::Stopped) => {
+                if let Some(order) = order {
+                    self.unacked(order, "socket stopped while writing".into());
+                }
+                Applied::Stopped
+            }
+            // Subscriptions are in the replay set.
+            Err(SendFailure::Lost { reason, .. }) if !retried => {
+                self.log(
+                    LogLevel::Debug,
+                    format!("send failed, connection presumed lost: {reason}"),
+                );
+                Applied::Done
+            }
+            // Bytes of an order left: the exchange may have it, so it is never sent again.
+            Err(SendFailure::Lost {
+                reason,
+                written: true,
+            }) if order.is_some() => {
+                if let Some(order) = order {
+                    self.unacked(order, format!("connection lost while writing: {reason}"));
+                }
+                Applied::Lost {
+                    reason: format!("{method} send failed: {reason}"),
+                    retry: None,
+                }
+            }
+            Err(SendFailure::Lost { reason, .. }) => Applied::Lost {
+                reason: format!("{method} send failed: {reason}"),
+                retry: keep.map(|frame| Retry { frame, order }),
+            },
+        }
+    }
+
+    /// Sends one frame, unless the stop signal comes first, or the peer stops reading for longer
+    /// than `idle_timeout`: a full socket buffer must never freeze the task.
+    async fn send(&mut self, conn: &mut C::Conn, frame: String) -> Result<(), SendFailure> {
+        let idle = self.config.idle_timeout;
+        let stall = async {
+            if idle.is_zero() {
+                std::future::pending::<()>().await
+            } else {
+                sleep(idle).await
+            }
+        };
+        // A write under way when the stop comes may finish within STOP_GRACE: cutting it short
+        // could leave half a frame, and an order in an unknown state.
+        let stopped = async {
+            match self.stop_deadline {
+                Some(deadline) => sleep_until(deadline).await,
+                None => {
+                    self.shutdown.wait().await;
+                    sleep(STOP_GRACE).await
+                }
+            }
+        };
+        let before = conn.bytes_written();
+        let outcome = tokio::select! {
+            biased;
+            r = conn.send(frame) => r.map_err(|e| e.to_string()),
+            _ = stopped => return Err(SendFailure::Stopped),
+            _ = stall => Err(format!(
+                "send stalled for idle_timeout ({:.3}s)",
+                idle.as_secs_f64()
+            )),
+        };
+        match outcome {
+            Ok(()) => {
+                self.last_sent = Instant::now();
+                Ok(())
+            }
+            Err(reason) => Err(SendFailure::Lost {
+                reason,
+                written: conn.bytes_written() != before,
+            }),
+        }
+    }
+
+    /// The reconnect procedure. `None` means the task must end.
+    async fn reconnect(
+        &mut self,
+        reason: String,
+        old: C::Conn,
+        uptime: Duration,
+        reconnected: bool,
+    ) -> Option<C::Conn> {
+        // A late close handshake must not hold up the new connection.
+        tokio::spawn(async move {
+            let _ = timeout(CLOSE_GRACE, old.close()).await;
+        });
+        self.log(
+            LogLevel::Warning,
+            format!("connection lost ({reason}); reconnecting"),
+        );
+        let unacked = format!("connection lost before the ack: {reason}");
+        // Before `Reconnecting`: a consumer that sees it must find the books out of sync.
+        self.books.connection_lost(Instant::now());
+        self.events.push_event(Event::Reconnecting { reason });
+        self.unack_pending(&unacked);
+        self.backoff.connection_lost(uptime, reconnected);
+        let lost_at = Instant::now();
+        let mut attempts: u64 = 0;
+        loop {
+            if self.shutdown.is_set() {
+                return None;
+            }
+            attempts += 1;
+            if let Some(max) = self.config.max_retries {
+                if attempts > max {
+                    let reason = format!("exhausted {max} reconnect attempts");
+                    self.log(LogLevel::Error, format!("giving up: {reason}"));
+                    self.unsend_queued(&format!("not sent: {reason}"));
+                    self.events.push_final(Event::Disconnected { reason });
+                    return None;
+                }
+            }
+            let delay = self.backoff.delay(&mut self.rng);
+            self.log(
+                LogLevel::Info,
+                format!(
+                    "reconnect attempt {attempts} in {:.3}s (backoff {:.3}s)",
+                    delay.as_secs_f64(),
+                    self.backoff.current().as_secs_f64()
+                ),
+            );
+            self.or_shutdown(sleep(delay)).await?;
+            let mut conn = match self.connect().await? {
+                Ok(conn) => {
+                    self.connection_opened();
+                    conn
+                }
+                Err(e) => {
+                    self.log(
+                        LogLevel::Warning,
+                        format!("reconnect attempt {attempts} failed: {e}"),
+                    );
+                    self.backoff.failed();
+                    continue;
+                }
+            };
+            if !self.replay.order.is_empty() {
+                let frame = ClientMessage::Subscribe {
+                    id: None,
+                    params: self.replay.order.clone(),
+                }
+                .to_json();
+                if frame.len() > self.config.max_message_size {
+                    let reason = format!(
+                        "subscription replay failed: the replay frame of {} bytes exceeds max_message_size ({})",
+                        frame.len(),
+                        self.config.max_message_size
+                    );
+                    self.log(LogLevel::Error, format!("giving up: {reason}"));
+                    self.unsend_queued(&format!("not sent: {reason}"));
+                    self.events.push_final(Event::Disconnected { reason });
+                    return None;
+                }
+                match self.send(&mut conn, frame).await {
+                    Ok(()) => {}
+                    Err(SendFailure::Stopped) => return None,
+                    Err(SendFailure::Lost { reason: e, .. }) => {
+                        self.log(
+                            LogLevel::Warning,
+                            format!("replay lost the new connection ({e}); retrying"),
+                        );
+                        self.backoff.failed();
+                        continue;
+                    }
+                }
+            }
+            self.log(
+                LogLevel::Info,
+                format!(
+                    "reconnected after {attempts} attempt(s); replayed {} topic(s)",
+                    self.replay.order.len()
+                ),
+            );
+            self.events.count_reconnect();
+            self.events.push_event(Event::Reconnected {
+                attempts,
+                downtime: lost_at.elapsed(),
+            });
+            return Some(conn);
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Core events and errors as Python sees them: the event classes of `bullet_ws.events` and the
+//! exceptions of `bullet_ws.errors`, looked up once.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+use super::messages::to_python;
+use crate::event_queue::Event;
+use crate::managed::CommandError;
+
+pyo3::import_exception!(bullet_ws.errors, ConnectError);
+pyo3::import_exception!(bullet_ws.errors, ConnectTimeout);
+pyo3::import_exception!(bullet_ws.errors, HandshakeError);
+pyo3::import_exception!(bullet_ws.errors, StoppedError);
+pyo3::import_exception!(bullet_ws.errors, BusyError);
+
+/// Python objects looked up once.
+pub(super) struct Classes {
+    pub(super) reconnecting: Py<PyAny>,
+    pub(super) reconnected: Py<PyAny>,
+    pub(super) disconnected: Py<PyAny>,
+    pub(super) rotated: Py<PyAny>,
+    pub(super) order_unacked: Py<PyAny>,
+    pub(super) stats: Py<PyAny>,
+    pub(super) logger: Py<PyAny>,
+    pub(super) max_events_arg: Py<PyAny>,
+}
+
+pub(super) fn classes(py: Python<'_>) -> PyResult<&Classes> {
+    static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
+    CLASSES.get_or_try_init(py, || {
+        let events = py.import("bullet_ws.events")?;
+        Ok(Classes {
+            reconnecting: events.getattr("Reconnecting")?.unbind(),
+            reconnected: events.getattr("Reconnected")?.unbind(),
+            disconnected: events.getattr("Disconnected")?.unbind(),
+            rotated: events.getattr("Rotated")?.unbind(),
+            order_unacked: events.getattr("OrderUnacked")?.unbind(),
+            stats: events.getattr("Stats")?.unbind(),
+            logger: py
+                .import("logging")?
+                .call_method1("getLogger", ("bullet_ws",))?
+                .unbind(),
+            max_events_arg: py
+                .import("bullet_ws._validate")?
+                .getattr("max_events_arg")?
+                .unbind(),
+        })
+    })
+}
+
+pub(super) fn event_to_python(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyAny>> {
+    match event {
+        Event::Message(m) => to_python(py, m),
+        Event::Reconnecting { reason } => classes(py)?.reconnecting.bind(py).call1((reason,)),
+        Event::Reconnected { attempts, downtime } => classes(py)?
+            .reconnected
+            .bind(py)
+            .call1((attempts, downtime.as_secs_f64())),
+        Event::Rotated { reason, overlap } => classes(py)?
+            .rotated
+            .bind(py)
+            .call1((reason, overlap.as_secs_f64())),
+        Event::Disconnected { reason } => classes(py)?.disconnected.bind(py).call1((reason,)),
+        Event::OrderUnacked { id, method, reason } => classes(py)?
+            .order_unacked
+            .bind(py)
+            .call1((id, method, reason)),
+        Event::Book(e) => super::book::event_to_python(py, e),
+    }
+}
+
+pub(super) fn command_error(e: CommandError) -> PyErr {
+    match e {
+        CommandError::Stopped => StoppedError::new_err(e.to_string()),
+        CommandError::Busy => BusyError::new_err(e.to_string()),
+        CommandError::TooLarge { .. } => PyValueError::new_err(e.to_string()),
+    }
+}

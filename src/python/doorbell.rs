@@ -1,0 +1,195 @@
+//! The loop's side of a socket: its doorbell callback (registered with `add_reader`, or rung by a
+//! relay thread on loops without it), the waiters it wakes and the logs it flushes. The socket
+//! task (tokio) never touches any of it: it only rings the `WakeFd`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::PyNotImplementedError;
+use pyo3::prelude::*;
+
+use super::convert::classes;
+use super::wakefd::WakeFd;
+use crate::event_queue::{EventQueue, LogLevel};
+use crate::managed::Shutdown;
+use crate::runtime::fork_generation;
+
+/// What the loop side shares with its reader callback (never with the tokio side).
+pub(super) struct LoopSide {
+    pub(super) queue: Arc<EventQueue>,
+    pub(super) wake: Arc<WakeFd>,
+    pub(super) event_loop: Py<PyAny>,
+    /// One Future per sleeping waiter; the doorbell resolves them all.
+    pub(super) waiters: Mutex<Vec<Py<PyAny>>>,
+    pub(super) reader_registered: Mutex<bool>,
+    /// Rings reach the loop through the helper thread, which also empties the doorbell.
+    pub(super) relayed: AtomicBool,
+    pub(super) stop: Arc<Shutdown>,
+    /// The fork generation this socket was made in (`crate::runtime`).
+    pub(super) generation: u64,
+}
+
+impl LoopSide {
+    /// Inherited across fork(): the task lives in the parent, and its queue, channel and stop
+    /// signal may be locked for ever by threads that do not exist here. Nothing shared with the
+    /// task may be touched; the socket behaves as stopped and ended.
+    pub(super) fn orphaned(&self) -> bool {
+        fork_generation() != self.generation
+    }
+
+    pub(super) fn flush_logs(&self, py: Python<'_>) -> PyResult<()> {
+        let logs = self.queue.take_logs();
+        if logs.is_empty() {
+            return Ok(());
+        }
+        let logger = classes(py)?.logger.bind(py);
+        for (level, message) in logs {
+            let level = match level {
+                LogLevel::Debug => 10,
+                LogLevel::Info => 20,
+                LogLevel::Warning => 30,
+                LogLevel::Error => 40,
+            };
+            logger.call_method1("log", (level, message))?;
+        }
+        Ok(())
+    }
+
+    /// A new Future to sleep on; the doorbell resolves it. Waiters that were cancelled (their
+    /// Future is done) are forgotten here, so that the list stays as short as the live waiters.
+    pub(super) fn sleep_future<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let fut = self.event_loop.bind(py).call_method0("create_future")?;
+        let mut waiters = self.waiters.lock();
+        let mut live = Vec::with_capacity(waiters.len() + 1);
+        for w in waiters.drain(..) {
+            if !w.bind(py).call_method0("done")?.is_truthy()? {
+                live.push(w);
+            }
+        }
+        live.push(fut.clone().unbind());
+        *waiters = live;
+        Ok(fut)
+    }
+
+    pub(super) fn unregister(&self, py: Python<'_>) {
+        let mut registered = self.reader_registered.lock();
+        if *registered {
+            *registered = false;
+            // The loop may be closed already; then there is nothing to remove.
+            if let Some(fd) = self.wake.fileno() {
+                let _ = self
+                    .event_loop
+                    .bind(py)
+                    .call_method1("remove_reader", (fd,));
+            }
+        }
+    }
+}
+
+/// The `add_reader` callback. Holds no reference to the socket, so that dropping the socket
+/// still stops its task.
+#[pyclass(frozen, module = "bullet_ws._core", name = "_Doorbell")]
+pub(super) struct Doorbell(pub(super) Arc<LoopSide>);
+
+/// Only the loop holds the doorbell, and both asyncio and uvloop let go of their readers when
+/// they close (or are collected): the doorbell's end is the loop's end. A socket whose loop is
+/// gone could never deliver another event, so it stops rather than reconnect and replay for no
+/// one; this also stops a socket that an exception's reference cycle keeps alive past
+/// `asyncio.run()`. Ending normally unregisters the doorbell too, when the task has ended.
+impl Drop for Doorbell {
+    fn drop(&mut self) {
+        if !self.0.orphaned() {
+            self.0.stop.trigger();
+        }
+    }
+}
+
+#[pymethods]
+impl Doorbell {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        let side = &self.0;
+        if side.orphaned() {
+            return Ok(());
+        }
+        if !side.relayed.load(Ordering::Relaxed) {
+            side.wake.drain();
+        }
+        let waiters = std::mem::take(&mut *side.waiters.lock());
+        for fut in waiters {
+            let fut = fut.bind(py);
+            if !fut.call_method0("done")?.is_truthy()? {
+                fut.call_method1("set_result", (py.None(),))?;
+            }
+        }
+        let flushed = side.flush_logs(py);
+        if side.queue.is_ended() {
+            side.unregister(py);
+        }
+        flushed
+    }
+}
+
+/// Registers the doorbell with `loop.add_reader`; false when the loop has no such thing (it raises
+/// NotImplementedError, as Windows' Proactor loop does) or there is no descriptor to watch.
+pub(super) fn add_reader(
+    event_loop: &Bound<'_, PyAny>,
+    wake: &WakeFd,
+    doorbell: &Bound<'_, Doorbell>,
+) -> PyResult<bool> {
+    let Some(fd) = wake.fileno() else {
+        return Ok(false);
+    };
+    match event_loop.call_method1("add_reader", (fd, doorbell)) {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_instance_of::<PyNotImplementedError>(event_loop.py()) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// How often an idle ring relay checks whether its loop has closed.
+const RELAY_IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The fallback for loops without `add_reader`: a thread that sleeps on the doorbell and
+/// schedules the same callback on the loop with `call_soon_threadsafe`. It takes the GIL once per
+/// ring, which tokio threads never do; it ends after the ring that announces the end of the
+/// socket task (or when the loop is closed).
+pub(super) fn spawn_ring_relay(side: Arc<LoopSide>, doorbell: Py<Doorbell>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("bullet-ws-ring-relay".into())
+        .spawn(move || {
+            loop {
+                // Idle, it looks at the loop once a second: a closed loop will never call the
+                // doorbell again, and dropping it is what stops the socket.
+                if !side.wake.wait_timeout(RELAY_IDLE_CHECK) {
+                    let closed = Python::attach(|py| {
+                        side.event_loop
+                            .bind(py)
+                            .call_method0(pyo3::intern!(py, "is_closed"))
+                            .and_then(|c| c.is_truthy())
+                            .unwrap_or(true)
+                    });
+                    if closed || side.queue.is_ended() {
+                        break;
+                    }
+                    continue;
+                }
+                let ended = side.queue.is_ended();
+                let delivered = Python::attach(|py| {
+                    side.event_loop
+                        .bind(py)
+                        .call_method1(
+                            pyo3::intern!(py, "call_soon_threadsafe"),
+                            (doorbell.bind(py),),
+                        )
+                        .is_ok()
+                });
+                if ended || !delivered {
+                    break;
+                }
+            }
+            // The last references to Python objects go while attached, not from a bare thread.
+            Python::attach(|_| drop((doorbell, side)));
+        })
+        .map(drop)
+}
