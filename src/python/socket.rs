@@ -124,6 +124,7 @@ impl ManagedWebSocket {
     /// Starts the socket task on the running loop; `await ws._wait_connected()` for the outcome.
     #[new]
     fn new(py: Python<'_>, url: &str, config: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let config_obj = config;
         let config = config_from_python(config)?;
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
         let connector =
@@ -144,6 +145,7 @@ impl ManagedWebSocket {
             relayed: AtomicBool::new(false),
             stop: handle.stop_signal(),
             generation: fork_generation(),
+            busy_poll: duration(config_obj, "busy_poll")?,
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         if add_reader(&event_loop, &wake, &doorbell)? {
