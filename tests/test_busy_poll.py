@@ -65,6 +65,6 @@ async def test_a_spinning_waiter_ends_when_the_socket_stops(
     await asyncio.sleep(0)  # let it start spinning/sleeping; the result does not depend on it
     ws.stop()
     async with asyncio.timeout(WAIT):
-        while (event := await waiter) is not None:
+        while await waiter is not None:
             waiter = asyncio.ensure_future(ws.recv())
     await asyncio.wait_for(ws.close(), WAIT)
