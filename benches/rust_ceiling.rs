@@ -7,6 +7,11 @@
 //!
 //!   rust_ceiling throughput URL TOPIC N
 //!   rust_ceiling latency    URL TOPIC SAMPLES WARMUP OUT_FILE
+//!   rust_ceiling order      URL TOPIC TICKS EVERY TX
+//!
+//! `order` (S5, tick to order): every EVERY-th aggTrade gets a `SUBMIT` of TX whose id is the
+//! tick's `event_time`, built by the crate's `ClientMessage` and written at once; it ends after
+//! TICKS ticks and the ack of every order. The mock measures the round trip from its records.
 //!
 //! Prints one JSON object on stdout. Runs on a current-thread tokio runtime: one thread does
 //! everything, so its thread CPU time is the "loop thread" figure and the process CPU the total.
@@ -16,7 +21,7 @@ use std::io::Write;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bullet_ws::config::Config;
-use bullet_ws::protocol::ServerMessage;
+use bullet_ws::protocol::{ClientMessage, OrderMethod, ServerMessage};
 use bullet_ws::transport::{Connection, Connector, WsConnector};
 
 fn thread_cpu_us() -> f64 {
@@ -57,7 +62,8 @@ fn event_time(m: &ServerMessage) -> Option<u64> {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rust_ceiling throughput URL TOPIC N | rust_ceiling latency URL TOPIC SAMPLES WARMUP OUT_FILE"
+        "usage: rust_ceiling throughput URL TOPIC N | rust_ceiling latency URL TOPIC SAMPLES WARMUP OUT_FILE \
+         | rust_ceiling order URL TOPIC TICKS EVERY TX"
     );
     std::process::exit(2)
 }
@@ -127,6 +133,34 @@ async fn latency(url: &str, topic: &str, samples: usize, warmup: usize, out: &st
     conn.close().await;
 }
 
+async fn tick_to_order(url: &str, topic: &str, total: u64, every: u64, tx: &str) {
+    let mut conn = open(url, topic).await;
+    let (mut ticks, mut orders, mut acks) = (0u64, 0u64, 0u64);
+    while ticks < total || acks < orders {
+        let (m, _size) = conn.recv().await.expect("connection lost");
+        match m {
+            ServerMessage::AggTrade(t) => {
+                // What a strategy reads before it decides.
+                std::hint::black_box((&t.price, &t.quantity, t.trade_time, t.agg_trade_id));
+                ticks += 1;
+                if ticks % every == 0 {
+                    let order = ClientMessage::Order {
+                        method: OrderMethod::Submit,
+                        id: Some(t.event_time),
+                        tx: tx.to_string(),
+                    };
+                    conn.send(order.to_json()).await.expect("send order");
+                    orders += 1;
+                }
+            }
+            ServerMessage::OrderResult(_) => acks += 1,
+            _ => {}
+        }
+    }
+    println!("{{\"ok\":true,\"ticks\":{ticks},\"orders\":{orders},\"acks\":{acks}}}");
+    conn.close().await;
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -142,6 +176,14 @@ fn main() {
             let samples: usize = args[4].parse().unwrap_or_else(|_| usage());
             let warmup: usize = args[5].parse().unwrap_or_else(|_| usage());
             rt.block_on(latency(&args[2], &args[3], samples, warmup, &args[6]));
+        }
+        Some("order") if args.len() == 7 => {
+            let total: u64 = args[4].parse().unwrap_or_else(|_| usage());
+            let every: u64 = args[5].parse().unwrap_or_else(|_| usage());
+            if every == 0 {
+                usage();
+            }
+            rt.block_on(tick_to_order(&args[2], &args[3], total, every, &args[6]));
         }
         _ => usage(),
     }
