@@ -2,8 +2,9 @@
 
 Runs every contender in a fresh process (`benches/worker.py`, or the `rust_ceiling` binary),
 interleaved across rounds, against the native mock exchange (`bullet-ws mock-exchange`) running in
-another process (S3 only: in the worker's process, on the mock's own GIL-free thread, because the
-CLI mock takes no faults from outside). Writes benches/results/<timestamp>.json, latest.json,
+another process (S3: in the worker's process, on the mock's own GIL-free thread, because the
+CLI mock takes no faults from outside; S5: in this process, likewise, because the order arrival
+times are in its records). Writes benches/results/<timestamp>.json, latest.json,
 latest.md and latest.png (see benches/README.md).
 
 Run it with the interpreter of a venv where a *release* wheel of bullet-ws is installed, from

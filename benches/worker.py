@@ -4,7 +4,8 @@
 a JSON object. Every contender does the same work per market message: receive the frame, parse
 it into its natural form, and hand it to a handler that reads what a strategy reads (aggTrade: the
 price, quantity, trade time and id; depth: the top 5 levels of each side), counts it and reads
-``event_time`` (and, in S2, computes the stamp-to-handler latency). Natural forms:
+``event_time`` (and, in S2, computes the stamp-to-handler latency; in S5, sends an order whose id
+is the tick's ``event_time``, and the fake exchange records its arrival). Natural forms:
 
 * ``native``, ``native-batch``: bullet_ws's native message objects (``AggTrade``, ``DepthUpdate``).
 * ``pure``: bullet_ws.pure's slotted Python classes with the same fields.
