@@ -537,7 +537,7 @@ def s5(p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str,
                 index = mock.handshakes  # the record index of this run's connection
                 off0 = clock_offset_us()
                 if c == "rust-ceiling":
-                    cmd = [str(CEILING_BIN), "order", mock.url, topic, str(total), str(every), S5_TX]
+                    cmd = [str(CEILING_BIN), "order", mock.url, topic, str(total), str(warmup), str(every), S5_TX]
                     res = run_proc(cmd, timeout, workdir)
                 else:
                     task = {
@@ -556,10 +556,11 @@ def s5(p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str,
                 if res.get("ok"):
                     pooled[(c, lp)].extend(a)
                     pr = percentiles(a)
+                    pr["inbound_p50"], pr["inbound_p99"] = res["inbound_p50"], res["inbound_p99"]
                     per_round[(c, lp)].append(pr)
                     log(
                         f"S5 round {r + 1} {c:16s} {lp:8s} p50 {pr['p50']:>6} p99 {pr['p99']:>6} "
-                        f"p99.9 {pr['p99.9']:>6} max {pr['max']:>6} µs"
+                        f"p99.9 {pr['p99.9']:>6} max {pr['max']:>6} µs (tick->handler p50 {pr['inbound_p50']})"
                     )
                 else:
                     failures[(c, lp)].append(str(res.get("error")))
@@ -575,6 +576,9 @@ def s5(p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str,
                 "pooled": percentiles(pooled[(c, lp)]),
                 "p50_per_round": summary([x["p50"] for x in per_round[(c, lp)]]),
                 "p99_per_round": summary([x["p99"] for x in per_round[(c, lp)]]),
+                # Client clock: the stamp-to-handler half of the trip (S2's measure), per round.
+                "inbound_p50_per_round": summary([x["inbound_p50"] for x in per_round[(c, lp)]]),
+                "inbound_p99_per_round": summary([x["inbound_p99"] for x in per_round[(c, lp)]]),
                 "failures": failures[(c, lp)],
             }
             for c, lp in keys

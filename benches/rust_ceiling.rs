@@ -7,11 +7,11 @@
 //!
 //!   rust_ceiling throughput URL TOPIC N
 //!   rust_ceiling latency    URL TOPIC SAMPLES WARMUP OUT_FILE
-//!   rust_ceiling order      URL TOPIC TICKS EVERY TX
+//!   rust_ceiling order      URL TOPIC TICKS WARMUP EVERY TX
 //!
 //! `order` (S5, tick to order): every EVERY-th aggTrade gets a `SUBMIT` of TX whose id is the
 //! tick's `event_time`, built by the crate's `ClientMessage` and written at once; it ends after
-//! TICKS ticks and the ack of every order. The mock measures the round trip from its records.
+//! TICKS ticks (WARMUP of them included) and the ack of every order. The mock measures the round trip from its records.
 //!
 //! Prints one JSON object on stdout. Runs on a current-thread tokio runtime: one thread does
 //! everything, so its thread CPU time is the "loop thread" figure and the process CPU the total.
@@ -63,7 +63,7 @@ fn event_time(m: &ServerMessage) -> Option<u64> {
 fn usage() -> ! {
     eprintln!(
         "usage: rust_ceiling throughput URL TOPIC N | rust_ceiling latency URL TOPIC SAMPLES WARMUP OUT_FILE \
-         | rust_ceiling order URL TOPIC TICKS EVERY TX"
+         | rust_ceiling order URL TOPIC TICKS WARMUP EVERY TX"
     );
     std::process::exit(2)
 }
@@ -133,16 +133,22 @@ async fn latency(url: &str, topic: &str, samples: usize, warmup: usize, out: &st
     conn.close().await;
 }
 
-async fn tick_to_order(url: &str, topic: &str, total: u64, every: u64, tx: &str) {
+async fn tick_to_order(url: &str, topic: &str, total: u64, warmup: u64, every: u64, tx: &str) {
     let mut conn = open(url, topic).await;
     let (mut ticks, mut orders, mut acks) = (0u64, 0u64, 0u64);
+    // The inbound half (stamp to handler entry, as in `latency`), after the warm-up.
+    let mut inbound: Vec<i64> = Vec::with_capacity(total as usize);
     while ticks < total || acks < orders {
         let (m, _size) = conn.recv().await.expect("connection lost");
         match m {
             ServerMessage::AggTrade(t) => {
+                let d = now_us() - t.event_time as i64;
+                ticks += 1;
+                if ticks > warmup {
+                    inbound.push(d);
+                }
                 // What a strategy reads before it decides.
                 std::hint::black_box((&t.price, &t.quantity, t.trade_time, t.agg_trade_id));
-                ticks += 1;
                 if ticks % every == 0 {
                     let order = ClientMessage::Order {
                         method: OrderMethod::Submit,
@@ -157,7 +163,17 @@ async fn tick_to_order(url: &str, topic: &str, total: u64, every: u64, tx: &str)
             _ => {}
         }
     }
-    println!("{{\"ok\":true,\"ticks\":{ticks},\"orders\":{orders},\"acks\":{acks}}}");
+    inbound.sort_unstable();
+    let q = |f: f64| {
+        inbound
+            .get(((f * inbound.len() as f64) as usize).min(inbound.len().saturating_sub(1)))
+            .map_or("null".to_string(), i64::to_string)
+    };
+    println!(
+        "{{\"ok\":true,\"ticks\":{ticks},\"orders\":{orders},\"acks\":{acks},\"inbound_p50\":{},\"inbound_p99\":{}}}",
+        q(0.5),
+        q(0.99)
+    );
     conn.close().await;
 }
 
@@ -177,13 +193,16 @@ fn main() {
             let warmup: usize = args[5].parse().unwrap_or_else(|_| usage());
             rt.block_on(latency(&args[2], &args[3], samples, warmup, &args[6]));
         }
-        Some("order") if args.len() == 7 => {
+        Some("order") if args.len() == 8 => {
             let total: u64 = args[4].parse().unwrap_or_else(|_| usage());
-            let every: u64 = args[5].parse().unwrap_or_else(|_| usage());
+            let warmup: u64 = args[5].parse().unwrap_or_else(|_| usage());
+            let every: u64 = args[6].parse().unwrap_or_else(|_| usage());
             if every == 0 {
                 usage();
             }
-            rt.block_on(tick_to_order(&args[2], &args[3], total, every, &args[6]));
+            rt.block_on(tick_to_order(
+                &args[2], &args[3], total, warmup, every, &args[7],
+            ));
         }
         _ => usage(),
     }

@@ -326,19 +326,24 @@ class Orders:
     """S5's bookkeeping, shared by the contenders: ticks seen, orders sent, acks received.
 
     Every `every`-th tick gets an order whose id is the tick's `E` (event_time): the fake exchange
-    records when the order arrived, so the round trip is measured on its own clocks (run.py)."""
+    records when the order arrived, so the round trip is measured on its own clocks (run.py).
+    The inbound half (stamp to handler entry, as S2 measures it) is kept too, to split the trip."""
 
     def __init__(self, task: dict[str, Any]) -> None:
-        self.total = task["warmup"] + task["n"]
+        self.warmup = task["warmup"]
+        self.total = self.warmup + task["n"]
         self.every = task["every"]
         self.tx = task["tx"]
         self.ticks = 0
         self.orders = 0
         self.acks = 0
+        self.inbound = array("q")
 
-    def tick(self) -> bool:
-        """Counts a tick; True when it gets an order."""
+    def tick(self, event_time: int) -> bool:
+        """Counts a tick at handler entry; True when it gets an order."""
         self.ticks += 1
+        if self.ticks > self.warmup:
+            self.inbound.append(time.time_ns() // 1000 - event_time)
         if self.ticks % self.every:
             return False
         self.orders += 1
@@ -349,7 +354,9 @@ class Orders:
         return self.ticks >= self.total and self.acks >= self.orders
 
     def result(self) -> dict[str, Any]:
-        return {"ticks": self.ticks, "orders": self.orders, "acks": self.acks}
+        s = sorted(self.inbound)
+        q = {f"inbound_{k}": s[min(len(s) - 1, int(f * len(s)))] if s else None for k, f in (("p50", 0.5), ("p99", 0.99))}
+        return {"ticks": self.ticks, "orders": self.orders, "acks": self.acks, **q}
 
 
 async def s5_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str, Any]:
@@ -370,9 +377,11 @@ async def s5_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str, 
     def handle(ev: Any) -> bool:
         t = type(ev)
         if t is AggTrade:
+            e = ev.event_time
+            tick = o.tick(e)
             read(ev)
-            if o.tick():
-                submit(tx, id=ev.event_time)
+            if tick:
+                submit(tx, id=e)
         elif t is OrderResult:
             o.acks += 1
         return o.done()
@@ -411,9 +420,11 @@ async def s5_websockets(task: dict[str, Any]) -> dict[str, Any]:
             d = loads(raw)
             e = d.get("e")
             if e == "aggTrade":
+                stamp = d["E"]
+                tick = o.tick(stamp)
                 read(d)
-                if o.tick():
-                    await ws.send(dumps({"method": "SUBMIT", "id": d["E"], "params": {"tx": tx}}))
+                if tick:
+                    await ws.send(dumps({"method": "SUBMIT", "id": stamp, "params": {"tx": tx}}))
             elif e == "SUBMIT":
                 o.acks += 1
             if o.done():
@@ -450,9 +461,11 @@ async def s5_picows(task: dict[str, Any]) -> dict[str, Any]:
                     msg = slow.decode(buf)
                 t = type(msg)
                 if t is AggTrade:
+                    e = msg.event_time
+                    tick = o.tick(e)
                     read(msg)
-                    if o.tick():
-                        transport.send(TEXT, encode(Submit("SUBMIT", msg.event_time, TxParams(tx))))
+                    if tick:
+                        transport.send(TEXT, encode(Submit("SUBMIT", e, TxParams(tx))))
                 elif t is SubmitAck:
                     o.acks += 1
                 if o.done():
