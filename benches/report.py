@@ -204,7 +204,7 @@ def markdown(res: dict[str, Any]) -> str:
 
     if "s5" in res:
         s5 = res["s5"]
-        every = f"every {s5['every']}th tick" if s5["every"] > 1 else "every tick"
+        every = f"every {s5['every']}-th tick" if s5["every"] > 1 else "every tick"
         L.append("## S5 tick to order: tick sent (`E`) to order received, both on the mock's clocks, µs\n")
         L.append(f"{s5['rate']:,} ticks/s (live-shape aggTrade), an order (`SUBMIT`, id = the tick's `E`) for {every}; "
                  f"{s5['ticks_per_run']:,} ticks per run after {s5['warmup_per_run']:,} warm-up. The mock runs in the "

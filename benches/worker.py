@@ -212,8 +212,6 @@ async def run_websockets(task: dict[str, Any]) -> dict[str, Any]:
 
 def msgspec_types(*extra: Any) -> Any:
     """The typed decoders; `extra`: more tagged structs for the fast union (S5: the order ack)."""
-    import typing
-
     import msgspec
 
     F = msgspec.field
@@ -250,7 +248,10 @@ def msgspec_types(*extra: Any) -> Any:
         event_time: int = F(name="E")
         result: Any = None
 
-    fast = msgspec.json.Decoder(typing.Union[(AggTrade, DepthUpdate, Status, *extra)])
+    union = AggTrade | DepthUpdate | Status
+    for t in extra:
+        union = union | t
+    fast = msgspec.json.Decoder(union)
     slow = msgspec.json.Decoder(MethodResult)
     return fast, slow, (AggTrade, DepthUpdate), msgspec.DecodeError
 
