@@ -79,6 +79,18 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     for base in BASELINES:
         add(f"S3 drop->first message native / {base}", rec("native"), rec(base), "<=", 0.5)
     add(f"S3 drop->first message native / {PICOWS}", rec("native"), rec(PICOWS), "<=", 1.0)
+
+    s5 = _get(res, "s5", "contenders") or {}
+    for lp in res.get("loops", []):
+        def t2o(name: str, q: str, lp: str = lp) -> float | None:
+            return _get(s5, f"{name}|{lp}", "pooled", q)
+
+        for mine in ("native", "native-batch"):
+            for q in ("p50", "p99"):
+                for base in BASELINES:
+                    add(f"S5 tick-to-order {lp} {q} {mine} / {base}", t2o(mine, q), t2o(base, q), "<=", 0.5)
+                add(f"S5 tick-to-order {lp} {q} {mine} / {PICOWS}", t2o(mine, q), t2o(PICOWS, q), "<=", 1.0)
+            add(f"S5 tick-to-order {lp} p50 {mine} / {PICOWS} (moonshot)", t2o(mine, "p50"), t2o(PICOWS, "p50"), "<=", 0.8)
     return out
 
 
@@ -190,6 +202,35 @@ def markdown(res: dict[str, Any]) -> str:
             )
         L.append("")
 
+    if "s5" in res:
+        s5 = res["s5"]
+        every = f"every {s5['every']}-th tick" if s5["every"] > 1 else "every tick"
+        L.append("## S5 tick to order: tick sent (`E`) to order received, both on the mock's clocks, µs\n")
+        L.append(f"{s5['rate']:,} ticks/s (live-shape aggTrade), an order (`SUBMIT`, id = the tick's `E`) for {every}; "
+                 f"{s5['ticks_per_run']:,} ticks per run after {s5['warmup_per_run']:,} warm-up. The mock runs in the "
+                 "harness process on its own native thread; percentiles pooled over the rounds. Clock offset "
+                 f"(CLOCK_REALTIME - CLOCK_MONOTONIC) drift over a run: at most {s5['clock_offset_drift_us_max']:.1f} µs.\n")
+        L.append("| contender | loop | orders | p50 | p99 | p99.9 | max | p50 vs picows+msgspec | p50 per round (min - max) | of which tick to handler, p50 |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for key, v in s5["contenders"].items():
+            name, lp = key.split("|")
+            pp = v["pooled"]
+            if not pp.get("samples"):
+                L.append(f"| {name} | {lp} | failed: {'; '.join(v['failures'])[:200]} | | | | | | | |")
+                continue
+            pic = _get(s5["contenders"], f"{PICOWS}|{lp}", "pooled", "p50")
+            vs = f"{pp['p50'] / pic:.2f}x" if pic else "-"
+            r = v["p50_per_round"]
+            inb = _get(v, "inbound_p50_per_round", "median")
+            L.append(
+                f"| {name} | {lp} | {pp['samples']:,} | {pp['p50']:,} | {pp['p99']:,} | {pp['p99.9']:,} | {pp['max']:,} | "
+                f"{vs} | {r['min']:,} - {r['max']:,} | {_fmt(inb, 0)} |"
+            )
+        L.append("")
+        L.append("Tick to handler: `time.time_ns()` (Rust: `SystemTime`) at handler entry minus `E`, as S2 measures "
+                 "it, on the client's clock (the same machine); median over the rounds of each run's p50. The rest "
+                 "of the trip is the order's way out.\n")
+
     tg = res.get("targets") or targets(res)
     if tg:
         L.append("## Targets (docs/design/BENCHMARKS.md)\n")
@@ -214,9 +255,9 @@ def plot(res: dict[str, Any], path: Path) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return "latest.png skipped: matplotlib is not installed"
-    panels = [k for k in ("s1", "s2") if k in res]
+    panels = [k for k in ("s1", "s2", "s5") if k in res]
     if not panels:
-        return "latest.png skipped: no S1/S2 data"
+        return "latest.png skipped: no S1/S2/S5 data"
     fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 5.2), squeeze=False)
     ax_i = 0
     if "s1" in res:
@@ -242,6 +283,7 @@ def plot(res: dict[str, Any], path: Path) -> str | None:
         ax.legend()
     if "s2" in res:
         ax = axes[0][ax_i]
+        ax_i += 1
         rate = "10000" if "10000" in res["s2"] else next(iter(res["s2"]))
         data = res["s2"][rate]["contenders"]
         keys = [k for k, v in data.items() if v["pooled"].get("samples")]
@@ -255,6 +297,20 @@ def plot(res: dict[str, Any], path: Path) -> str | None:
         ax.set_xticklabels([k.replace("|", "\n") for k in keys], rotation=30, ha="right", fontsize=8)
         ax.set_ylabel("µs, stamp to handler (log)")
         ax.set_title(f"S2 latency at {int(rate):,} msgs/s")
+        ax.legend()
+    if "s5" in res:
+        ax = axes[0][ax_i]
+        data = res["s5"]["contenders"]
+        keys = [k for k, v in data.items() if v["pooled"].get("samples")]
+        qs = ["p50", "p99", "p99.9"]
+        width = 0.8 / len(qs)
+        for j, q in enumerate(qs):
+            ax.bar([i + j * width for i in range(len(keys))], [data[k]["pooled"][q] for k in keys], width, label=q)
+        ax.set_yscale("log")
+        ax.set_xticks([i + width for i in range(len(keys))])
+        ax.set_xticklabels([k.replace("|", "\n") for k in keys], rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("µs, tick sent to order received (log)")
+        ax.set_title(f"S5 tick to order at {res['s5']['rate']:,} ticks/s")
         ax.legend()
     h = res["header"]
     fig.suptitle(f"bullet-ws {res['mode']} - {h['git_commit'][:10]} - {h['machine']['cpu']} x{h['machine']['cores']} - {h['python']}",

@@ -2,8 +2,9 @@
 
 Runs every contender in a fresh process (`benches/worker.py`, or the `rust_ceiling` binary),
 interleaved across rounds, against the native mock exchange (`bullet-ws mock-exchange`) running in
-another process (S3 only: in the worker's process, on the mock's own GIL-free thread, because the
-CLI mock takes no faults from outside). Writes benches/results/<timestamp>.json, latest.json,
+another process (S3: in the worker's process, on the mock's own GIL-free thread, because the
+CLI mock takes no faults from outside; S5: in this process, likewise, because the order arrival
+times are in its records). Writes benches/results/<timestamp>.json, latest.json,
 latest.md and latest.png (see benches/README.md).
 
 Run it with the interpreter of a venv where a *release* wheel of bullet-ws is installed, from
@@ -66,6 +67,8 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
             "s3_reps": 1,
             "s3_settle": 0.05,
             "s4_seconds": 1.0,
+            "s5_ticks": 200,
+            "s5_warmup": 50,
         }
     elif args.quick:
         p = {
@@ -79,6 +82,8 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
             "s3_reps": 3,
             "s3_settle": 0.2,
             "s4_seconds": 5.0,
+            "s5_ticks": 1_000,
+            "s5_warmup": 200,
         }
     else:
         # Pooled over 5 rounds: 10 k and 50 k msgs/s give >= 100 k samples per (contender, loop);
@@ -94,6 +99,8 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
             "s3_reps": 5,
             "s3_settle": 0.25,
             "s4_seconds": 20.0,
+            "s5_ticks": 3_000,
+            "s5_warmup": 500,
         }
     if args.long:
         p["s1"]["depth20"] = 1_000_000
@@ -101,6 +108,11 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         p["s4_seconds"] = 600.0
     if args.rounds:
         p["rounds"] = args.rounds
+    # S5 at 1 tick/ms; an order for every `s5_every`-th tick.
+    p["s5_rate"] = 1_000
+    p["s5_every"] = args.s5_every
+    if args.s5_ticks:
+        p["s5_ticks"] = args.s5_ticks
     return p
 
 
@@ -468,6 +480,112 @@ def s4(p: dict[str, Any], contenders: list[str], workdir: str, log: Any) -> dict
     return out
 
 
+# A fixed, small base64 transaction: the mock neither checks nor executes it.
+S5_TX = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+
+def clock_offset_us() -> float:
+    """CLOCK_REALTIME - CLOCK_MONOTONIC in µs, from the tightest of a few back-to-back reads.
+
+    The mock stamps `E` on the first and records arrivals on the second (the clock of
+    `time.monotonic()`); both are system-wide, so the offset read here converts one into the other."""
+    best = (float("inf"), 0.0)
+    for _ in range(50):
+        m0 = time.monotonic_ns()
+        w = time.time_ns()
+        m1 = time.monotonic_ns()
+        best = min(best, (m1 - m0, w / 1e3 - (m0 + m1) / 2e3))
+    return best[1]
+
+
+def order_latencies(frames: list[str], times: list[float], offset_us: float, skip: int) -> array:
+    """Round trips in µs of the SUBMIT frames a connection recorded, after the first `skip`:
+    arrival (monotonic, made wall-clock with `offset_us`) minus the tick's `E` (the order's id)."""
+    out = array("q")
+    seen = 0
+    for text, at in zip(frames, times):
+        msg = json.loads(text)
+        if msg.get("method") != "SUBMIT":
+            continue
+        seen += 1
+        if seen > skip:
+            out.append(round(at * 1e6 + offset_us - msg["id"]))
+    return out
+
+
+def s5(p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str, log: Any) -> dict[str, Any]:
+    # The mock runs in this process, on its own native thread (GIL-free) while this thread waits
+    # for the worker: its records (order arrival times) are then at hand. One connection per run.
+    from bullet_ws.testing import MockExchange
+
+    topic = TOPICS["aggTrade"]
+    ticks, warmup, every = p["s5_ticks"], p["s5_warmup"], p["s5_every"]
+    total = ticks + warmup
+    expected = total // every
+    skip = warmup // every
+    keys = [(c, lp) for c in contenders if c != "rust-ceiling" for lp in loops]
+    if "rust-ceiling" in contenders:
+        keys.append(("rust-ceiling", "tokio"))
+    pooled: dict[tuple[str, str], array] = {k: array("q") for k in keys}
+    per_round: dict[tuple[str, str], list[dict[str, Any]]] = {k: [] for k in keys}
+    failures: dict[tuple[str, str], list[str]] = {k: [] for k in keys}
+    drift: list[float] = []
+    timeout = 60 + 5 * total / p["s5_rate"]
+    with MockExchange(rate=p["s5_rate"], symbols=["BTC-USD"], max_messages=total) as mock:
+        for r in range(p["rounds"]):
+            for c, lp in rotate(keys, r):  # type: ignore[arg-type]
+                index = mock.handshakes  # the record index of this run's connection
+                off0 = clock_offset_us()
+                if c == "rust-ceiling":
+                    cmd = [str(CEILING_BIN), "order", mock.url, topic, str(total), str(warmup), str(every), S5_TX]
+                    res = run_proc(cmd, timeout, workdir)
+                else:
+                    task = {
+                        "scenario": "s5", "contender": c, "url": mock.url, "topic": topic,
+                        "n": ticks, "warmup": warmup, "every": every, "tx": S5_TX, "loop": lp,
+                    }
+                    res = run_python(task, workdir, timeout)
+                off1 = clock_offset_us()
+                drift.append(abs(off1 - off0))
+                a = array("q")
+                if res.get("ok"):
+                    rec = mock.connection(index)
+                    a = order_latencies(rec.frames, rec.frame_times, (off0 + off1) / 2, skip)
+                    if len(a) + skip != expected:
+                        res = {"ok": False, "error": f"{len(a) + skip} orders recorded, {expected} expected"}
+                if res.get("ok"):
+                    pooled[(c, lp)].extend(a)
+                    pr = percentiles(a)
+                    pr["inbound_p50"], pr["inbound_p99"] = res["inbound_p50"], res["inbound_p99"]
+                    per_round[(c, lp)].append(pr)
+                    log(
+                        f"S5 round {r + 1} {c:16s} {lp:8s} p50 {pr['p50']:>6} p99 {pr['p99']:>6} "
+                        f"p99.9 {pr['p99.9']:>6} max {pr['max']:>6} µs (tick->handler p50 {pr['inbound_p50']})"
+                    )
+                else:
+                    failures[(c, lp)].append(str(res.get("error")))
+                    log(f"S5 round {r + 1} {c} {lp} FAILED: {res.get('error')}")
+    return {
+        "rate": p["s5_rate"],
+        "ticks_per_run": ticks,
+        "warmup_per_run": warmup,
+        "every": every,
+        "clock_offset_drift_us_max": max(drift, default=0.0),
+        "contenders": {
+            f"{c}|{lp}": {
+                "pooled": percentiles(pooled[(c, lp)]),
+                "p50_per_round": summary([x["p50"] for x in per_round[(c, lp)]]),
+                "p99_per_round": summary([x["p99"] for x in per_round[(c, lp)]]),
+                # Client clock: the stamp-to-handler half of the trip (S2's measure), per round.
+                "inbound_p50_per_round": summary([x["inbound_p50"] for x in per_round[(c, lp)]]),
+                "inbound_p99_per_round": summary([x["inbound_p99"] for x in per_round[(c, lp)]]),
+                "failures": failures[(c, lp)],
+            }
+            for c, lp in keys
+        },
+    }
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -479,9 +597,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--long", action="store_true", help="1 M depth frames, 100 k samples at 1 k msgs/s, 10 min soak")
     ap.add_argument("--rounds", type=int, help="override the number of rounds")
     ap.add_argument("--out", type=Path, help="results directory (default benches/results; smoke: benches/results/smoke)")
-    ap.add_argument("--only", help="comma-separated scenarios to run, e.g. s1,s2 (default all)")
+    ap.add_argument("--only", help="comma-separated scenarios to run, e.g. s1,s5 (default all)")
+    ap.add_argument("--s5-ticks", type=int, help="S5: measured ticks per run (after the warm-up)")
+    ap.add_argument("--s5-every", type=int, default=1, help="S5: an order for every k-th tick (default 1)")
     ap.add_argument("--contenders", help="comma-separated subset of contenders")
     args = ap.parse_args(argv)
+    if args.s5_every < 1 or (args.s5_ticks is not None and args.s5_ticks < 1):
+        ap.error("--s5-every and --s5-ticks must be >= 1")
     profile = build_profile()
     if profile not in ("release", None):  # None: no extension, refused below with its reason
         # A debug build is several times slower: its numbers would be published as ours.
@@ -492,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     p = plan(args)
     out_dir = args.out or (HERE / "results" / "smoke" if args.smoke else HERE / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
-    only = set((args.only or "s1,s2,s3,s4").split(","))
+    only = set((args.only or "s1,s2,s3,s4,s5").split(","))
     t_start = time.monotonic()
 
     def log(msg: str) -> None:
@@ -546,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
             results["s3"] = s3(p, [c for c in S3_CONTENDERS if c in contenders], workdir, log)
         if "s4" in only:
             results["s4"] = s4(p, [c for c in S4_CONTENDERS if c in contenders], workdir, log)
+        if "s5" in only:
+            results["s5"] = s5(p, contenders, loops, workdir, log)
     results["elapsed_s"] = time.monotonic() - t_start
     results["finished_at"] = datetime.now(timezone.utc).isoformat()
 
@@ -569,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         if sc in results
         for var in results[sc].values()
         for v in var["contenders"].values()
-    )
+    ) or any(v["failures"] for v in results.get("s5", {}).get("contenders", {}).values())
     return 1 if failed else 0
 
 

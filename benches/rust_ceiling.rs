@@ -7,6 +7,11 @@
 //!
 //!   rust_ceiling throughput URL TOPIC N
 //!   rust_ceiling latency    URL TOPIC SAMPLES WARMUP OUT_FILE
+//!   rust_ceiling order      URL TOPIC TICKS WARMUP EVERY TX
+//!
+//! `order` (S5, tick to order): every EVERY-th aggTrade gets a `SUBMIT` of TX whose id is the
+//! tick's `event_time`, built by the crate's `ClientMessage` and written at once; it ends after
+//! TICKS ticks (WARMUP of them included) and the ack of every order. The mock measures the round trip from its records.
 //!
 //! Prints one JSON object on stdout. Runs on a current-thread tokio runtime: one thread does
 //! everything, so its thread CPU time is the "loop thread" figure and the process CPU the total.
@@ -16,7 +21,7 @@ use std::io::Write;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bullet_ws::config::Config;
-use bullet_ws::protocol::ServerMessage;
+use bullet_ws::protocol::{ClientMessage, OrderMethod, ServerMessage};
 use bullet_ws::transport::{Connection, Connector, WsConnector};
 
 fn thread_cpu_us() -> f64 {
@@ -57,7 +62,8 @@ fn event_time(m: &ServerMessage) -> Option<u64> {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rust_ceiling throughput URL TOPIC N | rust_ceiling latency URL TOPIC SAMPLES WARMUP OUT_FILE"
+        "usage: rust_ceiling throughput URL TOPIC N | rust_ceiling latency URL TOPIC SAMPLES WARMUP OUT_FILE \
+         | rust_ceiling order URL TOPIC TICKS WARMUP EVERY TX"
     );
     std::process::exit(2)
 }
@@ -127,6 +133,50 @@ async fn latency(url: &str, topic: &str, samples: usize, warmup: usize, out: &st
     conn.close().await;
 }
 
+async fn tick_to_order(url: &str, topic: &str, total: u64, warmup: u64, every: u64, tx: &str) {
+    let mut conn = open(url, topic).await;
+    let (mut ticks, mut orders, mut acks) = (0u64, 0u64, 0u64);
+    // The inbound half (stamp to handler entry, as in `latency`), after the warm-up.
+    let mut inbound: Vec<i64> = Vec::with_capacity(total as usize);
+    while ticks < total || acks < orders {
+        let (m, _size) = conn.recv().await.expect("connection lost");
+        match m {
+            ServerMessage::AggTrade(t) => {
+                let d = now_us() - t.event_time as i64;
+                ticks += 1;
+                if ticks > warmup {
+                    inbound.push(d);
+                }
+                // What a strategy reads before it decides.
+                std::hint::black_box((&t.price, &t.quantity, t.trade_time, t.agg_trade_id));
+                if ticks % every == 0 {
+                    let order = ClientMessage::Order {
+                        method: OrderMethod::Submit,
+                        id: Some(t.event_time),
+                        tx: tx.to_string(),
+                    };
+                    conn.send(order.to_json()).await.expect("send order");
+                    orders += 1;
+                }
+            }
+            ServerMessage::OrderResult(_) => acks += 1,
+            _ => {}
+        }
+    }
+    inbound.sort_unstable();
+    let q = |f: f64| {
+        inbound
+            .get(((f * inbound.len() as f64) as usize).min(inbound.len().saturating_sub(1)))
+            .map_or("null".to_string(), i64::to_string)
+    };
+    println!(
+        "{{\"ok\":true,\"ticks\":{ticks},\"orders\":{orders},\"acks\":{acks},\"inbound_p50\":{},\"inbound_p99\":{}}}",
+        q(0.5),
+        q(0.99)
+    );
+    conn.close().await;
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -142,6 +192,17 @@ fn main() {
             let samples: usize = args[4].parse().unwrap_or_else(|_| usage());
             let warmup: usize = args[5].parse().unwrap_or_else(|_| usage());
             rt.block_on(latency(&args[2], &args[3], samples, warmup, &args[6]));
+        }
+        Some("order") if args.len() == 8 => {
+            let total: u64 = args[4].parse().unwrap_or_else(|_| usage());
+            let warmup: u64 = args[5].parse().unwrap_or_else(|_| usage());
+            let every: u64 = args[6].parse().unwrap_or_else(|_| usage());
+            if every == 0 {
+                usage();
+            }
+            rt.block_on(tick_to_order(
+                &args[2], &args[3], total, warmup, every, &args[7],
+            ));
         }
         _ => usage(),
     }

@@ -4,7 +4,8 @@
 a JSON object. Every contender does the same work per market message: receive the frame, parse
 it into its natural form, and hand it to a handler that reads what a strategy reads (aggTrade: the
 price, quantity, trade time and id; depth: the top 5 levels of each side), counts it and reads
-``event_time`` (and, in S2, computes the stamp-to-handler latency). Natural forms:
+``event_time`` (and, in S2, computes the stamp-to-handler latency; in S5, sends an order whose id
+is the tick's ``event_time``, and the fake exchange records its arrival). Natural forms:
 
 * ``native``, ``native-batch``: bullet_ws's native message objects (``AggTrade``, ``DepthUpdate``).
 * ``pure``: bullet_ws.pure's slotted Python classes with the same fields.
@@ -209,7 +210,8 @@ async def run_websockets(task: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- picows + msgspec
 
 
-def msgspec_types() -> Any:
+def msgspec_types(*extra: Any) -> Any:
+    """The typed decoders; `extra`: more tagged structs for the fast union (S5: the order ack)."""
     import msgspec
 
     F = msgspec.field
@@ -246,9 +248,36 @@ def msgspec_types() -> Any:
         event_time: int = F(name="E")
         result: Any = None
 
-    fast = msgspec.json.Decoder(AggTrade | DepthUpdate | Status)
+    union = AggTrade | DepthUpdate | Status
+    for t in extra:
+        union = union | t
+    fast = msgspec.json.Decoder(union)
     slow = msgspec.json.Decoder(MethodResult)
     return fast, slow, (AggTrade, DepthUpdate), msgspec.DecodeError
+
+
+def msgspec_order_types() -> Any:
+    """S5: the SUBMIT frame and its ack, as a user of msgspec would define them (keys in the
+    SDK's order: ``method``, ``id``, ``params``)."""
+    import msgspec
+
+    # defstruct: annotations of classes local to a function would not resolve (postponed
+    # evaluation), and these must stay local so that S1-S4 never import msgspec eagerly.
+    F, D = msgspec.field, msgspec.defstruct
+    TxParams = D("TxParams", [("tx", str)])
+    Submit = D("Submit", [("method", str), ("id", int), ("params", TxParams)])
+    AckResults = D(
+        "AckResults",
+        [("tx_id", str), ("status", str), ("order_ids", list[int]), ("client_order_ids", list[int])],
+    )
+    SubmitAck = D(
+        "SubmitAck",
+        [("id", int | None, None), ("event_time", int, F(name="E")), ("results", AckResults)],
+        tag_field="e",
+        tag="SUBMIT",
+        kw_only=True,
+    )
+    return Submit, TxParams, SubmitAck, msgspec.json.Encoder().encode
 
 
 async def run_picows(task: dict[str, Any]) -> dict[str, Any]:
@@ -289,6 +318,178 @@ async def run_picows(task: dict[str, Any]) -> dict[str, Any]:
     transport, _ = await ws_connect(Listener, task["url"], max_frame_size=16 << 20)
     await transport.wait_disconnected()
     return m.result(), m
+
+
+# ---------------------------------------------------------------- S5: tick to order
+
+
+class Orders:
+    """S5's bookkeeping, shared by the contenders: ticks seen, orders sent, acks received.
+
+    Every `every`-th tick gets an order whose id is the tick's `E` (event_time): the fake exchange
+    records when the order arrived, so the round trip is measured on its own clocks (run.py).
+    The inbound half (stamp to handler entry, as S2 measures it) is kept too, to split the trip."""
+
+    def __init__(self, task: dict[str, Any]) -> None:
+        self.warmup = task["warmup"]
+        self.total = self.warmup + task["n"]
+        self.every = task["every"]
+        self.tx = task["tx"]
+        self.ticks = 0
+        self.orders = 0
+        self.acks = 0
+        self.inbound = array("q")
+
+    def tick(self, event_time: int) -> bool:
+        """Counts a tick at handler entry; True when it gets an order."""
+        self.ticks += 1
+        if self.ticks > self.warmup:
+            self.inbound.append(time.time_ns() // 1000 - event_time)
+        if self.ticks % self.every:
+            return False
+        self.orders += 1
+        return True
+
+    def done(self) -> bool:
+        # Waiting for the last ack: the order frame has reached the exchange and is recorded.
+        return self.ticks >= self.total and self.acks >= self.orders
+
+    def result(self) -> dict[str, Any]:
+        s = sorted(self.inbound)
+        q = {f"inbound_{k}": s[min(len(s) - 1, int(f * len(s)))] if s else None for k, f in (("p50", 0.5), ("p99", 0.99))}
+        return {"ticks": self.ticks, "orders": self.orders, "acks": self.acks, **q}
+
+
+async def s5_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str, Any]:
+    if pure:
+        import bullet_ws.pure as bw
+    else:
+        import bullet_ws as bw
+
+        assert bw.BACKEND == "native", "the native extension is missing"
+    o = Orders(task)
+    AggTrade, OrderResult = bw.AggTrade, bw.OrderResult
+    read = strategy_reads(AggTrade)
+    tx = o.tx
+    ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=o.total * 2 + 1000)
+    ws.subscribe([task["topic"]], id=1)
+    submit = ws.submit
+
+    def handle(ev: Any) -> bool:
+        t = type(ev)
+        if t is AggTrade:
+            e = ev.event_time
+            tick = o.tick(e)
+            read(ev)
+            if tick:
+                submit(tx, id=e)
+        elif t is OrderResult:
+            o.acks += 1
+        return o.done()
+
+    if batch:
+        stop = False
+        while not stop:
+            evs = await ws.recv_batch(1024)
+            if not evs:
+                break
+            for ev in evs:
+                if handle(ev):
+                    stop = True
+                    break
+    else:
+        async for ev in ws:
+            if handle(ev):
+                break
+    stats = ws.stats
+    await ws.close()
+    return dict(o.result(), events_dropped=stats.events_dropped)
+
+
+async def s5_websockets(task: dict[str, Any]) -> dict[str, Any]:
+    from websockets.asyncio.client import connect
+
+    o = Orders(task)
+    loads, dumps = json.loads, json.dumps
+    read = strategy_reads(dict, attrs=False)
+    tx = o.tx
+    async with connect(task["url"], max_size=None) as ws:
+        first = loads(await ws.recv())
+        assert first.get("status") == "connected", first
+        await ws.send(dumps({"method": "SUBSCRIBE", "id": 1, "params": [task["topic"]]}))
+        async for raw in ws:
+            d = loads(raw)
+            e = d.get("e")
+            if e == "aggTrade":
+                stamp = d["E"]
+                tick = o.tick(stamp)
+                read(d)
+                if tick:
+                    await ws.send(dumps({"method": "SUBMIT", "id": stamp, "params": {"tx": tx}}))
+            elif e == "SUBMIT":
+                o.acks += 1
+            if o.done():
+                break
+    return o.result()
+
+
+async def s5_picows(task: dict[str, Any]) -> dict[str, Any]:
+    from picows import WSListener, WSMsgType, ws_connect
+
+    Submit, TxParams, SubmitAck, encode = msgspec_order_types()
+    fast, slow, market, DecodeError = msgspec_types(SubmitAck)
+    AggTrade = market[0]
+    o = Orders(task)
+    read = strategy_reads(AggTrade)
+    tx = o.tx
+    TEXT, CLOSE = WSMsgType.TEXT, WSMsgType.CLOSE
+    sub = json.dumps({"method": "SUBSCRIBE", "id": 1, "params": [task["topic"]]}).encode()
+
+    class Listener(WSListener):  # type: ignore[misc]
+        stopped = False
+
+        def on_ws_connected(self, transport: Any) -> None:
+            transport.send(TEXT, sub)
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            if self.stopped:
+                return
+            if frame.msg_type == TEXT:
+                buf = frame.get_payload_as_memoryview()
+                try:
+                    msg = fast.decode(buf)
+                except DecodeError:
+                    msg = slow.decode(buf)
+                t = type(msg)
+                if t is AggTrade:
+                    e = msg.event_time
+                    tick = o.tick(e)
+                    read(msg)
+                    if tick:
+                        transport.send(TEXT, encode(Submit("SUBMIT", e, TxParams(tx))))
+                elif t is SubmitAck:
+                    o.acks += 1
+                if o.done():
+                    self.stopped = True
+                    transport.disconnect()
+            elif frame.msg_type == CLOSE:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+
+    transport, _ = await ws_connect(Listener, task["url"], max_frame_size=16 << 20)
+    await transport.wait_disconnected()
+    return o.result()
+
+
+async def run_s5(task: dict[str, Any]) -> dict[str, Any]:
+    c = task["contender"]
+    if c in ("native", "native-batch", "pure"):
+        return await s5_bullet(task, pure=c == "pure", batch=c == "native-batch")
+    if c == "websockets+json":
+        return await s5_websockets(task)
+    if c == "picows+msgspec":
+        return await s5_picows(task)
+    raise ValueError(f"unknown contender {c!r}")
 
 
 # ---------------------------------------------------------------- S3: reconnect
@@ -524,6 +725,8 @@ async def main_async(task: dict[str, Any]) -> tuple[dict[str, Any], array[int] |
         return await run_s3(task), None
     if sc == "s4":
         return await run_s4(task), None
+    if sc == "s5":
+        return await run_s5(task), None
     if c == "native":
         r, m = await run_bullet(task, pure=False, batch=False)
     elif c == "native-batch":
