@@ -68,3 +68,26 @@ async def test_a_spinning_waiter_ends_when_the_socket_stops(
         while await waiter is not None:
             waiter = asyncio.ensure_future(ws.recv())
     await asyncio.wait_for(ws.close(), WAIT)
+
+
+async def test_orders_sent_while_the_task_spins_go_out_in_order(
+    backend: ModuleType, mock: Any
+) -> None:
+    """Each order is sent in reply to a trade, while the socket task polls for commands: all
+    arrive, in order, and each gets its ack."""
+    async with backend.connect(mock.url, **options(busy_poll=0.002)) as ws:
+        ws.subscribe([f"{SYMBOL}@aggTrade"], id=1)
+        sent: list[int] = []
+        acked: list[int] = []
+        async with asyncio.timeout(WAIT):
+            async for event in ws:
+                if isinstance(event, backend.AggTrade) and len(sent) < 30:
+                    sent.append(100 + len(sent))
+                    ws.submit("AAECAwQFBgc=", id=sent[-1])
+                elif isinstance(event, backend.OrderResult):
+                    acked.append(event.id)
+                    if len(acked) == 30:
+                        break
+        assert acked == sent
+        submitted = [r["id"] for r in mock.requests(0) if r.get("method") == "SUBMIT"]
+        assert submitted == sent

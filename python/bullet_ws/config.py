@@ -70,10 +70,11 @@ class ManagedWsConfig:
     late.
 
     `busy_poll`: a `recv()`/`recv_batch()`/`async for` that finds the queue empty first watches
-    it for up to this long (without the GIL, but blocking the event loop) before it sleeps; an
-    event that arrives meanwhile skips the wake-up of the loop (native backend; the pure backend
-    reads on the loop itself and ignores it). For latency-critical consumers with a core to
-    spare; 0 (the default) disables; at most 0.1.
+    it for up to this long (without the GIL, but blocking the event loop) before it sleeps, and
+    the socket's thread keeps polling for commands that long after each burst or command: an
+    event or an order in reply to it then needs no thread wake-up (native backend; the pure
+    backend reads on the loop itself and ignores it). For latency-critical consumers with cores
+    to spare; 0 (the default) disables; at most 0.1.
 
     The event queue holds at most `channel_capacity` events and `queue_max_bytes` bytes of
     frames (their wire size); a new event that does not fit is dropped and counted. An empty

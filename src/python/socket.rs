@@ -86,6 +86,7 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
             v if v.is_none() => None,
             _ => Some(duration(config, "order_max_age")?),
         },
+        busy_poll: duration(config, "busy_poll")?,
     })
 }
 
@@ -124,8 +125,8 @@ impl ManagedWebSocket {
     /// Starts the socket task on the running loop; `await ws._wait_connected()` for the outcome.
     #[new]
     fn new(py: Python<'_>, url: &str, config: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let config_obj = config;
         let config = config_from_python(config)?;
+        let busy_poll = config.busy_poll;
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
         let connector =
             WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;
@@ -145,7 +146,7 @@ impl ManagedWebSocket {
             relayed: AtomicBool::new(false),
             stop: handle.stop_signal(),
             generation: fork_generation(),
-            busy_poll: duration(config_obj, "busy_poll")?,
+            busy_poll,
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         if add_reader(&event_loop, &wake, &doorbell)? {
