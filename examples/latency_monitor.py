@@ -26,12 +26,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import signal
 import sys
 import time
 from typing import Any
-
-import bullet_ws
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
@@ -49,10 +48,8 @@ def summary_text(name: str, summary: Any) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
-    if args.pure:
-        import bullet_ws.pure as bw
-    else:
-        bw = bullet_ws
+    # The same API on both backends: pick one by module.
+    bw: Any = importlib.import_module("bullet_ws.pure" if args.pure else "bullet_ws")
     async with bw.connect(args.url) as ws:
         ws.subscribe(args.topics)
         loop = asyncio.get_running_loop()

@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import importlib
 import json
 import signal
 import sys
@@ -220,10 +221,8 @@ class MarketMaker:
 
 
 async def run(args: argparse.Namespace) -> int:
-    if args.pure:
-        import bullet_ws.pure as bw
-    else:
-        bw = bullet_ws
+    # The same API on both backends: pick one by module.
+    bw: Any = importlib.import_module("bullet_ws.pure" if args.pure else "bullet_ws")
     # A market maker wants its quotes back quickly after a drop: short backoff.
     async with bw.connect(args.url, initial_backoff=0.1, max_backoff=5.0) as ws:
         ws.subscribe(

@@ -26,14 +26,13 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import importlib
 import json
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import bullet_ws
 
 COLUMNS = ("symbol", "agg_trade_id", "price", "quantity", "trade_time", "event_time",
            "is_buyer_maker", "first_trade_id", "last_trade_id")
@@ -146,10 +145,8 @@ class Recorder:
 
 
 async def run(args: argparse.Namespace) -> int:
-    if args.pure:
-        import bullet_ws.pure as bw
-    else:
-        bw = bullet_ws
+    # The same API on both backends: pick one by module.
+    bw: Any = importlib.import_module("bullet_ws.pure" if args.pure else "bullet_ws")
     if args.format == "parquet":
         try:
             import pyarrow.parquet  # noqa: F401
