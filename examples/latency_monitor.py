@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import math
 import signal
 import sys
 import time
@@ -37,7 +38,7 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
     """p50, p99 and max of a non-empty list (nearest rank)."""
     samples.sort()
     n = len(samples)
-    return samples[(n - 1) // 2], samples[min(n - 1, (99 * n) // 100)], samples[-1]
+    return samples[(n - 1) // 2], samples[math.ceil(0.99 * n) - 1], samples[-1]
 
 
 def summary_text(name: str, summary: Any) -> str:

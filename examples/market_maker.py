@@ -83,8 +83,9 @@ class MarketMaker:
         self.size = Decimal(args.size)
         self.refresh: float = args.refresh
         self.max_pending: int = args.max_pending
+        self.tick = Decimal(args.tick)
         self.verbose: bool = args.verbose
-        self.book: Any = None
+        self.book: Any = ws.book(args.symbol)  # live: kept current by the socket
         self.next_id = 1
         self.quotes: dict[int, Quote] = {}
         self.last_quote: Quote | None = None
@@ -113,10 +114,9 @@ class MarketMaker:
             return  # the book moved but not the mid: the resting quotes are still right
         if self.pending() >= self.max_pending:
             return  # acks are late: do not pile up orders whose fate is unknown
-        bid = (mid * (1 - self.half_spread)).quantize(Decimal("0.01"))
-        ask = (mid * (1 + self.half_spread)).quantize(Decimal("0.01"))
+        bid = (mid * (1 - self.half_spread)).quantize(self.tick)
+        ask = (mid * (1 + self.half_spread)).quantize(self.tick)
         quote = Quote(self.next_id, bid, ask, mid, time.monotonic())
-        self.next_id += 1
         tx = placeholder_tx(
             [
                 {"cancel_all": {"symbol": self.symbol}},
@@ -126,7 +126,13 @@ class MarketMaker:
                            "qty": str(self.size), "client_order_id": 2 * quote.id + 1}},
             ]
         )
-        self.ws.submit(tx, id=quote.id)
+        try:
+            self.ws.submit(tx, id=quote.id)
+        except self.bw.BusyError:
+            return  # the command queue is full (a long outage): the next update tries again
+        except self.bw.StoppedError:
+            return  # shutting down
+        self.next_id += 1
         self.quotes[quote.id] = quote
         self.last_quote = quote
         self.counts["quotes"] += 1
@@ -230,7 +236,6 @@ async def run(args: argparse.Namespace) -> int:
             id=0,
         )
         mm = MarketMaker(ws, bw, args)
-        mm.book = ws.book(args.symbol)
         log("started", backend="pure" if args.pure else bullet_ws.BACKEND, symbol=args.symbol,
             url=args.url)
         loop = asyncio.get_running_loop()
@@ -268,6 +273,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--address", default="PLACEHOLDER_ADDRESS", help="the account whose orders to follow")
     p.add_argument("--spread-bps", type=int, default=10, help="quoted spread, basis points")
     p.add_argument("--size", default="0.010", help="quantity per side")
+    p.add_argument("--tick", default="0.01", help="the symbol's price tick")
     p.add_argument("--refresh", type=float, default=1.0, help="re-quote at least this often, s")
     p.add_argument("--max-pending", type=int, default=4, help="unacked quotes at most")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
