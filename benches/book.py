@@ -21,6 +21,7 @@ Results: ``benches/results/book-<stamp>.json`` and ``book-latest.md`` (smoke: un
 ``results/smoke/``). Same rules as ``benches/run.py`` (benches/README.md): a release build, run
 from where the repository's ``python/`` is not on ``sys.path``.
 
+``--instructions`` adds instructions per update under callgrind (see benches/README.md).
 ``python benches/book.py --worker '<task json>'`` is one run (used by the harness).
 """
 
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import json
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -246,6 +248,62 @@ async def worker(task: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown contender {c!r}")
 
 
+# ---------------------------------------------------------------- instruction counts
+
+
+def callgrind_totals(directory: Path) -> dict[int, int]:
+    """Instructions per thread (valgrind's thread number: 1 is the main thread, the event loop's)
+    from the `--separate-threads=yes` files of one run."""
+    out: dict[int, int] = {}
+    for f in directory.glob("cg.out-*"):
+        thread = int(f.name.rsplit("-", 1)[1])
+        with f.open() as fh:
+            for line in fh:
+                if line.startswith("summary:"):
+                    out[thread] = int(line.split()[1])
+                    break
+    return out
+
+
+def instructions(run: Any, contenders: list[str], sizes: tuple[int, int], log: Any) -> dict[str, Any]:
+    """Instructions per update under callgrind, independent of the machine's load: each contender
+    runs twice (n1 and n2 updates) and the difference over n2 - n1 cancels the start-up, the
+    connect and the timed reads. Valgrind runs one thread at a time, which changes how the socket
+    thread and the loop interleave (batch sizes): a check on the wall-clock figures, not a
+    replacement for them."""
+    n1, n2 = sizes
+    out: dict[str, Any] = {}
+    for c in contenders:
+        totals: dict[int, dict[int, int]] = {}
+        for n in sizes:
+            with tempfile.TemporaryDirectory(prefix="bw-book-cg-") as d, run.Mock(
+                "--rate", "max", "--max-messages", str(n)
+            ) as mock:
+                task = {"contender": c, "url": mock.url, "n": n, "timeout": 1500}
+                res = run.run_proc(
+                    [
+                        "valgrind", "--tool=callgrind", "--separate-threads=yes",
+                        f"--callgrind-out-file={d}/cg.out", sys.executable,
+                        str(Path(__file__).resolve()), "--worker", json.dumps(task),
+                    ],
+                    1800,
+                    d,
+                )
+                if not res.get("ok"):
+                    log(f"instructions {c} n={n} FAILED: {res.get('error')}")
+                    break
+                totals[n] = callgrind_totals(Path(d))
+        if len(totals) < 2:
+            out[c] = None
+            continue
+        per = n2 - n1
+        process = (sum(totals[n2].values()) - sum(totals[n1].values())) / per
+        loop = (totals[n2].get(1, 0) - totals[n1].get(1, 0)) / per
+        out[c] = {"process_ir_per_update": process, "loop_ir_per_update": loop}
+        log(f"instructions {c:22s} process {process:>9,.0f} Ir/update  loop {loop:>9,.0f}")
+    return out
+
+
 # ---------------------------------------------------------------- harness
 
 
@@ -280,6 +338,22 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {c} | {med('updates_per_s', ',.0f')} | {med('cpu_us_per_update', '.2f')} | "
             f"{med('loop_us_per_update', '.2f')} | {med('read_us', '.2f')} | {r['gaps']} |"
         )
+    if results.get("instructions"):
+        n1, n2 = results["instruction_sizes"]
+        rows += [
+            "",
+            f"Instructions per update (callgrind, runs of {n1:,} and {n2:,} updates, difference):",
+            "",
+            "| contender | process Ir/update | loop thread Ir/update |",
+            "|---|---:|---:|",
+        ]
+        for c, r in results["instructions"].items():
+            if r is None:
+                rows.append(f"| {c} | failed | |")
+            else:
+                rows.append(
+                    f"| {c} | {r['process_ir_per_update']:,.0f} | {r['loop_ir_per_update']:,.0f} |"
+                )
     rows += ["", *(f"- {n}" for n in results["notes"])]
     return "\n".join(rows) + "\n"
 
@@ -293,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, help="override the number of rounds")
     ap.add_argument("--updates", type=int, help="override the updates per run")
     ap.add_argument("--out", type=Path, help="results directory")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions per update under callgrind (valgrind; minutes)",
+    )
     args = ap.parse_args(argv)
     if args.worker:
         task = json.loads(args.worker)
@@ -352,6 +431,13 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 else:
                     log(f"round {r + 1} {c:22s} FAILED: {res.get('error')}")
+    counted: dict[str, Any] | None = None
+    sizes = (2_000, 6_000)
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            notes.append("instruction counts skipped: valgrind is not installed")
+        else:
+            counted = instructions(run, contenders, sizes, log)
     summary: dict[str, Any] = {}
     failed = False
     for c, rs in runs.items():
@@ -371,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
         "updates": n,
         "command": " ".join([Path(sys.executable).name, "benches/book.py", *(argv or sys.argv[1:])]),
         "contenders": summary,
+        "instructions": counted,
+        "instruction_sizes": sizes,
         "notes": notes,
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }
