@@ -122,7 +122,7 @@ impl WsConnector {
     }
 }
 
-/// The tokio-tungstenite settings of every connection (also used by `examples/autobahn_client.rs`,
+/// The tokio-tungstenite settings of every connection (also used by `tests/autobahn/client.rs`,
 /// so that the conformance run tests exactly this configuration).
 pub fn ws_config(config: &Config) -> WebSocketConfig {
     WebSocketConfig::default()

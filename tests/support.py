@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import pathlib
+import queue
+import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+import pytest
 
 WAIT = 5.0  # upper bound of any single wait for something that should happen
 
@@ -107,3 +114,89 @@ def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     if kind == "no_add_reader":
         return NoReaderLoop
     raise ValueError(f"unknown event loop kind {kind!r}")
+
+
+def subprocess_env() -> dict[str, str]:
+    """This environment, with the directory of the bullet_ws imported here first on PYTHONPATH:
+    a subprocess imports the same bullet_ws as this process (a checkout without an install too)."""
+    import bullet_ws
+
+    root = str(pathlib.Path(bullet_ws.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.pop("PYTHONASYNCIODEBUG", None)
+    return env
+
+
+class Proc:
+    """`python ARGS...` (this interpreter) whose stdout/stderr lines are collected by reader threads."""
+
+    def __init__(self, *args: str) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=subprocess_env(),
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        assert self.popen.stdout is not None and self.popen.stderr is not None
+        self._threads = [
+            threading.Thread(target=self._read, args=(self.popen.stdout, True), daemon=True),
+            threading.Thread(target=self._read, args=(self.popen.stderr, False), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, pipe: Any, is_stdout: bool) -> None:
+        for line in pipe:
+            line = line.rstrip("\n")
+            if is_stdout:
+                self.stdout.append(line)
+                self.lines.put(line)
+            else:
+                self.stderr.append(line)
+        if is_stdout:
+            self.lines.put(None)
+
+    def next_line(self, timeout: float) -> str:
+        """The next stdout line; fails the test after `timeout` seconds or at EOF."""
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no output line within {timeout}s; stderr: {self.stderr_text()}")
+        if line is None:
+            pytest.fail(
+                f"stdout ended early (rc={self.popen.poll()}); stderr: {self.stderr_text()}"
+            )
+        return line
+
+    def wait(self, timeout: float) -> int:
+        """The exit code; fails the test (killing the process) after `timeout` seconds."""
+        try:
+            rc = self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(
+                f"did not exit within {timeout}s; stdout tail: {self.stdout[-20:]}; "
+                f"stderr: {self.stderr_text()}"
+            )
+        for t in self._threads:
+            t.join(timeout=5)
+        return rc
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+
+    def out_text(self) -> str:
+        return "\n".join(self.stdout)
+
+    def stderr_text(self) -> str:
+        return "\n".join(self.stderr)

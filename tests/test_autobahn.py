@@ -3,7 +3,7 @@
 kosoku's fuzzing server (`kosoku.run_fuzzingserver`, the original Autobahn case files on Python 3)
 plays the server; the client under test runs in a separate process and echoes every message:
 
-* native: `examples/autobahn_client.rs`, tokio-tungstenite with `bullet_ws::transport::ws_config`,
+* native: `tests/autobahn/client.rs`, tokio-tungstenite with `bullet_ws::transport::ws_config`,
   the exact settings of the native transport (built here with `cargo build --example`);
 * pure: `tests/autobahn/pure_echo_client.py`, `websockets` with the connect options captured from
   `bullet_ws.pure.transport`.
@@ -68,10 +68,10 @@ PURE_KNOWN_DEVIATIONS_PERF = {
 
 @pytest.fixture(scope="module")
 def native_client() -> pathlib.Path:
-    """Builds `examples/autobahn_client.rs` (incremental; cached by cargo) and returns its path."""
+    """Builds `tests/autobahn/client.rs` (incremental; cached by cargo) and returns its path."""
     cargo = shutil.which("cargo")
     if cargo is None:
-        pytest.skip("cargo is not installed: cannot build examples/autobahn_client.rs")
+        pytest.skip("cargo is not installed: cannot build tests/autobahn/client.rs")
     proc = subprocess.run(
         [
             cargo,

@@ -7,111 +7,22 @@ sleeps to synchronise. `stream` runs against a `MockExchange` started in this pr
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import queue
 import re
 import signal
 import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import bullet_ws
 import pytest
+from support import Proc
 
 pytestmark = pytest.mark.timeout(90)
 
-# The subprocess imports the same bullet_ws as this process (a checkout without an install too).
-_PKG_ROOT = str(pathlib.Path(bullet_ws.__file__).resolve().parent.parent)
 TOPICS_6 = [
     f"{s}@{stream}"
     for s in ("BTC-USD", "ETH-USD")
     for stream in ("aggTrade", "depth20", "bookTicker")
 ]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PKG_ROOT, env.get("PYTHONPATH")) if p)
-    env.pop("PYTHONASYNCIODEBUG", None)
-    return env
-
-
-class Proc:
-    """A CLI subprocess whose stdout/stderr lines are collected by reader threads."""
-
-    def __init__(self, *args: str) -> None:
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "bullet_ws", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=_env(),
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        assert self.popen.stdout is not None and self.popen.stderr is not None
-        self._threads = [
-            threading.Thread(target=self._read, args=(self.popen.stdout, True), daemon=True),
-            threading.Thread(target=self._read, args=(self.popen.stderr, False), daemon=True),
-        ]
-        for t in self._threads:
-            t.start()
-
-    def _read(self, pipe: Any, is_stdout: bool) -> None:
-        for line in pipe:
-            line = line.rstrip("\n")
-            if is_stdout:
-                self.stdout.append(line)
-                self.lines.put(line)
-            else:
-                self.stderr.append(line)
-        if is_stdout:
-            self.lines.put(None)
-
-    def next_line(self, timeout: float) -> str:
-        """The next stdout line; fails the test after `timeout` seconds or at EOF."""
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            pytest.fail(f"no output line within {timeout}s; stderr: {self.stderr_text()}")
-        if line is None:
-            pytest.fail(
-                f"stdout ended early (rc={self.popen.poll()}); stderr: {self.stderr_text()}"
-            )
-        return line
-
-    def wait(self, timeout: float) -> int:
-        """The exit code; fails the test (killing the process) after `timeout` seconds."""
-        try:
-            rc = self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(
-                f"did not exit within {timeout}s; stdout tail: {self.stdout[-20:]}; "
-                f"stderr: {self.stderr_text()}"
-            )
-        for t in self._threads:
-            t.join(timeout=5)
-        return rc
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait(timeout=10)
-
-    def out_text(self) -> str:
-        return "\n".join(self.stdout)
-
-    def stderr_text(self) -> str:
-        return "\n".join(self.stderr)
 
 
 @pytest.fixture
@@ -125,7 +36,7 @@ def procs() -> Iterator[list[Proc]]:
 @pytest.fixture
 def run(procs: list[Proc]) -> Any:
     def start(*args: str) -> Proc:
-        p = Proc(*args)
+        p = Proc("-m", "bullet_ws", *args)
         procs.append(p)
         return p
 
