@@ -39,9 +39,7 @@ CEILING_TARGET = REPO / "target" / "bench-release"
 CEILING_BIN = CEILING_TARGET / "release" / "examples" / "rust_ceiling"
 
 PY_CONTENDERS = ["native", "native-batch", "pure", "websockets+json", "picows+msgspec"]
-# Native with `busy_poll` (it spins a core): a latency option, so only in S2 and S5.
-SPIN_CONTENDERS = ["native-spin"]
-ALL_CONTENDERS = PY_CONTENDERS + SPIN_CONTENDERS + ["rust-ceiling"]
+ALL_CONTENDERS = PY_CONTENDERS + ["rust-ceiling"]
 S3_CONTENDERS = ["native", "pure", "websockets+json", "picows+msgspec"]
 S4_CONTENDERS = ["native", "pure"]
 # S1 variants: the live frame shapes, and aggTrade in the shape before 2026-05-23 for comparison.
@@ -663,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="bw-bench-") as workdir:
         if "s1" in only:
-            results["s1"] = s1(p, [c for c in contenders if c not in SPIN_CONTENDERS], workdir, log)
+            results["s1"] = s1(p, contenders, workdir, log)
         if "s2" in only:
             results["s2"] = s2(p, contenders, loops, workdir, log)
         if "s3" in only:

@@ -142,14 +142,6 @@ def make_hit(m: Meter) -> Callable[[int], bool]:
 # ---------------------------------------------------------------- bullet_ws (native and pure)
 
 
-# ``native-spin``: native one at a time with ``busy_poll`` (2 ms covers the 1 ms between ticks).
-SPIN = 0.002
-
-
-def busy_poll(task: dict[str, Any]) -> float:
-    return SPIN if task["contender"] == "native-spin" else 0.0
-
-
 async def run_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str, Any]:
     if pure:
         import bullet_ws.pure as bw
@@ -163,8 +155,7 @@ async def run_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str,
     read = strategy_reads(bw.AggTrade)
     # A queue that never drops: S1/S2 measure delivery of every message (S4 measures drops).
     cap = task["n"] + task.get("warmup", 0) + 1000
-    ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=cap,
-                          busy_poll=busy_poll(task))
+    ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=cap)
     ws.subscribe([task["topic"]], id=1)
     if batch:
         while True:
@@ -380,8 +371,7 @@ async def s5_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str, 
     AggTrade, OrderResult = bw.AggTrade, bw.OrderResult
     read = strategy_reads(AggTrade)
     tx = o.tx
-    ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=o.total * 2 + 1000,
-                          busy_poll=busy_poll(task))
+    ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=o.total * 2 + 1000)
     ws.subscribe([task["topic"]], id=1)
     submit = ws.submit
 
@@ -493,7 +483,7 @@ async def s5_picows(task: dict[str, Any]) -> dict[str, Any]:
 
 async def run_s5(task: dict[str, Any]) -> dict[str, Any]:
     c = task["contender"]
-    if c in ("native", "native-spin", "native-batch", "pure"):
+    if c in ("native", "native-batch", "pure"):
         return await s5_bullet(task, pure=c == "pure", batch=c == "native-batch")
     if c == "websockets+json":
         return await s5_websockets(task)
@@ -737,7 +727,7 @@ async def main_async(task: dict[str, Any]) -> tuple[dict[str, Any], array[int] |
         return await run_s4(task), None
     if sc == "s5":
         return await run_s5(task), None
-    if c in ("native", "native-spin"):
+    if c == "native":
         r, m = await run_bullet(task, pure=False, batch=False)
     elif c == "native-batch":
         r, m = await run_bullet(task, pure=False, batch=True)

@@ -48,11 +48,6 @@ pub struct Config {
     /// Orders that waited longer than this (through an outage) are not sent but reported as
     /// `OrderUnacked`; `None` sends them however late.
     pub order_max_age: Option<Duration>,
-    /// After a burst of messages or a command, the socket task keeps polling (commands and the
-    /// socket) this long instead of sleeping, and a waiting consumer watches the queue this long
-    /// before it sleeps: an order sent in reply to a tick then needs no thread wake-up. Zero
-    /// (the default) disables; each spin keeps a core busy.
-    pub busy_poll: Duration,
 }
 
 impl Default for Config {
@@ -71,7 +66,6 @@ impl Default for Config {
             max_message_size: 4 * 1024 * 1024,
             ca_file: None,
             order_max_age: None,
-            busy_poll: Duration::ZERO,
         }
     }
 }

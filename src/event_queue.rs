@@ -326,11 +326,6 @@ impl EventQueue {
         self.state.lock().ended
     }
 
-    /// Whether an event waits in either deque: one atomic load, for a consumer that spins.
-    pub fn has_events(&self) -> bool {
-        self.in_flight.load(Ordering::Acquire) > 0
-    }
-
     /// Ended and nothing left to hand out.
     pub fn is_exhausted(&self) -> bool {
         self.is_ended() && self.in_flight.load(Ordering::SeqCst) == 0

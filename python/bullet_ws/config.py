@@ -20,8 +20,6 @@ MAX_SIZE = 2**40
 # A keepalive only helps below the server's 60 s; the cap keeps the native timer arithmetic far
 # from overflow, and is the same for both backends since both validate here.
 _MAX_KEEPALIVE = 86_400.0
-# Each spin blocks the event loop for up to this long when nothing comes.
-_MAX_BUSY_POLL = 0.1
 
 
 def _number(name: str, value: object) -> float:
@@ -69,13 +67,6 @@ class ManagedWsConfig:
     an outage) is not sent; it becomes `OrderUnacked("not sent: ...")`. None sends it however
     late.
 
-    `busy_poll`: a `recv()`/`recv_batch()`/`async for` that finds the queue empty first watches
-    it for up to this long (without the GIL, but blocking the event loop) before it sleeps, and
-    the socket's thread keeps polling for commands that long after each burst or command: an
-    event or an order in reply to it then needs no thread wake-up (native backend; the pure
-    backend reads on the loop itself and ignores it). For latency-critical consumers with cores
-    to spare; 0 (the default) disables; at most 0.1.
-
     The event queue holds at most `channel_capacity` events and `queue_max_bytes` bytes of
     frames (their wire size); a new event that does not fit is dropped and counted. An empty
     queue always takes the next event, so a frame larger than `queue_max_bytes` still arrives.
@@ -94,7 +85,6 @@ class ManagedWsConfig:
     ca_file: str | os.PathLike[str] | None = None
     order_max_age: float | None = None
     max_connection_age: float = 84_600.0
-    busy_poll: float = 0.0
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
@@ -111,13 +101,6 @@ class ManagedWsConfig:
                 f"got {self.keepalive_interval!r}"
             )
         set_field(self, "keepalive_interval", keepalive)
-        busy_poll = _number("busy_poll", self.busy_poll)
-        if not 0 <= busy_poll <= _MAX_BUSY_POLL:
-            raise ValueError(
-                f"busy_poll must be in 0..{_MAX_BUSY_POLL:g} seconds (0 disables), "
-                f"got {self.busy_poll!r}"
-            )
-        set_field(self, "busy_poll", busy_poll)
         timeout = _number("connection_timeout", self.connection_timeout)
         if timeout <= 0:
             raise ValueError(f"connection_timeout must be > 0, got {self.connection_timeout!r}")

@@ -167,8 +167,6 @@ enum Step<C: Connection> {
     Rotation(RotationStep<C>),
     RotationDeadline,
     Age,
-    /// Nothing yet while busy-polling: look again.
-    Spin,
 }
 
 /// How long the new connection of a rotation may take to catch up with the old one (every
@@ -501,9 +499,6 @@ impl<C: Connector> Task<C> {
         let mut batch: Vec<(ServerMessage, usize)> = Vec::with_capacity(BURST);
         let max_age = self.config.max_connection_age;
         let mut rot: Option<Rotation<C::Conn>> = None;
-        let busy_poll = self.config.busy_poll;
-        // Until then, the loop polls instead of sleeping (`Config::busy_poll`).
-        let mut spin_until: Option<Instant> = None;
 
         loop {
             // A notice seen while a rotation is under way waits for its end.
@@ -518,7 +513,6 @@ impl<C: Connector> Task<C> {
                 clock.rotation_retry.map_or(due, |r| r.max(due))
             });
             let far = Instant::now() + Duration::from_secs(3600);
-            let spinning = spin_until.is_some_and(|t| Instant::now() < t);
             let step = tokio::select! {
                 _ = self.shutdown.wait() => Step::Shutdown,
                 r = conn.recv() => match r {
@@ -533,12 +527,7 @@ impl<C: Connector> Task<C> {
                     Step::RotationDeadline
                 }
                 _ = sleep_until(age_due.unwrap_or(far)), if age_due.is_some() => Step::Age,
-                // Pending once, then ready: the runtime polls its I/O without blocking between.
-                _ = tokio::task::yield_now(), if spinning => Step::Spin,
             };
-            if !busy_poll.is_zero() && matches!(step, Step::Message(_) | Step::Command(Some(_))) {
-                spin_until = Some(Instant::now() + busy_poll);
-            }
             let lost = match step {
                 Step::Shutdown | Step::Command(None) => {
                     self.flush(&mut conn).await;
@@ -630,7 +619,6 @@ impl<C: Connector> Task<C> {
                     keepalive_timer.as_mut().reset(Instant::now() + keepalive);
                     continue;
                 }
-                Step::Spin => continue,
                 Step::Age => {
                     rot = Some(self.start_rotation("max_connection_age".into()));
                     continue;

@@ -4,7 +4,6 @@
 //! cancels another.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
@@ -83,28 +82,6 @@ impl Wait {
         }
     }
 
-    /// `busy_poll`: watch the queue for up to that long before sleeping, without the GIL. An
-    /// event that arrives meanwhile is taken without the doorbell's wake-up (eventfd, the loop's
-    /// epoll, a Future): the latency of a thread hop, paid for with a spinning core.
-    fn spin(&self, py: Python<'_>) -> bool {
-        let queue = &self.side.queue;
-        let budget = self.side.busy_poll;
-        py.detach(|| {
-            let start = Instant::now();
-            loop {
-                for _ in 0..64 {
-                    if queue.has_events() {
-                        return true;
-                    }
-                    std::hint::spin_loop();
-                }
-                if start.elapsed() >= budget {
-                    return queue.has_events();
-                }
-            }
-        })
-    }
-
     fn wants_events(&self) -> bool {
         matches!(
             self.wait,
@@ -125,16 +102,9 @@ impl Wait {
 
     /// Either finishes (StopIteration carrying the result) or yields the Future to sleep on.
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let mut spun = false;
         loop {
             if let Some(result) = self.ready(py)? {
                 return Err(PyStopIteration::new_err((result,)));
-            }
-            if self.wants_events() && !spun && !self.side.busy_poll.is_zero() {
-                spun = true;
-                if self.spin(py) {
-                    continue;
-                }
             }
             // Announce the sleep, then look once more: an event that raced in must not be missed.
             if self.wants_events() && !self.side.queue.prepare_wait() {

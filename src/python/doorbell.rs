@@ -28,8 +28,6 @@ pub(super) struct LoopSide {
     pub(super) stop: Arc<Shutdown>,
     /// The fork generation this socket was made in (`crate::runtime`).
     pub(super) generation: u64,
-    /// How long a waiter spins on the queue before it sleeps (`ManagedWsConfig.busy_poll`).
-    pub(super) busy_poll: std::time::Duration,
 }
 
 impl LoopSide {

@@ -86,7 +86,6 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
             v if v.is_none() => None,
             _ => Some(duration(config, "order_max_age")?),
         },
-        busy_poll: duration(config, "busy_poll")?,
     })
 }
 
@@ -126,7 +125,6 @@ impl ManagedWebSocket {
     #[new]
     fn new(py: Python<'_>, url: &str, config: &Bound<'_, PyAny>) -> PyResult<Self> {
         let config = config_from_python(config)?;
-        let busy_poll = config.busy_poll;
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
         let connector =
             WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;
@@ -146,7 +144,6 @@ impl ManagedWebSocket {
             relayed: AtomicBool::new(false),
             stop: handle.stop_signal(),
             generation: fork_generation(),
-            busy_poll,
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         if add_reader(&event_loop, &wake, &doorbell)? {
