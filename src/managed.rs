@@ -24,6 +24,7 @@ use crate::transport::{ConnectError, ConnectErrorKind, Connection, Connector, Lo
 
 mod rotation;
 use rotation::Dedup;
+pub use rotation::MAX_HELD as ROTATION_MAX_HELD;
 
 /// How long a stopping socket keeps writing: the commands queued before `stop()`, and a write
 /// already under way. Documented in docs/API.md ("flush on close").
@@ -34,7 +35,7 @@ pub const STOP_GRACE: Duration = Duration::from_secs(1);
 pub const KEEPALIVE_ID_BASE: u64 = u64::MAX - (u32::MAX as u64);
 
 /// Keepalive ids awaiting their pong. A server that never answers must not grow the list.
-const MAX_OUTSTANDING_KEEPALIVES: usize = 16;
+pub const MAX_OUTSTANDING_KEEPALIVES: usize = 16;
 
 /// Why a command was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +57,7 @@ impl std::fmt::Display for CommandError {
         match self {
             CommandError::Stopped => f.write_str("managed websocket is stopped"),
             CommandError::Busy => f.write_str("managed websocket command channel is full"),
-            // The pure backend's text is identical (python/bullet_ws/pure/managed.py).
+            // The pure backend takes the same text from `bullet_ws._policy.too_large`.
             CommandError::TooLarge {
                 argument,
                 frame,
@@ -366,9 +367,9 @@ async fn guarded(task: impl Future<Output = ()>, events: Arc<EventQueue>) {
 /// Messages handed over per lock of the event queue; bounds the latency a burst adds.
 const BURST: usize = 256;
 /// A slow consumer makes drops continuous; one warning per second is enough.
-const DROP_WARNING_EVERY: Duration = Duration::from_secs(1);
+pub const DROP_WARNING_EVERY: Duration = Duration::from_secs(1);
 /// A polite close frame must not delay anything.
-const CLOSE_GRACE: Duration = Duration::from_millis(250);
+pub const CLOSE_GRACE: Duration = Duration::from_millis(250);
 
 struct Task<C: Connector> {
     connector: Arc<C>,
@@ -466,7 +467,7 @@ pub const ROTATION_CATCH_UP: Duration = Duration::from_secs(5);
 /// written on it; then it is closed and they become `OrderUnacked`.
 pub const ROTATION_DRAIN: Duration = Duration::from_secs(5);
 /// The least wait before a failed rotation is tried again.
-const MIN_RETRY: Duration = Duration::from_secs(1);
+pub const MIN_RETRY: Duration = Duration::from_secs(1);
 
 enum Phase<K> {
     /// The connect runs in its own task, so the current connection is served meanwhile.
@@ -1448,12 +1449,13 @@ impl<C: Connector> Task<C> {
             format!("connection lost ({reason}); reconnecting"),
         );
         let unacked = format!("connection lost before the ack: {reason}");
-        // Before `Reconnecting`: a consumer that sees it must find the books out of sync.
+        // Before the first `Reconnecting`: a consumer that sees it must find the books out of sync.
         self.books.connection_lost(Instant::now());
-        self.events.push_event(Event::Reconnecting { reason });
-        self.unack_pending(&unacked);
         self.backoff.connection_lost(uptime, reconnected);
         let lost_at = Instant::now();
+        // Why the next attempt is made (`Reconnecting.reason`): the loss, then the last failure.
+        // The texts are `bullet_ws._policy`'s.
+        let mut reason = reason;
         let mut attempts: u64 = 0;
         loop {
             if self.shutdown.is_set() {
@@ -1462,6 +1464,8 @@ impl<C: Connector> Task<C> {
             attempts += 1;
             if let Some(max) = self.config.max_retries {
                 if attempts > max {
+                    // max_retries=0: no attempt, no `Reconnecting`; the orders are still told.
+                    self.unack_pending(&unacked);
                     let reason = format!("exhausted {max} reconnect attempts");
                     self.log(LogLevel::Error, format!("giving up: {reason}"));
                     self.unsend_queued(&format!("not sent: {reason}"));
@@ -1478,6 +1482,14 @@ impl<C: Connector> Task<C> {
                     self.backoff.current().as_secs_f64()
                 ),
             );
+            self.events.push_event(Event::Reconnecting {
+                reason: std::mem::take(&mut reason),
+                attempt: attempts,
+                delay,
+            });
+            if attempts == 1 {
+                self.unack_pending(&unacked);
+            }
             self.or_shutdown(sleep(delay)).await?;
             let mut conn = match self.connect().await? {
                 Ok(conn) => {
@@ -1485,10 +1497,8 @@ impl<C: Connector> Task<C> {
                     conn
                 }
                 Err(e) => {
-                    self.log(
-                        LogLevel::Warning,
-                        format!("reconnect attempt {attempts} failed: {e}"),
-                    );
+                    reason = format!("reconnect attempt {attempts} failed: {e}");
+                    self.log(LogLevel::Warning, reason.clone());
                     self.backoff.failed();
                     continue;
                 }
@@ -1517,6 +1527,9 @@ impl<C: Connector> Task<C> {
                         self.log(
                             LogLevel::Warning,
                             format!("replay lost the new connection ({e}); retrying"),
+                        );
+                        reason = format!(
+                            "reconnect attempt {attempts} failed: the subscription replay lost the new connection: {e}"
                         );
                         self.backoff.failed();
                         continue;

@@ -9,6 +9,7 @@ mod messages;
 mod message_classes;
 #[cfg(feature = "mock")]
 mod mock;
+mod policy;
 mod socket;
 mod wakefd;
 
@@ -28,6 +29,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     messages::register(m)?;
     socket::register(m)?;
+    policy::register(m)?;
     book::register(m)?;
     #[cfg(feature = "mock")]
     mock::register(m)?;

@@ -76,7 +76,14 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
 fn event_to_python(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyAny>> {
     match event {
         Event::Message(m) => to_python(py, m),
-        Event::Reconnecting { reason } => classes(py)?.reconnecting.bind(py).call1((reason,)),
+        Event::Reconnecting {
+            reason,
+            attempt,
+            delay,
+        } => classes(py)?
+            .reconnecting
+            .bind(py)
+            .call1((reason, attempt, delay.as_secs_f64())),
         Event::Reconnected { attempts, downtime } => classes(py)?
             .reconnected
             .bind(py)
@@ -692,10 +699,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_DURATION", MAX_DURATION.as_secs_f64())?;
     m.add("MAX_SIZE", MAX_SIZE)?;
     // The rules the pure backend must share, checked against its constants by a test.
-    m.add("STOP_GRACE", crate::managed::STOP_GRACE.as_secs_f64())?;
-    m.add("KEEPALIVE_ID_BASE", crate::managed::KEEPALIVE_ID_BASE)?;
-    m.add("COMMAND_CAPACITY", crate::config::COMMAND_CAPACITY)?;
-    m.add("MIN_BACKOFF", crate::config::MIN_BACKOFF.as_secs_f64())?;
     m.add_function(wrap_pyfunction!(_check_url, m)?)?;
     m.add_class::<PySocket>()?;
     m.add_class::<WaitFor>()?;

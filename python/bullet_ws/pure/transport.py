@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.uri import parse_uri
 
+from bullet_ws._policy import CLOSE_GRACE, STREAM_ENDED, json_string_size, topics_frame_size
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import ConnectError, ConnectTimeout, HandshakeError
 from bullet_ws.pure.messages import Status
@@ -38,9 +39,6 @@ __all__ = [
 
 logger = logging.getLogger("bullet_ws.pure")
 
-# How long a stop may wait for the server's close frame before dropping the connection.
-_CLOSE_GRACE = 0.25
-
 # PROTOCOL.md §2: compact JSON, keys in the order method, id, params; non-ASCII kept as UTF-8
 # (serde_json's output, which the native backend sends).
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -51,22 +49,6 @@ def client_frame(method: str, id: int | None, params: Any = None, *, has_params:
     if has_params:
         return _encode({"method": method, "id": id, "params": params})
     return _encode({"method": method, "id": id})
-
-
-def json_string_size(text: str) -> int:
-    """UTF-8 bytes of `text` as a JSON string in a client frame (quotes and escapes included)."""
-    encoded = _encode(text)
-    return len(encoded) if encoded.isascii() else len(encoded.encode())
-
-
-def topics_frame_size(method: str, id: int | None, count: int, encoded: int) -> int:
-    """The exact size of `client_frame(method, id, topics)` for `count` topics whose
-    `json_string_size`s sum to `encoded`: sizes are checked without building the frame."""
-    id_size = 4 if id is None else len(str(id))
-    return (
-        len('{"method":"') + len(method) + len('","id":') + id_size + len(',"params":[')
-        + encoded + max(count - 1, 0) + len("]}")
-    )
 
 
 def check_url(ws_url: str) -> None:
@@ -130,7 +112,7 @@ def abort(conn: ClientConnection) -> None:
 async def close_gracefully(conn: ClientConnection) -> None:
     """Close with the close handshake when the peer answers quickly, else drop it."""
     try:
-        await asyncio.wait_for(conn.close(), _CLOSE_GRACE)
+        await asyncio.wait_for(conn.close(), CLOSE_GRACE)
     except BaseException as exc:  # noqa: BLE001 - timed out, cancelled or broken: drop it
         logger.debug("close handshake not completed (%r); dropping the connection", exc)
     finally:
@@ -207,7 +189,7 @@ def close_reason(exc: BaseException) -> str:
         if isinstance(cause, ConnectionResetError):
             return "transport error: connection reset by peer"
         if cause is None or isinstance(cause, EOFError):
-            return "stream ended without a close frame"
+            return STREAM_ENDED
         return f"transport error: {cause}"
     if isinstance(exc, ConnectionResetError):
         return "transport error: connection reset by peer"
