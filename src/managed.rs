@@ -742,8 +742,8 @@ impl<C: Connector> Task<C> {
                 Err(ConnectError::new(
                     ConnectErrorKind::Timeout,
                     format!(
-                        "no `connected` status within connection_timeout ({:?})",
-                        bound
+                        "no `connected` status within connection_timeout ({:.3}s)",
+                        bound.as_secs_f64()
                     ),
                 ))
             })
@@ -1072,7 +1072,10 @@ impl<C: Connector> Task<C> {
                 .unwrap_or_else(|_| {
                     Err(ConnectError::new(
                         ConnectErrorKind::Timeout,
-                        format!("no `connected` status within connection_timeout ({bound:?})"),
+                        format!(
+                            "no `connected` status within connection_timeout ({:.3}s)",
+                            bound.as_secs_f64()
+                        ),
                     ))
                 })
         });

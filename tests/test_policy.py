@@ -211,6 +211,10 @@ TEXTS = [
     (_policy.too_old(1.23456, 1),
      "not sent: waited 1.235s, longer than order_max_age (1.000s)"),
     (_policy.rotated_away(), "connection closed before the ack: rotated away, no ack within 5s"),
+    (_policy.connect_timeout(0.3), "no `connected` status within connection_timeout (0.300s)"),
+    (_policy.lost_before_connected("closed by server (1000)"),
+     "connection lost before the `connected` status: closed by server (1000)"),
+    (_policy.wrong_first("Pong"), "first message was not status/connected: got Pong"),
 ]
 
 
@@ -238,6 +242,9 @@ RUST_FORMATS = [
         "{attempts}", _policy.replay_lost("{e}"))),  # type: ignore[arg-type]
     ("managed.rs", _policy.replay_too_large("{}", "{}")),  # type: ignore[arg-type]
     ("managed.rs", _policy.too_large("{argument}", "{frame}", "{size}", "{max}")),  # type: ignore[arg-type]
+    ("transport.rs", _policy.lost_before_connected("{lost}")),
+    ("transport.rs", _policy.wrong_first("{}")),
+    ("managed.rs", "no `connected` status within connection_timeout ({:.3}s)"),
     ("managed.rs", "no message within idle_timeout ({:.3}s)"),
     ("managed.rs", "send stalled for idle_timeout ({:.3}s)"),
     ("managed.rs", "not sent: waited {:.3}s, longer than order_max_age ({:.3}s)"),

@@ -128,3 +128,25 @@ async def test_an_outage_reads_in_order(backend: ModuleType, mock: Any) -> None:
         f"reconnect attempt 1 failed: {WRONG_FIRST}", 2,
     )
     assert not synced_at_first
+
+
+TIMED_OUT = "no `connected` status within connection_timeout (0.300s)"
+
+
+async def test_a_connect_timeout_reads_the_same(backend: ModuleType, mock: Any) -> None:
+    """At the first connect (the ConnectTimeout's text) and as a failed attempt's reason."""
+    mock.fault("no_status", scope="next")
+    with pytest.raises(backend.ConnectTimeout) as info:
+        await backend.connect(mock.url, **options(connection_timeout=0.3))
+    assert str(info.value) == TIMED_OUT
+    async with backend.connect(mock.url, **options(connection_timeout=0.3)) as ws:
+        mock.fault("no_status", scope="next")
+        mock.fault("reset")
+        reasons = []
+        async with asyncio.timeout(WAIT):
+            while not isinstance(event := await ws.recv(), backend.Reconnected):
+                if isinstance(event, backend.Reconnecting):
+                    reasons.append(event.reason)
+    assert reasons == [
+        "transport error: connection reset by peer", f"reconnect attempt 1 failed: {TIMED_OUT}",
+    ]

@@ -33,10 +33,12 @@ __all__ = [
     "STREAM_ENDED",
     "Backoff",
     "TopicSet",
+    "connect_timeout",
     "exhausted",
     "idle_timeout",
     "json_string_size",
     "lost_before_ack",
+    "lost_before_connected",
     "lost_while_writing",
     "not_sent",
     "not_sent_while_stopping",
@@ -50,6 +52,7 @@ __all__ = [
     "too_large",
     "too_old",
     "topics_frame_size",
+    "wrong_first",
 ]
 
 # --- constants (each equals the native core's; tests/test_shared_constants.py) -------------------
@@ -220,6 +223,21 @@ def _seconds(value: float) -> str:
 def idle_timeout(idle: float) -> str:
     """A connection that sent nothing for `idle_timeout` seconds is presumed dead."""
     return f"no message within idle_timeout ({idle:.3f}s)"
+
+
+def connect_timeout(bound: float) -> str:
+    """Why a connect failed when the upgrade and the `connected` status took too long."""
+    return f"no `connected` status within connection_timeout ({bound:.3f}s)"
+
+
+def lost_before_connected(reason: str) -> str:
+    """Why a connect failed when the connection ended before the `connected` status."""
+    return f"connection lost before the `connected` status: {reason}"
+
+
+def wrong_first(name: str) -> str:
+    """Why a connect failed when the first message (of class `name`) was not the status."""
+    return f"first message was not status/connected: got {name}"
 
 
 def send_stalled(idle: float) -> str:

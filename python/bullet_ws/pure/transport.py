@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.uri import parse_uri
 
+from bullet_ws import _policy
 from bullet_ws._policy import CLOSE_GRACE, STREAM_ENDED, json_string_size, topics_frame_size
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import ConnectError, ConnectTimeout, HandshakeError
@@ -139,7 +140,7 @@ async def _upgrade_and_await_connected(
         first = await conn.recv()
     except ConnectionClosed as exc:
         abort(conn)
-        raise HandshakeError(f"connection closed before the connected status: {exc}") from None
+        raise HandshakeError(_policy.lost_before_connected(close_reason(exc))) from None
     except BaseException:
         abort(conn)  # cancelled (stop() or connection_timeout) mid-handshake
         raise
@@ -147,7 +148,7 @@ async def _upgrade_and_await_connected(
     if not (isinstance(message, Status) and message.status == "connected"):
         abort(conn)
         # The frame's class only: frames never reach logs above DEBUG, and this text is logged.
-        raise HandshakeError(f"first message was not status/connected: got {type(message).__name__}")
+        raise HandshakeError(_policy.wrong_first(type(message).__name__))
     assert isinstance(conn, CountingConnection)
     return conn
 
@@ -167,9 +168,7 @@ async def open_connection(
     except ConnectError:
         raise
     except asyncio.TimeoutError:
-        raise ConnectTimeout(
-            f"no connected status within connection_timeout ({config.connection_timeout}s)"
-        ) from None
+        raise ConnectTimeout(_policy.connect_timeout(config.connection_timeout)) from None
     except (InvalidHandshake, InvalidURI) as exc:
         raise HandshakeError(f"WebSocket upgrade failed: {exc}") from exc
     except (OSError, ssl.SSLError, EOFError) as exc:
