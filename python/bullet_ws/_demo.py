@@ -286,7 +286,7 @@ class DemoState:
                 fault.detected_at = mono
                 fault.reason = ev.reason
             if fault.status == "running":
-                fault.waits.append(f"{ev.delay:.3g}s")
+                fault.waits.append(f"{ev.delay:.3f}s")
         self.note(
             f"Reconnecting(reason={ev.reason!r}, attempt={ev.attempt}, delay={ev.delay:.3f})"
         )
