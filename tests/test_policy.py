@@ -241,14 +241,16 @@ RUST_FORMATS = [
     ("managed.rs", _policy.reconnect_attempt_failed(
         "{attempts}", _policy.replay_lost("{e}"))),  # type: ignore[arg-type]
     ("managed.rs", _policy.replay_too_large("{}", "{}")),  # type: ignore[arg-type]
-    ("managed.rs", _policy.too_large("{argument}", "{frame}", "{size}", "{max}")),  # type: ignore[arg-type]
+    ("managed.rs", _policy.too_large(
+        "{argument}", "{frame}", "{size}", "{max}")),  # type: ignore[arg-type]
     ("transport.rs", _policy.lost_before_connected("{lost}")),
     ("transport.rs", _policy.wrong_first("{}")),
     ("managed.rs", "no `connected` status within connection_timeout ({:.3}s)"),
     ("managed.rs", "no message within idle_timeout ({:.3}s)"),
     ("managed.rs", "send stalled for idle_timeout ({:.3}s)"),
     ("managed.rs", "not sent: waited {:.3}s, longer than order_max_age ({:.3}s)"),
-    ("managed.rs", "connection closed before the ack: rotated away, no ack within {ROTATION_DRAIN:?}"),
+    ("managed.rs",
+     "connection closed before the ack: rotated away, no ack within {ROTATION_DRAIN:?}"),
 ]
 
 

@@ -123,7 +123,9 @@ async def test_an_outage_reads_in_order(backend: ModuleType, mock: Any) -> None:
         "Reconnecting", "OrderUnacked", "Reconnecting",
     ]
     assert (lifecycle[0].reason, lifecycle[0].attempt) == (lost, 1)
-    assert lifecycle[1] == backend.OrderUnacked(7, "place", f"connection lost before the ack: {lost}")
+    assert lifecycle[1] == backend.OrderUnacked(
+        7, "place", f"connection lost before the ack: {lost}"
+    )
     assert (lifecycle[2].reason, lifecycle[2].attempt) == (
         f"reconnect attempt 1 failed: {WRONG_FIRST}", 2,
     )

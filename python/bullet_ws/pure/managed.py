@@ -164,7 +164,7 @@ class _Session:
         self.max_bytes = config.queue_max_bytes
         self.waiter: asyncio.Future[None] | None = None
         # Commands: FIFO; `requested` is the call-time view (dedup, `topics`), `applied` the
-        # task's replay set in insertion order (a dict used as an ordered set). Keeping them
+        # task's replay set, both in insertion order (`_policy.TopicSet`). Keeping them
         # apart means a replay never duplicates a subscribe that is still queued.
         self.commands: deque[_Command] = deque()
         self.requested = TopicSet()
@@ -184,7 +184,9 @@ class _Session:
         self.next_keepalive = 0
         self.last_drop_warning = -DROP_WARNING_INTERVAL
         # Reconnect state: the backoff persists across outages (PROTOCOL.md §5.4).
-        self.backoff = Backoff(config.initial_backoff, config.max_backoff, config.backoff_reset_after)
+        self.backoff = Backoff(
+            config.initial_backoff, config.max_backoff, config.backoff_reset_after
+        )
         self.connected_since = time.monotonic()
         self.connected_by_reconnect = False
         # Tasks and signals.
