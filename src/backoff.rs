@@ -34,10 +34,14 @@ impl Backoff {
         self.current
     }
 
+    /// The largest jitter of the next sleep: 50 % of the base, in whole milliseconds.
+    pub fn max_jitter_ms(&self) -> u64 {
+        (self.current.as_millis() / 2).min(u64::MAX as u128) as u64
+    }
+
     /// The next sleep: the base plus 0..=50 % of it, in whole milliseconds.
     pub fn delay(&self, rng: &mut fastrand::Rng) -> Duration {
-        let half_ms = (self.current.as_millis() / 2).min(u64::MAX as u128) as u64;
-        self.current + Duration::from_millis(rng.u64(0..=half_ms))
+        self.current + Duration::from_millis(rng.u64(0..=self.max_jitter_ms()))
     }
 
     /// A connect attempt failed (or the replay lost the new connection).

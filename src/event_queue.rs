@@ -19,8 +19,11 @@ use crate::transport::ConnectError;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Message(ServerMessage),
+    /// A reconnect attempt (1-based) is about to be made, after `delay`.
     Reconnecting {
         reason: String,
+        attempt: u64,
+        delay: Duration,
     },
     Reconnected {
         attempts: u64,
@@ -366,7 +369,11 @@ mod tests {
         let q = EventQueue::new(3, Box::new(Count::default()));
         let mut batch: Vec<_> = (0..5).map(|i| (pong(i), 10)).collect();
         assert_eq!(q.push_messages(&mut batch), 2);
-        assert!(!q.push_event(Event::Reconnecting { reason: "x".into() }));
+        assert!(!q.push_event(Event::Reconnecting {
+            reason: "x".into(),
+            attempt: 1,
+            delay: Duration::ZERO,
+        }));
         q.push_final(Event::Disconnected {
             reason: "bye".into(),
         });

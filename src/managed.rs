@@ -22,9 +22,13 @@ mod shutdown;
 mod task;
 mod topics;
 
+pub use rotation::MAX_HELD as ROTATION_MAX_HELD;
 pub use shutdown::Shutdown;
 use task::{guarded, Task};
-pub use task::{ROTATION_CATCH_UP, ROTATION_DRAIN};
+pub use task::{
+    CLOSE_GRACE, DROP_WARNING_EVERY, MAX_OUTSTANDING_KEEPALIVES, MIN_RETRY, ROTATION_CATCH_UP,
+    ROTATION_DRAIN,
+};
 use topics::TopicSet;
 
 /// How long a stopping socket keeps writing: the commands queued before `stop()`, and a write
@@ -55,7 +59,7 @@ impl std::fmt::Display for CommandError {
         match self {
             CommandError::Stopped => f.write_str("managed websocket is stopped"),
             CommandError::Busy => f.write_str("managed websocket command channel is full"),
-            // The pure backend's text is identical (python/bullet_ws/pure/managed.py).
+            // The pure backend takes the same text from `bullet_ws._policy.too_large`.
             CommandError::TooLarge {
                 argument,
                 frame,

@@ -16,7 +16,7 @@ docs/design/TESTING.md, part A (the seed's behaviour) and B17:
  6. Accept-then-drop server: the backoff keeps growing across cycles and resets to
     initial_backoff only after a connection stayed up backoff_reset_after.
  7. max_retries=N: after N failed attempts Disconnected("exhausted N reconnect attempts"), then
-    the stream ends; max_retries=0 gives up without trying.
+    the stream ends; max_retries=0 gives up without trying (and without a Reconnecting).
  8. Subscribe dedup: a topic subscribed twice is sent once; unsubscribing an inactive topic
     sends nothing; unsubscribed topics are not replayed.
  9. Replay fails with a non-transport error: Disconnected("subscription replay failed: ...").
@@ -158,9 +158,11 @@ async def test_a2_a3_loss_reconnects_and_replays_once(
         mock.fault(kind, **params)
         events = await collect_until(ws, backend.Reconnected)
         reconnecting = [e for e in events if isinstance(e, backend.Reconnecting)]
+        # One attempt, which succeeds: one Reconnecting, attempt 1.
         assert len(reconnecting) == 1 and reconnecting[0].reason
         reconnected = events[-1]
-        assert reconnected.attempts >= 1 and reconnected.downtime >= 0
+        assert reconnecting[0].attempt == reconnected.attempts == 1
+        assert reconnected.downtime >= 0
         # Data resumes on the new connection, after the replay's ack (no id).
         replay_ack = await next_of(ws, backend.SubscribeResult)
         assert replay_ack.id is None
@@ -300,6 +302,8 @@ async def test_a7_max_retries_zero_gives_up_at_once(backend: ModuleType, mock: A
         mock.fault("reset")
         events = await collect_until(ws, backend.Disconnected, timeout=2.0)
         assert events[-1].reason == "exhausted 0 reconnect attempts"
+        # No attempt is made, so none is announced.
+        assert not [e for e in events if isinstance(e, backend.Reconnecting)]
         assert await ws.recv() is None
     assert mock.tcp_accepts == 1
 

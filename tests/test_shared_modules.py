@@ -138,7 +138,17 @@ def test_events_match_by_keyword_and_position() -> None:
     match Disconnected("exhausted 3 reconnect attempts"):
         case Disconnected(reason=r):
             assert r == "exhausted 3 reconnect attempts"
-    assert repr(Reconnecting("closed")) == "Reconnecting(reason='closed')"
+    assert repr(Reconnecting("closed", 2, 0.25)) == (
+        "Reconnecting(reason='closed', attempt=2, delay=0.25)"
+    )
+    # Built with the reason only (as before `attempt` and `delay` existed): the first attempt.
+    assert Reconnecting("closed") == Reconnecting(reason="closed", attempt=1, delay=0.0)
+    match Reconnecting("lost", 3, 0.5):
+        case Reconnecting(r, a, d):
+            assert (r, a, d) == ("lost", 3, 0.5)
+    match Reconnecting("lost", 3, 0.5):
+        case Reconnecting(reason=r, attempt=a):
+            assert (r, a) == ("lost", 3)
     assert Stats(1, 2, 3, 4) == Stats(messages_received=1, events_dropped=2, reconnects=3, queued=4)
     with pytest.raises(AttributeError):
         Reconnecting("x").reason = "y"  # type: ignore[misc]

@@ -30,12 +30,19 @@ _Event: TypeAlias = (
 )
 
 __all__ = [
+    "CLOSE_GRACE",
     "COMMAND_CAPACITY",
+    "DROP_WARNING_INTERVAL",
     "KEEPALIVE_ID_BASE",
     "MAX_DURATION",
+    "MAX_OUTSTANDING_KEEPALIVES",
     "MAX_SIZE",
     "MIN_BACKOFF",
     "RESUBSCRIBE_EVERY",
+    "ROTATION_CATCH_UP",
+    "ROTATION_DRAIN",
+    "ROTATION_MAX_HELD",
+    "ROTATION_MIN_RETRY",
     "STOP_GRACE",
     "AggTrade",
     "BookTicker",
@@ -64,6 +71,7 @@ __all__ = [
     "_MockServer",
     "_Wait",
     "__version__",
+    "_backoff_trace",
     "_check_url",
     "build_profile",
     "parse_message",
@@ -77,12 +85,27 @@ build_profile: Final[Literal["release", "debug"]]
 # The bounds of bullet_ws.config (MAX_DURATION, MAX_SIZE), from the Rust core.
 MAX_DURATION: float
 MAX_SIZE: int
-# Rules the pure backend shares (checked by tests/test_shared_constants.py).
+# Rules the pure backend shares through bullet_ws._policy (checked by
+# tests/test_shared_constants.py and tests/test_policy.py).
 STOP_GRACE: float
 KEEPALIVE_ID_BASE: int
 COMMAND_CAPACITY: int
 MIN_BACKOFF: float
 RESUBSCRIBE_EVERY: float
+CLOSE_GRACE: float
+DROP_WARNING_INTERVAL: float
+MAX_OUTSTANDING_KEEPALIVES: int
+ROTATION_CATCH_UP: float
+ROTATION_DRAIN: float
+ROTATION_MIN_RETRY: float
+ROTATION_MAX_HELD: int
+
+def _backoff_trace(
+    initial: float, maximum: float, reset_after: float, steps: list[tuple[float, bool] | None]
+) -> list[tuple[float, float]]:
+    """The native backoff through `steps` (None: an attempt failed; (uptime, reconnected): a
+    connection ended): the base delay and the largest jitter, before the first step and after
+    each. For tests/test_policy.py."""
 
 def _check_url(url: str) -> None: ...
 

@@ -25,7 +25,6 @@ import importlib
 import logging
 import math
 import random
-import re
 import shutil
 import signal
 import sys
@@ -146,8 +145,7 @@ class FaultRun:
     handshakes_before: int = 0
     reconnected_before: int = 0
     reason: str = ""  # of the first Reconnecting
-    waits: list[str] = field(default_factory=list)  # backoff (or delay) of each reconnect attempt
-    waits_are_delays: bool = False  # the log gave the delays (backoff + jitter), not the backoff
+    waits: list[str] = field(default_factory=list)  # Reconnecting.delay of each attempt
     replay: str = ""
     detail: str = ""
 
@@ -158,11 +156,8 @@ class FaultRun:
             parts = [f"recovered in {self.recovered_at - self.injected_at:.3f}s"]
             if spec.kind == "silence" and self.detected_at is not None:
                 parts.append(f"idle_timeout fired after {self.detected_at - self.injected_at:.3f}s")
-            if len(self.waits) > 1:
-                if self.waits_are_delays:
-                    parts.append("waits " + " -> ".join(self.waits) + " (backoff + jitter)")
-                else:
-                    parts.append("backoff " + " -> ".join(self.waits))
+            if self.waits:
+                parts.append("waits " + " -> ".join(self.waits) + " (backoff + jitter)")
             if self.reason:
                 parts.append(f"reason {self.reason!r}")
             return "; ".join(parts)
@@ -170,9 +165,6 @@ class FaultRun:
 
 
 # ----- measurements ------------------------------------------------------------------------------
-
-_ATTEMPT_RE = re.compile(r"reconnect attempt (\d+) in ([0-9.]+)s(?: \(backoff ([0-9.]+)s\))?")
-
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
     if not sorted_values:
@@ -197,22 +189,19 @@ class DemoState:
         self.latency_all: list[float] = []
         self.latency_seen = 0
         self._rng = random.Random(1)
-        self.reconnecting = 0
+        self.connections_lost = 0
         self.reconnected = 0
         self.outage = False
         self.outage_since: float | None = None
         self.up_since = self.t0
-        self.up_by_reconnect = False
         self.last_market_at: float | None = None
         self.market_since_reconnect = 0
         self.last_reconnecting_at: float | None = None
         self.last_reconnected_at: float | None = None
         self.last_downtime: float | None = None
         self.last_reason = ""
-        self.backoff: float | None = None  # base delay of the current/last attempt, from the log
-        self.next_delay: float | None = None
-        self.backoff_source = ""
-        self.model_backoff = max(config["initial_backoff"], 0.010)
+        self.attempt = 0  # of the current/last outage, and the wait before it (Reconnecting)
+        self.delay: float | None = None
         self.disconnected: str | None = None
         self.errors = 0
         self.log: deque[str] = deque(maxlen=200)
@@ -284,29 +273,28 @@ class DemoState:
                 self.latency_all[j] = us
 
     def _on_reconnecting(self, ev: Reconnecting, mono: float) -> None:
-        self.reconnecting += 1
+        if ev.attempt == 1:  # one event per attempt; the first one follows the loss
+            self.connections_lost += 1
+            self.outage_since = mono
+            self.last_reason = ev.reason
         self.outage = True
-        self.outage_since = mono
         self.last_reconnecting_at = mono
-        self.last_reason = ev.reason
-        # The backoff rule both backends implement (API.md): reset after a long enough connection,
-        # doubled when a reconnected connection died sooner. Used when the log does not say.
-        if mono - self.up_since >= self.config["backoff_reset_after"]:
-            self.model_backoff = max(self.config["initial_backoff"], 0.010)
-        elif self.up_by_reconnect:
-            self.model_backoff = min(self.model_backoff * 2, self.config["max_backoff"])
-        self.next_delay = None
+        self.attempt, self.delay = ev.attempt, ev.delay
         fault = self.current_fault
-        if fault is not None and fault.detected_at is None:
-            fault.detected_at = mono
-            fault.reason = ev.reason
-        self.note(repr(ev))
+        if fault is not None:
+            if fault.detected_at is None:
+                fault.detected_at = mono
+                fault.reason = ev.reason
+            if fault.status == "running":
+                fault.waits.append(f"{ev.delay:.3f}s")
+        self.note(
+            f"Reconnecting(reason={ev.reason!r}, attempt={ev.attempt}, delay={ev.delay:.3f})"
+        )
 
     def _on_reconnected(self, ev: Reconnected, mono: float) -> None:
         self.reconnected += 1
         self.outage = False
         self.up_since = mono
-        self.up_by_reconnect = True
         self.last_reconnected_at = mono
         self.last_downtime = ev.downtime
         self.market_since_reconnect = 0
@@ -317,26 +305,6 @@ class DemoState:
             text = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken log record must not break the demo
             return
-        m = _ATTEMPT_RE.search(text)
-        if m:
-            self.next_delay = float(m.group(2))
-            if m.group(3) is not None:
-                self.backoff = float(m.group(3))
-                self.backoff_source = "log"
-                self.model_backoff = self.backoff
-            else:  # the pure backend logs the delay (backoff + jitter) only
-                self.backoff = self.model_backoff
-                self.backoff_source = "model"
-                if int(m.group(1)) > 1:
-                    self.model_backoff = min(self.model_backoff * 2, self.config["max_backoff"])
-                    self.backoff = self.model_backoff
-            fault = self.current_fault
-            if fault is not None and fault.status == "running":
-                if m.group(3) is not None:
-                    fault.waits.append(f"{float(m.group(3)):.3g}s")
-                else:
-                    fault.waits.append(f"{float(m.group(2)):.3g}s")
-                    fault.waits_are_delays = True
         if record.levelno >= logging.WARNING or "replay" in text or "reconnected" in text:
             self.note(f"log {record.levelname.lower()}: {text}")
 
@@ -363,16 +331,17 @@ class DemoState:
         return _percentile(values, 0.50), _percentile(values, 0.99), _percentile(values, 1.0)
 
     def backoff_text(self) -> str:
-        base = self.backoff if self.backoff is not None else self.model_backoff
-        src = "" if self.backoff_source == "log" else " (est.)"
+        """The wait of the current (or last) reconnect attempt, from its `Reconnecting` event."""
+        if self.delay is None:
+            return f"{self.config['initial_backoff']:.3f}s (no reconnect yet)"
+        last = f"attempt {self.attempt} waited {self.delay:.3f}s"
         if self.outage:
-            nxt = f", this wait {self.next_delay:.3f}s" if self.next_delay is not None else ""
-            return f"{base:.3f}s{src}{nxt} - reconnecting"
+            return f"attempt {self.attempt} after {self.delay:.3f}s - reconnecting"
         up = time.monotonic() - self.up_since
         reset_after = self.config["backoff_reset_after"]
         if up >= reset_after:
-            return f"{self.config['initial_backoff']:.3f}s (reset: up {up:.1f}s >= {reset_after}s)"
-        return f"{base:.3f}s{src} (resets once up {reset_after}s, up {up:.1f}s)"
+            return f"{last}; reset to {self.config['initial_backoff']:.3f}s (up {up:.1f}s)"
+        return f"{last}; resets once up {reset_after}s (up {up:.1f}s)"
 
 
 def _ms(us: float) -> str:
@@ -515,7 +484,7 @@ class View:
             f"{self.title}   t={st.now():5.1f}s / {seconds:.0f}s",
             f"  messages/s    {st.rate():9,.0f}    total {st.messages:,}",
             f"  latency       p50 {_ms(p50)}  p99 {_ms(p99)}   (event_time -> receipt, last 1s)",
-            f"  reconnects    {st.reconnected}   ({st.reconnecting} connections lost)",
+            f"  reconnects    {st.reconnected}   ({st.connections_lost} connections lost)",
             f"  backoff       {st.backoff_text()}",
             f"  drops         {drops}",
             f"  topics        {len(st.ws_topics)} active (ws.topics): {', '.join(sorted(st.ws_topics))}",

@@ -9,14 +9,15 @@ import base64
 import re
 from collections.abc import Iterable
 
+from bullet_ws._policy import KEEPALIVE_ID_BASE
+
 __all__ = [
-    "KEEPALIVE_ID_BASE", "MAX_ID", "count_arg", "id_arg", "max_events_arg", "symbol_arg",
+    "MAX_ID", "count_arg", "id_arg", "max_events_arg", "symbol_arg",
     "topics_arg", "tx_arg",
 ]
 
-# The top 2**32 ids of u64 belong to keepalive pings (native: `KEEPALIVE_ID_BASE` in managed.rs):
-# refusing them here means a keepalive's pong can be swallowed without ever hiding a user's.
-KEEPALIVE_ID_BASE = 2**64 - 2**32
+# The top 2**32 ids of u64 belong to keepalive pings (`_policy.KEEPALIVE_ID_BASE`): refusing them
+# here means a keepalive's pong can be swallowed without ever hiding a user's.
 MAX_ID = KEEPALIVE_ID_BASE - 1
 # Standard alphabet, whole 4-character groups, padding only at the end.
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")

@@ -18,9 +18,18 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Reconnecting:
-    """The connection was lost; a reconnect is under way and subscriptions will be replayed."""
+    """A reconnect attempt is about to be made; subscriptions will be replayed once it succeeds.
+
+    One per attempt, queued before its wait: `attempt` is the 1-based number of the attempt
+    (1 right after the connection was lost), `delay` the seconds the socket now waits before
+    making it (the backoff plus its jitter). `reason` is why: the connection loss for attempt 1
+    (e.g. "closed by server (1001): going away"), the previous attempt's failure for the next ones
+    ("reconnect attempt 1 failed: ...").
+    """
 
     reason: str
+    attempt: int = 1
+    delay: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

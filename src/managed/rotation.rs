@@ -19,7 +19,7 @@ pub(super) type Item = (ServerMessage, usize);
 
 /// Messages held back per topic while the old connection lags behind the new one. Beyond it the
 /// oldest are dropped (a gap), which only a connection stalled for many seconds can cause.
-const MAX_HELD: usize = 65_536;
+pub const MAX_HELD: usize = 65_536;
 
 #[derive(Default)]
 struct Topic {

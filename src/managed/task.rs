@@ -21,7 +21,7 @@ use crate::protocol::{ClientMessage, ServerMessage};
 use crate::transport::{ConnectError, ConnectErrorKind, Connection, Connector, Lost};
 
 /// Keepalive ids awaiting their pong. A server that never answers must not grow the list.
-const MAX_OUTSTANDING_KEEPALIVES: usize = 16;
+pub const MAX_OUTSTANDING_KEEPALIVES: usize = 16;
 
 /// A bug in the task must end the socket visibly, never leave the consumer waiting forever.
 pub(super) async fn guarded(task: impl Future<Output = ()>, events: Arc<EventQueue>) {
@@ -47,9 +47,9 @@ pub(super) async fn guarded(task: impl Future<Output = ()>, events: Arc<EventQue
 /// Messages handed over per lock of the event queue; bounds the latency a burst adds.
 const BURST: usize = 256;
 /// A slow consumer makes drops continuous; one warning per second is enough.
-const DROP_WARNING_EVERY: Duration = Duration::from_secs(1);
+pub const DROP_WARNING_EVERY: Duration = Duration::from_secs(1);
 /// A polite close frame must not delay anything.
-const CLOSE_GRACE: Duration = Duration::from_millis(250);
+pub const CLOSE_GRACE: Duration = Duration::from_millis(250);
 
 pub(super) struct Task<C: Connector> {
     connector: Arc<C>,
@@ -176,7 +176,7 @@ pub const ROTATION_CATCH_UP: Duration = Duration::from_secs(5);
 /// written on it; then it is closed and they become `OrderUnacked`.
 pub const ROTATION_DRAIN: Duration = Duration::from_secs(5);
 /// The least wait before a failed rotation is tried again.
-const MIN_RETRY: Duration = Duration::from_secs(1);
+pub const MIN_RETRY: Duration = Duration::from_secs(1);
 
 enum Phase<K> {
     /// The connect runs in its own task, so the current connection is served meanwhile.
@@ -451,8 +451,8 @@ impl<C: Connector> Task<C> {
                 Err(ConnectError::new(
                     ConnectErrorKind::Timeout,
                     format!(
-                        "no `connected` status within connection_timeout ({:?})",
-                        bound
+                        "no `connected` status within connection_timeout ({:.3}s)",
+                        bound.as_secs_f64()
                     ),
                 ))
             })
@@ -773,7 +773,10 @@ impl<C: Connector> Task<C> {
                 .unwrap_or_else(|_| {
                     Err(ConnectError::new(
                         ConnectErrorKind::Timeout,
-                        format!("no `connected` status within connection_timeout ({bound:?})"),
+                        format!(
+                            "no `connected` status within connection_timeout ({:.3}s)",
+                            bound.as_secs_f64()
+                        ),
                     ))
                 })
         });
@@ -1150,12 +1153,13 @@ impl<C: Connector> Task<C> {
             format!("connection lost ({reason}); reconnecting"),
         );
         let unacked = format!("connection lost before the ack: {reason}");
-        // Before `Reconnecting`: a consumer that sees it must find the books out of sync.
+        // Before the first `Reconnecting`: a consumer that sees it must find the books out of sync.
         self.books.connection_lost(Instant::now());
-        self.events.push_event(Event::Reconnecting { reason });
-        self.unack_pending(&unacked);
         self.backoff.connection_lost(uptime, reconnected);
         let lost_at = Instant::now();
+        // Why the next attempt is made (`Reconnecting.reason`): the loss, then the last failure.
+        // The texts are `bullet_ws._policy`'s.
+        let mut reason = reason;
         let mut attempts: u64 = 0;
         loop {
             if self.shutdown.is_set() {
@@ -1164,6 +1168,8 @@ impl<C: Connector> Task<C> {
             attempts += 1;
             if let Some(max) = self.config.max_retries {
                 if attempts > max {
+                    // max_retries=0: no attempt, no `Reconnecting`; the orders are still told.
+                    self.unack_pending(&unacked);
                     let reason = format!("exhausted {max} reconnect attempts");
                     self.log(LogLevel::Error, format!("giving up: {reason}"));
                     self.unsend_queued(&format!("not sent: {reason}"));
@@ -1180,6 +1186,14 @@ impl<C: Connector> Task<C> {
                     self.backoff.current().as_secs_f64()
                 ),
             );
+            self.events.push_event(Event::Reconnecting {
+                reason: std::mem::take(&mut reason),
+                attempt: attempts,
+                delay,
+            });
+            if attempts == 1 {
+                self.unack_pending(&unacked);
+            }
             self.or_shutdown(sleep(delay)).await?;
             let mut conn = match self.connect().await? {
                 Ok(conn) => {
@@ -1187,10 +1201,8 @@ impl<C: Connector> Task<C> {
                     conn
                 }
                 Err(e) => {
-                    self.log(
-                        LogLevel::Warning,
-                        format!("reconnect attempt {attempts} failed: {e}"),
-                    );
+                    reason = format!("reconnect attempt {attempts} failed: {e}");
+                    self.log(LogLevel::Warning, reason.clone());
                     self.backoff.failed();
                     continue;
                 }
@@ -1219,6 +1231,9 @@ impl<C: Connector> Task<C> {
                         self.log(
                             LogLevel::Warning,
                             format!("replay lost the new connection ({e}); retrying"),
+                        );
+                        reason = format!(
+                            "reconnect attempt {attempts} failed: the subscription replay lost the new connection: {e}"
                         );
                         self.backoff.failed();
                         continue;

@@ -258,6 +258,39 @@ async fn backoff_doubles_to_the_cap_with_bounded_jitter() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn each_attempt_is_announced_with_the_delay_it_waits() {
+    let h = Harness::start(config(100, 1000)).await;
+    h.net.default_plan(Plan::Refuse);
+    h.net.kill(0, Lost::Ended);
+    let mut announced = vec![];
+    for attempt in 1..=6u64 {
+        match h.next().await {
+            Some(Event::Reconnecting {
+                attempt: got,
+                delay,
+                ..
+            }) => {
+                assert_eq!(got, attempt);
+                announced.push((Instant::now(), delay));
+            }
+            other => panic!("attempt {attempt}: {other:?}"),
+        }
+    }
+    let bases = [100u128, 200, 400, 800, 1000, 1000];
+    h.until(|h| h.net.attempts().len() > announced.len()).await;
+    let attempts = h.net.attempts();
+    for (k, ((at, delay), base)) in announced.iter().zip(bases).enumerate() {
+        let ms = delay.as_millis();
+        assert!(
+            (base..=base + base / 2).contains(&ms),
+            "{k}: {ms} for {base}"
+        );
+        // The paused clock: the attempt is made exactly `delay` after it was announced.
+        assert_eq!(attempts[k + 1] - *at, *delay, "attempt {}", k + 1);
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn zero_backoff_is_floored_at_ten_ms() {
     let h = Harness::start(config(0, 0)).await;
     h.net.default_plan(Plan::Refuse);
@@ -282,12 +315,22 @@ async fn max_retries_gives_up_with_disconnected() {
             reason: "away".into(),
         },
     );
-    assert_eq!(
-        h.next().await,
-        Some(Event::Reconnecting {
-            reason: "closed by server (1001): away".into()
-        })
-    );
+    // One `Reconnecting` per attempt: the loss, then the failure of the attempt before.
+    let reasons = [
+        "closed by server (1001): away",
+        "reconnect attempt 1 failed: connection refused",
+        "reconnect attempt 2 failed: connection refused",
+    ];
+    for (attempt, want) in (1..).zip(reasons) {
+        match h.next().await {
+            Some(Event::Reconnecting {
+                reason,
+                attempt: got,
+                ..
+            }) => assert_eq!((reason.as_str(), got), (want, attempt)),
+            other => panic!("attempt {attempt}: {other:?}"),
+        }
+    }
     assert_eq!(
         h.next().await,
         Some(Event::Disconnected {
@@ -306,7 +349,7 @@ async fn max_retries_zero_gives_up_without_trying() {
     })
     .await;
     h.net.kill(0, Lost::Ended);
-    assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
+    // No attempt is made, so no `Reconnecting`.
     assert_eq!(
         h.next().await,
         Some(Event::Disconnected {
@@ -359,7 +402,7 @@ async fn idle_timeout_forces_a_reconnect_and_zero_disables_it() {
     let ev = h.next_non_message().await;
     let waited = start.elapsed().as_millis();
     assert!(
-        matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.contains("idle_timeout")),
+        matches!(ev, Some(Event::Reconnecting { ref reason, .. }) if reason.contains("idle_timeout")),
         "{ev:?}"
     );
     assert!((950..=1000).contains(&waited), "{waited}");
@@ -434,7 +477,7 @@ async fn a_failed_order_send_is_retried_once_on_the_new_connection() {
         .unwrap();
     let ev = h.next().await;
     assert!(
-        matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.starts_with("ORDER.PLACE send failed")),
+        matches!(ev, Some(Event::Reconnecting { ref reason, .. }) if reason.starts_with("ORDER.PLACE send failed")),
         "{ev:?}"
     );
     assert!(matches!(h.next().await, Some(Event::Reconnected { .. })));
@@ -471,7 +514,7 @@ async fn failed_submit_ping_and_list_sends_are_retried_once() {
         let method = frame.split('"').nth(3).unwrap();
         let ev = h.next().await;
         assert!(
-            matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.starts_with(&format!("{method} send failed"))),
+            matches!(ev, Some(Event::Reconnecting { ref reason, .. }) if reason.starts_with(&format!("{method} send failed"))),
             "{ev:?}"
         );
         assert!(matches!(h.next().await, Some(Event::Reconnected { .. })));
@@ -664,7 +707,7 @@ async fn a_send_that_never_completes_cannot_freeze_stop_or_the_socket() {
         .unwrap();
     let ev = h.next_non_message().await;
     assert!(
-        matches!(ev, Some(Event::Reconnecting { ref reason }) if reason.contains("send stalled")),
+        matches!(ev, Some(Event::Reconnecting { ref reason, .. }) if reason.contains("send stalled")),
         "{ev:?}"
     );
     h.until(|h| h.net.conn_count() == 2 && !h.net.sent(1).is_empty())
@@ -744,12 +787,15 @@ async fn written_orders_without_an_ack_are_reported_when_the_connection_ends() {
         assert!(matches!(h.next().await, Some(Event::Message(_))));
     }
     h.net.kill(0, Lost::Ended);
-    assert!(matches!(h.next().await, Some(Event::Reconnecting { .. })));
+    assert!(matches!(
+        h.next().await,
+        Some(Event::Reconnecting { attempt: 1, .. })
+    ));
     let (id, method, reason) = unacked(h.next().await);
     assert_eq!((id, method), (Some(1), "place"));
-    assert!(
-        reason.starts_with("connection lost before the ack: stream ended"),
-        "{reason}"
+    assert_eq!(
+        reason,
+        "connection lost before the ack: stream ended without a close frame"
     );
     assert!(matches!(h.next().await, Some(Event::Reconnected { .. })));
 }

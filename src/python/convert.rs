@@ -53,7 +53,14 @@ pub(super) fn classes(py: Python<'_>) -> PyResult<&Classes> {
 pub(super) fn event_to_python(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyAny>> {
     match event {
         Event::Message(m) => to_python(py, m),
-        Event::Reconnecting { reason } => classes(py)?.reconnecting.bind(py).call1((reason,)),
+        Event::Reconnecting {
+            reason,
+            attempt,
+            delay,
+        } => classes(py)?
+            .reconnecting
+            .bind(py)
+            .call1((reason, attempt, delay.as_secs_f64())),
         Event::Reconnected { attempts, downtime } => classes(py)?
             .reconnected
             .bind(py)

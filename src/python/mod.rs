@@ -9,6 +9,7 @@
 //! convert      core events and errors -> bullet_ws.events / bullet_ws.errors
 //! messages     Message/Record bases and field conversion; message_classes is generated
 //! book         OrderBook views and the events of the books
+//! policy       the constants and backoff the pure backend shares, exported for its tests
 //! mock         (feature `mock`) _MockServer, the fake exchange
 //! ```
 
@@ -23,6 +24,7 @@ mod messages;
 mod message_classes;
 #[cfg(feature = "mock")]
 mod mock;
+mod policy;
 mod socket;
 mod wakefd;
 
@@ -42,6 +44,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     messages::register(m)?;
     socket::register(m)?;
+    policy::register(m)?;
     book::register(m)?;
     #[cfg(feature = "mock")]
     mock::register(m)?;

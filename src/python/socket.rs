@@ -297,11 +297,6 @@ fn _check_url(url: &str) -> PyResult<()> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_DURATION", MAX_DURATION.as_secs_f64())?;
     m.add("MAX_SIZE", MAX_SIZE)?;
-    // The rules the pure backend must share, checked against its constants by a test.
-    m.add("STOP_GRACE", crate::managed::STOP_GRACE.as_secs_f64())?;
-    m.add("KEEPALIVE_ID_BASE", crate::managed::KEEPALIVE_ID_BASE)?;
-    m.add("COMMAND_CAPACITY", crate::config::COMMAND_CAPACITY)?;
-    m.add("MIN_BACKOFF", crate::config::MIN_BACKOFF.as_secs_f64())?;
     m.add_function(wrap_pyfunction!(_check_url, m)?)?;
     m.add_class::<ManagedWebSocket>()?;
     m.add_class::<Wait>()?;

@@ -38,6 +38,9 @@ async def native() -> None:
             if isinstance(item, bw.AggTrade):
                 assert_type(item.price, str)
                 assert_type(item.fill_type, str | None)
+            elif isinstance(item, Reconnecting):
+                assert_type(item.attempt, int)
+                assert_type(item.delay, float)
 
 
 async def pure() -> None:

@@ -19,8 +19,8 @@ use crate::fault::{DropHow, Fault};
 use crate::frame::{self, FrameDecoder, Incoming};
 use crate::handshake::{self, Request};
 use crate::record::{ClientFrame, ClosedBy};
-use crate::server::Shared;
 use crate::session::{OrderReject, RequestContext, Session};
+use crate::shared::Shared;
 
 /// Market data is built in batches of about this many bytes per write syscall when flooding.
 const FLOOD_BATCH: usize = 128 * 1024;

@@ -21,6 +21,7 @@ pub mod handshake;
 mod record;
 mod server;
 pub mod session;
+mod shared;
 pub mod topic;
 
 pub use clock::{monotonic, now_us};

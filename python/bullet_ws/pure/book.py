@@ -15,14 +15,13 @@ import re
 from bisect import bisect_left, insort
 
 from bullet_ws import _validate
+from bullet_ws._policy import RESUBSCRIBE_EVERY
 from bullet_ws.events import BookGap, BookResynced
 from bullet_ws.pure.messages import DepthUpdate
 from bullet_ws.pure.parse import parse_message
 
-__all__ = ["RESUBSCRIBE_EVERY", "Books", "OrderBook", "decimal_key", "depth_symbol"]
+__all__ = ["Books", "OrderBook", "decimal_key", "depth_symbol"]
 
-# Shared with the native core (`_core.RESUBSCRIBE_EVERY`; tests/test_shared_constants.py).
-RESUBSCRIBE_EVERY = 1.0
 _SCALE = 18
 _UNIT = 1_000_000_000_000_000_000  # 10**_SCALE
 _MAX_WHOLE = 20

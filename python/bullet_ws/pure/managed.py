@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import socket
 import ssl
 import threading
@@ -28,7 +27,20 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from bullet_ws import _validate
+from bullet_ws import _policy, _validate
+from bullet_ws._policy import (
+    COMMAND_QUEUE_CAPACITY,
+    DROP_WARNING_INTERVAL,
+    MAX_OUTSTANDING_KEEPALIVES,
+    ROTATION_CATCH_UP,
+    ROTATION_DRAIN,
+    ROTATION_MIN_RETRY,
+    STOP_GRACE,
+    Backoff,
+    TopicSet,
+    json_string_size,
+    topics_frame_size,
+)
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import BookNotFound, BusyError, ConnectError, StoppedError
 from bullet_ws.events import (
@@ -51,16 +63,11 @@ from bullet_ws.pure.transport import (
     client_frame,
     close_gracefully,
     close_reason,
-    json_string_size,
     open_connection,
     ssl_context,
-    topics_frame_size,
 )
 
-__all__ = [
-    "COMMAND_QUEUE_CAPACITY", "MIN_BACKOFF", "ROTATION_CATCH_UP", "ROTATION_DRAIN", "STOP_GRACE",
-    "ManagedWebSocket", "open_managed",
-]
+__all__ = ["ManagedWebSocket", "open_managed"]
 
 logger = logging.getLogger("bullet_ws.pure")
 
@@ -69,26 +76,12 @@ Event = (
     | BookResynced
 )
 
-MIN_BACKOFF = 0.010  # a zero backoff would never grow: floor it (the SDK's 10 ms)
-COMMAND_QUEUE_CAPACITY = 256  # commands are low-rate; a full queue means a stuck task
-_DROP_WARNING_INTERVAL = 1.0
-# How long a stopping socket keeps writing the commands queued before stop() (the native
-# backend's STOP_GRACE).
-STOP_GRACE = 1.0
-# A rotation's new connection may take this long to catch up with the old one before the switch
-# is made anyway; the old one is then read this long for the acks of its orders (native: the
-# same constants in src/managed.rs).
-ROTATION_CATCH_UP = 5.0
-ROTATION_DRAIN = 5.0
-_MIN_ROTATION_RETRY = 1.0
-
 # An order on the wire: its id and its `OrderResult.method` name.
 _Order = tuple["int | None", str]
 _ORDER_NAMES = {
     "SUBMIT": "submit", "ORDER.PLACE": "place", "ORDER.CANCEL": "cancel",
     "ORDER.AMEND": "amend", "ORDER.CANCEL_ALL": "cancel_all",
 }
-_MAX_OUTSTANDING_KEEPALIVES = 16  # a server that never answers must not grow the set
 
 
 _FOREVER = 1e9  # the loop-watch timer's delay: it must never fire, only be let go of
@@ -171,12 +164,11 @@ class _Session:
         self.max_bytes = config.queue_max_bytes
         self.waiter: asyncio.Future[None] | None = None
         # Commands: FIFO; `requested` is the call-time view (dedup, `topics`), `applied` the
-        # task's replay set in insertion order (a dict used as an ordered set). Keeping them
+        # task's replay set, both in insertion order (`_policy.TopicSet`). Keeping them
         # apart means a replay never duplicates a subscribe that is still queued.
         self.commands: deque[_Command] = deque()
-        self.requested: dict[str, None] = {}
-        self.requested_encoded = 0  # sum of json_string_size over `requested`: the replay size
-        self.applied: dict[str, None] = {}
+        self.requested = TopicSet()
+        self.applied = TopicSet()
         self.books = Books()  # the order books of the subscribed depth topics
         # Counters and clocks.
         self.messages_received = 0
@@ -190,10 +182,11 @@ class _Session:
         self.last_sent_at = time.monotonic()
         self.keepalive_ids: dict[int, None] = {}
         self.next_keepalive = 0
-        self.last_drop_warning = -_DROP_WARNING_INTERVAL
+        self.last_drop_warning = -DROP_WARNING_INTERVAL
         # Reconnect state: the backoff persists across outages (PROTOCOL.md §5.4).
-        self.backoff = max(config.initial_backoff, MIN_BACKOFF)
-        self.max_backoff = max(config.max_backoff, MIN_BACKOFF)
+        self.backoff = Backoff(
+            config.initial_backoff, config.max_backoff, config.backoff_reset_after
+        )
         self.connected_since = time.monotonic()
         self.connected_by_reconnect = False
         # Tasks and signals.
@@ -263,15 +256,12 @@ class _Session:
         """Refuse at the call a command that could never be sent (same text as native)."""
         limit = self.config.max_message_size
         if size > limit:
-            raise ValueError(
-                f"{argument}: the {frame} frame would be {size} bytes,"
-                f" over max_message_size ({limit})"
-            )
+            raise ValueError(_policy.too_large(argument, frame, size, limit))
 
     def _count_drop(self) -> None:
         self.events_dropped += 1
         now = time.monotonic()
-        if now - self.last_drop_warning >= _DROP_WARNING_INTERVAL:
+        if now - self.last_drop_warning >= DROP_WARNING_INTERVAL:
             self.last_drop_warning = now
             logger.warning(
                 "event queue full (%d), dropping events - consumer too slow (%d dropped so far)",
@@ -387,12 +377,12 @@ class _Session:
                 await self._end()
 
     async def _end(self) -> None:
-        self._cancel_rotation("socket stopped before the ack")
+        self._cancel_rotation(_policy.SOCKET_STOPPED_BEFORE_ACK)
         self._stop_reader()
         if self.writing is not None:
-            self._unacked(self.writing, "socket stopped while writing")
-        self._unack_pending("socket stopped before the ack")
-        self._unsend_queued("not sent: the socket stopped")
+            self._unacked(self.writing, _policy.SOCKET_STOPPED_WHILE_WRITING)
+        self._unack_pending(_policy.SOCKET_STOPPED_BEFORE_ACK)
+        self._unsend_queued(_policy.NOT_SENT_STOPPED)
         self._wake_consumer()
         await close_gracefully(self.conn)
 
@@ -401,7 +391,7 @@ class _Session:
         # enters `_run`, whose `finally` would then never close the connection: this does.
         # After a normal end every step is a no-op.
         self.stopped = True
-        self._unsend_queued("not sent: the socket stopped")
+        self._unsend_queued(_policy.NOT_SENT_STOPPED)
         self._wake_consumer()
         abort(self.conn)
         self.loop_gone.detach()
@@ -466,8 +456,8 @@ class _Session:
                     # The old connection ended during the overlap: the new one takes over.
                     await asyncio.shield(switched)
                     continue
-                reason = self.loss or "stream ended without a close frame"
-                self._cancel_rotation(f"connection lost before the ack: {reason}")
+                reason = self.loss or _policy.STREAM_ENDED
+                self._cancel_rotation(_policy.lost_before_ack(reason))
                 if not await self._reconnect(reason):
                     return
                 continue
@@ -488,7 +478,7 @@ class _Session:
                 until_idle = self.last_message_at + idle_timeout - time.monotonic()
                 timeout = until_idle if timeout is None else min(timeout, until_idle)
                 if until_idle <= 0:
-                    reason = f"no message within idle_timeout ({idle_timeout:.3f}s)"
+                    reason = _policy.idle_timeout(idle_timeout)
                     if not await self._reconnect(reason):
                         return
                     continue
@@ -501,7 +491,7 @@ class _Session:
             await self._sleep_until_woken(timeout)
 
     async def _send_keepalive(self) -> None:
-        request_id = _validate.KEEPALIVE_ID_BASE + self.next_keepalive % 2**32
+        request_id = _policy.KEEPALIVE_ID_BASE + self.next_keepalive % 2**32
         self.next_keepalive += 1
         try:
             await self._send(client_frame("PING", request_id, has_params=False))
@@ -510,7 +500,7 @@ class _Session:
             self.last_sent_at = time.monotonic()  # no retry loop on a dead connection
             return
         ids = self.keepalive_ids
-        if len(ids) >= _MAX_OUTSTANDING_KEEPALIVES:
+        if len(ids) >= MAX_OUTSTANDING_KEEPALIVES:
             del ids[next(iter(ids))]
         ids[request_id] = None
         self.keepalives_sent += 1
@@ -622,7 +612,7 @@ class _Session:
                 try:
                     await asyncio.wait_for(conn.send(frame), idle)
                 except asyncio.TimeoutError:
-                    raise ConnectionError(f"send stalled for idle_timeout ({idle:.3f}s)") from None
+                    raise ConnectionError(_policy.send_stalled(idle)) from None
             else:
                 await conn.send(frame)
         except asyncio.CancelledError:
@@ -653,11 +643,10 @@ class _Session:
                 logger.debug("resubscribe failed (%s), connection presumed lost", exc.reason)
             return True
         if isinstance(command, _Unsubscribe):
-            topics = [t for t in command.topics if self.applied.pop(t, 0) is None]
+            topics = self.applied.remove_present(command.topics)
             method = "UNSUBSCRIBE"
         else:
-            topics = [t for t in command.topics if t not in self.applied]
-            self.applied.update(dict.fromkeys(topics))
+            topics = self.applied.insert_new(command.topics)
             method = "SUBSCRIBE"
         if not topics:
             return True
@@ -696,10 +685,7 @@ class _Session:
         if order is not None and max_age is not None:
             waited = time.monotonic() - command.queued_at
             if waited > max_age:
-                self._unacked(
-                    order,
-                    f"not sent: waited {waited:.3f}s, longer than order_max_age ({max_age:.3f}s)",
-                )
+                self._unacked(order, _policy.too_old(waited, max_age))
                 return True
         size = self._oversized(command.frame)
         if size is not None:
@@ -710,20 +696,20 @@ class _Session:
             await self._write_order(command)
             return True
         except _WriteFailed as exc:
-            reason = f"{command.method} send failed: {exc.reason}"
+            reason = _policy.send_failed(command.method, exc.reason)
             retry = not (exc.written and order is not None)
             if retry:
                 logger.warning("%s; reconnecting to send it once more", reason)
             else:
                 # Bytes of the order left: the exchange may have it, so it is never resent.
-                self._unacked(order, f"connection lost while writing: {exc.reason}")  # type: ignore[arg-type]
+                self._unacked(order, _policy.lost_while_writing(exc.reason))  # type: ignore[arg-type]
         if self.stopped:
             if retry and order is not None:
-                self._unacked(order, f"not sent: {reason} while stopping")
+                self._unacked(order, _policy.not_sent_while_stopping(reason))
             return False
         if not await self._reconnect(reason):
             if retry and order is not None:
-                self._unacked(order, "not sent: the socket stopped")
+                self._unacked(order, _policy.NOT_SENT_STOPPED)
             return False
         if not retry:
             return True
@@ -731,7 +717,7 @@ class _Session:
             await self._write_order(command)
         except _WriteFailed as exc:  # the SDK gives up after one retry
             if order is not None:
-                self._unacked(order, f"retry after reconnect failed: {exc.reason}")
+                self._unacked(order, _policy.retry_failed(exc.reason))
             else:
                 logger.warning("%s retry after reconnect also failed (%s)", command.method,
                                exc.reason)
@@ -741,31 +727,34 @@ class _Session:
         """The reconnect procedure. True with a new connection up and replayed; False when the
         socket has ended (Disconnected queued)."""
         lost_at = time.monotonic()
-        self._cancel_rotation(f"connection lost before the ack: {reason}")
+        self._cancel_rotation(_policy.lost_before_ack(reason))
         self.live = False
         self._drop_connection()
         logger.warning("connection lost (%s), reconnecting", reason)
+        # Before the first `Reconnecting`: a consumer that sees it must find the books out of sync.
         self.books.connection_lost(lost_at)
-        self.push(Reconnecting(reason))
-        self._unack_pending(f"connection lost before the ack: {reason}")
+        unacked = _policy.lost_before_ack(reason)
         config = self.config
-        if lost_at - self.connected_since >= config.backoff_reset_after:
-            self.backoff = max(config.initial_backoff, MIN_BACKOFF)
-        elif self.connected_by_reconnect:
-            # API.md: a reconnect whose connection died before backoff_reset_after counts as
-            # a failed attempt for the backoff (not for max_retries), so accept-then-drop
-            # servers get exponential relief.
-            self._grow_backoff()
+        backoff = self.backoff
+        # API.md: a reconnect whose connection died before backoff_reset_after counts as a failed
+        # attempt for the backoff (not for max_retries), so accept-then-drop servers get
+        # exponential relief.
+        backoff.connection_lost(lost_at - self.connected_since, self.connected_by_reconnect)
         attempt = 0
         while True:
             attempt += 1
             if config.max_retries is not None and attempt > config.max_retries:
-                reason = f"exhausted {config.max_retries} reconnect attempts"
-                self._unsend_queued(f"not sent: {reason}")
+                self._unack_pending(unacked)  # max_retries=0: no Reconnecting came first
+                reason = _policy.exhausted(config.max_retries)
+                self._unsend_queued(_policy.not_sent(reason))
                 self._finish(reason)
                 return False
-            delay = self.backoff + random.uniform(0.0, self.backoff / 2)
-            logger.info("reconnect attempt %d in %.3fs", attempt, delay)
+            delay = backoff.delay()
+            logger.info("reconnect attempt %d in %.3fs (backoff %.3fs)", attempt, delay,
+                        backoff.current)
+            self.push(Reconnecting(reason, attempt, delay))
+            if attempt == 1:
+                self._unack_pending(unacked)
             await asyncio.sleep(delay)
             try:
                 self.conn = await open_connection(self.url, config, self.tls)
@@ -773,14 +762,16 @@ class _Session:
                     return False
             except ConnectError as exc:
                 logger.warning("reconnect attempt %d failed: %s", attempt, exc)
-                self._grow_backoff()
+                reason = _policy.reconnect_attempt_failed(attempt, str(exc))
+                backoff.failed()
                 continue
             replayed = await self._replay()
             if replayed is None:
                 return False
-            if not replayed:
+            if isinstance(replayed, str):
                 abort(self.conn)
-                self._grow_backoff()
+                reason = _policy.reconnect_attempt_failed(attempt, _policy.replay_lost(replayed))
+                backoff.failed()
                 continue
             break
         now = time.monotonic()
@@ -795,9 +786,9 @@ class _Session:
         self.push(Reconnected(attempt, now - lost_at))
         return True
 
-    async def _replay(self) -> bool | None:
+    async def _replay(self) -> bool | str | None:
         """Send the whole replay set as ONE subscribe with id null. True: sent (or nothing to
-        send); False: the connection failed (try again); None: the socket has ended."""
+        send); a str: the connection failed, why (try again); None: the socket has ended."""
         if not self.applied:
             return True
         topics = list(self.applied)
@@ -805,19 +796,16 @@ class _Session:
         size = self._oversized(frame)
         if size is not None:
             abort(self.conn)
-            reason = (
-                f"subscription replay failed: the replay frame of {size} bytes exceeds max_message_size"
-                f" ({self.config.max_message_size})"
-            )
-            self._unsend_queued(f"not sent: {reason}")
+            reason = _policy.replay_too_large(size, self.config.max_message_size)
+            self._unsend_queued(_policy.not_sent(reason))
             self._finish(reason)
             return None
         logger.info("replaying %d subscription(s)", len(topics))
         try:
             await self._send(frame)
         except _WriteFailed as exc:
-            logger.warning("replay send lost the connection (%s), retrying", exc.reason)
-            return False
+            logger.warning("replay lost the new connection (%s); retrying", exc.reason)
+            return exc.reason
         return True
 
     # --- rotation (make-before-break) -------------------------------------------------------
@@ -897,7 +885,7 @@ class _Session:
         logger.warning("rotation failed, staying on the current connection: %s", why)
         self.dedup = None
         self._end_overlap()
-        self.rotation_retry = time.monotonic() + max(self.config.max_backoff, _MIN_ROTATION_RETRY)
+        self.rotation_retry = time.monotonic() + max(self.config.max_backoff, ROTATION_MIN_RETRY)
         self.rotation = None
         self._wake_supervisor()
 
@@ -951,7 +939,7 @@ class _Session:
                 self._rotation_failed("the new connection was lost")
                 return
             if old_reader.done():
-                lost = self.loss or "stream ended without a close frame"
+                lost = self.loss or _policy.STREAM_ENDED
                 break
             if dedup.caught_up() or time.monotonic() >= deadline:
                 break
@@ -980,7 +968,7 @@ class _Session:
         self._end_overlap()
         self._wake_supervisor()
         if lost is not None:
-            self._unack_old(f"connection lost before the ack: {lost}")
+            self._unack_old(_policy.lost_before_ack(lost))
         # The old connection is read for the acks of its orders, then closed.
         drain_deadline = now + ROTATION_DRAIN
         while self.old_pending and not old_reader.done() and time.monotonic() < drain_deadline:
@@ -988,17 +976,12 @@ class _Session:
         old_reader.cancel()
         self.rot_old = None
         self._close_in_background(old)
-        self._unack_old(
-            f"connection closed before the ack: rotated away, no ack within {ROTATION_DRAIN}s"
-        )
+        self._unack_old(_policy.rotated_away())
         if not caught_up:  # keep dropping what the new one repeats, for a while
             await asyncio.sleep(max(0.0, drain_deadline - time.monotonic()))
         self.dedup = None
         self.rotation = None
         self._wake_supervisor()  # a notice that came meanwhile starts the next rotation
-
-    def _grow_backoff(self) -> None:
-        self.backoff = min(self.backoff * 2, self.max_backoff)
 
 
 class ManagedWebSocket:
@@ -1028,20 +1011,15 @@ class ManagedWebSocket:
         wanted = _validate.topics_arg(topics)
         request_id = _validate.id_arg(id)
         session.check_can_enqueue()
-        new = [t for t in wanted if t not in session.requested]
+        requested = session.requested.copy()
+        new = requested.insert_new(wanted)
         if new:
             encoded = sum(map(json_string_size, new))
             session.check_size(
                 "topics", "SUBSCRIBE", topics_frame_size("SUBSCRIBE", request_id, len(new), encoded)
             )
-            replay_count = len(session.requested) + len(new)
-            replay_encoded = session.requested_encoded + encoded
-            session.check_size(
-                "topics", "subscription replay",
-                topics_frame_size("SUBSCRIBE", None, replay_count, replay_encoded),
-            )
-            session.requested.update(dict.fromkeys(new))
-            session.requested_encoded = replay_encoded
+            session.check_size("topics", "subscription replay", requested.replay_frame_size())
+            session.requested = requested
             session.enqueue(_Subscribe(new, request_id))
             session.books.topics_added(new, time.monotonic())
 
@@ -1051,16 +1029,15 @@ class ManagedWebSocket:
         unwanted = _validate.topics_arg(topics)
         request_id = _validate.id_arg(id)
         session.check_can_enqueue()
-        active = [t for t in unwanted if t in session.requested]
+        requested = session.requested.copy()
+        active = requested.remove_present(unwanted)
         if active:
             encoded = sum(map(json_string_size, active))
             session.check_size(
                 "topics", "UNSUBSCRIBE",
                 topics_frame_size("UNSUBSCRIBE", request_id, len(active), encoded),
             )
-            for topic in active:
-                del session.requested[topic]
-            session.requested_encoded -= encoded
+            session.requested = requested
             session.enqueue(_Unsubscribe(active, request_id))
             session.books.topics_removed(active, time.monotonic())
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from bullet_ws._policy import ROTATION_MAX_HELD
 from bullet_ws.pure.messages import (
     AggTrade,
     BookTicker,
@@ -27,7 +28,6 @@ from bullet_ws.pure.messages import (
 
 __all__ = ["Dedup"]
 
-_MAX_HELD = 65_536  # per topic; beyond it the oldest held messages are dropped (a gap)
 
 Item = tuple[Any, int]
 
@@ -132,7 +132,7 @@ class Dedup:
 
     @staticmethod
     def _hold(topic: _Topic, first: int, last: int, item: Item) -> None:
-        if len(topic.held) >= _MAX_HELD:
+        if len(topic.held) >= ROTATION_MAX_HELD:
             topic.held.popleft()
         topic.held.append((first, last, item))
 

@@ -18,6 +18,8 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.uri import parse_uri
 
+from bullet_ws import _policy
+from bullet_ws._policy import CLOSE_GRACE, STREAM_ENDED, json_string_size, topics_frame_size
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import ConnectError, ConnectTimeout, HandshakeError
 from bullet_ws.pure.messages import Status
@@ -38,9 +40,6 @@ __all__ = [
 
 logger = logging.getLogger("bullet_ws.pure")
 
-# How long a stop may wait for the server's close frame before dropping the connection.
-_CLOSE_GRACE = 0.25
-
 # PROTOCOL.md §2: compact JSON, keys in the order method, id, params; non-ASCII kept as UTF-8
 # (serde_json's output, which the native backend sends).
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -51,22 +50,6 @@ def client_frame(method: str, id: int | None, params: Any = None, *, has_params:
     if has_params:
         return _encode({"method": method, "id": id, "params": params})
     return _encode({"method": method, "id": id})
-
-
-def json_string_size(text: str) -> int:
-    """UTF-8 bytes of `text` as a JSON string in a client frame (quotes and escapes included)."""
-    encoded = _encode(text)
-    return len(encoded) if encoded.isascii() else len(encoded.encode())
-
-
-def topics_frame_size(method: str, id: int | None, count: int, encoded: int) -> int:
-    """The exact size of `client_frame(method, id, topics)` for `count` topics whose
-    `json_string_size`s sum to `encoded`: sizes are checked without building the frame."""
-    id_size = 4 if id is None else len(str(id))
-    return (
-        len('{"method":"') + len(method) + len('","id":') + id_size + len(',"params":[')
-        + encoded + max(count - 1, 0) + len("]}")
-    )
 
 
 def check_url(ws_url: str) -> None:
@@ -130,7 +113,7 @@ def abort(conn: ClientConnection) -> None:
 async def close_gracefully(conn: ClientConnection) -> None:
     """Close with the close handshake when the peer answers quickly, else drop it."""
     try:
-        await asyncio.wait_for(conn.close(), _CLOSE_GRACE)
+        await asyncio.wait_for(conn.close(), CLOSE_GRACE)
     except BaseException as exc:  # noqa: BLE001 - timed out, cancelled or broken: drop it
         logger.debug("close handshake not completed (%r); dropping the connection", exc)
     finally:
@@ -157,7 +140,7 @@ async def _upgrade_and_await_connected(
         first = await conn.recv()
     except ConnectionClosed as exc:
         abort(conn)
-        raise HandshakeError(f"connection closed before the connected status: {exc}") from None
+        raise HandshakeError(_policy.lost_before_connected(close_reason(exc))) from None
     except BaseException:
         abort(conn)  # cancelled (stop() or connection_timeout) mid-handshake
         raise
@@ -165,7 +148,7 @@ async def _upgrade_and_await_connected(
     if not (isinstance(message, Status) and message.status == "connected"):
         abort(conn)
         # The frame's class only: frames never reach logs above DEBUG, and this text is logged.
-        raise HandshakeError(f"first message was not status/connected: got {type(message).__name__}")
+        raise HandshakeError(_policy.wrong_first(type(message).__name__))
     assert isinstance(conn, CountingConnection)
     return conn
 
@@ -185,9 +168,7 @@ async def open_connection(
     except ConnectError:
         raise
     except asyncio.TimeoutError:
-        raise ConnectTimeout(
-            f"no connected status within connection_timeout ({config.connection_timeout}s)"
-        ) from None
+        raise ConnectTimeout(_policy.connect_timeout(config.connection_timeout)) from None
     except (InvalidHandshake, InvalidURI) as exc:
         raise HandshakeError(f"WebSocket upgrade failed: {exc}") from exc
     except (OSError, ssl.SSLError, EOFError) as exc:
@@ -207,7 +188,7 @@ def close_reason(exc: BaseException) -> str:
         if isinstance(cause, ConnectionResetError):
             return "transport error: connection reset by peer"
         if cause is None or isinstance(cause, EOFError):
-            return "stream ended without a close frame"
+            return STREAM_ENDED
         return f"transport error: {cause}"
     if isinstance(exc, ConnectionResetError):
         return "transport error: connection reset by peer"
