@@ -226,30 +226,30 @@ def test_reason_texts_are_exact(text: str, expected: str) -> None:
 # The templates as the native core's source writes them: each `_policy` template rendered with
 # the Rust placeholders must appear there, so a text changed on one side only fails here.
 RUST_FORMATS = [
-    ("managed.rs", _policy.SOCKET_STOPPED_BEFORE_ACK),
-    ("managed.rs", _policy.SOCKET_STOPPED_WHILE_WRITING),
-    ("managed.rs", _policy.NOT_SENT_STOPPED),
+    ("managed/task.rs", _policy.SOCKET_STOPPED_BEFORE_ACK),
+    ("managed/task.rs", _policy.SOCKET_STOPPED_WHILE_WRITING),
+    ("managed/task.rs", _policy.NOT_SENT_STOPPED),
     ("transport.rs", _policy.STREAM_ENDED),
-    ("managed.rs", _policy.lost_before_ack("{reason}")),
-    ("managed.rs", _policy.lost_while_writing("{reason}")),
-    ("managed.rs", _policy.retry_failed("{reason}")),
-    ("managed.rs", _policy.not_sent("{reason}")),
-    ("managed.rs", _policy.not_sent_while_stopping("{reason}")),
-    ("managed.rs", _policy.send_failed("{method}", "{reason}")),
-    ("managed.rs", _policy.exhausted("{max}")),  # type: ignore[arg-type]
-    ("managed.rs", _policy.reconnect_attempt_failed("{attempts}", "{e}")),  # type: ignore[arg-type]
-    ("managed.rs", _policy.reconnect_attempt_failed(
+    ("managed/task.rs", _policy.lost_before_ack("{reason}")),
+    ("managed/task.rs", _policy.lost_while_writing("{reason}")),
+    ("managed/task.rs", _policy.retry_failed("{reason}")),
+    ("managed/task.rs", _policy.not_sent("{reason}")),
+    ("managed/task.rs", _policy.not_sent_while_stopping("{reason}")),
+    ("managed/task.rs", _policy.send_failed("{method}", "{reason}")),
+    ("managed/task.rs", _policy.exhausted("{max}")),  # type: ignore[arg-type]
+    ("managed/task.rs", _policy.reconnect_attempt_failed("{attempts}", "{e}")),  # type: ignore[arg-type]
+    ("managed/task.rs", _policy.reconnect_attempt_failed(
         "{attempts}", _policy.replay_lost("{e}"))),  # type: ignore[arg-type]
-    ("managed.rs", _policy.replay_too_large("{}", "{}")),  # type: ignore[arg-type]
+    ("managed/task.rs", _policy.replay_too_large("{}", "{}")),  # type: ignore[arg-type]
     ("managed.rs", _policy.too_large(
         "{argument}", "{frame}", "{size}", "{max}")),  # type: ignore[arg-type]
     ("transport.rs", _policy.lost_before_connected("{lost}")),
     ("transport.rs", _policy.wrong_first("{}")),
-    ("managed.rs", "no `connected` status within connection_timeout ({:.3}s)"),
-    ("managed.rs", "no message within idle_timeout ({:.3}s)"),
-    ("managed.rs", "send stalled for idle_timeout ({:.3}s)"),
-    ("managed.rs", "not sent: waited {:.3}s, longer than order_max_age ({:.3}s)"),
-    ("managed.rs",
+    ("managed/task.rs", "no `connected` status within connection_timeout ({:.3}s)"),
+    ("managed/task.rs", "no message within idle_timeout ({:.3}s)"),
+    ("managed/task.rs", "send stalled for idle_timeout ({:.3}s)"),
+    ("managed/task.rs", "not sent: waited {:.3}s, longer than order_max_age ({:.3}s)"),
+    ("managed/task.rs",
      "connection closed before the ack: rotated away, no ack within {ROTATION_DRAIN:?}"),
 ]
 
