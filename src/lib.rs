@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod book;
 pub mod bridge;
 pub mod config;
+pub mod latency;
 pub mod managed;
 pub mod protocol;
 pub mod runtime;

@@ -27,6 +27,7 @@ use super::messages::to_python;
 use super::wakefd::WakeFd;
 use crate::bridge::{ConnectState, Event, EventQueue, LogLevel};
 use crate::config::{Config, MAX_DURATION, MAX_SIZE};
+use crate::latency::{LatencySummary, Window, LATENCY_WINDOW};
 use crate::managed::{CommandError, ManagedHandle, Shutdown};
 use crate::protocol::OrderMethod;
 use crate::runtime::{fork_generation, runtime};
@@ -46,6 +47,7 @@ struct Classes {
     rotated: Py<PyAny>,
     order_unacked: Py<PyAny>,
     stats: Py<PyAny>,
+    latency_summary: Py<PyAny>,
     logger: Py<PyAny>,
     max_events_arg: Py<PyAny>,
 }
@@ -61,6 +63,7 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
             rotated: events.getattr("Rotated")?.unbind(),
             order_unacked: events.getattr("OrderUnacked")?.unbind(),
             stats: events.getattr("Stats")?.unbind(),
+            latency_summary: events.getattr("LatencySummary")?.unbind(),
             logger: py
                 .import("logging")?
                 .call_method1("getLogger", ("bullet_ws",))?
@@ -92,6 +95,19 @@ fn event_to_python(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyAny>> {
             .call1((id, method, reason)),
         Event::Book(e) => super::book::event_to_python(py, e),
     }
+}
+
+/// A `bullet_ws.events.LatencySummary` (seconds), or None.
+fn latency_to_python(py: Python<'_>, summary: Option<LatencySummary>) -> PyResult<Py<PyAny>> {
+    let Some(s) = summary else {
+        return Ok(py.None());
+    };
+    let secs = |us: u64| us as f64 / 1e6;
+    Ok(classes(py)?
+        .latency_summary
+        .bind(py)
+        .call1((secs(s.p50_us), secs(s.p99_us), secs(s.max_us), s.count))?
+        .unbind())
 }
 
 fn command_error(e: CommandError) -> PyErr {
@@ -619,6 +635,9 @@ impl PySocket {
             s.queued,
             s.keepalives_sent,
             s.rotations,
+            s.events_conflated,
+            latency_to_python(py, s.exchange_delay)?,
+            latency_to_python(py, s.delivery_delay)?,
         ))
     }
 
@@ -627,8 +646,19 @@ impl PySocket {
         self.live().map_or(true, ManagedHandle::is_stopped)
     }
 
-    fn _subscribe(&self, topics: Vec<String>, id: Option<u64>) -> PyResult<Vec<String>> {
-        self.live()?.subscribe(topics, id).map_err(command_error)
+    /// `conflate` is validated by the caller (`bullet_ws._validate.conflate_arg`); it is set
+    /// on every topic of the call once the subscribe is accepted, active ones included.
+    #[pyo3(signature = (topics, id, conflate = false))]
+    fn _subscribe(
+        &self,
+        topics: Vec<String>,
+        id: Option<u64>,
+        conflate: bool,
+    ) -> PyResult<Vec<String>> {
+        let handle = self.live()?;
+        let new = handle.subscribe(topics.clone(), id).map_err(command_error)?;
+        handle.set_conflated(&topics, conflate);
+        Ok(new)
     }
 
     fn _unsubscribe(&self, topics: Vec<String>, id: Option<u64>) -> PyResult<Vec<String>> {
@@ -680,6 +710,22 @@ impl Drop for PySocket {
 
 /// Raises ValueError (naming `url`) when the transport could not use this URL: `connect()` calls
 /// it so that such a URL fails at the call, not at `await`.
+/// The native latency window fed with `(seconds, microseconds)` samples, summarised at `at`
+/// seconds: for tests that hold both backends to the same quantisation.
+#[pyfunction]
+fn _latency_window(
+    py: Python<'_>,
+    samples: Vec<(f64, u64)>,
+    at: f64,
+) -> PyResult<Py<PyAny>> {
+    let ns = |secs: f64| (secs * 1e9) as u64;
+    let mut window = Window::default();
+    for (t, us) in samples {
+        window.record(ns(t), us);
+    }
+    latency_to_python(py, window.summary(ns(at)))
+}
+
 #[pyfunction]
 fn _check_url(url: &str) -> PyResult<()> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -696,7 +742,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("KEEPALIVE_ID_BASE", crate::managed::KEEPALIVE_ID_BASE)?;
     m.add("COMMAND_CAPACITY", crate::config::COMMAND_CAPACITY)?;
     m.add("MIN_BACKOFF", crate::config::MIN_BACKOFF.as_secs_f64())?;
+    m.add("LATENCY_WINDOW", LATENCY_WINDOW.as_secs_f64())?;
     m.add_function(wrap_pyfunction!(_check_url, m)?)?;
+    m.add_function(wrap_pyfunction!(_latency_window, m)?)?;
     m.add_class::<PySocket>()?;
     m.add_class::<WaitFor>()?;
     m.add_class::<Doorbell>()?;
