@@ -9,6 +9,7 @@ from bullet_ws.events import (
     BookGap,
     BookResynced,
     Disconnected,
+    LatencySummary,
     OrderUnacked,
     Reconnected,
     Reconnecting,
@@ -32,6 +33,7 @@ _Event: TypeAlias = (
 __all__ = [
     "COMMAND_CAPACITY",
     "KEEPALIVE_ID_BASE",
+    "LATENCY_WINDOW",
     "MAX_DURATION",
     "MAX_SIZE",
     "MIN_BACKOFF",
@@ -65,6 +67,7 @@ __all__ = [
     "_Wait",
     "__version__",
     "_check_url",
+    "_latency_window",
     "build_profile",
     "parse_message",
 ]
@@ -83,8 +86,14 @@ KEEPALIVE_ID_BASE: int
 COMMAND_CAPACITY: int
 MIN_BACKOFF: float
 RESUBSCRIBE_EVERY: float
+LATENCY_WINDOW: float
+"""Seconds `Stats.exchange_delay` and `Stats.delivery_delay` cover (two rotating half-window
+histograms: a summary holds the samples of the last 5 to 10 s)."""
 
 def _check_url(url: str) -> None: ...
+def _latency_window(samples: list[tuple[float, int]], at: float) -> LatencySummary | None:
+    """The native latency window fed with `(seconds, microseconds)` samples and summarised at
+    `at` seconds (a test hook: both backends must quantise alike)."""
 
 class Message:
     """Base class of every server message."""
@@ -726,7 +735,9 @@ class ManagedWebSocket:
     def stats(self) -> Stats: ...
     @property
     def stopped(self) -> bool: ...
-    def _subscribe(self, topics: list[str], id: int | None) -> list[str]: ...
+    def _subscribe(self, topics: list[str], id: int | None, conflate: bool = False) -> list[str]:
+        """Subscribe `topics` (validated by the caller); `conflate` is then set on all of them,
+        active ones included (a local setting: nothing is sent for it)."""
     def _unsubscribe(self, topics: list[str], id: int | None) -> list[str]: ...
     def _order(self, method: str, tx: str, id: int | None) -> None: ...
     def _list_subscriptions(self, id: int | None) -> None: ...
