@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from bullet_ws import _validate
-from bullet_ws.pure import book, managed
+from bullet_ws.pure import book, latency, managed
 
 
 def test_pure_constants_equal_the_native_core(native: ModuleType) -> None:
@@ -17,3 +17,4 @@ def test_pure_constants_equal_the_native_core(native: ModuleType) -> None:
     assert managed.MIN_BACKOFF == _core.MIN_BACKOFF
     assert _validate.KEEPALIVE_ID_BASE == _core.KEEPALIVE_ID_BASE
     assert book.RESUBSCRIBE_EVERY == _core.RESUBSCRIBE_EVERY
+    assert latency.LATENCY_WINDOW == _core.LATENCY_WINDOW
