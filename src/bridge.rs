@@ -297,7 +297,7 @@ impl EventQueue {
                 if let Some(sent) = event_time(&message) {
                     exchange.add(wall_us.saturating_sub(sent));
                 }
-                let mut slot = if conflating {
+                let slot = if conflating {
                     st.conflation.slot(&message)
                 } else {
                     None
@@ -322,7 +322,7 @@ impl EventQueue {
                 }
                 let fits = count == 0 || bytes.saturating_add(size) <= self.max_bytes;
                 if count < self.capacity && fits {
-                    if let Some(slot) = slot.as_deref_mut() {
+                    if let Some(slot) = slot {
                         *slot = Some(st.base + st.events.len() as u64);
                     }
                     st.events.push_back(Entry {
@@ -337,13 +337,16 @@ impl EventQueue {
                 }
             }
             // The freed bytes were counted in, and only this lock's holder can take them out.
-            self.in_flight_bytes.fetch_add(added_bytes, Ordering::SeqCst);
-            self.in_flight_bytes.fetch_sub(freed_bytes, Ordering::SeqCst);
+            self.in_flight_bytes
+                .fetch_add(added_bytes, Ordering::SeqCst);
+            self.in_flight_bytes
+                .fetch_sub(freed_bytes, Ordering::SeqCst);
             self.in_flight.fetch_add(kept, Ordering::SeqCst);
             (n - kept as u64 - conflated, conflated)
         };
         if conflated > 0 {
-            self.events_conflated.fetch_add(conflated, Ordering::Relaxed);
+            self.events_conflated
+                .fetch_add(conflated, Ordering::Relaxed);
         }
         if dropped > 0 {
             self.events_dropped.fetch_add(dropped, Ordering::Relaxed);
@@ -358,10 +361,10 @@ impl EventQueue {
             let mut st = self.state.lock();
             if self.in_flight.load(Ordering::Acquire) < self.capacity {
                 st.events.push_back(Entry {
-                event,
-                size: 0,
-                read_ns: 0,
-            });
+                    event,
+                    size: 0,
+                    read_ns: 0,
+                });
                 self.in_flight.fetch_add(1, Ordering::SeqCst);
                 true
             } else {
@@ -678,7 +681,10 @@ mod tests {
         ];
         assert_eq!(q.push_messages(&mut batch), 0);
         let s = q.stats();
-        assert_eq!((s.messages_received, s.events_conflated, s.queued), (7, 3, 4));
+        assert_eq!(
+            (s.messages_received, s.events_conflated, s.queued),
+            (7, 3, 4)
+        );
         assert_eq!(
             q.in_flight_bytes.load(Ordering::SeqCst),
             12 + 21 + 5 + 7,
@@ -686,7 +692,11 @@ mod tests {
         );
         let mut out = vec![];
         q.pop_batch(10, &mut out);
-        assert_eq!(out[0], Event::Message(ticker("BTC", 3)), "the slot of BTC, newest");
+        assert_eq!(
+            out[0],
+            Event::Message(ticker("BTC", 3)),
+            "the slot of BTC, newest"
+        );
         assert_eq!(out[1], Event::Message(mark("ETH", 2)));
         assert_eq!(out[2], Event::Message(pong(1)));
         assert_eq!(out[3], Event::Message(ticker("SOL", 1)), "not conflated");
@@ -726,7 +736,12 @@ mod tests {
         assert_eq!(q.push_messages(&mut batch), 2);
         let s = q.stats();
         assert_eq!(
-            (s.messages_received, s.events_dropped, s.events_conflated, s.queued),
+            (
+                s.messages_received,
+                s.events_dropped,
+                s.events_conflated,
+                s.queued
+            ),
             (6, 2, 1, 3)
         );
         assert_eq!(q.in_flight_bytes.load(Ordering::SeqCst), 100);
@@ -809,7 +824,10 @@ mod tests {
         assert_eq!(s.delivery_delay, None, "nothing delivered yet");
         let mut out = vec![];
         q.pop_batch(10, &mut out);
-        let delivery = q.stats().delivery_delay.expect("three messages handed over");
+        let delivery = q
+            .stats()
+            .delivery_delay
+            .expect("three messages handed over");
         assert_eq!(delivery.count, 3);
         assert!(delivery.p50_us <= delivery.p99_us && delivery.p99_us <= delivery.max_us);
     }

@@ -207,7 +207,10 @@ mod tests {
             let hi = upper_bound(b);
             assert!(hi >= v, "{v} above its bucket's bound {hi}");
             assert!((hi - v) * 32 <= v, "{v}: bound {hi} more than 1/32 above");
-            assert!(b == 0 || upper_bound(b - 1) < v, "{v} belongs to an earlier bucket");
+            assert!(
+                b == 0 || upper_bound(b - 1) < v,
+                "{v} belongs to an earlier bucket"
+            );
             v = v * 17 / 16 + 1;
         }
         assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
@@ -241,8 +244,16 @@ mod tests {
         w.record(s, 100);
         w.record(6 * s, 200);
         assert_eq!(w.summary(7 * s).unwrap().count, 2, "both halves count");
-        assert_eq!(w.summary(11 * s).unwrap().count, 1, "the first half is gone");
-        assert_eq!(w.summary(11 * s).unwrap().max_us, 203, "200 µs, as its bucket bound");
+        assert_eq!(
+            w.summary(11 * s).unwrap().count,
+            1,
+            "the first half is gone"
+        );
+        assert_eq!(
+            w.summary(11 * s).unwrap().max_us,
+            203,
+            "200 µs, as its bucket bound"
+        );
         assert_eq!(w.summary(30 * s), None, "all gone");
     }
 }

@@ -656,7 +656,9 @@ impl PySocket {
         conflate: bool,
     ) -> PyResult<Vec<String>> {
         let handle = self.live()?;
-        let new = handle.subscribe(topics.clone(), id).map_err(command_error)?;
+        let new = handle
+            .subscribe(topics.clone(), id)
+            .map_err(command_error)?;
         handle.set_conflated(&topics, conflate);
         Ok(new)
     }
@@ -713,11 +715,7 @@ impl Drop for PySocket {
 /// The native latency window fed with `(seconds, microseconds)` samples, summarised at `at`
 /// seconds: for tests that hold both backends to the same quantisation.
 #[pyfunction]
-fn _latency_window(
-    py: Python<'_>,
-    samples: Vec<(f64, u64)>,
-    at: f64,
-) -> PyResult<Py<PyAny>> {
+fn _latency_window(py: Python<'_>, samples: Vec<(f64, u64)>, at: f64) -> PyResult<Py<PyAny>> {
     let ns = |secs: f64| (secs * 1e9) as u64;
     let mut window = Window::default();
     for (t, us) in samples {

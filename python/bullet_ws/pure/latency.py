@@ -22,7 +22,7 @@ MAX_US = 100_000_000
 
 
 def bucket_of(us: int) -> int:
-    v = us if us < MAX_US else MAX_US
+    v = min(MAX_US, us)
     if v < _SUB:
         return v
     shift = v.bit_length() - 1 - _SUB_BITS
