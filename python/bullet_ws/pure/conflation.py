@@ -46,9 +46,9 @@ class Conflation:
                 else:
                     self.topics.discard(topic)
         wanted: dict[type, set[str]] = {}
-        for topic in self.topics:
-            kind, symbol = _key(topic)  # type: ignore[misc]  # only valid topics are kept
-            wanted.setdefault(kind, set()).add(symbol)
+        for key in map(_key, self.topics):
+            if key is not None:  # always: only conflatable topics are kept
+                wanted.setdefault(key[0], set()).add(key[1])
         self.slots = {
             kind: {s: self.slots.get(kind, {}).get(s) for s in symbols}
             for kind, symbols in wanted.items()
