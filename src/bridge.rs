@@ -107,7 +107,7 @@ struct State {
 #[derive(Default)]
 struct Conflation {
     topics: HashSet<String>,
-    /// Indexed by `conflation_kind`; the symbol's entry exists while one of its topics of that
+    /// Indexed by `topic_key`'s kind; the symbol's entry exists while one of its topics of that
     /// kind is conflated, so the hot path never allocates.
     slots: [HashMap<String, Option<u64>>; 3],
 }
@@ -314,7 +314,7 @@ impl EventQueue {
                     }
                 }
             }
-            // The conflating path (empty when the usual one ran).
+            // The conflating path (the batch is empty here when the usual one ran).
             for (message, size) in batch.drain(..) {
                 let slot = st.conflation.slot(&message);
                 let queued = slot.as_deref().copied().flatten();
