@@ -5,12 +5,13 @@
 //! and the consumer is woken at most once per burst: only when it announced that it is about to
 //! sleep.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+use crate::latency::{event_time, LatencySummary, Window};
 use crate::protocol::ServerMessage;
 use crate::transport::ConnectError;
 
@@ -77,6 +78,12 @@ pub struct Stats {
     pub queued: u64,
     pub keepalives_sent: u64,
     pub rotations: u64,
+    /// Messages of conflated topics replaced by a newer one before delivery.
+    pub events_conflated: u64,
+    /// Receive time (wall clock) minus the message's `E`, over `LATENCY_WINDOW`.
+    pub exchange_delay: Option<LatencySummary>,
+    /// From the frame's read to its hand-over to the consumer, over `LATENCY_WINDOW`.
+    pub delivery_delay: Option<LatencySummary>,
 }
 
 /// An event and the wire size it counts against the byte budget (0 for lifecycle events).
@@ -84,9 +91,85 @@ type Sized = (Event, usize);
 
 struct State {
     events: VecDeque<Sized>,
+    /// Beside `events`: when each one's burst was read (ns since the queue's epoch, one clock
+    /// read per burst; 0 for lifecycle events). Apart, so that a message moves into `events`
+    /// exactly as it did before there were stamps (one copy).
+    stamps: VecDeque<u64>,
+    /// The sequence number of `events[0]`: entries are numbered as pushed, so that a conflation
+    /// slot stays valid while entries are appended and is known stale once the consumer took it.
+    base: u64,
+    conflation: Conflation,
+    exchange_delay: Window,
     logs: Vec<(LogLevel, String)>,
     connect: ConnectState,
     ended: bool,
+}
+
+/// The conflated topics and, per kind of message and symbol, the sequence number of its newest
+/// message still in the producer's deque.
+#[derive(Default)]
+struct Conflation {
+    topics: HashSet<String>,
+    /// Indexed by `topic_key`'s kind; the symbol's entry exists while one of its topics of that
+    /// kind is conflated, so the hot path never allocates.
+    slots: [HashMap<String, Option<u64>>; 3],
+}
+
+/// Which conflatable kind a topic is (bookTicker, markPrice, depth), and its symbol.
+fn topic_key(topic: &str) -> Option<(usize, &str)> {
+    let (symbol, stream) = topic.split_once('@')?;
+    let kind = match stream {
+        "bookTicker" => 0,
+        "markPrice" => 1,
+        "depth5" | "depth10" | "depth20" => 2,
+        _ => return None,
+    };
+    (!symbol.is_empty() && !symbol.starts_with('!')).then_some((kind, symbol))
+}
+
+impl Conflation {
+    fn is_empty(&self) -> bool {
+        self.topics.is_empty()
+    }
+
+    fn set(&mut self, topics: &[String], on: bool) {
+        let mut changed = false;
+        for topic in topics {
+            if topic_key(topic).is_some() {
+                changed |= if on {
+                    self.topics.insert(topic.clone())
+                } else {
+                    self.topics.remove(topic)
+                };
+            }
+        }
+        if !changed {
+            return;
+        }
+        let mut wanted: [HashSet<&str>; 3] = Default::default();
+        for (kind, symbol) in self.topics.iter().filter_map(|t| topic_key(t)) {
+            wanted[kind].insert(symbol);
+        }
+        for (slots, wanted) in self.slots.iter_mut().zip(&wanted) {
+            slots.retain(|symbol, _| wanted.contains(symbol.as_str()));
+            for symbol in wanted {
+                if !slots.contains_key(*symbol) {
+                    slots.insert((*symbol).to_owned(), None);
+                }
+            }
+        }
+    }
+
+    /// The slot of a message of a conflated topic; None for every other message.
+    fn slot(&mut self, message: &ServerMessage) -> Option<&mut Option<u64>> {
+        let (kind, symbol) = match message {
+            ServerMessage::BookTicker(m) => (0, &m.symbol),
+            ServerMessage::MarkPrice(m) => (1, &m.symbol),
+            ServerMessage::DepthUpdate(m) => (2, &m.symbol),
+            _ => return None,
+        };
+        self.slots[kind].get_mut(symbol.as_str())
+    }
 }
 
 /// Logs waiting for the consumer are bounded too: a consumer that never drains cannot grow us.
@@ -96,7 +179,7 @@ pub struct EventQueue {
     state: Mutex<State>,
     /// The consumer's side: refilled from `state.events` by swapping whole deques, so that the
     /// consumer takes the shared lock once per burst, not once per event.
-    taken: Mutex<VecDeque<Sized>>,
+    taken: Mutex<Consumer>,
     /// Events in either deque; the capacity bounds their sum.
     in_flight: AtomicUsize,
     capacity: usize,
@@ -110,7 +193,16 @@ pub struct EventQueue {
     reconnects: AtomicU64,
     keepalives_sent: AtomicU64,
     rotations: AtomicU64,
+    events_conflated: AtomicU64,
+    /// The zero of the entries' `read_ns` and of the latency windows' clock.
+    epoch: Instant,
     notifier: Box<dyn Notify>,
+}
+
+struct Consumer {
+    events: VecDeque<Sized>,
+    stamps: VecDeque<u64>,
+    delivery_delay: Window,
 }
 
 impl EventQueue {
@@ -118,11 +210,19 @@ impl EventQueue {
         EventQueue {
             state: Mutex::new(State {
                 events: VecDeque::with_capacity(capacity.min(1024)),
+                stamps: VecDeque::with_capacity(capacity.min(1024)),
+                base: 0,
+                conflation: Conflation::default(),
+                exchange_delay: Window::default(),
                 logs: Vec::new(),
                 connect: ConnectState::Pending,
                 ended: false,
             }),
-            taken: Mutex::new(VecDeque::new()),
+            taken: Mutex::new(Consumer {
+                events: VecDeque::new(),
+                stamps: VecDeque::new(),
+                delivery_delay: Window::default(),
+            }),
             in_flight: AtomicUsize::new(0),
             capacity: capacity.max(1),
             in_flight_bytes: AtomicUsize::new(0),
@@ -133,6 +233,8 @@ impl EventQueue {
             reconnects: AtomicU64::new(0),
             keepalives_sent: AtomicU64::new(0),
             rotations: AtomicU64::new(0),
+            events_conflated: AtomicU64::new(0),
+            epoch: Instant::now(),
             notifier,
         }
     }
@@ -145,34 +247,120 @@ impl EventQueue {
 
     // ---- producer side (the socket task) ----
 
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Conflates `topics` (bookTicker, markPrice and depth topics; others are ignored) or stops
+    /// conflating them. A local setting: it outlives reconnects, as the queue does.
+    pub fn set_conflated(&self, topics: &[String], on: bool) {
+        self.state.lock().conflation.set(topics, on);
+    }
+
     /// Queues a burst of parsed messages (each with its wire size) under one lock; returns how
     /// many were dropped. A message that does not fit is dropped, later smaller ones may still
     /// fit; an empty queue always takes one, so a frame above the byte budget is not starved.
+    ///
+    /// A message of a conflated topic takes the place of its topic's older message when one is
+    /// still in the producer's deque (counted in `events_conflated`): in place, so that the
+    /// queue stays bounded and the replacement costs O(1) (removing from the middle would cost
+    /// O(n), or tombstones that a flood would pile up). Its topic is then delivered at the
+    /// older message's position, never after a newer message of the same topic. Messages the
+    /// consumer already took (its own deque) are out of reach: the consumer takes whole bursts.
+    ///
+    /// The burst is stamped once, as read now: the wall clock for the exchange delay of each
+    /// message with an `E`, the monotonic clock for its delivery delay.
     pub fn push_messages(&self, batch: &mut Vec<(ServerMessage, usize)>) -> u64 {
         let n = batch.len() as u64;
         if n == 0 {
             return 0;
         }
         self.messages_received.fetch_add(n, Ordering::Relaxed);
-        let dropped = {
-            let mut st = self.state.lock();
+        let read_ns = self.now_ns();
+        let wall_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let (dropped, conflated) = {
+            let mut guard = self.state.lock();
+            let st = &mut *guard;
             let mut count = self.in_flight.load(Ordering::Acquire);
             let mut bytes = self.in_flight_bytes.load(Ordering::Acquire);
-            let (mut kept, mut kept_bytes) = (0, 0);
+            let (mut kept, mut added_bytes, mut freed_bytes, mut conflated) = (0, 0, 0, 0u64);
+            // A pass by reference: moving each message once more would cost a copy of it.
+            let exchange = st.exchange_delay.start_burst(read_ns);
+            let mut total = 0usize;
+            for (message, size) in batch.iter() {
+                total = total.saturating_add(*size);
+                // A clock behind the exchange's (skew) counts as no delay, not as a huge one.
+                if let Some(sent) = event_time(message) {
+                    exchange.add(wall_us.saturating_sub(sent));
+                }
+            }
+            let all_fit = count + batch.len() <= self.capacity
+                && bytes.saturating_add(total) <= self.max_bytes;
+            if all_fit && st.conflation.is_empty() {
+                // The usual case: the whole burst moves straight into the deque.
+                (kept, added_bytes) = (batch.len(), total);
+                st.stamps.extend(std::iter::repeat_n(read_ns, kept));
+                st.events
+                    .extend(batch.drain(..).map(|(m, size)| (Event::Message(m), size)));
+            } else if st.conflation.is_empty() {
+                for (message, size) in batch.drain(..) {
+                    let fits = count == 0 || bytes.saturating_add(size) <= self.max_bytes;
+                    if count < self.capacity && fits {
+                        st.events.push_back((Event::Message(message), size));
+                        st.stamps.push_back(read_ns);
+                        count += 1;
+                        bytes = bytes.saturating_add(size);
+                        kept += 1;
+                        added_bytes += size;
+                    }
+                }
+            }
+            // The conflating path (the batch is empty here when the usual one ran).
             for (message, size) in batch.drain(..) {
+                let slot = st.conflation.slot(&message);
+                let queued = slot.as_deref().copied().flatten();
+                if let Some(index) = queued.and_then(|seq| seq.checked_sub(st.base)) {
+                    let index = index as usize;
+                    let old_size = st.events[index].1;
+                    // Its own slot is the one entry an over-budget message may take whole.
+                    let after = bytes - old_size + size;
+                    if count == 1 || after <= self.max_bytes {
+                        freed_bytes += old_size;
+                        added_bytes += size;
+                        bytes = after;
+                        st.events[index] = (Event::Message(message), size);
+                        st.stamps[index] = read_ns;
+                        conflated += 1;
+                    }
+                    continue;
+                }
                 let fits = count == 0 || bytes.saturating_add(size) <= self.max_bytes;
                 if count < self.capacity && fits {
+                    if let Some(slot) = slot {
+                        *slot = Some(st.base + st.events.len() as u64);
+                    }
                     st.events.push_back((Event::Message(message), size));
+                    st.stamps.push_back(read_ns);
                     count += 1;
                     bytes = bytes.saturating_add(size);
                     kept += 1;
-                    kept_bytes += size;
+                    added_bytes += size;
                 }
             }
-            self.in_flight_bytes.fetch_add(kept_bytes, Ordering::SeqCst);
+            // The freed bytes were counted in, and only this lock's holder can take them out.
+            self.in_flight_bytes
+                .fetch_add(added_bytes, Ordering::SeqCst);
+            self.in_flight_bytes
+                .fetch_sub(freed_bytes, Ordering::SeqCst);
             self.in_flight.fetch_add(kept, Ordering::SeqCst);
-            n - kept as u64
+            (n - kept as u64 - conflated, conflated)
         };
+        if conflated > 0 {
+            self.events_conflated
+                .fetch_add(conflated, Ordering::Relaxed);
+        }
         if dropped > 0 {
             self.events_dropped.fetch_add(dropped, Ordering::Relaxed);
         }
@@ -186,6 +374,7 @@ impl EventQueue {
             let mut st = self.state.lock();
             if self.in_flight.load(Ordering::Acquire) < self.capacity {
                 st.events.push_back((event, 0));
+                st.stamps.push_back(0);
                 self.in_flight.fetch_add(1, Ordering::SeqCst);
                 true
             } else {
@@ -206,6 +395,7 @@ impl EventQueue {
         {
             let mut st = self.state.lock();
             st.events.push_back((event, 0));
+            st.stamps.push_back(0);
             self.in_flight.fetch_add(1, Ordering::SeqCst);
         }
         self.wake_if_waiting();
@@ -218,6 +408,7 @@ impl EventQueue {
         {
             let mut st = self.state.lock();
             st.events.push_back((event, 0));
+            st.stamps.push_back(0);
             self.in_flight.fetch_add(1, Ordering::SeqCst);
             st.ended = true;
         }
@@ -267,32 +458,58 @@ impl EventQueue {
     // ---- consumer side ----
 
     /// Refills the consumer's deque when it is empty: one shared lock per burst.
-    fn refill(&self, taken: &mut VecDeque<Sized>) {
-        if taken.is_empty() {
-            std::mem::swap(taken, &mut self.state.lock().events);
+    fn refill(&self, consumer: &mut Consumer) {
+        if consumer.events.is_empty() {
+            let mut st = self.state.lock();
+            std::mem::swap(&mut consumer.events, &mut st.events);
+            std::mem::swap(&mut consumer.stamps, &mut st.stamps);
+            // Every slot pointing at what was taken is stale now.
+            st.base += consumer.events.len() as u64;
         }
     }
 
     pub fn pop(&self) -> Option<Event> {
-        let mut taken = self.taken.lock();
-        self.refill(&mut taken);
-        let (event, size) = taken.pop_front()?;
+        let mut guard = self.taken.lock();
+        let consumer = &mut *guard;
+        self.refill(consumer);
+        let (event, size) = consumer.events.pop_front()?;
+        let read_ns = consumer.stamps.pop_front().unwrap_or(0);
+        if let Event::Message(_) = event {
+            let now_ns = self.now_ns();
+            let delay = now_ns.saturating_sub(read_ns) / 1_000;
+            consumer.delivery_delay.record(now_ns, delay);
+        }
         self.in_flight_bytes.fetch_sub(size, Ordering::AcqRel);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         Some(event)
     }
 
-    /// Moves up to `max` events into `out`.
+    /// Moves up to `max` events into `out`; the clock is read once for all of them.
     pub fn pop_batch(&self, max: usize, out: &mut Vec<Event>) {
-        let mut taken = self.taken.lock();
+        let mut guard = self.taken.lock();
+        let consumer = &mut *guard;
+        let mut now_ns = None;
         while out.len() < max {
-            self.refill(&mut taken);
-            if taken.is_empty() {
+            self.refill(consumer);
+            if consumer.events.is_empty() {
                 break;
             }
-            let n = taken.len().min(max - out.len());
+            let now_ns = *now_ns.get_or_insert_with(|| self.now_ns());
+            consumer.delivery_delay.start_burst(now_ns);
+            let n = consumer.events.len().min(max - out.len());
             let mut bytes = 0;
-            out.extend(taken.drain(..n).map(|(event, size)| {
+            let Consumer {
+                events,
+                stamps,
+                delivery_delay,
+            } = consumer;
+            // By reference: the drain below then moves each event once, as before.
+            for ((event, _), read_ns) in events.range(..n).zip(stamps.drain(..n)) {
+                if let Event::Message(_) = event {
+                    delivery_delay.add(now_ns.saturating_sub(read_ns) / 1_000);
+                }
+            }
+            out.extend(events.drain(..n).map(|(event, size)| {
                 bytes += size;
                 event
             }));
@@ -335,6 +552,7 @@ impl EventQueue {
     }
 
     pub fn stats(&self) -> Stats {
+        let now_ns = self.now_ns();
         Stats {
             messages_received: self.messages_received.load(Ordering::Relaxed),
             events_dropped: self.events_dropped.load(Ordering::Relaxed),
@@ -342,6 +560,9 @@ impl EventQueue {
             queued: self.in_flight.load(Ordering::Relaxed) as u64,
             keepalives_sent: self.keepalives_sent.load(Ordering::Relaxed),
             rotations: self.rotations.load(Ordering::Relaxed),
+            events_conflated: self.events_conflated.load(Ordering::Relaxed),
+            exchange_delay: self.state.lock().exchange_delay.summary(now_ns),
+            delivery_delay: self.taken.lock().delivery_delay.summary(now_ns),
         }
     }
 }
@@ -438,5 +659,196 @@ mod tests {
         q.push_messages(&mut vec![(pong(2), 10)]);
         q.push_messages(&mut vec![(pong(3), 10)]);
         assert_eq!(wakes.load(Ordering::SeqCst), 1, "one wake for the burst");
+    }
+
+    fn ticker(symbol: &str, u: u64) -> ServerMessage {
+        crate::protocol::parse_str(&format!(
+            r#"{{"e":"bookTicker","u":{u},"E":{u},"T":1,"s":"{symbol}","b":"1","B":"1","a":"2","A":"1","mt":"u"}}"#
+        ))
+    }
+
+    fn mark(symbol: &str, e: u64) -> ServerMessage {
+        crate::protocol::parse_str(&format!(
+            r#"{{"e":"markPriceUpdate","E":{e},"s":"{symbol}","p":"1","i":"1","r":"0"}}"#
+        ))
+    }
+
+    fn update_id(event: &Event) -> (String, u64) {
+        match event {
+            Event::Message(ServerMessage::BookTicker(m)) => (m.symbol.to_string(), m.update_id),
+            Event::Message(ServerMessage::MarkPrice(m)) => (m.symbol.to_string(), m.event_time),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn conflated(q: &EventQueue, topics: &[&str]) {
+        let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        q.set_conflated(&topics, true);
+    }
+
+    #[test]
+    fn a_conflated_topic_keeps_its_newest_message_in_place() {
+        let q = EventQueue::new(100, Box::new(Count::default()));
+        conflated(&q, &["BTC@bookTicker", "ETH@markPrice"]);
+        let mut batch = vec![
+            (ticker("BTC", 1), 10),
+            (mark("ETH", 1), 20),
+            (pong(1), 5),
+            (ticker("BTC", 2), 11),
+            (ticker("SOL", 1), 7),
+            (mark("ETH", 2), 21),
+            (ticker("BTC", 3), 12),
+        ];
+        assert_eq!(q.push_messages(&mut batch), 0);
+        let s = q.stats();
+        assert_eq!(
+            (s.messages_received, s.events_conflated, s.queued),
+            (7, 3, 4)
+        );
+        assert_eq!(
+            q.in_flight_bytes.load(Ordering::SeqCst),
+            12 + 21 + 5 + 7,
+            "the replaced messages' bytes are released exactly"
+        );
+        let mut out = vec![];
+        q.pop_batch(10, &mut out);
+        assert_eq!(
+            out[0],
+            Event::Message(ticker("BTC", 3)),
+            "the slot of BTC, newest"
+        );
+        assert_eq!(out[1], Event::Message(mark("ETH", 2)));
+        assert_eq!(out[2], Event::Message(pong(1)));
+        assert_eq!(out[3], Event::Message(ticker("SOL", 1)), "not conflated");
+        assert_eq!(q.in_flight_bytes.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn what_the_consumer_took_is_never_replaced_nor_overtaken() {
+        let q = EventQueue::new(100, Box::new(Count::default()));
+        conflated(&q, &["BTC@bookTicker"]);
+        q.push_messages(&mut vec![(ticker("BTC", 1), 1), (ticker("BTC", 2), 1)]);
+        q.push_messages(&mut vec![(pong(9), 1)]);
+        assert_eq!(q.pop(), Some(Event::Message(ticker("BTC", 2))));
+        // The consumer holds the pong now; a new BTC message goes behind it, in a new slot.
+        q.push_messages(&mut vec![(ticker("BTC", 3), 1), (ticker("BTC", 4), 1)]);
+        let mut out = vec![];
+        q.pop_batch(10, &mut out);
+        assert_eq!(
+            out,
+            [Event::Message(pong(9)), Event::Message(ticker("BTC", 4))]
+        );
+        assert_eq!(q.stats().events_conflated, 2);
+    }
+
+    #[test]
+    fn replacing_keeps_the_byte_budget_exact() {
+        let q = EventQueue::new(100, Box::new(Count::default())).with_max_bytes(100);
+        conflated(&q, &["BTC@bookTicker"]);
+        let mut batch = vec![
+            (pong(1), 50),
+            (ticker("BTC", 1), 40),
+            (ticker("BTC", 2), 60), // 50 + 60 > 100: dropped, the older stays
+            (ticker("BTC", 3), 45), // 50 + 45: replaces
+            (pong(2), 10),          // 95 + 10 > 100: dropped
+            (pong(3), 5),
+        ];
+        assert_eq!(q.push_messages(&mut batch), 2);
+        let s = q.stats();
+        assert_eq!(
+            (
+                s.messages_received,
+                s.events_dropped,
+                s.events_conflated,
+                s.queued
+            ),
+            (6, 2, 1, 3)
+        );
+        assert_eq!(q.in_flight_bytes.load(Ordering::SeqCst), 100);
+        let mut out = vec![];
+        q.pop_batch(10, &mut out);
+        assert_eq!(out[1], Event::Message(ticker("BTC", 3)));
+        assert_eq!(q.in_flight_bytes.load(Ordering::SeqCst), 0);
+        assert_eq!(q.in_flight.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn conflation_accounting_is_exact_and_order_kept_under_a_flood() {
+        // A deterministic flood: each burst queues a mix, the consumer takes a few now and then.
+        let q = EventQueue::new(6, Box::new(Count::default())).with_max_bytes(200);
+        conflated(&q, &["BTC@bookTicker", "ETH@markPrice"]);
+        let mut last: HashMap<String, u64> = HashMap::new();
+        let mut delivered = 0u64;
+        let mut next = [1u64; 3];
+        for round in 0..2000u64 {
+            let mut batch = vec![];
+            for i in 0..(round % 11 + 1) {
+                let k = ((round + i) % 3) as usize;
+                let m = match k {
+                    0 => ticker("BTC", next[0]),
+                    1 => mark("ETH", next[1]),
+                    _ => ticker("SOL", next[2]),
+                };
+                next[k] += 1;
+                batch.push((m, 10 + (round % 50) as usize));
+            }
+            q.push_messages(&mut batch);
+            let mut out = vec![];
+            q.pop_batch((round % 5) as usize, &mut out);
+            for e in &out {
+                let (symbol, id) = update_id(e);
+                let previous = last.insert(symbol.clone(), id).unwrap_or(0);
+                assert!(id > previous, "{symbol}: {id} after {previous}");
+            }
+            delivered += out.len() as u64;
+        }
+        let mut out = vec![];
+        q.pop_batch(usize::MAX, &mut out);
+        delivered += out.len() as u64;
+        let s = q.stats();
+        assert!(s.events_conflated > 0 && s.events_dropped > 0, "{s:?}");
+        assert_eq!(
+            s.messages_received,
+            delivered + s.events_conflated + s.events_dropped
+        );
+        assert_eq!(q.in_flight_bytes.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn unconflated_topics_and_switched_off_topics_are_untouched() {
+        let q = EventQueue::new(100, Box::new(Count::default()));
+        conflated(&q, &["BTC@bookTicker", "BTC@aggTrade"]);
+        q.set_conflated(&["BTC@bookTicker".to_string()], false);
+        q.push_messages(&mut vec![(ticker("BTC", 1), 1), (ticker("BTC", 2), 1)]);
+        assert_eq!(q.stats().events_conflated, 0);
+        assert_eq!(q.stats().queued, 2);
+    }
+
+    #[test]
+    fn latency_is_counted_per_message_with_an_e() {
+        let q = EventQueue::new(100, Box::new(Count::default()));
+        let now_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64;
+        let unknown = crate::protocol::parse_str("not json");
+        q.push_messages(&mut vec![
+            (mark("BTC", now_us - 2_000), 1),
+            (mark("BTC", now_us + 60_000_000), 1), // a clock behind: counts as 0
+            (unknown, 1),
+        ]);
+        let s = q.stats();
+        let exchange = s.exchange_delay.expect("two samples");
+        assert_eq!(exchange.count, 2);
+        assert!(exchange.p50_us == 0 && exchange.max_us >= 2_000);
+        assert_eq!(s.delivery_delay, None, "nothing delivered yet");
+        let mut out = vec![];
+        q.pop_batch(10, &mut out);
+        let delivery = q
+            .stats()
+            .delivery_delay
+            .expect("three messages handed over");
+        assert_eq!(delivery.count, 3);
+        assert!(delivery.p50_us <= delivery.p99_us && delivery.p99_us <= delivery.max_us);
     }
 }

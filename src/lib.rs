@@ -11,7 +11,8 @@
 //! managed     the socket task: reconnects (backoff), replay, rotation, keepalive, order ledger;
 //!             and its handle, which queues commands from any thread
 //! book        local order books kept from depth messages on the socket thread
-//! event_queue bounded hand-off of events to the consumer, one wake per burst
+//! event_queue bounded hand-off of events to the consumer, one wake per burst, conflation
+//! latency     the delay histograms behind `Stats.exchange_delay` and `delivery_delay`
 //! python      (feature `python`) the doorbell, awaitables and classes the asyncio loop sees
 //! ```
 
@@ -28,6 +29,7 @@ pub mod managed;
 pub mod book;
 
 pub mod event_queue;
+pub mod latency;
 
 #[cfg(feature = "python")]
 mod python;

@@ -193,7 +193,14 @@ impl ManagedHandle {
             |gone| Command::Unsubscribe(gone, id),
         )?;
         self.books.topics_removed(&gone, Instant::now());
+        self.events.set_conflated(&gone, false);
         Ok(gone)
+    }
+
+    /// Sets whether `topics` (active ones: call after `subscribe`) are conflated; a local
+    /// setting, nothing is sent (see `EventQueue::push_messages`).
+    pub fn set_conflated(&self, topics: &[String], on: bool) {
+        self.events.set_conflated(topics, on);
     }
 
     /// Applies `edit` to the topic set and queues the command for what changed; nothing is

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 from bullet_ws import _policy, _validate, config
-from bullet_ws.pure import book, managed, rotation, transport
+from bullet_ws.pure import book, latency, managed, rotation, transport
 
 # `_policy` name -> `_core` name: every constant the pure backend takes from `_policy`.
 SHARED = {
@@ -26,6 +26,7 @@ SHARED = {
     "ROTATION_MAX_HELD": "ROTATION_MAX_HELD",
     "DROP_WARNING_INTERVAL": "DROP_WARNING_INTERVAL",
     "CLOSE_GRACE": "CLOSE_GRACE",
+    "LATENCY_WINDOW": "LATENCY_WINDOW",
 }
 
 
@@ -54,7 +55,7 @@ def test_config_bounds_equal_the_native_core(native: ModuleType) -> None:
 _FORMER_NAMES = {"MIN_ROTATION_RETRY", "MAX_HELD"}
 
 
-@pytest.mark.parametrize("module", [managed, book, rotation, transport, _validate])
+@pytest.mark.parametrize("module", [managed, book, latency, rotation, transport, _validate])
 def test_the_pure_backend_keeps_no_copy(module: ModuleType) -> None:
     """A shared constant is written in `_policy` only: no module-level literal of that name."""
     tree = ast.parse(inspect.getsource(module))

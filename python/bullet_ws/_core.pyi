@@ -9,6 +9,7 @@ from bullet_ws.events import (
     BookGap,
     BookResynced,
     Disconnected,
+    LatencySummary,
     OrderUnacked,
     Reconnected,
     Reconnecting,
@@ -34,6 +35,7 @@ __all__ = [
     "COMMAND_CAPACITY",
     "DROP_WARNING_INTERVAL",
     "KEEPALIVE_ID_BASE",
+    "LATENCY_WINDOW",
     "MAX_DURATION",
     "MAX_OUTSTANDING_KEEPALIVES",
     "MAX_SIZE",
@@ -73,6 +75,7 @@ __all__ = [
     "__version__",
     "_backoff_trace",
     "_check_url",
+    "_latency_window",
     "build_profile",
     "parse_message",
 ]
@@ -107,7 +110,14 @@ def _backoff_trace(
     connection ended): the base delay and the largest jitter, before the first step and after
     each. For tests/test_policy.py."""
 
+LATENCY_WINDOW: float
+"""Seconds `Stats.exchange_delay` and `Stats.delivery_delay` cover (two rotating half-window
+histograms: a summary holds the samples of the last 5 to 10 s)."""
+
 def _check_url(url: str) -> None: ...
+def _latency_window(samples: list[tuple[float, int]], at: float) -> LatencySummary | None:
+    """The native latency window fed with `(seconds, microseconds)` samples and summarised at
+    `at` seconds (a test hook: both backends must quantise alike)."""
 
 class Message:
     """Base class of every server message."""
@@ -749,7 +759,9 @@ class ManagedWebSocket:
     def stats(self) -> Stats: ...
     @property
     def stopped(self) -> bool: ...
-    def _subscribe(self, topics: list[str], id: int | None) -> list[str]: ...
+    def _subscribe(self, topics: list[str], id: int | None, conflate: bool = False) -> list[str]:
+        """Subscribe `topics` (validated by the caller); `conflate` is then set on all of them,
+        active ones included (a local setting: nothing is sent for it)."""
     def _unsubscribe(self, topics: list[str], id: int | None) -> list[str]: ...
     def _order(self, method: str, tx: str, id: int | None) -> None: ...
     def _list_subscriptions(self, id: int | None) -> None: ...

@@ -12,7 +12,7 @@ from typing import Any
 
 from bullet_ws import _core
 from bullet_ws._connect import Connect, resolve_connect_args
-from bullet_ws._validate import id_arg, symbol_arg, topics_arg, tx_arg
+from bullet_ws._validate import conflate_arg, id_arg, symbol_arg, topics_arg, tx_arg
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import BookNotFound
 
@@ -30,12 +30,19 @@ class ManagedWebSocket(_core.ManagedWebSocket):
 
     __slots__ = ()
 
-    def subscribe(self, topics: Iterable[str], id: int | None = None) -> None:
+    def subscribe(
+        self, topics: Iterable[str], id: int | None = None, conflate: bool = False
+    ) -> None:
         """Subscribe to the topics not active yet (nothing is sent if none are new).
 
-        Active topics are replayed after every reconnect.
+        Active topics are replayed after every reconnect. `conflate=True` (bookTicker,
+        markPrice and depth topics only) keeps only each topic's newest undelivered message
+        while the consumer is behind (`stats.events_conflated`); a local setting that also
+        applies to (or, with False, is removed from) topics already active.
         """
-        self._subscribe(topics_arg(topics), id_arg(id))
+        wanted = topics_arg(topics)
+        request_id = id_arg(id)
+        self._subscribe(wanted, request_id, conflate_arg(wanted, conflate))
 
     def unsubscribe(self, topics: Iterable[str], id: int | None = None) -> None:
         """Unsubscribe from the active ones among `topics` (nothing is sent if none are)."""

@@ -19,6 +19,7 @@ __all__ = [
     "COMMAND_QUEUE_CAPACITY",
     "DROP_WARNING_INTERVAL",
     "KEEPALIVE_ID_BASE",
+    "LATENCY_WINDOW",
     "MAX_OUTSTANDING_KEEPALIVES",
     "MIN_BACKOFF",
     "NOT_SENT_STOPPED",
@@ -86,6 +87,8 @@ ROTATION_MIN_RETRY = 1.0
 #: Messages held per topic while a rotation's new connection catches up; beyond it the oldest
 #: are dropped (a gap).
 ROTATION_MAX_HELD = 65_536
+#: Seconds `Stats.exchange_delay` and `delivery_delay` cover (two half-window histograms).
+LATENCY_WINDOW = 10.0
 
 
 # --- the reconnect backoff (src/backoff.rs) ------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from bullet_ws._policy import KEEPALIVE_ID_BASE
 
 __all__ = [
-    "MAX_ID", "count_arg", "id_arg", "max_events_arg", "symbol_arg",
+    "MAX_ID", "conflate_arg", "count_arg", "id_arg", "max_events_arg", "symbol_arg",
     "topics_arg", "tx_arg",
 ]
 
@@ -50,6 +50,25 @@ def topics_arg(topics: object) -> list[str]:
                 ) from None
         unique[str(topic)] = None
     return list(unique)
+
+
+# What `subscribe(..., conflate=True)` takes: topics whose messages each supersede the last.
+_CONFLATABLE = re.compile(r"[^@!][^@]*@(?:bookTicker|markPrice|depth(?:5|10|20))")
+
+
+def conflate_arg(topics: list[str], conflate: object) -> bool:
+    """A bool; True only when every topic (from `topics_arg`) is a bookTicker, markPrice or
+    depth topic of one symbol."""
+    if not isinstance(conflate, bool):
+        raise TypeError(f"conflate must be a bool, got {type(conflate).__name__}")
+    if conflate:
+        for topic in topics:
+            if _CONFLATABLE.fullmatch(topic) is None:
+                raise ValueError(
+                    f"conflate: {topic!r} cannot be conflated (only SYMBOL@bookTicker,"
+                    f" SYMBOL@markPrice and SYMBOL@depth5|10|20 topics can)"
+                )
+    return conflate
 
 
 def id_arg(id: object) -> int | None:

@@ -8,6 +8,7 @@ __all__ = [
     "BookGap",
     "BookResynced",
     "Disconnected",
+    "LatencySummary",
     "OrderUnacked",
     "Reconnected",
     "Reconnecting",
@@ -106,14 +107,35 @@ class BookResynced:
 
 
 @dataclass(frozen=True, slots=True)
+class LatencySummary:
+    """Latency over about the last `LATENCY_WINDOW` (10 s), in seconds: the median, the 99th
+    percentile and the maximum of `count` samples.
+
+    Values are the upper bounds of log-linear histogram buckets (exact below 32 µs, then within
+    1/32, about 3 %, up to 100 s), the same buckets on both backends.
+    """
+
+    p50: float
+    p99: float
+    max: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """A snapshot of a socket's counters.
 
-    messages_received: server messages parsed (also those then dropped);
+    messages_received: server messages parsed (also those then dropped or conflated);
     events_dropped: events dropped because the event queue was full;
     reconnects: successful reconnects; queued: events waiting in the queue now;
     keepalives_sent: keepalive PINGs sent (their pongs are neither delivered nor counted in
-    messages_received); rotations: make-before-break rotations completed (`Rotated`).
+    messages_received); rotations: make-before-break rotations completed (`Rotated`);
+    events_conflated: messages of conflated topics (`subscribe(..., conflate=True)`) replaced
+    by a newer message of their topic before the consumer took them;
+    exchange_delay: local receive time (wall clock) minus each message's `E`, over about the
+    last 10 s (messages without `E` are not counted; a negative value, from clock skew, counts
+    as 0); delivery_delay: from the frame's read to its hand-over by `recv()` / `recv_batch()` /
+    `async for`, over about the last 10 s. Both are None when the window holds no sample.
     """
 
     messages_received: int
@@ -122,3 +144,6 @@ class Stats:
     queued: int
     keepalives_sent: int = 0
     rotations: int = 0
+    events_conflated: int = 0
+    exchange_delay: LatencySummary | None = None
+    delivery_delay: LatencySummary | None = None

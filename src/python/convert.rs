@@ -7,6 +7,7 @@ use pyo3::sync::PyOnceLock;
 
 use super::messages::to_python;
 use crate::event_queue::Event;
+use crate::latency::LatencySummary;
 use crate::managed::CommandError;
 
 pyo3::import_exception!(bullet_ws.errors, ConnectError);
@@ -23,6 +24,7 @@ pub(super) struct Classes {
     pub(super) rotated: Py<PyAny>,
     pub(super) order_unacked: Py<PyAny>,
     pub(super) stats: Py<PyAny>,
+    pub(super) latency_summary: Py<PyAny>,
     pub(super) logger: Py<PyAny>,
     pub(super) max_events_arg: Py<PyAny>,
 }
@@ -38,6 +40,7 @@ pub(super) fn classes(py: Python<'_>) -> PyResult<&Classes> {
             rotated: events.getattr("Rotated")?.unbind(),
             order_unacked: events.getattr("OrderUnacked")?.unbind(),
             stats: events.getattr("Stats")?.unbind(),
+            latency_summary: events.getattr("LatencySummary")?.unbind(),
             logger: py
                 .import("logging")?
                 .call_method1("getLogger", ("bullet_ws",))?
@@ -76,6 +79,22 @@ pub(super) fn event_to_python(py: Python<'_>, event: Event) -> PyResult<Bound<'_
             .call1((id, method, reason)),
         Event::Book(e) => super::book::event_to_python(py, e),
     }
+}
+
+/// A `bullet_ws.events.LatencySummary` (seconds), or None.
+pub(super) fn latency_to_python(
+    py: Python<'_>,
+    summary: Option<LatencySummary>,
+) -> PyResult<Py<PyAny>> {
+    let Some(s) = summary else {
+        return Ok(py.None());
+    };
+    let secs = |us: u64| us as f64 / 1e6;
+    Ok(classes(py)?
+        .latency_summary
+        .bind(py)
+        .call1((secs(s.p50_us), secs(s.p99_us), secs(s.max_us), s.count))?
+        .unbind())
 }
 
 pub(super) fn command_error(e: CommandError) -> PyErr {

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 use crate::backoff::Backoff;
 use crate::config::{Config, COMMAND_CAPACITY, MIN_BACKOFF};
+use crate::latency::{Window, LATENCY_WINDOW};
 use crate::managed::{
     CLOSE_GRACE, DROP_WARNING_EVERY, KEEPALIVE_ID_BASE, MAX_OUTSTANDING_KEEPALIVES, MIN_RETRY,
     ROTATION_CATCH_UP, ROTATION_DRAIN, ROTATION_MAX_HELD, STOP_GRACE,
@@ -50,7 +51,21 @@ fn _backoff_trace(
     Ok(trace)
 }
 
+/// The native latency window fed with `(seconds, microseconds)` samples, summarised at `at`
+/// seconds: for tests that hold both backends to the same quantisation.
+#[pyfunction]
+fn _latency_window(py: Python<'_>, samples: Vec<(f64, u64)>, at: f64) -> PyResult<Py<PyAny>> {
+    let ns = |secs: f64| (secs * 1e9) as u64;
+    let mut window = Window::default();
+    for (t, us) in samples {
+        window.record(ns(t), us);
+    }
+    super::convert::latency_to_python(py, window.summary(ns(at)))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("LATENCY_WINDOW", LATENCY_WINDOW.as_secs_f64())?;
+    m.add_function(wrap_pyfunction!(_latency_window, m)?)?;
     m.add("STOP_GRACE", STOP_GRACE.as_secs_f64())?;
     m.add("KEEPALIVE_ID_BASE", KEEPALIVE_ID_BASE)?;
     m.add("COMMAND_CAPACITY", COMMAND_CAPACITY)?;

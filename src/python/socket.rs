@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyFrozenSet, PyInt};
 
 use super::awaitable::{Awaiting, Wait};
-use super::convert::{classes, command_error, ConnectError};
+use super::convert::{classes, command_error, latency_to_python, ConnectError};
 use super::doorbell::{add_reader, spawn_ring_relay, Doorbell, LoopSide};
 use super::wakefd::WakeFd;
 use crate::config::{Config, MAX_DURATION, MAX_SIZE};
@@ -228,6 +228,9 @@ impl ManagedWebSocket {
             s.queued,
             s.keepalives_sent,
             s.rotations,
+            s.events_conflated,
+            latency_to_python(py, s.exchange_delay)?,
+            latency_to_python(py, s.delivery_delay)?,
         ))
     }
 
@@ -236,8 +239,21 @@ impl ManagedWebSocket {
         self.live().map_or(true, ManagedHandle::is_stopped)
     }
 
-    fn _subscribe(&self, topics: Vec<String>, id: Option<u64>) -> PyResult<Vec<String>> {
-        self.live()?.subscribe(topics, id).map_err(command_error)
+    /// `conflate` is validated by the caller (`bullet_ws._validate.conflate_arg`); it is set
+    /// on every topic of the call once the subscribe is accepted, active ones included.
+    #[pyo3(signature = (topics, id, conflate = false))]
+    fn _subscribe(
+        &self,
+        topics: Vec<String>,
+        id: Option<u64>,
+        conflate: bool,
+    ) -> PyResult<Vec<String>> {
+        let handle = self.live()?;
+        let new = handle
+            .subscribe(topics.clone(), id)
+            .map_err(command_error)?;
+        handle.set_conflated(&topics, conflate);
+        Ok(new)
     }
 
     fn _unsubscribe(&self, topics: Vec<String>, id: Option<u64>) -> PyResult<Vec<String>> {

@@ -9,6 +9,7 @@ from bullet_ws import (
     BookGap,
     BookResynced,
     Disconnected,
+    LatencySummary,
     OrderUnacked,
     Reconnected,
     Reconnecting,
@@ -34,6 +35,9 @@ async def native() -> None:
         assert_type(event, Event | None)
         batch = await ws.recv_batch(16)
         assert_type(batch, list[Event])
+        ws.subscribe(["BTC-USD@bookTicker"], conflate=True)
+        assert_type(ws.stats.events_conflated, int)
+        assert_type(ws.stats.exchange_delay, LatencySummary | None)
         async for item in ws:
             if isinstance(item, bw.AggTrade):
                 assert_type(item.price, str)
@@ -50,3 +54,7 @@ async def pure() -> None:
             assert_type(event.trade_id, int | None)
         batch = await ws.recv_batch(16)
         assert_type(len(batch), int)
+        ws.subscribe(["BTC-USD@depth10"], conflate=True)
+        delay = ws.stats.delivery_delay
+        if delay is not None:
+            assert_type(delay.p99, float)

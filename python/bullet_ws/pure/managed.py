@@ -54,6 +54,8 @@ from bullet_ws.events import (
     Stats,
 )
 from bullet_ws.pure.book import Books, OrderBook
+from bullet_ws.pure.conflation import Conflation
+from bullet_ws.pure.latency import LatencyWindow
 from bullet_ws.pure.messages import DepthUpdate, ErrorMessage, Message, OrderResult, Pong, Status
 from bullet_ws.pure.parse import parse_message
 from bullet_ws.pure.rotation import Dedup
@@ -159,7 +161,16 @@ class _Session:
         # wire size, 0 for lifecycle events), plus at most one waiter future per consumer wait.
         self.events: deque[Event] = deque()
         self.sizes: deque[int] = deque()
+        # And when each message's frame was read (monotonic; -1.0 for lifecycle events).
+        self.stamps: deque[float] = deque()
         self.queued_bytes = 0
+        # Conflation: `base` numbers `events[0]`, so that a slot stays valid as events come
+        # and go; unlike the native core, the whole undelivered queue is in reach.
+        self.base = 0
+        self.conflation = Conflation()
+        self.events_conflated = 0
+        self.exchange_delay = LatencyWindow()
+        self.delivery_delay = LatencyWindow()
         self.capacity = config.channel_capacity
         self.max_bytes = config.queue_max_bytes
         self.waiter: asyncio.Future[None] | None = None
@@ -231,6 +242,7 @@ class _Session:
         if len(self.events) < self.capacity:
             self.events.append(event)
             self.sizes.append(0)
+            self.stamps.append(-1.0)
             self._wake_consumer()
         else:
             self._count_drop()
@@ -239,18 +251,39 @@ class _Session:
         """The final event, and what became of an order, bypass both bounds: never dropped."""
         self.events.append(event)
         self.sizes.append(0)
+        self.stamps.append(-1.0)
         self._wake_consumer()
 
     def take(self) -> Event:
-        self.queued_bytes -= self.sizes.popleft()
-        return self.events.popleft()
+        return self.take_some(1)[0]
+
+    def take_some(self, n: int) -> list[Event]:
+        """Hand over the first `n` queued events (all when `n` covers them); one clock read."""
+        events, sizes, stamps = self.events, self.sizes, self.stamps
+        if n >= len(events):
+            batch = list(events)
+            taken = list(stamps)
+            events.clear()
+            sizes.clear()
+            stamps.clear()
+            self.queued_bytes = 0
+        else:
+            popleft = events.popleft
+            batch = [popleft() for _ in range(n)]
+            taken = [stamps.popleft() for _ in range(n)]
+            self.queued_bytes -= sum(sizes.popleft() for _ in range(n))
+        self.base += len(batch)
+        now = time.monotonic()
+        window = self.delivery_delay
+        window.advance(now)
+        add = window.add
+        for stamp in taken:
+            if stamp >= 0.0:
+                add(int((now - stamp) * 1e6))
+        return batch
 
     def take_all(self) -> list[Event]:
-        batch = list(self.events)
-        self.events.clear()
-        self.sizes.clear()
-        self.queued_bytes = 0
-        return batch
+        return self.take_some(len(self.events))
 
     def check_size(self, argument: str, frame: str, size: int) -> None:
         """Refuse at the call a command that could never be sent (same text as native)."""
@@ -534,19 +567,19 @@ class _Session:
         reads the other connection of a rotation (`conn` is then not `self.conn`)."""
         recv = conn.recv
         parse = parse_message
-        events = self.events
-        sizes = self.sizes
-        capacity = self.capacity
-        max_bytes = self.max_bytes
         monotonic = time.monotonic
+        wall_clock = time.time
         intercept = self._intercept
+        enqueue = self._enqueue
         books = self.books
         try:
             while True:
                 frame = await recv()
+                read_at = monotonic()
+                read_wall = wall_clock()
                 main = conn is self.conn
                 if main:
-                    self.last_message_at = monotonic()
+                    self.last_message_at = read_at
                 message = parse(frame)
                 cls = message.__class__
                 if main and (cls is Pong or cls is Status) and intercept(message):
@@ -566,17 +599,7 @@ class _Session:
                 book_event = None
                 if cls is DepthUpdate and books:
                     book_event = self._apply_book(message)  # type: ignore[arg-type]
-                self.messages_received += 1
-                if len(events) < capacity and (
-                    not events or self.queued_bytes + size <= max_bytes
-                ):
-                    events.append(message)
-                    sizes.append(size)
-                    self.queued_bytes += size
-                    if self.waiter is not None:
-                        self._wake_consumer()
-                else:
-                    self._count_drop()
+                enqueue(message, size, read_at, read_wall)
                 if book_event is not None:
                     self.push(book_event)
         except ConnectionClosed as exc:
@@ -810,14 +833,47 @@ class _Session:
 
     # --- rotation (make-before-break) -------------------------------------------------------
 
-    def _enqueue(self, message: Message, size: int) -> None:
+    def _enqueue(
+        self, message: Message, size: int, read_at: float | None = None,
+        read_wall: float | None = None,
+    ) -> None:
+        """Queue a message (an empty queue always takes one, so a frame above the byte budget
+        still arrives). A message of a conflated topic takes the place of its topic's older
+        undelivered message, in place: O(1) and bounded (see API.md, Conflation)."""
         self.messages_received += 1
+        if read_at is None or read_wall is None:
+            read_at, read_wall = time.monotonic(), time.time()
+        sent = getattr(message, "event_time", None)
+        if sent is not None:
+            # A clock behind the exchange's (skew) counts as no delay, not as a huge one.
+            self.exchange_delay.record(read_at, max(0, int(read_wall * 1e6) - sent))
         events = self.events
+        slots = self.conflation.slots.get(message.__class__) if self.conflation.slots else None
+        symbol = ""
+        if slots is not None and (symbol := message.symbol) in slots:  # type: ignore[attr-defined]
+            seq = slots[symbol]
+            if seq is not None and seq >= self.base:
+                index = seq - self.base
+                after = self.queued_bytes - self.sizes[index] + size
+                if len(events) == 1 or after <= self.max_bytes:
+                    events[index] = message
+                    self.sizes[index] = size
+                    self.stamps[index] = read_at
+                    self.queued_bytes = after
+                    self.events_conflated += 1
+                else:
+                    self._count_drop()
+                return
+        else:
+            slots = None
         if len(events) < self.capacity and (
             not events or self.queued_bytes + size <= self.max_bytes
         ):
+            if slots is not None:
+                slots[symbol] = self.base + len(events)
             events.append(message)
             self.sizes.append(size)
+            self.stamps.append(read_at)
             self.queued_bytes += size
             if self.waiter is not None:
                 self._wake_consumer()
@@ -1005,11 +1061,19 @@ class ManagedWebSocket:
 
     # --- commands -------------------------------------------------------------------------------
 
-    def subscribe(self, topics: Iterable[str], id: int | None = None) -> None:
-        """Subscribe; only topics not yet active are sent (nothing if none are new)."""
+    def subscribe(
+        self, topics: Iterable[str], id: int | None = None, conflate: bool = False
+    ) -> None:
+        """Subscribe; only topics not yet active are sent (nothing if none are new).
+
+        `conflate=True` (bookTicker, markPrice and depth topics only) keeps only each topic's
+        newest undelivered message while the consumer is behind; a local setting that also
+        applies to (or, with False, is removed from) topics already active.
+        """
         session = self._session
         wanted = _validate.topics_arg(topics)
         request_id = _validate.id_arg(id)
+        conflated = _validate.conflate_arg(wanted, conflate)
         session.check_can_enqueue()
         requested = session.requested.copy()
         new = requested.insert_new(wanted)
@@ -1022,6 +1086,7 @@ class ManagedWebSocket:
             session.requested = requested
             session.enqueue(_Subscribe(new, request_id))
             session.books.topics_added(new, time.monotonic())
+        session.conflation.set(wanted, conflated)
 
     def unsubscribe(self, topics: Iterable[str], id: int | None = None) -> None:
         """Unsubscribe; only active topics are sent and dropped from the replay set."""
@@ -1040,6 +1105,7 @@ class ManagedWebSocket:
             session.requested = requested
             session.enqueue(_Unsubscribe(active, request_id))
             session.books.topics_removed(active, time.monotonic())
+            session.conflation.set(active, False)
 
     def book(self, symbol: str) -> OrderBook:
         """The live order book of `symbol`, kept from its subscribed depth topic
@@ -1114,10 +1180,7 @@ class ManagedWebSocket:
             if session.stopped:
                 return []
             await session.wait_for_event()
-        if len(events) <= limit:
-            return session.take_all()
-        take = session.take
-        return [take() for _ in range(limit)]
+        return session.take_some(limit)
 
     def __aiter__(self) -> ManagedWebSocket:
         return self
@@ -1162,6 +1225,7 @@ class ManagedWebSocket:
     @property
     def stats(self) -> Stats:
         session = self._session
+        now = time.monotonic()
         return Stats(
             messages_received=session.messages_received,
             events_dropped=session.events_dropped,
@@ -1169,6 +1233,9 @@ class ManagedWebSocket:
             queued=len(session.events),
             keepalives_sent=session.keepalives_sent,
             rotations=session.rotations,
+            events_conflated=session.events_conflated,
+            exchange_delay=session.exchange_delay.summary(now),
+            delivery_delay=session.delivery_delay.summary(now),
         )
 
 
