@@ -84,6 +84,8 @@ def _check_demo_output(p: Proc, backend: str) -> None:
     assert int(m.group(1)) >= len(survived)
     assert len(re.findall(r"replay: ws_\d+ got SUBSCRIBE id=null with all 6 topics", out)) >= 3
     assert "result: OK" in out
+    # The top of a live order book (ws.book): best bid and ask, price x quantity.
+    assert re.search(r"BTC-USD \d+(\.\d+)? x \d+(\.\d+)? \| \d+(\.\d+)? x \d+(\.\d+)?", out), out
 
 
 @pytest.mark.parametrize("backend", ["native", "pure"])

@@ -97,10 +97,19 @@ def _config_text(config: dict[str, float]) -> str:
 
 def _books_line(ws: Any, st: DemoState) -> str:
     synced = [s for s in SYMBOLS if ws.book(s).is_synced]
-    return (
+    line = (
         f"{len(synced)} of {len(SYMBOLS)} synced (ws.book); "
         f"{st.book_gaps} gap(s) reported, {st.book_resyncs} resync(s)"
     )
+    return line + _top_of_book(ws.book(SYMBOLS[0]))
+
+
+def _top_of_book(book: Any) -> str:
+    """`; BTC-USD 64250.5 x 1.2 | 64251.0 x 0.8`: the best levels of a synced book."""
+    bid, ask = book.best_bid, book.best_ask
+    if not book.is_synced or bid is None or ask is None:
+        return ""
+    return f"; {book.symbol} {bid[0]} x {bid[1]} | {ask[0]} x {ask[1]}"
 
 
 def _summary(
