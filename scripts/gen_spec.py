@@ -313,14 +313,14 @@ def gen_rust(messages: list[Message], records: list[Message], tags: dict[str, st
         out.append(f"pub(super) fn flat_{m.snake}(text: &str) -> Option<{m.name}> {{\n")
         out.append(f"    const REQUIRED: u64 = flat::required({len(m.fields)}, {optional_mask});\n")
         out.append(f"    let mut m = {m.name}::default();\n")
-        out.append(f"    let seen = flat::scan(text, {m.snake}_slot, |slot, v| {{\n        match slot {{\n")
+        out.append(f"    let seen = flat::scan(text, {m.snake}_slot, |slot, s| {{\n        match slot {{\n")
         for i, f in enumerate(m.fields):
-            conv = {"str": "flat::string", "mt": "flat::message_type", "u64": "flat::uint",
-                    "bool": "flat::boolean", "levels": "flat::levels"}[f.type]
+            read = {"str": "string", "mt": "message_type", "u64": "uint", "bool": "boolean",
+                    "levels": "levels"}[f.type]
             if f.optional:
-                out.append(f"            {i} => m.{f.name} = flat::optional(v, {conv})?,\n")
+                out.append(f"            {i} => m.{f.name} = s.optional(flat::Scanner::{read})?,\n")
             else:
-                out.append(f"            {i} => m.{f.name} = {conv}(v)?,\n")
+                out.append(f"            {i} => m.{f.name} = s.{read}()?,\n")
         out.append("            _ => unreachable!(\"slots come from the slot table\"),\n")
         out.append("        }\n        Some(())\n    })?;\n")
         out.append("    (seen & REQUIRED == REQUIRED).then_some(m)\n}\n\n")
