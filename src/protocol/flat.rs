@@ -53,7 +53,11 @@ impl<'a> Scanner<'a> {
         self.eat(b'"')?;
         let bytes = self.text.as_bytes();
         let start = self.pos;
-        let end = start + bytes.get(start..)?.iter().position(|&b| STOP[usize::from(b)])?;
+        let end = start
+            + bytes
+                .get(start..)?
+                .iter()
+                .position(|&b| STOP[usize::from(b)])?;
         if bytes[end] != b'"' {
             return None;
         }
