@@ -21,13 +21,15 @@ def main() -> None:
         frame = f.read().splitlines()[line - 1]
     parse = _core.parse_message
     agg_trade = _core.AggTrade
+    read: object = None
     for _ in range(n):
         m = parse(frame)
         for _ in range(reads):
             if type(m) is agg_trade:
-                (m.price, m.quantity, m.trade_time, m.agg_trade_id)
+                read = (m.price, m.quantity, m.trade_time, m.agg_trade_id)
             else:
-                (m.bids[:5], m.asks[:5])
+                read = (m.bids[:5], m.asks[:5])
+    del read
 
 
 if __name__ == "__main__":

@@ -140,6 +140,8 @@ impl<'a> Scanner<'a> {
             self.pos += 1;
             return Some(Vec::new());
         }
+        // Drained, not taken: the buffer keeps its capacity, the list gets its exact size.
+        #[allow(clippy::drain_collect)]
         LEVELS.with_borrow_mut(|scratch| {
             scratch.clear();
             let out = self
