@@ -67,6 +67,27 @@ impl<'a> Scanner<'a> {
         Some(unsafe { self.text.get_unchecked(start..end) })
     }
 
+    /// An object key, as bytes for the slot tables. Every key of the fast-path messages is one
+    /// or two characters: those are read without the string loop.
+    #[inline]
+    fn key(&mut self) -> Option<&'a [u8]> {
+        self.skip_ws();
+        let bytes = self.text.as_bytes();
+        let at = self.pos;
+        let plain = |b: u8| !STOP[usize::from(b)];
+        match *bytes.get(at..at + 4)? {
+            [b'"', k, b'"', _] if plain(k) => {
+                self.pos = at + 3;
+                Some(&bytes[at + 1..at + 2])
+            }
+            [b'"', k1, k2, b'"'] if plain(k1) && plain(k2) => {
+                self.pos = at + 4;
+                Some(&bytes[at + 1..at + 3])
+            }
+            _ => self.plain_str().map(str::as_bytes),
+        }
+    }
+
     /// A string value.
     #[inline]
     pub(super) fn string(&mut self) -> Option<Str> {
@@ -196,8 +217,7 @@ pub(super) fn scan<'a>(
         s.pos += 1;
     } else {
         loop {
-            let key = s.plain_str()?;
-            let slot = slot_of(key.as_bytes())?;
+            let slot = slot_of(s.key()?)?;
             if seen & (1 << slot) != 0 {
                 return None;
             }

@@ -417,6 +417,11 @@ mod tests {
                 ));
                 frames.push(line.replacen('{', "{\"P\":null,", 1));
                 frames.push(line.replacen('{', "{\"th\":\"0x1\",", 1));
+                frames.push(line.replacen("\"E\":", "\"\\u0045\":", 1));
+                frames.push(line.replacen("\"s\":", "\"\\u0073\":", 1));
+                frames.push(line.replacen('{', "{\"\":1,", 1));
+                frames.push(line.replacen('{', "{\"abc\":1,", 1));
+                frames.push(line.replacen('{', "{\"é\":1,", 1));
                 frames.push(line[..line.len() - 1].to_owned());
                 frames.push(format!("{line}x"));
                 frames.push(line.replace("\"b\":[[", "\"b\":[[ "));
