@@ -22,6 +22,43 @@ static STOP: [bool; 256] = {
     t
 };
 
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// The high bit of each byte of `word` that is below `n` (n <= 0x80). Only the lowest flagged
+/// byte is exact (a borrow can flag the bytes above it), which is all `stop_from` needs.
+#[inline(always)]
+fn below(word: u64, n: u8) -> u64 {
+    word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS
+}
+
+/// The index of the first STOP byte at or after `from`, eight bytes a step: a price or a
+/// quantity (5 to 8 bytes, and the quote after it) in one or two.
+#[inline(always)]
+fn stop_from(bytes: &[u8], from: usize) -> Option<usize> {
+    // Placeholders (`""`, `"0"`) are shorter than a step: byte by byte first.
+    for i in from..(from + 2).min(bytes.len()) {
+        if STOP[usize::from(bytes[i])] {
+            return Some(i);
+        }
+    }
+    let mut i = from + 2;
+    if i > bytes.len() {
+        return None;
+    }
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let flags = below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1)
+            | below(word, 0x20);
+        if flags != 0 {
+            return Some(i + flags.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    Some(i + bytes[i..].iter().position(|&b| STOP[usize::from(b)])?)
+}
+
 pub(super) struct Scanner<'a> {
     text: &'a str,
     pos: usize,
@@ -53,11 +90,7 @@ impl<'a> Scanner<'a> {
         self.eat(b'"')?;
         let bytes = self.text.as_bytes();
         let start = self.pos;
-        let end = start
-            + bytes
-                .get(start..)?
-                .iter()
-                .position(|&b| STOP[usize::from(b)])?;
+        let end = stop_from(bytes, start)?;
         if bytes[end] != b'"' {
             return None;
         }

@@ -431,6 +431,15 @@ mod tests {
         for frame in &frames {
             assert_eq!(parse_str(frame), parse_ordered(frame), "{frame}");
         }
+        // Every prefix: the scanner's reads near the end of the text.
+        for file in ["agg_trade", "depth_update", "book_ticker", "mark_price"] {
+            for line in samples(file) {
+                for end in 0..line.len() {
+                    let frame = &line[..end];
+                    assert_eq!(parse_str(frame), parse_ordered(frame), "{frame}");
+                }
+            }
+        }
     }
 
     /// `fast_path` relies on this: the event types it takes are not tags.
