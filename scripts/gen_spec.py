@@ -313,14 +313,14 @@ def gen_rust(messages: list[Message], records: list[Message], tags: dict[str, st
         out.append(f"pub(super) fn flat_{m.snake}(text: &str) -> Option<{m.name}> {{\n")
         out.append(f"    const REQUIRED: u64 = flat::required({len(m.fields)}, {optional_mask});\n")
         out.append(f"    let mut m = {m.name}::default();\n")
-        out.append(f"    let seen = flat::scan(text, {m.snake}_slot, |slot, v| {{\n        match slot {{\n")
+        out.append(f"    let seen = flat::scan(text, {m.snake}_slot, |slot, s| {{\n        match slot {{\n")
         for i, f in enumerate(m.fields):
-            conv = {"str": "flat::string", "mt": "flat::message_type", "u64": "flat::uint",
-                    "bool": "flat::boolean", "levels": "flat::levels"}[f.type]
+            read = {"str": "string", "mt": "message_type", "u64": "uint", "bool": "boolean",
+                    "levels": "levels"}[f.type]
             if f.optional:
-                out.append(f"            {i} => m.{f.name} = flat::optional(v, {conv})?,\n")
+                out.append(f"            {i} => m.{f.name} = s.optional(flat::Scanner::{read})?,\n")
             else:
-                out.append(f"            {i} => m.{f.name} = {conv}(v)?,\n")
+                out.append(f"            {i} => m.{f.name} = s.{read}()?,\n")
         out.append("            _ => unreachable!(\"slots come from the slot table\"),\n")
         out.append("        }\n        Some(())\n    })?;\n")
         out.append("    (seen & REQUIRED == REQUIRED).then_some(m)\n}\n\n")
@@ -335,21 +335,36 @@ PROPERTY_RS = {
 }
 
 
+def cached(m: Message, f: Field) -> bool:
+    """Whether the pyclass keeps the field's Python object once read: the lists and records, whose
+    conversion builds many objects. A scalar is cheaper to convert again than to cache (measured:
+    docs/BENCHMARKS_RESULTS.md, "Attribute cache")."""
+    return rust_type(m, f).removeprefix("Option<").startswith("Vec<") or f.type.startswith("record:")
+
+
+def class_fields(m: Message) -> str:
+    """The field lists of a class macro: all (in order), those converted on each read, and those
+    cached (with their index in the class's cache)."""
+    every = ", ".join(f.name for f in m.fields)
+    plain = ", ".join(f.name for f in m.fields if not cached(m, f))
+    kept = [f for f in m.fields if cached(m, f)]
+    slots = ", ".join(f"{f.name} = {i}" for i, f in enumerate(kept))
+    return f"[{every}] [{plain}] [{slots}] {len(kept)}"
+
+
 def gen_pyclasses(messages: list[Message], records: list[Message]) -> str:
     out = [f"//! {HEADER}\n\n"]
     out.append("use pyo3::prelude::*;\n\nuse super::messages::{is_success, new_message, Attr, Message, Record};\n")
     out.append("use crate::protocol::messages as wire;\nuse crate::protocol::ServerMessage;\n\n")
     for r in records:
-        fields = ", ".join(f.name for f in r.fields)
-        out.append(f"record_class!(Py{r.name}, \"{r.name}\", wire::{r.name}, [{fields}] {{}});\n\n")
+        out.append(f"record_class!(Py{r.name}, \"{r.name}\", wire::{r.name}, {class_fields(r)} {{}});\n\n")
     for m in messages:
-        fields = ", ".join(f.name for f in m.fields)
         body = "".join(PROPERTY_RS[p] for p in m.properties)
-        out.append(f"message_class!(Py{m.name}, \"{m.name}\", wire::{m.name}, [{fields}] {{\n{body}}});\n\n")
+        out.append(f"message_class!(Py{m.name}, \"{m.name}\", wire::{m.name}, {class_fields(m)} {{\n{body}}});\n\n")
     out.append("/// Builds the Python object of a parsed message (on the loop thread).\n")
     out.append("pub fn to_python(py: Python<'_>, message: ServerMessage) -> PyResult<Bound<'_, PyAny>> {\n    match message {\n")
     for m in messages:
-        out.append(f"        ServerMessage::{m.name}(m) => new_message(py, Py{m.name}(m)),\n")
+        out.append(f"        ServerMessage::{m.name}(m) => new_message(py, Py{m.name}(m, Default::default())),\n")
     out.append("    }\n}\n\n")
     out.append("pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {\n    m.add_class::<Message>()?;\n")
     for m in messages + records:

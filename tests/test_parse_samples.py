@@ -280,6 +280,26 @@ def test_messages_are_immutable_and_match(backend: ModuleType) -> None:
             pytest.fail("Pong did not match by position")
 
 
+def test_list_and_record_attributes_are_one_object(backend: ModuleType) -> None:
+    """A list or record attribute is the same object on every read, as a plain attribute is
+    (the native classes make it when first read and keep it); its value is unchanged by reading."""
+    depth = backend.parse_message(lines("depth_update")[1])
+    assert depth.bids is depth.bids and depth.asks is depth.asks
+    assert depth.bids == [("64250.5", "0.120"), ("64250.0", "0.500"), ("64249.0", "1.250")]
+    assert all(type(p) is str and type(q) is str for p, q in depth.bids + depth.asks)
+    assert depth == backend.parse_message(lines("depth_update")[1])
+    live = lines("live_2026")
+    market = backend.parse_message(live[4])
+    assert market.markets is market.markets
+    assert market.markets[0].symbol == "BTC-USD"
+    degen = backend.parse_message(live[5])
+    assert degen.position is degen.position
+    assert degen.position.liquidation_type == "backstop"
+    listed = backend.parse_message(live[7])
+    assert listed.topics is listed.topics
+    assert listed.topics == ["ETH-USD@aggTrade", "BTC-USD@bookTicker"]
+
+
 # --- ids and integer bounds ---------------------------------------------------------------------
 
 

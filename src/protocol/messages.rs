@@ -202,7 +202,7 @@ pub struct BookTicker {
 }
 
 /// Mark price and funding of `SYMBOL@markPrice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MarkPrice {
     /// `markPriceUpdate`.
     pub event_type: Str,
@@ -1170,18 +1170,18 @@ fn depth_update_slot(key: &[u8]) -> Option<usize> {
 pub(super) fn flat_depth_update(text: &str) -> Option<DepthUpdate> {
     const REQUIRED: u64 = flat::required(10, 0);
     let mut m = DepthUpdate::default();
-    let seen = flat::scan(text, depth_update_slot, |slot, v| {
+    let seen = flat::scan(text, depth_update_slot, |slot, s| {
         match slot {
-            0 => m.event_type = flat::string(v)?,
-            1 => m.event_time = flat::uint(v)?,
-            2 => m.transaction_time = flat::uint(v)?,
-            3 => m.symbol = flat::string(v)?,
-            4 => m.first_update_id = flat::uint(v)?,
-            5 => m.final_update_id = flat::uint(v)?,
-            6 => m.prev_final_update_id = flat::uint(v)?,
-            7 => m.bids = flat::levels(v)?,
-            8 => m.asks = flat::levels(v)?,
-            9 => m.message_type = flat::message_type(v)?,
+            0 => m.event_type = s.string()?,
+            1 => m.event_time = s.uint()?,
+            2 => m.transaction_time = s.uint()?,
+            3 => m.symbol = s.string()?,
+            4 => m.first_update_id = s.uint()?,
+            5 => m.final_update_id = s.uint()?,
+            6 => m.prev_final_update_id = s.uint()?,
+            7 => m.bids = s.levels()?,
+            8 => m.asks = s.levels()?,
+            9 => m.message_type = s.message_type()?,
             _ => unreachable!("slots come from the slot table"),
         }
         Some(())
@@ -1240,33 +1240,33 @@ pub(super) fn flat_agg_trade(text: &str) -> Option<AggTrade> {
             | 1 << 24,
     );
     let mut m = AggTrade::default();
-    let seen = flat::scan(text, agg_trade_slot, |slot, v| {
+    let seen = flat::scan(text, agg_trade_slot, |slot, s| {
         match slot {
-            0 => m.event_type = flat::string(v)?,
-            1 => m.event_time = flat::uint(v)?,
-            2 => m.symbol = flat::string(v)?,
-            3 => m.agg_trade_id = flat::uint(v)?,
-            4 => m.price = flat::string(v)?,
-            5 => m.quantity = flat::string(v)?,
-            6 => m.first_trade_id = flat::uint(v)?,
-            7 => m.last_trade_id = flat::uint(v)?,
-            8 => m.trade_time = flat::uint(v)?,
-            9 => m.is_buyer_maker = flat::boolean(v)?,
-            10 => m.tx_hash = flat::string(v)?,
-            11 => m.user_address = flat::optional(v, flat::string)?,
-            12 => m.order_id = flat::optional(v, flat::uint)?,
-            13 => m.is_maker = flat::optional(v, flat::boolean)?,
-            14 => m.is_full_fill = flat::optional(v, flat::boolean)?,
-            15 => m.is_liquidation = flat::optional(v, flat::boolean)?,
-            16 => m.fee = flat::optional(v, flat::string)?,
-            17 => m.net_fee = flat::optional(v, flat::string)?,
-            18 => m.fee_asset = flat::optional(v, flat::string)?,
-            19 => m.client_order_id = flat::optional(v, flat::uint)?,
-            20 => m.side = flat::optional(v, flat::string)?,
-            21 => m.fill_type = flat::optional(v, flat::string)?,
-            22 => m.cumulative_filled_qty = flat::optional(v, flat::string)?,
-            23 => m.cumulative_filled_quote = flat::optional(v, flat::string)?,
-            24 => m.remaining_qty = flat::optional(v, flat::string)?,
+            0 => m.event_type = s.string()?,
+            1 => m.event_time = s.uint()?,
+            2 => m.symbol = s.string()?,
+            3 => m.agg_trade_id = s.uint()?,
+            4 => m.price = s.string()?,
+            5 => m.quantity = s.string()?,
+            6 => m.first_trade_id = s.uint()?,
+            7 => m.last_trade_id = s.uint()?,
+            8 => m.trade_time = s.uint()?,
+            9 => m.is_buyer_maker = s.boolean()?,
+            10 => m.tx_hash = s.string()?,
+            11 => m.user_address = s.optional(flat::Scanner::string)?,
+            12 => m.order_id = s.optional(flat::Scanner::uint)?,
+            13 => m.is_maker = s.optional(flat::Scanner::boolean)?,
+            14 => m.is_full_fill = s.optional(flat::Scanner::boolean)?,
+            15 => m.is_liquidation = s.optional(flat::Scanner::boolean)?,
+            16 => m.fee = s.optional(flat::Scanner::string)?,
+            17 => m.net_fee = s.optional(flat::Scanner::string)?,
+            18 => m.fee_asset = s.optional(flat::Scanner::string)?,
+            19 => m.client_order_id = s.optional(flat::Scanner::uint)?,
+            20 => m.side = s.optional(flat::Scanner::string)?,
+            21 => m.fill_type = s.optional(flat::Scanner::string)?,
+            22 => m.cumulative_filled_qty = s.optional(flat::Scanner::string)?,
+            23 => m.cumulative_filled_quote = s.optional(flat::Scanner::string)?,
+            24 => m.remaining_qty = s.optional(flat::Scanner::string)?,
             _ => unreachable!("slots come from the slot table"),
         }
         Some(())
@@ -1294,18 +1294,55 @@ fn book_ticker_slot(key: &[u8]) -> Option<usize> {
 pub(super) fn flat_book_ticker(text: &str) -> Option<BookTicker> {
     const REQUIRED: u64 = flat::required(10, 0);
     let mut m = BookTicker::default();
-    let seen = flat::scan(text, book_ticker_slot, |slot, v| {
+    let seen = flat::scan(text, book_ticker_slot, |slot, s| {
         match slot {
-            0 => m.event_type = flat::string(v)?,
-            1 => m.update_id = flat::uint(v)?,
-            2 => m.event_time = flat::uint(v)?,
-            3 => m.transaction_time = flat::uint(v)?,
-            4 => m.symbol = flat::string(v)?,
-            5 => m.bid_price = flat::string(v)?,
-            6 => m.bid_qty = flat::string(v)?,
-            7 => m.ask_price = flat::string(v)?,
-            8 => m.ask_qty = flat::string(v)?,
-            9 => m.message_type = flat::message_type(v)?,
+            0 => m.event_type = s.string()?,
+            1 => m.update_id = s.uint()?,
+            2 => m.event_time = s.uint()?,
+            3 => m.transaction_time = s.uint()?,
+            4 => m.symbol = s.string()?,
+            5 => m.bid_price = s.string()?,
+            6 => m.bid_qty = s.string()?,
+            7 => m.ask_price = s.string()?,
+            8 => m.ask_qty = s.string()?,
+            9 => m.message_type = s.message_type()?,
+            _ => unreachable!("slots come from the slot table"),
+        }
+        Some(())
+    })?;
+    (seen & REQUIRED == REQUIRED).then_some(m)
+}
+
+fn mark_price_slot(key: &[u8]) -> Option<usize> {
+    Some(match key {
+        b"e" => 0,
+        b"E" => 1,
+        b"s" => 2,
+        b"p" => 3,
+        b"i" => 4,
+        b"r" => 5,
+        b"P" => 6,
+        b"T" => 7,
+        b"th" => 8,
+        _ => return None,
+    })
+}
+
+/// The flat fast path of `MarkPrice`; None means: take the general path.
+pub(super) fn flat_mark_price(text: &str) -> Option<MarkPrice> {
+    const REQUIRED: u64 = flat::required(9, 1 << 6 | 1 << 7 | 1 << 8);
+    let mut m = MarkPrice::default();
+    let seen = flat::scan(text, mark_price_slot, |slot, s| {
+        match slot {
+            0 => m.event_type = s.string()?,
+            1 => m.event_time = s.uint()?,
+            2 => m.symbol = s.string()?,
+            3 => m.mark_price = s.string()?,
+            4 => m.index_price = s.string()?,
+            5 => m.funding_rate = s.string()?,
+            6 => m.estimated_settle_price = s.optional(flat::Scanner::string)?,
+            7 => m.next_funding_time = s.optional(flat::Scanner::uint)?,
+            8 => m.tx_hash = s.optional(flat::Scanner::string)?,
             _ => unreachable!("slots come from the slot table"),
         }
         Some(())

@@ -69,27 +69,31 @@ pub fn parse_bytes(bytes: &[u8]) -> ServerMessage {
 
 /// The market-data hot path: one typed pass for depth, trades and tickers, taken only where its
 /// success proves that every earlier candidate fails, so the answer is the same as the ordered
-/// attempt. Tagged needs `e` to be a tag. DepthUpdate is the first untagged candidate. AggTrade
-/// needs `a` to be an integer, which DepthUpdate's array `a` excludes. BookTicker's string `a` and
-/// `b` exclude AggTrade's integer `a` and DepthUpdate's array `b`. `None` means: take the ordered
-/// attempt.
+/// attempt. Tagged needs `e` to be a tag: here `e` is the literal matched below (the flat scanner
+/// refuses escapes and repeated keys, serde's capture refuses repeated keys), never a tag.
+/// DepthUpdate is the first untagged candidate. AggTrade needs `a` to be an integer, which
+/// DepthUpdate's array `a` excludes. BookTicker's string `a` and `b` exclude AggTrade's integer
+/// `a` and DepthUpdate's array `b`. MarkPrice is taken only from the flat scanner, which accepts
+/// none of the keys that the three before it require (`U`, `q`, `B`). `None` means: take the
+/// ordered attempt.
 fn fast_path(text: &str) -> Option<ServerMessage> {
-    let not_tag = |e: &str| !TAGS.contains(&e);
-    match leading_event_type(text)? {
-        "aggTrade" => flat_agg_trade(text)
-            .or_else(|| sdk_typed(text)?.agg_trade())
-            .filter(|m| not_tag(&m.event_type))
-            .map(ServerMessage::AggTrade),
-        "depthUpdate" => flat_depth_update(text)
-            .or_else(|| sdk_typed(text)?.depth_update())
-            .filter(|m| not_tag(&m.event_type))
-            .map(ServerMessage::DepthUpdate),
-        "bookTicker" => flat_book_ticker(text)
-            .or_else(|| sdk_typed(text)?.book_ticker())
-            .filter(|m| not_tag(&m.event_type))
-            .map(ServerMessage::BookTicker),
-        _ => None,
-    }
+    // Early returns rather than Option chains: each step of a chain moves the (large) message.
+    Some(match leading_event_type(text)? {
+        "aggTrade" => ServerMessage::AggTrade(match flat_agg_trade(text) {
+            Some(m) => m,
+            None => sdk_typed(text)?.agg_trade()?,
+        }),
+        "depthUpdate" => ServerMessage::DepthUpdate(match flat_depth_update(text) {
+            Some(m) => m,
+            None => sdk_typed(text)?.depth_update()?,
+        }),
+        "bookTicker" => ServerMessage::BookTicker(match flat_book_ticker(text) {
+            Some(m) => m,
+            None => sdk_typed(text)?.book_ticker()?,
+        }),
+        "markPriceUpdate" => ServerMessage::MarkPrice(flat_mark_price(text)?),
+        _ => return None,
+    })
 }
 
 /// The fast path's typed serde pass, for frames the flat scanner gave up on: `None` also when the
@@ -375,7 +379,7 @@ mod tests {
     #[test]
     fn fast_path_agrees_with_the_ordered_attempt() {
         let mut frames: Vec<String> = Vec::new();
-        for file in ["agg_trade", "depth_update", "book_ticker"] {
+        for file in ["agg_trade", "depth_update", "book_ticker", "mark_price"] {
             for line in samples(file) {
                 frames.push(line.clone());
                 frames.push(line.replace(',', " , ").replace(':', " :\t"));
@@ -404,6 +408,20 @@ mod tests {
                 frames.push(line.replace("\"e\":\"aggTrade\"", "\"e\":\"pong\""));
                 frames.push(line.replace("\"e\":\"depthUpdate\"", "\"e\":\"aggTrade\""));
                 frames.push(line.replace("\"e\":\"bookTicker\"", "\"e\":\"depthUpdate\""));
+                frames.push(line.replace("\"e\":\"aggTrade\"", "\"e\":\"markPriceUpdate\""));
+                frames.push(line.replace("\"e\":\"markPriceUpdate\"", "\"e\":\"bookTicker\""));
+                frames.push(line.replacen(
+                    '{',
+                    "{\"U\":1,\"u\":1,\"pu\":0,\"b\":[],\"a\":[],\"T\":1,\"mt\":\"s\",",
+                    1,
+                ));
+                frames.push(line.replacen('{', "{\"P\":null,", 1));
+                frames.push(line.replacen('{', "{\"th\":\"0x1\",", 1));
+                frames.push(line.replacen("\"E\":", "\"\\u0045\":", 1));
+                frames.push(line.replacen("\"s\":", "\"\\u0073\":", 1));
+                frames.push(line.replacen('{', "{\"\":1,", 1));
+                frames.push(line.replacen('{', "{\"abc\":1,", 1));
+                frames.push(line.replacen('{', "{\"é\":1,", 1));
                 frames.push(line[..line.len() - 1].to_owned());
                 frames.push(format!("{line}x"));
                 frames.push(line.replace("\"b\":[[", "\"b\":[[ "));
@@ -412,6 +430,51 @@ mod tests {
         }
         for frame in &frames {
             assert_eq!(parse_str(frame), parse_ordered(frame), "{frame}");
+        }
+        // Every prefix: the scanner's reads near the end of the text.
+        for file in ["agg_trade", "depth_update", "book_ticker", "mark_price"] {
+            for line in samples(file) {
+                for end in 0..line.len() {
+                    let frame = &line[..end];
+                    assert_eq!(parse_str(frame), parse_ordered(frame), "{frame}");
+                }
+            }
+        }
+    }
+
+    /// `fast_path` relies on this: the event types it takes are not tags.
+    #[test]
+    fn fast_path_event_types_are_not_tags() {
+        for e in ["aggTrade", "depthUpdate", "bookTicker", "markPriceUpdate"] {
+            assert!(!TAGS.contains(&e), "{e}");
+        }
+    }
+
+    /// Many levels, long strings (more than one 8-byte step of the scanner) and every position of
+    /// a stop byte within a step agree with serde.
+    #[test]
+    fn flat_scanner_strings_and_long_level_lists() {
+        let levels: Vec<String> = (0..45)
+            .map(|i| format!(r#"["{}.{i:02}","0.{}"]"#, 64000 + i, "7".repeat(i % 13)))
+            .collect();
+        let depth = format!(
+            r#"{{"e":"depthUpdate","E":1,"T":1,"s":"BTC-USD","U":1,"u":1,"pu":0,"b":[{}],"a":[{}],"mt":"s"}}"#,
+            levels.join(","),
+            levels[..20].join(",")
+        );
+        let ServerMessage::DepthUpdate(d) = parse_str(&depth) else {
+            panic!("{depth}")
+        };
+        assert_eq!((d.bids.len(), d.asks.len()), (45, 20));
+        assert_eq!(d.bids[44], ("64044.44".into(), "0.77777".into()));
+        for len in 0..40 {
+            for stop in ["", "\\n", "\\\"", "\u{1}", "\n", "é"] {
+                let symbol = format!("{}{stop}", "S".repeat(len));
+                let bt = format!(
+                    r#"{{"e":"bookTicker","u":1,"E":1,"T":1,"s":"{symbol}","b":"1","B":"2","a":"3","A":"4","mt":"u"}}"#
+                );
+                assert_eq!(parse_str(&bt), parse_ordered(&bt), "{bt}");
+            }
         }
     }
 

@@ -6,41 +6,41 @@ use super::messages::{is_success, new_message, Attr, Message, Record};
 use crate::protocol::messages as wire;
 use crate::protocol::ServerMessage;
 
-record_class!(PyMarketStatusEntry, "MarketStatusEntry", wire::MarketStatusEntry, [symbol, market_id, status, previous_status, change] {});
+record_class!(PyMarketStatusEntry, "MarketStatusEntry", wire::MarketStatusEntry, [symbol, market_id, status, previous_status, change] [symbol, market_id, status, previous_status, change] [] 0 {});
 
-record_class!(PyDegenPosition, "DegenPosition", wire::DegenPosition, [id, address, market_id, asset, direction, wager, realized_pnl, fee, status, close_reason, liquidation_type, opened_time, closed_time, hold_time, closing_tx_hash] {});
+record_class!(PyDegenPosition, "DegenPosition", wire::DegenPosition, [id, address, market_id, asset, direction, wager, realized_pnl, fee, status, close_reason, liquidation_type, opened_time, closed_time, hold_time, closing_tx_hash] [id, address, market_id, asset, direction, wager, realized_pnl, fee, status, close_reason, liquidation_type, opened_time, closed_time, hold_time, closing_tx_hash] [] 0 {});
 
-message_class!(PyStatus, "Status", wire::Status, [event_time, status, client_id, reason] {
+message_class!(PyStatus, "Status", wire::Status, [event_time, status, client_id, reason] [event_time, status, client_id, reason] [] 0 {
 });
 
-message_class!(PyPong, "Pong", wire::Pong, [id, event_time] {
+message_class!(PyPong, "Pong", wire::Pong, [id, event_time] [id, event_time] [] 0 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
 });
 
-message_class!(PyErrorMessage, "ErrorMessage", wire::ErrorMessage, [id, event_time, code, msg, param] {
+message_class!(PyErrorMessage, "ErrorMessage", wire::ErrorMessage, [id, event_time, code, msg, param] [id, event_time, code, msg, param] [] 0 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
     #[getter]
     fn is_error(&self) -> bool { true }
 });
 
-message_class!(PySubscribeResult, "SubscribeResult", wire::SubscribeResult, [id, event_time, result] {
+message_class!(PySubscribeResult, "SubscribeResult", wire::SubscribeResult, [id, event_time, result] [id, event_time, result] [] 0 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
 });
 
-message_class!(PyUnsubscribeResult, "UnsubscribeResult", wire::UnsubscribeResult, [id, event_time, result] {
+message_class!(PyUnsubscribeResult, "UnsubscribeResult", wire::UnsubscribeResult, [id, event_time, result] [id, event_time, result] [] 0 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
 });
 
-message_class!(PyListSubscriptionsResult, "ListSubscriptionsResult", wire::ListSubscriptionsResult, [id, event_time, topics] {
+message_class!(PyListSubscriptionsResult, "ListSubscriptionsResult", wire::ListSubscriptionsResult, [id, event_time, topics] [id, event_time] [topics = 0] 1 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
 });
 
-message_class!(PyOrderResult, "OrderResult", wire::OrderResult, [method, id, event_time, tx_id, status, order_ids, client_order_ids] {
+message_class!(PyOrderResult, "OrderResult", wire::OrderResult, [method, id, event_time, tx_id, status, order_ids, client_order_ids] [method, id, event_time, tx_id, status] [order_ids = 0, client_order_ids = 1] 2 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
     /// processed, published, submitted and finalized are successes.
@@ -48,58 +48,66 @@ message_class!(PyOrderResult, "OrderResult", wire::OrderResult, [method, id, eve
     fn is_success(&self) -> bool { is_success(&self.0.status) }
 });
 
-message_class!(PyDepthUpdate, "DepthUpdate", wire::DepthUpdate, [event_type, event_time, transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id, bids, asks, message_type] {
+message_class!(PyDepthUpdate, "DepthUpdate", wire::DepthUpdate, [event_type, event_time, transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id, bids, asks, message_type] [event_type, event_time, transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id, message_type] [bids = 0, asks = 1] 2 {
     #[getter]
     fn is_snapshot(&self) -> bool { self.0.message_type == "s" }
 });
 
-message_class!(PyAggTrade, "AggTrade", wire::AggTrade, [event_type, event_time, symbol, agg_trade_id, price, quantity, first_trade_id, last_trade_id, trade_time, is_buyer_maker, tx_hash, user_address, order_id, is_maker, is_full_fill, is_liquidation, fee, net_fee, fee_asset, client_order_id, side, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] {
+message_class!(PyAggTrade, "AggTrade", wire::AggTrade, [event_type, event_time, symbol, agg_trade_id, price, quantity, first_trade_id, last_trade_id, trade_time, is_buyer_maker, tx_hash, user_address, order_id, is_maker, is_full_fill, is_liquidation, fee, net_fee, fee_asset, client_order_id, side, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [event_type, event_time, symbol, agg_trade_id, price, quantity, first_trade_id, last_trade_id, trade_time, is_buyer_maker, tx_hash, user_address, order_id, is_maker, is_full_fill, is_liquidation, fee, net_fee, fee_asset, client_order_id, side, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [] 0 {
 });
 
-message_class!(PyBookTicker, "BookTicker", wire::BookTicker, [event_type, update_id, event_time, transaction_time, symbol, bid_price, bid_qty, ask_price, ask_qty, message_type] {
+message_class!(PyBookTicker, "BookTicker", wire::BookTicker, [event_type, update_id, event_time, transaction_time, symbol, bid_price, bid_qty, ask_price, ask_qty, message_type] [event_type, update_id, event_time, transaction_time, symbol, bid_price, bid_qty, ask_price, ask_qty, message_type] [] 0 {
     #[getter]
     fn is_snapshot(&self) -> bool { self.0.message_type == "s" }
 });
 
-message_class!(PyMarkPrice, "MarkPrice", wire::MarkPrice, [event_type, event_time, symbol, mark_price, index_price, funding_rate, estimated_settle_price, next_funding_time, tx_hash] {
+message_class!(PyMarkPrice, "MarkPrice", wire::MarkPrice, [event_type, event_time, symbol, mark_price, index_price, funding_rate, estimated_settle_price, next_funding_time, tx_hash] [event_type, event_time, symbol, mark_price, index_price, funding_rate, estimated_settle_price, next_funding_time, tx_hash] [] 0 {
 });
 
-message_class!(PyForceOrder, "ForceOrder", wire::ForceOrder, [event_type, event_time, symbol, side, order_type, time_in_force, price, avg_price, status, last_filled_qty, trade_time, tx_hash, user_address, order_id, trade_id, quantity, filled_qty] {
+message_class!(PyForceOrder, "ForceOrder", wire::ForceOrder, [event_type, event_time, symbol, side, order_type, time_in_force, price, avg_price, status, last_filled_qty, trade_time, tx_hash, user_address, order_id, trade_id, quantity, filled_qty] [event_type, event_time, symbol, side, order_type, time_in_force, price, avg_price, status, last_filled_qty, trade_time, tx_hash, user_address, order_id, trade_id, quantity, filled_qty] [] 0 {
 });
 
-message_class!(PyOrderUpdate, "OrderUpdate", wire::OrderUpdate, [event_type, event_time, kind, symbol, order_id, client_order_id, status, execution_type, trade_time, tx_hash, user_address, side, order_type, time_in_force, price, quantity, last_filled_qty, last_filled_price, commission, average_price, commission_asset, is_maker, trade_id, realized_pnl, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] {
+message_class!(PyOrderUpdate, "OrderUpdate", wire::OrderUpdate, [event_type, event_time, kind, symbol, order_id, client_order_id, status, execution_type, trade_time, tx_hash, user_address, side, order_type, time_in_force, price, quantity, last_filled_qty, last_filled_price, commission, average_price, commission_asset, is_maker, trade_id, realized_pnl, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [event_type, event_time, kind, symbol, order_id, client_order_id, status, execution_type, trade_time, tx_hash, user_address, side, order_type, time_in_force, price, quantity, last_filled_qty, last_filled_price, commission, average_price, commission_asset, is_maker, trade_id, realized_pnl, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [] 0 {
 });
 
-message_class!(PyMarketStatus, "MarketStatus", wire::MarketStatus, [event_type, event_time, message_type, markets] {
+message_class!(PyMarketStatus, "MarketStatus", wire::MarketStatus, [event_type, event_time, message_type, markets] [event_type, event_time, message_type] [markets = 0] 1 {
     #[getter]
     fn is_snapshot(&self) -> bool { self.0.message_type == "s" }
 });
 
-message_class!(PyDegenPositionCompleted, "DegenPositionCompleted", wire::DegenPositionCompleted, [event_type, event_time, sequence, position] {
+message_class!(PyDegenPositionCompleted, "DegenPositionCompleted", wire::DegenPositionCompleted, [event_type, event_time, sequence, position] [event_type, event_time, sequence] [position = 0] 1 {
 });
 
-message_class!(PyUnknown, "Unknown", wire::Unknown, [raw, error] {
+message_class!(PyUnknown, "Unknown", wire::Unknown, [raw, error] [raw, error] [] 0 {
 });
 
 /// Builds the Python object of a parsed message (on the loop thread).
 pub fn to_python(py: Python<'_>, message: ServerMessage) -> PyResult<Bound<'_, PyAny>> {
     match message {
-        ServerMessage::Status(m) => new_message(py, PyStatus(m)),
-        ServerMessage::Pong(m) => new_message(py, PyPong(m)),
-        ServerMessage::ErrorMessage(m) => new_message(py, PyErrorMessage(m)),
-        ServerMessage::SubscribeResult(m) => new_message(py, PySubscribeResult(m)),
-        ServerMessage::UnsubscribeResult(m) => new_message(py, PyUnsubscribeResult(m)),
-        ServerMessage::ListSubscriptionsResult(m) => new_message(py, PyListSubscriptionsResult(m)),
-        ServerMessage::OrderResult(m) => new_message(py, PyOrderResult(m)),
-        ServerMessage::DepthUpdate(m) => new_message(py, PyDepthUpdate(m)),
-        ServerMessage::AggTrade(m) => new_message(py, PyAggTrade(m)),
-        ServerMessage::BookTicker(m) => new_message(py, PyBookTicker(m)),
-        ServerMessage::MarkPrice(m) => new_message(py, PyMarkPrice(m)),
-        ServerMessage::ForceOrder(m) => new_message(py, PyForceOrder(m)),
-        ServerMessage::OrderUpdate(m) => new_message(py, PyOrderUpdate(m)),
-        ServerMessage::MarketStatus(m) => new_message(py, PyMarketStatus(m)),
-        ServerMessage::DegenPositionCompleted(m) => new_message(py, PyDegenPositionCompleted(m)),
-        ServerMessage::Unknown(m) => new_message(py, PyUnknown(m)),
+        ServerMessage::Status(m) => new_message(py, PyStatus(m, Default::default())),
+        ServerMessage::Pong(m) => new_message(py, PyPong(m, Default::default())),
+        ServerMessage::ErrorMessage(m) => new_message(py, PyErrorMessage(m, Default::default())),
+        ServerMessage::SubscribeResult(m) => {
+            new_message(py, PySubscribeResult(m, Default::default()))
+        }
+        ServerMessage::UnsubscribeResult(m) => {
+            new_message(py, PyUnsubscribeResult(m, Default::default()))
+        }
+        ServerMessage::ListSubscriptionsResult(m) => {
+            new_message(py, PyListSubscriptionsResult(m, Default::default()))
+        }
+        ServerMessage::OrderResult(m) => new_message(py, PyOrderResult(m, Default::default())),
+        ServerMessage::DepthUpdate(m) => new_message(py, PyDepthUpdate(m, Default::default())),
+        ServerMessage::AggTrade(m) => new_message(py, PyAggTrade(m, Default::default())),
+        ServerMessage::BookTicker(m) => new_message(py, PyBookTicker(m, Default::default())),
+        ServerMessage::MarkPrice(m) => new_message(py, PyMarkPrice(m, Default::default())),
+        ServerMessage::ForceOrder(m) => new_message(py, PyForceOrder(m, Default::default())),
+        ServerMessage::OrderUpdate(m) => new_message(py, PyOrderUpdate(m, Default::default())),
+        ServerMessage::MarketStatus(m) => new_message(py, PyMarketStatus(m, Default::default())),
+        ServerMessage::DegenPositionCompleted(m) => {
+            new_message(py, PyDegenPositionCompleted(m, Default::default()))
+        }
+        ServerMessage::Unknown(m) => new_message(py, PyUnknown(m, Default::default())),
     }
 }
 

@@ -4,6 +4,8 @@
 //! `spec/messages.toml` into `message_classes.rs`; the machinery they use is here.
 
 use pyo3::exceptions::PyTypeError;
+use std::sync::OnceLock;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
@@ -87,15 +89,56 @@ impl Message {
 #[pyclass(frozen, subclass, module = "bullet_ws._core")]
 pub struct Record;
 
-/// Getters, `__match_args__`, `__repr__` and `__eq__`, in the spec's field order.
+/// The Python objects of a class's cached fields, made when first read: `m.bids is m.bids`, as
+/// with the pure backend's plain attributes, and a list of levels is built once however often it
+/// is read. A cached object is a Python reference held by an object the cycle collector does not
+/// track (see `new_message`): a list that is made to contain its own message is never freed.
+pub struct Cache<const N: usize>([OnceLock<Py<PyAny>>; N]);
+
+impl<const N: usize> Default for Cache<N> {
+    fn default() -> Self {
+        Cache(std::array::from_fn(|_| OnceLock::new()))
+    }
+}
+
+impl<const N: usize> Cache<N> {
+    pub(super) fn get<'py>(
+        &self,
+        py: Python<'py>,
+        index: usize,
+        make: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cell = &self.0[index];
+        if let Some(kept) = cell.get() {
+            return Ok(kept.bind(py).clone());
+        }
+        // Made outside the cell's lock: making it allocates, which can run other Python code
+        // (a collection, a finalizer) that may read this same field. Whoever sets it first wins,
+        // so every reader sees one object. (pyo3's `PyOnceLock` costs about five times as much
+        // on the first read: docs/BENCHMARKS_RESULTS.md, "Attribute cache".)
+        let made = make()?.unbind();
+        let _ = cell.set(made);
+        Ok(cell.get().expect("set just now").bind(py).clone())
+    }
+}
+
+/// Getters, `__match_args__`, `__repr__` and `__eq__`, in the spec's field order. `repr` and `==`
+/// read the parsed data, never the cache.
 macro_rules! common_methods {
-    ($py:ident, $name:literal, [$($field:ident),*] { $($extra:tt)* }) => {
+    ($py:ident, $name:literal, [$($field:ident),*] [$($plain:ident),*] [$($kept:ident = $slot:literal),*] { $($extra:tt)* }) => {
         #[pymethods]
         impl $py {
             $(
                 #[getter]
-                fn $field<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                    self.0.$field.attr(py)
+                fn $plain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                    self.0.$plain.attr(py)
+                }
+            )*
+
+            $(
+                #[getter]
+                fn $kept<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                    self.1.get(py, $slot, || self.0.$kept.attr(py))
                 }
             )*
 
@@ -130,27 +173,28 @@ macro_rules! common_methods {
 }
 
 macro_rules! message_class {
-    ($py:ident, $name:literal, $inner:ty, [$($field:ident),* $(,)?] { $($extra:tt)* }) => {
+    ($py:ident, $name:literal, $inner:ty, $fields:tt $plain:tt $kept:tt $n:literal { $($extra:tt)* }) => {
         #[pyclass(frozen, extends = Message, module = "bullet_ws._core", name = $name)]
-        pub struct $py(pub $inner);
+        pub struct $py(pub $inner, pub super::messages::Cache<$n>);
 
-        common_methods!($py, $name, [$($field),*] { $($extra)* });
+        common_methods!($py, $name, $fields $plain $kept { $($extra)* });
     };
 }
 
 /// A record is converted as a whole when the field that holds it is read.
 macro_rules! record_class {
-    ($py:ident, $name:literal, $inner:ty, [$($field:ident),* $(,)?] { $($extra:tt)* }) => {
+    ($py:ident, $name:literal, $inner:ty, $fields:tt $plain:tt $kept:tt $n:literal { $($extra:tt)* }) => {
         #[pyclass(frozen, extends = Record, module = "bullet_ws._core", name = $name)]
-        pub struct $py(pub $inner);
+        pub struct $py(pub $inner, pub super::messages::Cache<$n>);
 
-        common_methods!($py, $name, [$($field),*] { $($extra)* });
+        common_methods!($py, $name, $fields $plain $kept { $($extra)* });
 
         impl Attr for $inner {
             fn attr<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                let init = pyo3::PyClassInitializer::from(Record).add_subclass($py(self.clone()));
+                let init = pyo3::PyClassInitializer::from(Record)
+                    .add_subclass($py(self.clone(), Default::default()));
                 let record = Bound::new(py, init)?.into_any();
-                // SAFETY: as for messages: Rust data only, never part of a reference cycle.
+                // SAFETY: as for messages (see `new_message`).
                 unsafe { pyo3::ffi::PyObject_GC_UnTrack(record.as_ptr().cast()) };
                 Ok(record)
             }
@@ -164,8 +208,10 @@ pub(super) fn new_message<'py, T: pyo3::PyClass<BaseType = Message>>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let init = pyo3::PyClassInitializer::from(Message).add_subclass(value);
     let message = Bound::new(py, init)?.into_any();
-    // A message holds only Rust data, never a Python reference, so it can never be part of a
-    // reference cycle: the cycle collector has no reason to traverse the millions of them.
+    // A message holds Rust data and, once read, the lists and records made from it (`Cache`),
+    // which hold only strings and numbers: it is part of a reference cycle only if user code
+    // puts it into one of its own lists. The cycle collector has no reason to traverse the
+    // millions of them.
     // SAFETY: `message` is a live object of a GC type; untracking it twice is allowed.
     unsafe { pyo3::ffi::PyObject_GC_UnTrack(message.as_ptr().cast()) };
     Ok(message)
