@@ -357,18 +357,18 @@ def gen_pyclasses(messages: list[Message], records: list[Message]) -> str:
     out.append("use pyo3::prelude::*;\n\nuse super::messages::{is_success, new_message, Attr, Message, Record};\n")
     out.append("use crate::protocol::messages as wire;\nuse crate::protocol::ServerMessage;\n\n")
     for r in records:
-        out.append(f"record_class!(Py{r.name}, \"{r.name}\", wire::{r.name}, {class_fields(r)} {{}});\n\n")
+        out.append(f"record_class!({r.name}, \"{r.name}\", wire::{r.name}, {class_fields(r)} {{}});\n\n")
     for m in messages:
         body = "".join(PROPERTY_RS[p] for p in m.properties)
-        out.append(f"message_class!(Py{m.name}, \"{m.name}\", wire::{m.name}, {class_fields(m)} {{\n{body}}});\n\n")
+        out.append(f"message_class!({m.name}, \"{m.name}\", wire::{m.name}, {class_fields(m)} {{\n{body}}});\n\n")
     out.append("/// Builds the Python object of a parsed message (on the loop thread).\n")
     out.append("pub fn to_python(py: Python<'_>, message: ServerMessage) -> PyResult<Bound<'_, PyAny>> {\n    match message {\n")
     for m in messages:
-        out.append(f"        ServerMessage::{m.name}(m) => new_message(py, Py{m.name}(m, Default::default())),\n")
+        out.append(f"        ServerMessage::{m.name}(m) => new_message(py, {m.name}(m, Default::default())),\n")
     out.append("    }\n}\n\n")
     out.append("pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {\n    m.add_class::<Message>()?;\n")
     for m in messages + records:
-        out.append(f"    m.add_class::<Py{m.name}>()?;\n")
+        out.append(f"    m.add_class::<{m.name}>()?;\n")
     out.append("    Ok(())\n}\n")
     return "".join(out)
 

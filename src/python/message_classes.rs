@@ -6,41 +6,41 @@ use super::messages::{is_success, new_message, Attr, Message, Record};
 use crate::protocol::messages as wire;
 use crate::protocol::ServerMessage;
 
-record_class!(PyMarketStatusEntry, "MarketStatusEntry", wire::MarketStatusEntry, [symbol, market_id, status, previous_status, change] [symbol, market_id, status, previous_status, change] [] 0 {});
+record_class!(MarketStatusEntry, "MarketStatusEntry", wire::MarketStatusEntry, [symbol, market_id, status, previous_status, change] [symbol, market_id, status, previous_status, change] [] 0 {});
 
-record_class!(PyDegenPosition, "DegenPosition", wire::DegenPosition, [id, address, market_id, asset, direction, wager, realized_pnl, fee, status, close_reason, liquidation_type, opened_time, closed_time, hold_time, closing_tx_hash] [id, address, market_id, asset, direction, wager, realized_pnl, fee, status, close_reason, liquidation_type, opened_time, closed_time, hold_time, closing_tx_hash] [] 0 {});
+record_class!(DegenPosition, "DegenPosition", wire::DegenPosition, [id, address, market_id, asset, direction, wager, realized_pnl, fee, status, close_reason, liquidation_type, opened_time, closed_time, hold_time, closing_tx_hash] [id, address, market_id, asset, direction, wager, realized_pnl, fee, status, close_reason, liquidation_type, opened_time, closed_time, hold_time, closing_tx_hash] [] 0 {});
 
-message_class!(PyStatus, "Status", wire::Status, [event_time, status, client_id, reason] [event_time, status, client_id, reason] [] 0 {
+message_class!(Status, "Status", wire::Status, [event_time, status, client_id, reason] [event_time, status, client_id, reason] [] 0 {
 });
 
-message_class!(PyPong, "Pong", wire::Pong, [id, event_time] [id, event_time] [] 0 {
+message_class!(Pong, "Pong", wire::Pong, [id, event_time] [id, event_time] [] 0 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
 });
 
-message_class!(PyErrorMessage, "ErrorMessage", wire::ErrorMessage, [id, event_time, code, msg, param] [id, event_time, code, msg, param] [] 0 {
+message_class!(ErrorMessage, "ErrorMessage", wire::ErrorMessage, [id, event_time, code, msg, param] [id, event_time, code, msg, param] [] 0 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
     #[getter]
     fn is_error(&self) -> bool { true }
 });
 
-message_class!(PySubscribeResult, "SubscribeResult", wire::SubscribeResult, [id, event_time, result] [id, event_time, result] [] 0 {
+message_class!(SubscribeResult, "SubscribeResult", wire::SubscribeResult, [id, event_time, result] [id, event_time, result] [] 0 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
 });
 
-message_class!(PyUnsubscribeResult, "UnsubscribeResult", wire::UnsubscribeResult, [id, event_time, result] [id, event_time, result] [] 0 {
+message_class!(UnsubscribeResult, "UnsubscribeResult", wire::UnsubscribeResult, [id, event_time, result] [id, event_time, result] [] 0 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
 });
 
-message_class!(PyListSubscriptionsResult, "ListSubscriptionsResult", wire::ListSubscriptionsResult, [id, event_time, topics] [id, event_time] [topics = 0] 1 {
+message_class!(ListSubscriptionsResult, "ListSubscriptionsResult", wire::ListSubscriptionsResult, [id, event_time, topics] [id, event_time] [topics = 0] 1 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
 });
 
-message_class!(PyOrderResult, "OrderResult", wire::OrderResult, [method, id, event_time, tx_id, status, order_ids, client_order_ids] [method, id, event_time, tx_id, status] [order_ids = 0, client_order_ids = 1] 2 {
+message_class!(OrderResult, "OrderResult", wire::OrderResult, [method, id, event_time, tx_id, status, order_ids, client_order_ids] [method, id, event_time, tx_id, status] [order_ids = 0, client_order_ids = 1] 2 {
     #[getter]
     fn request_id(&self) -> Option<u64> { self.0.id }
     /// processed, published, submitted and finalized are successes.
@@ -48,88 +48,88 @@ message_class!(PyOrderResult, "OrderResult", wire::OrderResult, [method, id, eve
     fn is_success(&self) -> bool { is_success(&self.0.status) }
 });
 
-message_class!(PyDepthUpdate, "DepthUpdate", wire::DepthUpdate, [event_type, event_time, transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id, bids, asks, message_type] [event_type, event_time, transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id, message_type] [bids = 0, asks = 1] 2 {
+message_class!(DepthUpdate, "DepthUpdate", wire::DepthUpdate, [event_type, event_time, transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id, bids, asks, message_type] [event_type, event_time, transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id, message_type] [bids = 0, asks = 1] 2 {
     #[getter]
     fn is_snapshot(&self) -> bool { self.0.message_type == "s" }
 });
 
-message_class!(PyAggTrade, "AggTrade", wire::AggTrade, [event_type, event_time, symbol, agg_trade_id, price, quantity, first_trade_id, last_trade_id, trade_time, is_buyer_maker, tx_hash, user_address, order_id, is_maker, is_full_fill, is_liquidation, fee, net_fee, fee_asset, client_order_id, side, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [event_type, event_time, symbol, agg_trade_id, price, quantity, first_trade_id, last_trade_id, trade_time, is_buyer_maker, tx_hash, user_address, order_id, is_maker, is_full_fill, is_liquidation, fee, net_fee, fee_asset, client_order_id, side, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [] 0 {
+message_class!(AggTrade, "AggTrade", wire::AggTrade, [event_type, event_time, symbol, agg_trade_id, price, quantity, first_trade_id, last_trade_id, trade_time, is_buyer_maker, tx_hash, user_address, order_id, is_maker, is_full_fill, is_liquidation, fee, net_fee, fee_asset, client_order_id, side, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [event_type, event_time, symbol, agg_trade_id, price, quantity, first_trade_id, last_trade_id, trade_time, is_buyer_maker, tx_hash, user_address, order_id, is_maker, is_full_fill, is_liquidation, fee, net_fee, fee_asset, client_order_id, side, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [] 0 {
 });
 
-message_class!(PyBookTicker, "BookTicker", wire::BookTicker, [event_type, update_id, event_time, transaction_time, symbol, bid_price, bid_qty, ask_price, ask_qty, message_type] [event_type, update_id, event_time, transaction_time, symbol, bid_price, bid_qty, ask_price, ask_qty, message_type] [] 0 {
+message_class!(BookTicker, "BookTicker", wire::BookTicker, [event_type, update_id, event_time, transaction_time, symbol, bid_price, bid_qty, ask_price, ask_qty, message_type] [event_type, update_id, event_time, transaction_time, symbol, bid_price, bid_qty, ask_price, ask_qty, message_type] [] 0 {
     #[getter]
     fn is_snapshot(&self) -> bool { self.0.message_type == "s" }
 });
 
-message_class!(PyMarkPrice, "MarkPrice", wire::MarkPrice, [event_type, event_time, symbol, mark_price, index_price, funding_rate, estimated_settle_price, next_funding_time, tx_hash] [event_type, event_time, symbol, mark_price, index_price, funding_rate, estimated_settle_price, next_funding_time, tx_hash] [] 0 {
+message_class!(MarkPrice, "MarkPrice", wire::MarkPrice, [event_type, event_time, symbol, mark_price, index_price, funding_rate, estimated_settle_price, next_funding_time, tx_hash] [event_type, event_time, symbol, mark_price, index_price, funding_rate, estimated_settle_price, next_funding_time, tx_hash] [] 0 {
 });
 
-message_class!(PyForceOrder, "ForceOrder", wire::ForceOrder, [event_type, event_time, symbol, side, order_type, time_in_force, price, avg_price, status, last_filled_qty, trade_time, tx_hash, user_address, order_id, trade_id, quantity, filled_qty] [event_type, event_time, symbol, side, order_type, time_in_force, price, avg_price, status, last_filled_qty, trade_time, tx_hash, user_address, order_id, trade_id, quantity, filled_qty] [] 0 {
+message_class!(ForceOrder, "ForceOrder", wire::ForceOrder, [event_type, event_time, symbol, side, order_type, time_in_force, price, avg_price, status, last_filled_qty, trade_time, tx_hash, user_address, order_id, trade_id, quantity, filled_qty] [event_type, event_time, symbol, side, order_type, time_in_force, price, avg_price, status, last_filled_qty, trade_time, tx_hash, user_address, order_id, trade_id, quantity, filled_qty] [] 0 {
 });
 
-message_class!(PyOrderUpdate, "OrderUpdate", wire::OrderUpdate, [event_type, event_time, kind, symbol, order_id, client_order_id, status, execution_type, trade_time, tx_hash, user_address, side, order_type, time_in_force, price, quantity, last_filled_qty, last_filled_price, commission, average_price, commission_asset, is_maker, trade_id, realized_pnl, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [event_type, event_time, kind, symbol, order_id, client_order_id, status, execution_type, trade_time, tx_hash, user_address, side, order_type, time_in_force, price, quantity, last_filled_qty, last_filled_price, commission, average_price, commission_asset, is_maker, trade_id, realized_pnl, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [] 0 {
+message_class!(OrderUpdate, "OrderUpdate", wire::OrderUpdate, [event_type, event_time, kind, symbol, order_id, client_order_id, status, execution_type, trade_time, tx_hash, user_address, side, order_type, time_in_force, price, quantity, last_filled_qty, last_filled_price, commission, average_price, commission_asset, is_maker, trade_id, realized_pnl, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [event_type, event_time, kind, symbol, order_id, client_order_id, status, execution_type, trade_time, tx_hash, user_address, side, order_type, time_in_force, price, quantity, last_filled_qty, last_filled_price, commission, average_price, commission_asset, is_maker, trade_id, realized_pnl, fill_type, cumulative_filled_qty, cumulative_filled_quote, remaining_qty] [] 0 {
 });
 
-message_class!(PyMarketStatus, "MarketStatus", wire::MarketStatus, [event_type, event_time, message_type, markets] [event_type, event_time, message_type] [markets = 0] 1 {
+message_class!(MarketStatus, "MarketStatus", wire::MarketStatus, [event_type, event_time, message_type, markets] [event_type, event_time, message_type] [markets = 0] 1 {
     #[getter]
     fn is_snapshot(&self) -> bool { self.0.message_type == "s" }
 });
 
-message_class!(PyDegenPositionCompleted, "DegenPositionCompleted", wire::DegenPositionCompleted, [event_type, event_time, sequence, position] [event_type, event_time, sequence] [position = 0] 1 {
+message_class!(DegenPositionCompleted, "DegenPositionCompleted", wire::DegenPositionCompleted, [event_type, event_time, sequence, position] [event_type, event_time, sequence] [position = 0] 1 {
 });
 
-message_class!(PyUnknown, "Unknown", wire::Unknown, [raw, error] [raw, error] [] 0 {
+message_class!(Unknown, "Unknown", wire::Unknown, [raw, error] [raw, error] [] 0 {
 });
 
 /// Builds the Python object of a parsed message (on the loop thread).
 pub fn to_python(py: Python<'_>, message: ServerMessage) -> PyResult<Bound<'_, PyAny>> {
     match message {
-        ServerMessage::Status(m) => new_message(py, PyStatus(m, Default::default())),
-        ServerMessage::Pong(m) => new_message(py, PyPong(m, Default::default())),
-        ServerMessage::ErrorMessage(m) => new_message(py, PyErrorMessage(m, Default::default())),
+        ServerMessage::Status(m) => new_message(py, Status(m, Default::default())),
+        ServerMessage::Pong(m) => new_message(py, Pong(m, Default::default())),
+        ServerMessage::ErrorMessage(m) => new_message(py, ErrorMessage(m, Default::default())),
         ServerMessage::SubscribeResult(m) => {
-            new_message(py, PySubscribeResult(m, Default::default()))
+            new_message(py, SubscribeResult(m, Default::default()))
         }
         ServerMessage::UnsubscribeResult(m) => {
-            new_message(py, PyUnsubscribeResult(m, Default::default()))
+            new_message(py, UnsubscribeResult(m, Default::default()))
         }
         ServerMessage::ListSubscriptionsResult(m) => {
-            new_message(py, PyListSubscriptionsResult(m, Default::default()))
+            new_message(py, ListSubscriptionsResult(m, Default::default()))
         }
-        ServerMessage::OrderResult(m) => new_message(py, PyOrderResult(m, Default::default())),
-        ServerMessage::DepthUpdate(m) => new_message(py, PyDepthUpdate(m, Default::default())),
-        ServerMessage::AggTrade(m) => new_message(py, PyAggTrade(m, Default::default())),
-        ServerMessage::BookTicker(m) => new_message(py, PyBookTicker(m, Default::default())),
-        ServerMessage::MarkPrice(m) => new_message(py, PyMarkPrice(m, Default::default())),
-        ServerMessage::ForceOrder(m) => new_message(py, PyForceOrder(m, Default::default())),
-        ServerMessage::OrderUpdate(m) => new_message(py, PyOrderUpdate(m, Default::default())),
-        ServerMessage::MarketStatus(m) => new_message(py, PyMarketStatus(m, Default::default())),
+        ServerMessage::OrderResult(m) => new_message(py, OrderResult(m, Default::default())),
+        ServerMessage::DepthUpdate(m) => new_message(py, DepthUpdate(m, Default::default())),
+        ServerMessage::AggTrade(m) => new_message(py, AggTrade(m, Default::default())),
+        ServerMessage::BookTicker(m) => new_message(py, BookTicker(m, Default::default())),
+        ServerMessage::MarkPrice(m) => new_message(py, MarkPrice(m, Default::default())),
+        ServerMessage::ForceOrder(m) => new_message(py, ForceOrder(m, Default::default())),
+        ServerMessage::OrderUpdate(m) => new_message(py, OrderUpdate(m, Default::default())),
+        ServerMessage::MarketStatus(m) => new_message(py, MarketStatus(m, Default::default())),
         ServerMessage::DegenPositionCompleted(m) => {
-            new_message(py, PyDegenPositionCompleted(m, Default::default()))
+            new_message(py, DegenPositionCompleted(m, Default::default()))
         }
-        ServerMessage::Unknown(m) => new_message(py, PyUnknown(m, Default::default())),
+        ServerMessage::Unknown(m) => new_message(py, Unknown(m, Default::default())),
     }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Message>()?;
-    m.add_class::<PyStatus>()?;
-    m.add_class::<PyPong>()?;
-    m.add_class::<PyErrorMessage>()?;
-    m.add_class::<PySubscribeResult>()?;
-    m.add_class::<PyUnsubscribeResult>()?;
-    m.add_class::<PyListSubscriptionsResult>()?;
-    m.add_class::<PyOrderResult>()?;
-    m.add_class::<PyDepthUpdate>()?;
-    m.add_class::<PyAggTrade>()?;
-    m.add_class::<PyBookTicker>()?;
-    m.add_class::<PyMarkPrice>()?;
-    m.add_class::<PyForceOrder>()?;
-    m.add_class::<PyOrderUpdate>()?;
-    m.add_class::<PyMarketStatus>()?;
-    m.add_class::<PyDegenPositionCompleted>()?;
-    m.add_class::<PyUnknown>()?;
-    m.add_class::<PyMarketStatusEntry>()?;
-    m.add_class::<PyDegenPosition>()?;
+    m.add_class::<Status>()?;
+    m.add_class::<Pong>()?;
+    m.add_class::<ErrorMessage>()?;
+    m.add_class::<SubscribeResult>()?;
+    m.add_class::<UnsubscribeResult>()?;
+    m.add_class::<ListSubscriptionsResult>()?;
+    m.add_class::<OrderResult>()?;
+    m.add_class::<DepthUpdate>()?;
+    m.add_class::<AggTrade>()?;
+    m.add_class::<BookTicker>()?;
+    m.add_class::<MarkPrice>()?;
+    m.add_class::<ForceOrder>()?;
+    m.add_class::<OrderUpdate>()?;
+    m.add_class::<MarketStatus>()?;
+    m.add_class::<DegenPositionCompleted>()?;
+    m.add_class::<Unknown>()?;
+    m.add_class::<MarketStatusEntry>()?;
+    m.add_class::<DegenPosition>()?;
     Ok(())
 }
