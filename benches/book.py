@@ -129,8 +129,9 @@ async def run_bullet(task: dict[str, Any], pure: bool) -> dict[str, Any]:
     read_us = time_reads(lambda: (bids(5), asks(5)))
     stats = ws.stats
     await ws.close()
-    return dict(m.result(), read_us=read_us, gaps=gaps, synced=synced,
-                events_dropped=stats.events_dropped)
+    return dict(
+        m.result(), read_us=read_us, gaps=gaps, synced=synced, events_dropped=stats.events_dropped
+    )
 
 
 # ---------------------------------------------------------------- picows + msgspec
@@ -265,7 +266,9 @@ def callgrind_totals(directory: Path) -> dict[int, int]:
     return out
 
 
-def instructions(run: Any, contenders: list[str], sizes: tuple[int, int], log: Any) -> dict[str, Any]:
+def instructions(
+    run: Any, contenders: list[str], sizes: tuple[int, int], log: Any
+) -> dict[str, Any]:
     """Instructions per update under callgrind, independent of the machine's load: each contender
     runs twice (n1 and n2 updates) and the difference over n2 - n1 cancels the start-up, the
     connect and the timed reads. Valgrind runs one thread at a time, which changes how the socket
@@ -276,15 +279,21 @@ def instructions(run: Any, contenders: list[str], sizes: tuple[int, int], log: A
     for c in contenders:
         totals: dict[int, dict[int, int]] = {}
         for n in sizes:
-            with tempfile.TemporaryDirectory(prefix="bw-book-cg-") as d, run.Mock(
-                "--rate", "max", "--max-messages", str(n)
-            ) as mock:
+            with (
+                tempfile.TemporaryDirectory(prefix="bw-book-cg-") as d,
+                run.Mock("--rate", "max", "--max-messages", str(n)) as mock,
+            ):
                 task = {"contender": c, "url": mock.url, "n": n, "timeout": 1500}
                 res = run.run_proc(
                     [
-                        "valgrind", "--tool=callgrind", "--separate-threads=yes",
-                        f"--callgrind-out-file={d}/cg.out", sys.executable,
-                        str(Path(__file__).resolve()), "--worker", json.dumps(task),
+                        "valgrind",
+                        "--tool=callgrind",
+                        "--separate-threads=yes",
+                        f"--callgrind-out-file={d}/cg.out",
+                        sys.executable,
+                        str(Path(__file__).resolve()),
+                        "--worker",
+                        json.dumps(task),
                     ],
                     1800,
                     d,
@@ -410,9 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     log(f"mode {mode_name}; {rounds} round(s) of {n:,} updates; contenders {contenders}")
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
     # The whole depth stream of a run comes from the mock: N frames, then it stops streaming.
-    with tempfile.TemporaryDirectory(prefix="bw-book-") as workdir, run.Mock(
-        "--rate", "max", "--max-messages", str(n)
-    ) as mock:
+    with (
+        tempfile.TemporaryDirectory(prefix="bw-book-") as workdir,
+        run.Mock("--rate", "max", "--max-messages", str(n)) as mock,
+    ):
         for r in range(rounds):
             for c in run.rotate(contenders, r):
                 task = {"contender": c, "url": mock.url, "n": n, "timeout": 600}
@@ -455,7 +465,9 @@ def main(argv: list[str] | None = None) -> int:
         "mode": mode_name,
         "rounds": rounds,
         "updates": n,
-        "command": " ".join([Path(sys.executable).name, "benches/book.py", *(argv or sys.argv[1:])]),
+        "command": " ".join(
+            [Path(sys.executable).name, "benches/book.py", *(argv or sys.argv[1:])]
+        ),
         "contenders": summary,
         "instructions": counted,
         "instruction_sizes": sizes,

@@ -26,12 +26,31 @@ from run import WORKER, Mock, clean_env
 
 def perf_profile(cmd: list[str], workdir: str, top: int) -> None:
     data = os.path.join(workdir, "perf.data")
-    subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-g", "-o", data, "--", *cmd],
-                   cwd=workdir, env=clean_env(), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-g", "-o", data, "--", *cmd],
+        cwd=workdir,
+        env=clean_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     rep = subprocess.run(
-        ["perf", "report", "-i", data, "--no-children", "--sort", "comm,dso,sym", "--stdio", "-g", "none",
-         "--percent-limit", "0.3"],
-        capture_output=True, text=True, check=True,
+        [
+            "perf",
+            "report",
+            "-i",
+            data,
+            "--no-children",
+            "--sort",
+            "comm,dso,sym",
+            "--stdio",
+            "-g",
+            "none",
+            "--percent-limit",
+            "0.3",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     by_comm: dict[str, list[tuple[float, str, str]]] = collections.defaultdict(list)
     for line in rep.splitlines():
@@ -50,15 +69,24 @@ def perf_profile(cmd: list[str], workdir: str, top: int) -> None:
         dsos: dict[str, float] = collections.defaultdict(float)
         for pct, dso, _ in rows:
             dsos[dso] += pct
-        print("   by DSO: " + ", ".join(f"{d} {p:.1f}%" for d, p in sorted(dsos.items(), key=lambda x: -x[1])[:6]))
+        print(
+            "   by DSO: "
+            + ", ".join(f"{d} {p:.1f}%" for d, p in sorted(dsos.items(), key=lambda x: -x[1])[:6])
+        )
         for pct, dso, sym in rows[:top]:
             print(f"   {pct:5.1f}%  {dso:28.28s} {sym[:110]}")
 
 
 def pyspy_profile(cmd: list[str], workdir: str, top: int) -> None:
     out = os.path.join(workdir, "pyspy.txt")
-    subprocess.run(["py-spy", "record", "--native", "-r", "1000", "-f", "raw", "-o", out, "--", *cmd],
-                   cwd=workdir, env=clean_env(), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["py-spy", "record", "--native", "-r", "1000", "-f", "raw", "-o", out, "--", *cmd],
+        cwd=workdir,
+        env=clean_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     leaf: dict[str, int] = collections.Counter()
     total = 0
     with open(out) as f:
@@ -80,9 +108,17 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--py-spy", action="store_true")
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bw-prof-") as workdir, \
-            Mock("--rate", "max", "--max-messages", str(a.n), "--preencode") as mock:
-        task = {"scenario": "s1", "contender": a.contender, "url": mock.url, "topic": a.topic, "n": a.n}
+    with (
+        tempfile.TemporaryDirectory(prefix="bw-prof-") as workdir,
+        Mock("--rate", "max", "--max-messages", str(a.n), "--preencode") as mock,
+    ):
+        task = {
+            "scenario": "s1",
+            "contender": a.contender,
+            "url": mock.url,
+            "topic": a.topic,
+            "n": a.n,
+        }
         cmd = [sys.executable, str(WORKER), json.dumps(task)]
         print(f"profiling {a.contender} on {a.topic}, {a.n:,} messages")
         perf_profile(cmd, workdir, a.top)

@@ -170,7 +170,15 @@ def header() -> dict[str, Any]:
         "event_loops": {"asyncio": "stdlib", "uvloop": version("uvloop")},
         "libraries": {
             d: version(d)
-            for d in ["bullet-ws", "websockets", "picows", "msgspec", "orjson", "uvloop", "matplotlib"]
+            for d in [
+                "bullet-ws",
+                "websockets",
+                "picows",
+                "msgspec",
+                "orjson",
+                "uvloop",
+                "matplotlib",
+            ]
         },
         "bullet_ws_path": str(Path(bullet_ws.__file__).parent),
         "bullet_ws_backend": bullet_ws.BACKEND,
@@ -180,7 +188,9 @@ def header() -> dict[str, Any]:
         ),
         "rustc": rustc,
         "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty_core": git("status", "--porcelain", "--", "src", "python", "crates", "Cargo.toml"),
+        "git_dirty_core": git(
+            "status", "--porcelain", "--", "src", "python", "crates", "Cargo.toml"
+        ),
     }
 
 
@@ -337,7 +347,13 @@ def s1(p: dict[str, Any], contenders: list[str], workdir: str, log: Any) -> dict
                             [str(CEILING_BIN), "throughput", mock.url, topic, str(n)], 600, workdir
                         )
                     else:
-                        task = {"scenario": "s1", "contender": c, "url": mock.url, "topic": topic, "n": n}
+                        task = {
+                            "scenario": "s1",
+                            "contender": c,
+                            "url": mock.url,
+                            "topic": topic,
+                            "n": n,
+                        }
                         res = run_python(task, workdir, 900)
                     runs[c].append(res)
                     if res.get("ok"):
@@ -360,7 +376,9 @@ def s1(p: dict[str, Any], contenders: list[str], workdir: str, log: Any) -> dict
     return out
 
 
-def s2(p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str, log: Any) -> dict[str, Any]:
+def s2(
+    p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str, log: Any
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     topic = TOPICS["aggTrade"]
     for rate in p["s2_rates"]:
@@ -378,12 +396,26 @@ def s2(p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str,
                     path = os.path.join(workdir, f"s2-{rate}-{r}-{c}-{lp}.bin")
                     timeout = 60 + 20 * (samples + warmup) / rate
                     if c == "rust-ceiling":
-                        cmd = [str(CEILING_BIN), "latency", mock.url, topic, str(samples), str(warmup), path]
+                        cmd = [
+                            str(CEILING_BIN),
+                            "latency",
+                            mock.url,
+                            topic,
+                            str(samples),
+                            str(warmup),
+                            path,
+                        ]
                         res = run_proc(cmd, timeout, workdir)
                     else:
                         task = {
-                            "scenario": "s2", "contender": c, "url": mock.url, "topic": topic,
-                            "n": samples, "warmup": warmup, "loop": lp, "out": path,
+                            "scenario": "s2",
+                            "contender": c,
+                            "url": mock.url,
+                            "topic": topic,
+                            "n": samples,
+                            "warmup": warmup,
+                            "loop": lp,
+                            "out": path,
                         }
                         res = run_python(task, workdir, timeout)
                     if res.get("ok"):
@@ -419,14 +451,22 @@ def s3(p: dict[str, Any], contenders: list[str], workdir: str, log: Any) -> dict
     for r in range(p["rounds"]):
         for c in rotate(contenders, r):
             task = {
-                "scenario": "s3", "contender": c, "rate": 2000, "kinds": p["s3_kinds"],
-                "reps": p["s3_reps"], "settle": p["s3_settle"],
+                "scenario": "s3",
+                "contender": c,
+                "rate": 2000,
+                "kinds": p["s3_kinds"],
+                "reps": p["s3_reps"],
+                "settle": p["s3_settle"],
             }
             res = run_python(task, workdir, 120)
             runs[c].append(res)
             if res.get("ok"):
-                med = {k: round(statistics.median(v["drop_to_first_ms"]), 2) if v["drop_to_first_ms"] else None
-                       for k, v in res["kinds"].items()}
+                med = {
+                    k: round(statistics.median(v["drop_to_first_ms"]), 2)
+                    if v["drop_to_first_ms"]
+                    else None
+                    for k, v in res["kinds"].items()
+                }
                 log(f"S3 round {r + 1} {c:16s} drop->first ms (median per kind) {med}")
             else:
                 log(f"S3 round {r + 1} {c} FAILED: {res.get('error')}")
@@ -457,14 +497,19 @@ def s4(p: dict[str, Any], contenders: list[str], workdir: str, log: Any) -> dict
     for c in contenders:
         with Mock("--rate", "max", "--preencode") as mock:
             task = {
-                "scenario": "s4", "contender": c, "url": mock.url, "topic": TOPICS["aggTrade"],
-                "capacity": 10_000, "seconds": p["s4_seconds"], "work_us": 20,
+                "scenario": "s4",
+                "contender": c,
+                "url": mock.url,
+                "topic": TOPICS["aggTrade"],
+                "capacity": 10_000,
+                "seconds": p["s4_seconds"],
+                "work_us": 20,
                 "sample_every": max(p["s4_seconds"] / 20, 0.1),
             }
             res = run_python(task, workdir, p["s4_seconds"] + 120)
         if res.get("ok"):
             rss = [kb for _, kb in res["rss_kb"]]
-            settled = rss[len(rss) // 4:] or rss
+            settled = rss[len(rss) // 4 :] or rss
             res["rss_settled_growth_kb"] = settled[-1] - settled[0]
             res["rss_max_kb"] = max(rss)
             res["rss_flat"] = res["rss_settled_growth_kb"] < 8 * 1024
@@ -513,7 +558,9 @@ def order_latencies(frames: list[str], times: list[float], offset_us: float, ski
     return out
 
 
-def s5(p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str, log: Any) -> dict[str, Any]:
+def s5(
+    p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str, log: Any
+) -> dict[str, Any]:
     # The mock runs in this process, on its own native thread (GIL-free) while this thread waits
     # for the worker: its records (order arrival times) are then at hand. One connection per run.
     from bullet_ws.testing import MockExchange
@@ -537,12 +584,28 @@ def s5(p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str,
                 index = mock.handshakes  # the record index of this run's connection
                 off0 = clock_offset_us()
                 if c == "rust-ceiling":
-                    cmd = [str(CEILING_BIN), "order", mock.url, topic, str(total), str(warmup), str(every), S5_TX]
+                    cmd = [
+                        str(CEILING_BIN),
+                        "order",
+                        mock.url,
+                        topic,
+                        str(total),
+                        str(warmup),
+                        str(every),
+                        S5_TX,
+                    ]
                     res = run_proc(cmd, timeout, workdir)
                 else:
                     task = {
-                        "scenario": "s5", "contender": c, "url": mock.url, "topic": topic,
-                        "n": ticks, "warmup": warmup, "every": every, "tx": S5_TX, "loop": lp,
+                        "scenario": "s5",
+                        "contender": c,
+                        "url": mock.url,
+                        "topic": topic,
+                        "n": ticks,
+                        "warmup": warmup,
+                        "every": every,
+                        "tx": S5_TX,
+                        "loop": lp,
                     }
                     res = run_python(task, workdir, timeout)
                 off1 = clock_offset_us()
@@ -552,7 +615,10 @@ def s5(p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str,
                     rec = mock.connection(index)
                     a = order_latencies(rec.frames, rec.frame_times, (off0 + off1) / 2, skip)
                     if len(a) + skip != expected:
-                        res = {"ok": False, "error": f"{len(a) + skip} orders recorded, {expected} expected"}
+                        res = {
+                            "ok": False,
+                            "error": f"{len(a) + skip} orders recorded, {expected} expected",
+                        }
                 if res.get("ok"):
                     pooled[(c, lp)].extend(a)
                     pr = percentiles(a)
@@ -590,16 +656,30 @@ def s5(p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     mode = ap.add_mutually_exclusive_group()
-    mode.add_argument("--smoke", action="store_true", help="every contender and scenario, in seconds (CI)")
+    mode.add_argument(
+        "--smoke", action="store_true", help="every contender and scenario, in seconds (CI)"
+    )
     mode.add_argument("--quick", action="store_true", help="fewer messages and samples (minutes)")
-    ap.add_argument("--long", action="store_true", help="1 M depth frames, 100 k samples at 1 k msgs/s, 10 min soak")
+    ap.add_argument(
+        "--long",
+        action="store_true",
+        help="1 M depth frames, 100 k samples at 1 k msgs/s, 10 min soak",
+    )
     ap.add_argument("--rounds", type=int, help="override the number of rounds")
-    ap.add_argument("--out", type=Path, help="results directory (default benches/results; smoke: benches/results/smoke)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="results directory (default benches/results; smoke: benches/results/smoke)",
+    )
     ap.add_argument("--only", help="comma-separated scenarios to run, e.g. s1,s5 (default all)")
     ap.add_argument("--s5-ticks", type=int, help="S5: measured ticks per run (after the warm-up)")
-    ap.add_argument("--s5-every", type=int, default=1, help="S5: an order for every k-th tick (default 1)")
+    ap.add_argument(
+        "--s5-every", type=int, default=1, help="S5: an order for every k-th tick (default 1)"
+    )
     ap.add_argument("--contenders", help="comma-separated subset of contenders")
     args = ap.parse_args(argv)
     if args.s5_every < 1 or (args.s5_ticks is not None and args.s5_ticks < 1):
@@ -638,10 +718,16 @@ def main(argv: list[str] | None = None) -> int:
         notes.append("uvloop skipped: not installed")
 
     hdr = header()
-    if REPO / "python" in Path(hdr["bullet_ws_path"]).parents or hdr["bullet_ws_path"] == str(REPO / "python" / "bullet_ws"):
-        notes.append("WARNING: bullet_ws is imported from the repository's python/ (maybe a debug build)")
+    if REPO / "python" in Path(hdr["bullet_ws_path"]).parents or hdr["bullet_ws_path"] == str(
+        REPO / "python" / "bullet_ws"
+    ):
+        notes.append(
+            "WARNING: bullet_ws is imported from the repository's python/ (maybe a debug build)"
+        )
     if hdr["bullet_ws_backend"] != "native":
-        raise SystemExit("bullet_ws has no native extension in this interpreter: install a release wheel")
+        raise SystemExit(
+            "bullet_ws has no native extension in this interpreter: install a release wheel"
+        )
     mode_name = "smoke" if args.smoke else "quick" if args.quick else "full"
     if args.long:
         mode_name += "+long"
@@ -654,7 +740,10 @@ def main(argv: list[str] | None = None) -> int:
         "header": hdr,
         "mode": mode_name,
         "command": " ".join([Path(sys.executable).name, "benches/run.py", *(argv or sys.argv[1:])]),
-        "plan": {k: (v if not isinstance(v, dict) else {str(a): b for a, b in v.items()}) for k, v in p.items()},
+        "plan": {
+            k: (v if not isinstance(v, dict) else {str(a): b for a, b in v.items()})
+            for k, v in p.items()
+        },
         "contenders": contenders,
         "loops": loops,
         "notes": notes,
@@ -686,7 +775,10 @@ def main(argv: list[str] | None = None) -> int:
     if png_note:
         log(png_note)
     print(md)
-    log(f"wrote {out_dir}/{stamp}.json, latest.json, latest.md" + ("" if png_note else ", latest.png"))
+    log(
+        f"wrote {out_dir}/{stamp}.json, latest.json, latest.md"
+        + ("" if png_note else ", latest.png")
+    )
     failed = any(
         v.get("failures")
         for sc in ("s1",)

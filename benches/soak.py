@@ -121,8 +121,12 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
     samples: list[tuple[float, float, int, int]] = []
     try:
         async with backend.connect(
-            mock.url, initial_backoff=0.05, max_backoff=0.5, idle_timeout=1.0,
-            connection_timeout=1.0, max_connection_age=rotate_every,
+            mock.url,
+            initial_backoff=0.05,
+            max_backoff=0.5,
+            idle_timeout=1.0,
+            connection_timeout=1.0,
+            max_connection_age=rotate_every,
         ) as ws:
             ws.subscribe(list(TOPICS), id=1)
             start = time.monotonic()
@@ -189,8 +193,11 @@ def main() -> int:
     result = asyncio.run(soak(args.seconds, args.backend))
     print(json.dumps(result), flush=True)
     bad = (
-        result["lost"] > 0 or result["duplicated"] > 0 or result["rss_growth_mib"] > 10
-        or result["fd_growth"] > 0 or result["thread_growth"] > 0
+        result["lost"] > 0
+        or result["duplicated"] > 0
+        or result["rss_growth_mib"] > 10
+        or result["fd_growth"] > 0
+        or result["thread_growth"] > 0
     )
     return 1 if bad else 0
 

@@ -268,7 +268,12 @@ def msgspec_order_types() -> Any:
     Submit = D("Submit", [("method", str), ("id", int), ("params", TxParams)])
     AckResults = D(
         "AckResults",
-        [("tx_id", str), ("status", str), ("order_ids", list[int]), ("client_order_ids", list[int])],
+        [
+            ("tx_id", str),
+            ("status", str),
+            ("order_ids", list[int]),
+            ("client_order_ids", list[int]),
+        ],
     )
     SubmitAck = D(
         "SubmitAck",
@@ -356,7 +361,10 @@ class Orders:
 
     def result(self) -> dict[str, Any]:
         s = sorted(self.inbound)
-        q = {f"inbound_{k}": s[min(len(s) - 1, int(f * len(s)))] if s else None for k, f in (("p50", 0.5), ("p99", 0.99))}
+        q = {
+            f"inbound_{k}": s[min(len(s) - 1, int(f * len(s)))] if s else None
+            for k, f in (("p50", 0.5), ("p99", 0.99))
+        }
         return {"ticks": self.ticks, "orders": self.orders, "acks": self.acks, **q}
 
 
@@ -536,9 +544,7 @@ async def s3_client(contender: str, url: str, seq: Seq, backoff: float) -> Any:
             import bullet_ws.pure as bw
         else:
             import bullet_ws as bw
-        ws = await bw.connect(
-            url, initial_backoff=0.0, idle_timeout=0, backoff_reset_after=0.0
-        )
+        ws = await bw.connect(url, initial_backoff=0.0, idle_timeout=0, backoff_reset_after=0.0)
         ws.subscribe([topic], id=1)
         AggTrade = bw.AggTrade
         try:

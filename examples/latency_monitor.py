@@ -44,8 +44,10 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
 def summary_text(name: str, summary: Any) -> str:
     if summary is None:
         return f"{name}_ms -"
-    return (f"{name}_ms p50={summary.p50 * 1e3:.3f} p99={summary.p99 * 1e3:.3f} "
-            f"max={summary.max * 1e3:.3f} n={summary.count}")
+    return (
+        f"{name}_ms p50={summary.p50 * 1e3:.3f} p99={summary.p99 * 1e3:.3f} "
+        f"max={summary.max * 1e3:.3f} n={summary.count}"
+    )
 
 
 async def run(args: argparse.Namespace) -> int:

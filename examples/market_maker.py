@@ -91,8 +91,16 @@ class MarketMaker:
         self.last_quote: Quote | None = None
         self.paused: str | None = None  # why quoting is paused, or None
         self.counts = dict.fromkeys(
-            ("quotes", "acked", "rejected", "unacked", "reconciled", "paused", "resumed",
-             "order_updates"),
+            (
+                "quotes",
+                "acked",
+                "rejected",
+                "unacked",
+                "reconciled",
+                "paused",
+                "resumed",
+                "order_updates",
+            ),
             0,
         )
 
@@ -120,10 +128,24 @@ class MarketMaker:
         tx = placeholder_tx(
             [
                 {"cancel_all": {"symbol": self.symbol}},
-                {"place": {"symbol": self.symbol, "side": "buy", "price": str(bid),
-                           "qty": str(self.size), "client_order_id": 2 * quote.id}},
-                {"place": {"symbol": self.symbol, "side": "sell", "price": str(ask),
-                           "qty": str(self.size), "client_order_id": 2 * quote.id + 1}},
+                {
+                    "place": {
+                        "symbol": self.symbol,
+                        "side": "buy",
+                        "price": str(bid),
+                        "qty": str(self.size),
+                        "client_order_id": 2 * quote.id,
+                    }
+                },
+                {
+                    "place": {
+                        "symbol": self.symbol,
+                        "side": "sell",
+                        "price": str(ask),
+                        "qty": str(self.size),
+                        "client_order_id": 2 * quote.id + 1,
+                    }
+                },
             ]
         )
         try:
@@ -136,8 +158,15 @@ class MarketMaker:
         self.quotes[quote.id] = quote
         self.last_quote = quote
         self.counts["quotes"] += 1
-        log("quote", id=quote.id, bid=bid, ask=ask, mid=mid,
-            best_bid=best_bid[0], best_ask=best_ask[0])
+        log(
+            "quote",
+            id=quote.id,
+            bid=bid,
+            ask=ask,
+            mid=mid,
+            best_bid=best_bid[0],
+            best_ask=best_ask[0],
+        )
 
     # ----- order acks -----
 
@@ -149,8 +178,12 @@ class MarketMaker:
             quote.state = "acked"
             quote.order_ids = list(event.order_ids)
             self.counts["acked"] += 1
-            log("acked", id=quote.id, status=event.status,
-            order_ids=",".join(map(str, quote.order_ids)) or "-")
+            log(
+                "acked",
+                id=quote.id,
+                status=event.status,
+                order_ids=",".join(map(str, quote.order_ids)) or "-",
+            )
             self.reconcile_by(quote)
         else:
             quote.state = "rejected"
@@ -166,8 +199,13 @@ class MarketMaker:
         # The exchange may or may not have these orders. A real bot queries them (or the
         # account's open orders) now; this skeleton relies on its next quote, which starts with
         # a cancel-all of the symbol, and calls them reconciled once that quote is acked.
-        log("unacked", id=event.id, method=event.method, reason=json.dumps(event.reason),
-            action="marked unknown; querying (skeleton: the next acked cancel-all settles it)")
+        log(
+            "unacked",
+            id=event.id,
+            method=event.method,
+            reason=json.dumps(event.reason),
+            action="marked unknown; querying (skeleton: the next acked cancel-all settles it)",
+        )
 
     def reconcile_by(self, acked: Quote) -> None:
         unknown = [q.id for q in self.quotes.values() if q.state == "unknown" and q.id < acked.id]
@@ -179,8 +217,9 @@ class MarketMaker:
 
     def forget_settled(self) -> None:
         # Keep the dict small: only what may still change matters.
-        for qid in [q.id for q in self.quotes.values() if q.state in ("acked", "rejected",
-                                                                       "reconciled")]:
+        for qid in [
+            q.id for q in self.quotes.values() if q.state in ("acked", "rejected", "reconciled")
+        ]:
             if self.last_quote is None or qid != self.last_quote.id:
                 del self.quotes[qid]
 
@@ -232,12 +271,19 @@ async def run(args: argparse.Namespace) -> int:
     # A market maker wants its quotes back quickly after a drop: short backoff.
     async with bw.connect(args.url, initial_backoff=0.1, max_backoff=5.0) as ws:
         ws.subscribe(
-            [bw.Topic.depth(args.symbol, bw.OrderbookDepth.D20), bw.Topic.user_orders(args.address)],
+            [
+                bw.Topic.depth(args.symbol, bw.OrderbookDepth.D20),
+                bw.Topic.user_orders(args.address),
+            ],
             id=0,
         )
         mm = MarketMaker(ws, bw, args)
-        log("started", backend="pure" if args.pure else bullet_ws.BACKEND, symbol=args.symbol,
-            url=args.url)
+        log(
+            "started",
+            backend="pure" if args.pure else bullet_ws.BACKEND,
+            symbol=args.symbol,
+            url=args.url,
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
@@ -249,7 +295,10 @@ async def run(args: argparse.Namespace) -> int:
             # Quotes also age: re-quote every `refresh` seconds even when the mid is still.
             while True:
                 await asyncio.sleep(args.refresh)
-                if mm.last_quote is None or time.monotonic() - mm.last_quote.sent_at >= args.refresh:
+                if (
+                    mm.last_quote is None
+                    or time.monotonic() - mm.last_quote.sent_at >= args.refresh
+                ):
                     mm.maybe_quote(timer=True)
 
         ticker = asyncio.create_task(refresh())
@@ -260,8 +309,9 @@ async def run(args: argparse.Namespace) -> int:
             ticker.cancel()
         stats = ws.stats
     unknown = [q.id for q in mm.quotes.values() if q.state in ("pending", "unknown")]
-    summary = dict(mm.counts, unsettled=unknown, reconnects=stats.reconnects,
-                   messages=stats.messages_received)
+    summary = dict(
+        mm.counts, unsettled=unknown, reconnects=stats.reconnects, messages=stats.messages_received
+    )
     print("summary " + json.dumps(summary), flush=True)
     return 0
 
@@ -270,7 +320,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--url", default="ws://127.0.0.1:8765/ws", help="exchange WebSocket URL")
     p.add_argument("--symbol", default="BTC-USD")
-    p.add_argument("--address", default="PLACEHOLDER_ADDRESS", help="the account whose orders to follow")
+    p.add_argument(
+        "--address", default="PLACEHOLDER_ADDRESS", help="the account whose orders to follow"
+    )
     p.add_argument("--spread-bps", type=int, default=10, help="quoted spread, basis points")
     p.add_argument("--size", default="0.010", help="quantity per side")
     p.add_argument("--tick", default="0.01", help="the symbol's price tick")

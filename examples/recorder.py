@@ -34,8 +34,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("symbol", "agg_trade_id", "price", "quantity", "trade_time", "event_time",
-           "is_buyer_maker", "first_trade_id", "last_trade_id")
+COLUMNS = (
+    "symbol",
+    "agg_trade_id",
+    "price",
+    "quantity",
+    "trade_time",
+    "event_time",
+    "is_buyer_maker",
+    "first_trade_id",
+    "last_trade_id",
+)
 
 
 class CsvSink:
@@ -64,12 +73,19 @@ class ParquetSink:
 
         self.pa = pa
         self.path = path
-        self.schema = pa.schema([
-            ("symbol", pa.string()), ("agg_trade_id", pa.uint64()), ("price", pa.string()),
-            ("quantity", pa.string()), ("trade_time", pa.int64()), ("event_time", pa.int64()),
-            ("is_buyer_maker", pa.bool_()), ("first_trade_id", pa.uint64()),
-            ("last_trade_id", pa.uint64()),
-        ])
+        self.schema = pa.schema(
+            [
+                ("symbol", pa.string()),
+                ("agg_trade_id", pa.uint64()),
+                ("price", pa.string()),
+                ("quantity", pa.string()),
+                ("trade_time", pa.int64()),
+                ("event_time", pa.int64()),
+                ("is_buyer_maker", pa.bool_()),
+                ("first_trade_id", pa.uint64()),
+                ("last_trade_id", pa.uint64()),
+            ]
+        )
         self.writer = pq.ParquetWriter(path, self.schema)
         self.rows: list[tuple[Any, ...]] = []
 
@@ -125,12 +141,25 @@ class Recorder:
                 return
             if trade_id > last + 1:
                 self.gaps[symbol] = self.gaps.get(symbol, 0) + 1
-                print(f"gap symbol={symbol} after={last} next={trade_id} "
-                      f"missing={trade_id - last - 1}", flush=True)
+                print(
+                    f"gap symbol={symbol} after={last} next={trade_id} "
+                    f"missing={trade_id - last - 1}",
+                    flush=True,
+                )
         self.last_id[symbol] = trade_id
-        self.sink(symbol).write((symbol, trade_id, t.price, t.quantity, t.trade_time,
-                                 t.event_time, t.is_buyer_maker, t.first_trade_id,
-                                 t.last_trade_id))
+        self.sink(symbol).write(
+            (
+                symbol,
+                trade_id,
+                t.price,
+                t.quantity,
+                t.trade_time,
+                t.event_time,
+                t.is_buyer_maker,
+                t.first_trade_id,
+                t.last_trade_id,
+            )
+        )
         self.rows_in_file[symbol] += 1
         self.rows[symbol] = self.rows.get(symbol, 0) + 1
 
@@ -188,8 +217,12 @@ async def run(args: argparse.Namespace) -> int:
                     break
     finally:
         recorder.close()
-    summary = {"rows": recorder.rows, "gaps": recorder.gaps,
-               "duplicates_skipped": recorder.duplicates, "files": recorder.files}
+    summary = {
+        "rows": recorder.rows,
+        "gaps": recorder.gaps,
+        "duplicates_skipped": recorder.duplicates,
+        "files": recorder.files,
+    }
     print("summary " + json.dumps(summary), flush=True)
     return 0
 
@@ -197,8 +230,12 @@ async def run(args: argparse.Namespace) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--url", default="ws://127.0.0.1:8765/ws", help="exchange WebSocket URL")
-    p.add_argument("--symbols", default="BTC-USD,ETH-USD", type=lambda s: s.split(","),
-                   help="comma-separated symbols")
+    p.add_argument(
+        "--symbols",
+        default="BTC-USD,ETH-USD",
+        type=lambda s: s.split(","),
+        help="comma-separated symbols",
+    )
     p.add_argument("--out", type=Path, default=Path("trades"), help="output directory")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
     p.add_argument("--rotate-rows", type=int, default=1_000_000, help="rows per file")

@@ -87,12 +87,19 @@ def load() -> tuple[list[Message], list[Message], dict[str, str], list[str]]:
         for item in entry["fields"]:
             name, key, typ, doc, *rest = item
             kinds: dict[str, bool] = {}
-            for k in (rest[0].split() if rest else []):
+            for k in rest[0].split() if rest else []:
                 kinds[k.rstrip("?")] = k.endswith("?")
             fields.append(Field(name, key, typ.rstrip("?"), typ.endswith("?"), doc, kinds))
         return Message(
-            entry["name"], entry["doc"], fields, entry.get("tags", []), entry.get("tag"),
-            entry.get("fast", False), entry.get("properties", []), entry.get("kinds", []), record,
+            entry["name"],
+            entry["doc"],
+            fields,
+            entry.get("tags", []),
+            entry.get("tag"),
+            entry.get("fast", False),
+            entry.get("properties", []),
+            entry.get("kinds", []),
+            record,
         )
 
     messages = [parse(m, False) for m in spec["message"]]
@@ -106,8 +113,17 @@ def load() -> tuple[list[Message], list[Message], dict[str, str], list[str]]:
 # --- Rust ---------------------------------------------------------------------------------------
 
 RUST_TYPES = {
-    "str": "Str", "bool": "bool", "u16": "u16", "i32": "i32", "i64": "i64", "u64": "u64",
-    "u64str": "u64", "mt": "Str", "levels": "Vec<Level>", "strs": "Vec<Str>", "u64s": "Vec<u64>",
+    "str": "Str",
+    "bool": "bool",
+    "u16": "u16",
+    "i32": "i32",
+    "i64": "i64",
+    "u64": "u64",
+    "u64str": "u64",
+    "mt": "Str",
+    "levels": "Vec<Level>",
+    "strs": "Vec<Str>",
+    "u64s": "Vec<u64>",
 }
 RUST_KEYWORDS = {"type", "ref", "move", "fn", "mod", "use", "match", "loop", "as", "in"}
 
@@ -159,9 +175,12 @@ def raw_of(f: Field) -> str:
     return f"n_{f.parent}.{ident(f.leaf)}" if f.parent else f"self.{ident(f.key)}"
 
 
-def gen_rust(messages: list[Message], records: list[Message], tags: dict[str, str],
-             untagged: list[str]) -> str:
-    out = [f"//! {HEADER}\n//!\n//! The message structs, their decoders (one per candidate of the ordered attempt), and the\n//! flat fast path of the market-data messages.\n"]
+def gen_rust(
+    messages: list[Message], records: list[Message], tags: dict[str, str], untagged: list[str]
+) -> str:
+    out = [
+        f"//! {HEADER}\n//!\n//! The message structs, their decoders (one per candidate of the ordered attempt), and the\n//! flat fast path of the market-data messages.\n"
+    ]
     out.append("use serde::Deserialize;\n\nuse super::fields::*;\nuse super::flat;\n\n")
     # Structs
     for m in messages:
@@ -181,15 +200,15 @@ def gen_rust(messages: list[Message], records: list[Message], tags: dict[str, st
         for f in r.fields:
             out.append(rust_doc(f.doc, "    "))
             default = ", default" if f.optional else ""
-            out.append(f"    #[serde(rename = \"{f.key}\"{default})]\n")
+            out.append(f'    #[serde(rename = "{f.key}"{default})]\n')
             out.append(f"    pub {f.name}: {rust_type(r, f)},\n")
         out.append("}\n\n")
     out.append("/// The `e` values of the tagged candidate.\npub const TAGS: &[&str] = &[\n")
     for m in messages:
         for t in m.tags:
-            out.append(f"    \"{t}\",\n")
+            out.append(f'    "{t}",\n')
     for t in tags:
-        out.append(f"    \"{t}\",\n")
+        out.append(f'    "{t}",\n')
     out.append("];\n\n")
     # The enum
     out.append("/// Every server message; `Unknown` for a frame of no known shape.\n")
@@ -197,11 +216,15 @@ def gen_rust(messages: list[Message], records: list[Message], tags: dict[str, st
     for m in messages:
         out.append(f"    {m.name}({m.name}),\n")
     out.append("}\n\nimpl ServerMessage {\n")
-    out.append("    /// The class name Python sees.\n    pub fn name(&self) -> &'static str {\n        match self {\n")
+    out.append(
+        "    /// The class name Python sees.\n    pub fn name(&self) -> &'static str {\n        match self {\n"
+    )
     for m in messages:
-        out.append(f"            ServerMessage::{m.name}(_) => \"{m.name}\",\n")
+        out.append(f'            ServerMessage::{m.name}(_) => "{m.name}",\n')
     out.append("        }\n    }\n\n")
-    out.append("    /// The id this message answers, if any.\n    pub fn request_id(&self) -> Option<u64> {\n        match self {\n")
+    out.append(
+        "    /// The id this message answers, if any.\n    pub fn request_id(&self) -> Option<u64> {\n        match self {\n"
+    )
     for m in messages:
         if "request_id" in m.properties:
             out.append(f"            ServerMessage::{m.name}(m) => m.id,\n")
@@ -229,13 +252,19 @@ def gen_rust(messages: list[Message], records: list[Message], tags: dict[str, st
     def capture(name: str, keys: list[str], doc: str) -> None:
         out.append(f"/// {doc}\n#[derive(Deserialize)]\npub(super) struct {name}<'a> {{\n")
         for key in keys:
-            rename = f", rename = \"{key}\"" if ident(key) != key else ""
-            out.append(f"    #[serde(borrow, default{rename})]\n    pub(super) {ident(key)}: Raw<'a>,\n")
+            rename = f', rename = "{key}"' if ident(key) != key else ""
+            out.append(
+                f"    #[serde(borrow, default{rename})]\n    pub(super) {ident(key)}: Raw<'a>,\n"
+            )
         out.append("}\n\n")
 
     capture("Top", top, "Every top-level key any candidate reads, captured unparsed.")
     for parent, keys in nested.items():
-        capture(f"Nested{parent.capitalize()}", keys, f"The keys read inside the nested `{parent}` object.")
+        capture(
+            f"Nested{parent.capitalize()}",
+            keys,
+            f"The keys read inside the nested `{parent}` object.",
+        )
     # Decoders
     out.append("impl<'a> Top<'a> {\n")
     out.append("    /// The tagged candidate (the first attempt): `e` names the message.\n")
@@ -243,13 +272,15 @@ def gen_rust(messages: list[Message], records: list[Message], tags: dict[str, st
     out.append("        let tag = req::<Str>(self.e)?;\n        match tag.as_str() {\n")
     for m in messages:
         for t in m.tags:
-            out.append(f"            \"{t}\" => self.{m.snake}().map(ServerMessage::{m.name}),\n")
+            out.append(f'            "{t}" => self.{m.snake}().map(ServerMessage::{m.name}),\n')
     by_method: dict[str, list[str]] = {}
     for t, method in tags.items():
         by_method.setdefault(method, []).append(t)
     for method, ts in by_method.items():
         pattern = " | ".join(f'"{t}"' for t in ts)
-        out.append(f"            {pattern} => self.order_result(\"{method}\").map(ServerMessage::OrderResult),\n")
+        out.append(
+            f'            {pattern} => self.order_result("{method}").map(ServerMessage::OrderResult),\n'
+        )
     out.append("            _ => None,\n        }\n    }\n\n")
     out.append("    /// The untagged candidates, in the SDK's order.\n")
     out.append("    pub(super) fn untagged(&self) -> Option<ServerMessage> {\n")
@@ -261,22 +292,26 @@ def gen_rust(messages: list[Message], records: list[Message], tags: dict[str, st
     for m in messages:
         if not m.decoded:
             continue
-        params = "".join(f", {f.name}: &'static str" for f in m.fields if not f.wire and f.name != "kind")
+        params = "".join(
+            f", {f.name}: &'static str" for f in m.fields if not f.wire and f.name != "kind"
+        )
         out.append(f"    pub(super) fn {m.snake}(&self{params}) -> Option<{m.name}> {{\n")
         if m.tag:
-            out.append(f"        req::<Str>(self.e).filter(|e| e == \"{m.tag}\")?;\n")
+            out.append(f'        req::<Str>(self.e).filter(|e| e == "{m.tag}")?;\n')
         parents = []
         for f in m.fields:
             if f.parent and f.parent not in parents:
                 parents.append(f.parent)
         for p in parents:
-            out.append(f"        let n_{p}: Nested{p.capitalize()}<'_> = req_obj(self.{ident(p)})?;\n")
+            out.append(
+                f"        let n_{p}: Nested{p.capitalize()}<'_> = req_obj(self.{ident(p)})?;\n"
+            )
         common = [f for f in m.fields if not f.kinds]
         for f in common:
             if f.wire:
                 out.append(f"        let {f.name} = {decode_expr(f, raw_of(f), f.optional)};\n")
         if m.kinds:
-            out.append(f"        let mut kind = \"{m.kinds[-1]}\";\n")
+            out.append(f'        let mut kind = "{m.kinds[-1]}";\n')
             kf = [f for f in m.fields if f.kinds]
             for f in kf:
                 out.append(f"        let mut {f.name} = None;\n")
@@ -284,13 +319,14 @@ def gen_rust(messages: list[Message], records: list[Message], tags: dict[str, st
                 members = [f for f in kf if k in f.kinds]
                 names = ", ".join(f"k_{f.name}" for f in members)
                 exprs = ", ".join(
-                    ("Some(" + decode_expr(f, raw_of(f), False) + ")") if not f.kinds[k]
+                    ("Some(" + decode_expr(f, raw_of(f), False) + ")")
+                    if not f.kinds[k]
                     else decode_expr(f, raw_of(f), True)
                     for f in members
                 )
                 keyword = "if" if i == 0 else "} else if"
                 out.append(f"        {keyword} let Some(({names},)) = (|| Some(({exprs},)))() {{\n")
-                out.append(f"            kind = \"{k}\";\n")
+                out.append(f'            kind = "{k}";\n')
                 for f in members:
                     out.append(f"            {f.name} = k_{f.name};\n")
             out.append("        }\n")
@@ -306,22 +342,29 @@ def gen_rust(messages: list[Message], records: list[Message], tags: dict[str, st
         assert len(m.fields) < 64
         out.append(f"fn {m.snake}_slot(key: &[u8]) -> Option<usize> {{\n    Some(match key {{\n")
         for i, f in enumerate(m.fields):
-            out.append(f"        b\"{f.key}\" => {i},\n")
+            out.append(f'        b"{f.key}" => {i},\n')
         out.append("        _ => return None,\n    })\n}\n\n")
         optional_mask = " | ".join(f"1 << {i}" for i, f in enumerate(m.fields) if f.optional) or "0"
         out.append(f"/// The flat fast path of `{m.name}`; None means: take the general path.\n")
         out.append(f"pub(super) fn flat_{m.snake}(text: &str) -> Option<{m.name}> {{\n")
         out.append(f"    const REQUIRED: u64 = flat::required({len(m.fields)}, {optional_mask});\n")
         out.append(f"    let mut m = {m.name}::default();\n")
-        out.append(f"    let seen = flat::scan(text, {m.snake}_slot, |slot, s| {{\n        match slot {{\n")
+        out.append(
+            f"    let seen = flat::scan(text, {m.snake}_slot, |slot, s| {{\n        match slot {{\n"
+        )
         for i, f in enumerate(m.fields):
-            read = {"str": "string", "mt": "message_type", "u64": "uint", "bool": "boolean",
-                    "levels": "levels"}[f.type]
+            read = {
+                "str": "string",
+                "mt": "message_type",
+                "u64": "uint",
+                "bool": "boolean",
+                "levels": "levels",
+            }[f.type]
             if f.optional:
                 out.append(f"            {i} => m.{f.name} = s.optional(flat::Scanner::{read})?,\n")
             else:
                 out.append(f"            {i} => m.{f.name} = s.{read}()?,\n")
-        out.append("            _ => unreachable!(\"slots come from the slot table\"),\n")
+        out.append('            _ => unreachable!("slots come from the slot table"),\n')
         out.append("        }\n        Some(())\n    })?;\n")
         out.append("    (seen & REQUIRED == REQUIRED).then_some(m)\n}\n\n")
     return "".join(out).rstrip() + "\n"
@@ -330,7 +373,7 @@ def gen_rust(messages: list[Message], records: list[Message], tags: dict[str, st
 PROPERTY_RS = {
     "request_id": "    #[getter]\n    fn request_id(&self) -> Option<u64> { self.0.id }\n",
     "is_error": "    #[getter]\n    fn is_error(&self) -> bool { true }\n",
-    "is_snapshot": "    #[getter]\n    fn is_snapshot(&self) -> bool { self.0.message_type == \"s\" }\n",
+    "is_snapshot": '    #[getter]\n    fn is_snapshot(&self) -> bool { self.0.message_type == "s" }\n',
     "is_success": "    /// processed, published, submitted and finalized are successes.\n    #[getter]\n    fn is_success(&self) -> bool { is_success(&self.0.status) }\n",
 }
 
@@ -339,7 +382,9 @@ def cached(m: Message, f: Field) -> bool:
     """Whether the pyclass keeps the field's Python object once read: the lists and records, whose
     conversion builds many objects. A scalar is cheaper to convert again than to cache (measured:
     docs/BENCHMARKS_RESULTS.md, "Attribute cache")."""
-    return rust_type(m, f).removeprefix("Option<").startswith("Vec<") or f.type.startswith("record:")
+    return rust_type(m, f).removeprefix("Option<").startswith("Vec<") or f.type.startswith(
+        "record:"
+    )
 
 
 def class_fields(m: Message) -> str:
@@ -354,19 +399,31 @@ def class_fields(m: Message) -> str:
 
 def gen_pyclasses(messages: list[Message], records: list[Message]) -> str:
     out = [f"//! {HEADER}\n\n"]
-    out.append("use pyo3::prelude::*;\n\nuse super::messages::{is_success, new_message, Attr, Message, Record};\n")
+    out.append(
+        "use pyo3::prelude::*;\n\nuse super::messages::{is_success, new_message, Attr, Message, Record};\n"
+    )
     out.append("use crate::protocol::messages as wire;\nuse crate::protocol::ServerMessage;\n\n")
     for r in records:
-        out.append(f"record_class!({r.name}, \"{r.name}\", wire::{r.name}, {class_fields(r)} {{}});\n\n")
+        out.append(
+            f'record_class!({r.name}, "{r.name}", wire::{r.name}, {class_fields(r)} {{}});\n\n'
+        )
     for m in messages:
         body = "".join(PROPERTY_RS[p] for p in m.properties)
-        out.append(f"message_class!({m.name}, \"{m.name}\", wire::{m.name}, {class_fields(m)} {{\n{body}}});\n\n")
+        out.append(
+            f'message_class!({m.name}, "{m.name}", wire::{m.name}, {class_fields(m)} {{\n{body}}});\n\n'
+        )
     out.append("/// Builds the Python object of a parsed message (on the loop thread).\n")
-    out.append("pub fn to_python(py: Python<'_>, message: ServerMessage) -> PyResult<Bound<'_, PyAny>> {\n    match message {\n")
+    out.append(
+        "pub fn to_python(py: Python<'_>, message: ServerMessage) -> PyResult<Bound<'_, PyAny>> {\n    match message {\n"
+    )
     for m in messages:
-        out.append(f"        ServerMessage::{m.name}(m) => new_message(py, {m.name}(m, Default::default())),\n")
+        out.append(
+            f"        ServerMessage::{m.name}(m) => new_message(py, {m.name}(m, Default::default())),\n"
+        )
     out.append("    }\n}\n\n")
-    out.append("pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {\n    m.add_class::<Message>()?;\n")
+    out.append(
+        "pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {\n    m.add_class::<Message>()?;\n"
+    )
     for m in messages + records:
         out.append(f"    m.add_class::<{m.name}>()?;\n")
     out.append("    Ok(())\n}\n")
@@ -376,8 +433,16 @@ def gen_pyclasses(messages: list[Message], records: list[Message]) -> str:
 # --- Python -------------------------------------------------------------------------------------
 
 PY_TYPES = {
-    "str": "str", "bool": "bool", "u16": "int", "i32": "int", "i64": "int", "u64": "int",
-    "u64str": "int", "mt": "str", "levels": "list[tuple[str, str]]", "strs": "list[str]",
+    "str": "str",
+    "bool": "bool",
+    "u16": "int",
+    "i32": "int",
+    "i64": "int",
+    "u64": "int",
+    "u64str": "int",
+    "mt": "str",
+    "levels": "list[tuple[str, str]]",
+    "strs": "list[str]",
     "u64s": "list[int]",
 }
 
@@ -408,15 +473,21 @@ PROPERTY_PYI = {
 
 def gen_pure_messages(messages: list[Message], records: list[Message]) -> str:
     names = sorted([m.name for m in messages + records] + ["Message", "Record"])
-    out = [f'"""Server message classes of the pure backend, mirroring `bullet_ws._core`.\n\n{HEADER}\n"""\n\n']
+    out = [
+        f'"""Server message classes of the pure backend, mirroring `bullet_ws._core`.\n\n{HEADER}\n"""\n\n'
+    ]
     out.append("from __future__ import annotations\n\nfrom typing import ClassVar\n\n")
-    out.append("from bullet_ws.pure._message_base import SUCCESS_STATUSES, Message, Record, _message_class\n\n")
+    out.append(
+        "from bullet_ws.pure._message_base import SUCCESS_STATUSES, Message, Record, _message_class\n\n"
+    )
     out.append("__all__ = [\n" + "".join(f'    "{n}",\n' for n in names) + "]\n\n")
     for m in records + messages:
         base = "Record" if m.record else "Message"
         names = [f.name for f in m.fields]
-        chunks = [" ".join(names[i:i + 8]) for i in range(0, len(names), 8)]
-        fields = '"\n    " '.join(f'"{c}' for c in chunks) + '"' if len(chunks) > 1 else f'"{chunks[0]}"'
+        chunks = [" ".join(names[i : i + 8]) for i in range(0, len(names), 8)]
+        fields = (
+            '"\n    " '.join(f'"{c}' for c in chunks) + '"' if len(chunks) > 1 else f'"{chunks[0]}"'
+        )
         fields = fields.replace('"\n    " "', ' "\n    "')
         out.append(f'\n@_message_class({fields})\nclass {m.name}({base}):\n    """{m.doc}"""\n\n')
         for p in m.properties:
@@ -440,32 +511,41 @@ def pure_kind(f: Field) -> str:
     return t
 
 
-def gen_pure_wire(messages: list[Message], records: list[Message], tags: dict[str, str],
-                  untagged: list[str]) -> str:
+def gen_pure_wire(
+    messages: list[Message], records: list[Message], tags: dict[str, str], untagged: list[str]
+) -> str:
     out = [f'"""The pure parser\'s tables.\n\n{HEADER}\n"""\n\n']
     out.append("# class -> (attribute, wire key, kind, optional, {kind: optional within it})\n")
     out.append("FIELDS: dict[str, tuple[tuple[str, str, str, bool, dict[str, bool]], ...]] = {\n")
     for m in records + messages:
         out.append(f'    "{m.name}": (\n')
         for f in m.fields:
-            out.append(f'        ("{f.name}", "{f.key}", "{pure_kind(f)}", {f.optional}, {f.kinds!r}),\n')
+            out.append(
+                f'        ("{f.name}", "{f.key}", "{pure_kind(f)}", {f.optional}, {f.kinds!r}),\n'
+            )
         out.append("    ),\n")
     out.append("}\n\n")
     out.append("# The tagged candidate: `e` -> class.\nTAGGED: dict[str, str] = {\n")
     for m in messages:
         for t in m.tags:
             out.append(f'    "{t}": "{m.name}",\n')
-    out.append("}\n\n# OrderResult's tags: `e` -> `method`.\nORDER_RESULT_TAGS: dict[str, str] = {\n")
+    out.append(
+        "}\n\n# OrderResult's tags: `e` -> `method`.\nORDER_RESULT_TAGS: dict[str, str] = {\n"
+    )
     for t, method in tags.items():
         out.append(f'    "{t}": "{method}",\n')
-    out.append("}\n\n# The untagged candidates, in the SDK's order.\nUNTAGGED: tuple[str, ...] = (\n")
+    out.append(
+        "}\n\n# The untagged candidates, in the SDK's order.\nUNTAGGED: tuple[str, ...] = (\n"
+    )
     for name in untagged:
         out.append(f'    "{name}",\n')
     out.append(")\n\n# Untagged candidates strict on `e`.\nSTRICT_TAG: dict[str, str] = {\n")
     for m in messages:
         if m.tag:
             out.append(f'    "{m.name}": "{m.tag}",\n')
-    out.append("}\n\n# Sub-kinds by field presence, tried in order; the last is the fallback.\nKINDS: dict[str, tuple[str, ...]] = {\n")
+    out.append(
+        "}\n\n# Sub-kinds by field presence, tried in order; the last is the fallback.\nKINDS: dict[str, tuple[str, ...]] = {\n"
+    )
     for m in messages:
         if m.kinds:
             out.append(f'    "{m.name}": {tuple(m.kinds)!r},\n')
@@ -477,11 +557,13 @@ def gen_pyi(messages: list[Message], records: list[Message]) -> str:
     out = []
     for m in records + messages:
         base = "Record" if m.record else "Message"
-        out.append(f"@final\nclass {m.name}({base}):\n    \"\"\"{m.doc}\"\"\"\n\n")
+        out.append(f'@final\nclass {m.name}({base}):\n    """{m.doc}"""\n\n')
         args = ", ".join(f'"{f.name}"' for f in m.fields)
         out.append(f"    __match_args__ = ({args}{',' if len(m.fields) == 1 else ''})\n")
         for f in m.fields:
-            out.append(f"    @property\n    def {f.name}(self) -> {py_type(f)}:\n        \"\"\"{f.doc}\"\"\"\n")
+            out.append(
+                f'    @property\n    def {f.name}(self) -> {py_type(f)}:\n        """{f.doc}"""\n'
+            )
         for p in m.properties:
             out.append(PROPERTY_PYI[p])
         out.append("\n")
@@ -506,8 +588,13 @@ def gen_api_table(messages: list[Message], records: list[Message]) -> str:
 
 
 def rustfmt(text: str) -> str:
-    done = subprocess.run(["rustfmt", "--edition", "2021", "--emit", "stdout"], input=text,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["rustfmt", "--edition", "2021", "--emit", "stdout"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout
 
 
@@ -527,10 +614,18 @@ def outputs() -> dict[pathlib.Path, str]:
         ROOT / "src/python/message_classes.rs": rustfmt(gen_pyclasses(messages, records)),
         ROOT / "python/bullet_ws/pure/messages.py": gen_pure_messages(messages, records),
         ROOT / "python/bullet_ws/pure/_wire.py": gen_pure_wire(messages, records, tags, untagged),
-        pyi: splice(pyi, "# BEGIN GENERATED: messages (scripts/gen_spec.py)\n",
-                    "# END GENERATED: messages", gen_pyi(messages, records) + "\n"),
-        api: splice(api, "<!-- BEGIN GENERATED: messages (scripts/gen_spec.py) -->\n",
-                    "<!-- END GENERATED: messages -->", gen_api_table(messages, records) + "\n"),
+        pyi: splice(
+            pyi,
+            "# BEGIN GENERATED: messages (scripts/gen_spec.py)\n",
+            "# END GENERATED: messages",
+            gen_pyi(messages, records) + "\n",
+        ),
+        api: splice(
+            api,
+            "<!-- BEGIN GENERATED: messages (scripts/gen_spec.py) -->\n",
+            "<!-- END GENERATED: messages -->",
+            gen_api_table(messages, records) + "\n",
+        ),
     }
 
 

@@ -103,7 +103,7 @@ def test_no_extension_falls_back_to_pure_with_exactly_one_warning() -> None:
         ("bullet_ws._core", 'ImportError("undefined symbol: PyFoo_Bar")'),
         # A bug on the native side that happens to be a missing module, but not the extension.
         ("bullet_ws._native", 'ModuleNotFoundError("No module named \'x\'", name="x")'),
-        ("bullet_ws._native", 'ImportError("cannot import name \'y\'")'),
+        ("bullet_ws._native", "ImportError(\"cannot import name 'y'\")"),
     ],
 )
 def test_any_other_import_error_propagates(module: str, error: str) -> None:

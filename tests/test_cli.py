@@ -281,7 +281,8 @@ def test_mock_exchange_server_rules_options(capsys: pytest.CaptureFixture[str]) 
     args = parser.parse_args(["mock-exchange", "--idle-close", "60", "--max-duration", "0.5"])
     assert (args.idle_close, args.max_duration) == (60.0, 0.5)
     assert (parser.parse_args(["mock-exchange"]).idle_close, args.run) == (
-        None, cli.run_mock_exchange,
+        None,
+        cli.run_mock_exchange,
     )
     for bad in (["--idle-close", "1e300"], ["--max-duration", "-1"], ["--idle-close", "nan"]):
         assert cli.run_mock_exchange(parser.parse_args(["mock-exchange", *bad])) == 2

@@ -20,12 +20,39 @@ pytestmark = pytest.mark.timeout(30)
 TX = "AAECAwQFBgc="
 
 PUBLIC_NAMES = {
-    "connect", "ManagedWebSocket", "ManagedWsConfig", "Topic", "OrderbookDepth",
-    "KlineInterval", "Reconnecting", "Reconnected", "Disconnected", "Stats", "Message", "Status",
-    "Pong", "SubscribeResult", "UnsubscribeResult", "ListSubscriptionsResult", "OrderResult",
-    "ErrorMessage", "DepthUpdate", "AggTrade", "BookTicker", "MarkPrice", "ForceOrder",
-    "OrderUpdate", "Unknown", "parse_message", "BulletWsError", "ConnectError",
-    "ConnectTimeout", "HandshakeError", "ManagedWsError", "StoppedError", "BusyError",
+    "connect",
+    "ManagedWebSocket",
+    "ManagedWsConfig",
+    "Topic",
+    "OrderbookDepth",
+    "KlineInterval",
+    "Reconnecting",
+    "Reconnected",
+    "Disconnected",
+    "Stats",
+    "Message",
+    "Status",
+    "Pong",
+    "SubscribeResult",
+    "UnsubscribeResult",
+    "ListSubscriptionsResult",
+    "OrderResult",
+    "ErrorMessage",
+    "DepthUpdate",
+    "AggTrade",
+    "BookTicker",
+    "MarkPrice",
+    "ForceOrder",
+    "OrderUpdate",
+    "Unknown",
+    "parse_message",
+    "BulletWsError",
+    "ConnectError",
+    "ConnectTimeout",
+    "HandshakeError",
+    "ManagedWsError",
+    "StoppedError",
+    "BusyError",
 }
 
 
@@ -37,15 +64,27 @@ def test_public_names(backend: ModuleType) -> None:
 
 def test_shared_classes_are_the_same_objects(native: ModuleType, pure: ModuleType) -> None:
     """Config, events, topics and errors are shared, so `except`/`isinstance` work across."""
-    for name in ("ManagedWsConfig", "Topic", "Reconnecting", "Stats", "ConnectError",
-                 "StoppedError", "BusyError"):
+    for name in (
+        "ManagedWsConfig",
+        "Topic",
+        "Reconnecting",
+        "Stats",
+        "ConnectError",
+        "StoppedError",
+        "BusyError",
+    ):
         assert getattr(native, name) is getattr(pure, name)
 
 
 @pytest.mark.parametrize(
     ("url", "error"),
-    [("nowhere", ValueError), ("ftp://x.y", ValueError), ("ws://", ValueError),
-     (42, TypeError), (None, TypeError)],
+    [
+        ("nowhere", ValueError),
+        ("ftp://x.y", ValueError),
+        ("ws://", ValueError),
+        (42, TypeError),
+        (None, TypeError),
+    ],
 )
 def test_connect_rejects_bad_urls_at_once(backend: ModuleType, url: Any, error: type) -> None:
     with pytest.raises(error, match="^url"):

@@ -95,7 +95,13 @@ def test_market_maker_quotes_pauses_and_reconciles(example: Any, backend_flag: l
     mock = _mock(rate=200.0)
     try:
         p = example(
-            "market_maker.py", "--url", mock.url, "--refresh", "0.05", "--duration", "90",
+            "market_maker.py",
+            "--url",
+            mock.url,
+            "--refresh",
+            "0.05",
+            "--duration",
+            "90",
             *backend_flag,
         )
         expect(p, "started ")
@@ -152,9 +158,7 @@ def test_market_maker_quotes_pauses_and_reconciles(example: Any, backend_flag: l
             quoted[int(f["id"])] = f
             assert float(f["bid"]) < float(f["mid"]) < float(f["ask"]), line
             assert float(f["best_bid"]) < float(f["best_ask"]), line
-    settled = {
-        int(fields(line)["id"]) for line in out if line.startswith(("acked ", "rejected "))
-    }
+    settled = {int(fields(line)["id"]) for line in out if line.startswith(("acked ", "rejected "))}
     submits = _submits(mock)
     sent = {r["id"]: r for r in submits}
     assert len(sent) == len(submits), "a quote was sent twice"
@@ -186,8 +190,19 @@ def test_recorder_writes_every_trade_once(
     mock = _mock(rate=150.0, shared_sequence=True)
     try:
         p = example(
-            "recorder.py", "--url", mock.url, "--symbols", ",".join(symbols), "--out",
-            str(tmp_path), "--max-events", "600", "--rotate-rows", "100", "--duration", "60",
+            "recorder.py",
+            "--url",
+            mock.url,
+            "--symbols",
+            ",".join(symbols),
+            "--out",
+            str(tmp_path),
+            "--max-events",
+            "600",
+            "--rotate-rows",
+            "100",
+            "--duration",
+            "60",
             *backend_flag,
         )
         expect(p, "recording ")
@@ -220,8 +235,17 @@ def test_recorder_parquet(example: Any, tmp_path: pathlib.Path) -> None:
     mock = _mock(rate=200.0)
     try:
         p = example(
-            "recorder.py", "--url", mock.url, "--symbols", "BTC-USD", "--out", str(tmp_path),
-            "--format", "parquet", "--max-events", "50",
+            "recorder.py",
+            "--url",
+            mock.url,
+            "--symbols",
+            "BTC-USD",
+            "--out",
+            str(tmp_path),
+            "--format",
+            "parquet",
+            "--max-events",
+            "50",
         )
         assert p.wait(60) == 0, p.stderr_text()
     finally:
@@ -236,8 +260,16 @@ def test_latency_monitor_prints_sane_lines(example: Any, backend_flag: list[str]
     mock = _mock(rate=500.0)
     try:
         p = example(
-            "latency_monitor.py", "--url", mock.url, "--interval", "0.2", "--intervals", "3",
-            "--duration", "60", *backend_flag,
+            "latency_monitor.py",
+            "--url",
+            mock.url,
+            "--interval",
+            "0.2",
+            "--intervals",
+            "3",
+            "--duration",
+            "60",
+            *backend_flag,
         )
         assert p.wait(60) == 0, p.stderr_text()
     finally:

@@ -159,8 +159,13 @@ def test_a_tx_with_a_lone_surrogate_is_refused(backend: ModuleType) -> None:
 
 # --- row 7: durations and sizes the runtime can represent -----------------------------------------
 
-DURATIONS = ["initial_backoff", "max_backoff", "connection_timeout", "idle_timeout",
-             "backoff_reset_after"]
+DURATIONS = [
+    "initial_backoff",
+    "max_backoff",
+    "connection_timeout",
+    "idle_timeout",
+    "backoff_reset_after",
+]
 SIZES = ["channel_capacity", "max_message_size", "queue_max_bytes"]
 
 
@@ -190,14 +195,20 @@ def test_sizes_beyond_the_bound_are_refused_at_connect(
 
 
 def test_the_bounds_themselves_are_accepted() -> None:
-    config = ManagedWsConfig(**dict.fromkeys(DURATIONS, MAX_DURATION), **dict.fromkeys(SIZES, MAX_SIZE))
+    config = ManagedWsConfig(
+        **dict.fromkeys(DURATIONS, MAX_DURATION), **dict.fromkeys(SIZES, MAX_SIZE)
+    )
     assert config.idle_timeout == MAX_DURATION and config.queue_max_bytes == MAX_SIZE
 
 
 async def test_the_largest_durations_survive_a_reconnect(backend: ModuleType, mock: Any) -> None:
     """The native task used to panic adding idle_timeout to an Instant at the first reconnect."""
-    overrides = options(idle_timeout=MAX_DURATION, backoff_reset_after=MAX_DURATION,
-                        max_backoff=MAX_DURATION, connection_timeout=MAX_DURATION)
+    overrides = options(
+        idle_timeout=MAX_DURATION,
+        backoff_reset_after=MAX_DURATION,
+        max_backoff=MAX_DURATION,
+        connection_timeout=MAX_DURATION,
+    )
     async with backend.connect(mock.url, **overrides) as ws:
         ws.subscribe([TOPIC])
         await next_of(ws, backend.AggTrade)

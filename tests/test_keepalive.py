@@ -90,9 +90,7 @@ async def test_without_keepalive_the_quiet_connection_is_cut(
         assert mock.connection(0).closed_by == "server"
 
 
-async def test_user_ping_gets_its_pong_while_keepalives_run(
-    backend: ModuleType, mock: Any
-) -> None:
+async def test_user_ping_gets_its_pong_while_keepalives_run(backend: ModuleType, mock: Any) -> None:
     async with backend.connect(mock.url, **options(keepalive_interval=0.05)) as ws:
         await until(lambda: ws.stats.keepalives_sent >= 3)
         events = await collect_until_pong(ws, backend, 5)
@@ -102,9 +100,7 @@ async def test_user_ping_gets_its_pong_while_keepalives_run(
         assert pong.id is None
 
 
-async def test_every_send_resets_the_keepalive_clock(
-    backend: ModuleType, mock: Any
-) -> None:
+async def test_every_send_resets_the_keepalive_clock(backend: ModuleType, mock: Any) -> None:
     """A client that sends on its own more often than keepalive_interval sends no keepalive."""
     async with backend.connect(mock.url, **options(keepalive_interval=0.4)) as ws:
         started = time.monotonic()
@@ -147,12 +143,17 @@ async def test_reserved_ids_are_refused_at_the_call(
 
 @pytest.mark.parametrize(
     ("value", "error"),
-    [(-1, ValueError), (float("nan"), ValueError), (float("inf"), ValueError),
-     (1e300, ValueError), (86_400.5, ValueError), (True, TypeError), ("20", TypeError)],
+    [
+        (-1, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        (1e300, ValueError),
+        (86_400.5, ValueError),
+        (True, TypeError),
+        ("20", TypeError),
+    ],
 )
-def test_keepalive_interval_is_validated(
-    backend: ModuleType, value: Any, error: type
-) -> None:
+def test_keepalive_interval_is_validated(backend: ModuleType, value: Any, error: type) -> None:
     with pytest.raises(error, match="^keepalive_interval"):
         backend.connect("ws://127.0.0.1:9/ws", keepalive_interval=value)
 
@@ -178,14 +179,19 @@ async def test_disconnecting_status_is_delivered_and_logged(
         status = await next_of(ws, backend.Status)
         seen_at = time.monotonic()
         assert (status.status, status.reason, status.client_id) == (
-            "disconnecting", "max_duration", "ws_0",
+            "disconnecting",
+            "max_duration",
+            "ws_0",
         )
 
         def warned() -> list[logging.LogRecord]:
             return [
-                r for r in caplog.records
-                if r.name.startswith("bullet_ws") and r.levelno == logging.WARNING
-                and "max_duration" in r.getMessage() and "disconnecting" in r.getMessage()
+                r
+                for r in caplog.records
+                if r.name.startswith("bullet_ws")
+                and r.levelno == logging.WARNING
+                and "max_duration" in r.getMessage()
+                and "disconnecting" in r.getMessage()
             ]
 
         await until(lambda: bool(warned()))

@@ -385,7 +385,33 @@ async def test_every_stream_shape_and_sequence() -> None:
     trades = [m for m in msgs if m["e"] == "aggTrade"]
     assert [t["a"] for t in trades] == list(range(1, 11))
     # The live shape (PROTOCOL.md §10.3): 25 keys, the DEX fields as placeholders.
-    live = ["e", "E", "s", "a", "p", "q", "f", "l", "T", "m", "th", "ua", "oi", "mk", "ff", "lq", "fe", "nf", "fa", "co", "sd", "ft", "z", "Z", "rs"]
+    live = [
+        "e",
+        "E",
+        "s",
+        "a",
+        "p",
+        "q",
+        "f",
+        "l",
+        "T",
+        "m",
+        "th",
+        "ua",
+        "oi",
+        "mk",
+        "ff",
+        "lq",
+        "fe",
+        "nf",
+        "fa",
+        "co",
+        "sd",
+        "ft",
+        "z",
+        "Z",
+        "rs",
+    ]
     assert all(list(t) == live for t in trades)
     assert all((t["ua"], t["co"], t["ft"], t["rs"]) == ("", 0, "", "0") for t in trades)
     for symbol, levels in [("ETH-USD", 5), ("SOL-USD", 20)]:
@@ -580,8 +606,12 @@ async def test_idle_close_after_no_text_message() -> None:
             await ws.ping()  # a control frame does not count
             status = await recv_json(ws)
             assert status == _AnyE(
-                {"e": "status", "status": "disconnecting", "clientId": "ws_0",
-                 "reason": "idle_timeout"}
+                {
+                    "e": "status",
+                    "status": "disconnecting",
+                    "clientId": "ws_0",
+                    "reason": "idle_timeout",
+                }
             )
             assert time.monotonic() - quiet_from >= 0.35
             exc = await closed(ws)

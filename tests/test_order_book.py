@@ -36,11 +36,20 @@ def feeder(backend: ModuleType) -> Any:
 
 
 def frame(mt: str, pu: int, u: int, bids: Levels, asks: Levels, symbol: str = SYMBOL) -> str:
-    return json.dumps({
-        "e": "depthUpdate", "E": 1_700_000_000_000_000 + u, "T": 1, "s": symbol, "U": pu + 1,
-        "u": u, "pu": pu, "b": [list(level) for level in bids],
-        "a": [list(level) for level in asks], "mt": mt,
-    })
+    return json.dumps(
+        {
+            "e": "depthUpdate",
+            "E": 1_700_000_000_000_000 + u,
+            "T": 1,
+            "s": symbol,
+            "U": pu + 1,
+            "u": u,
+            "pu": pu,
+            "b": [list(level) for level in bids],
+            "a": [list(level) for level in asks],
+            "mt": mt,
+        }
+    )
 
 
 class Reference:
@@ -70,11 +79,15 @@ def price_text(cents: int, rng: random.Random) -> str:
     """One price, spelled in one of the ways a decimal can be: numerically equal spellings must
     be one level, and text order is not price order ("99.5" > "100" as text)."""
     whole, frac = divmod(cents, 100)
-    return rng.choice([
-        f"{whole}.{frac:02d}", f"{whole}.{frac:02d}0", f"0{whole}.{frac:02d}",
-        f"{whole}" if frac == 0 else f"{whole}.{frac:02d}",
-        f"{whole}.{frac // 10}" if frac % 10 == 0 else f"{whole}.{frac:02d}",
-    ])
+    return rng.choice(
+        [
+            f"{whole}.{frac:02d}",
+            f"{whole}.{frac:02d}0",
+            f"0{whole}.{frac:02d}",
+            f"{whole}" if frac == 0 else f"{whole}.{frac:02d}",
+            f"{whole}.{frac // 10}" if frac % 10 == 0 else f"{whole}.{frac:02d}",
+        ]
+    )
 
 
 def random_levels(rng: random.Random, snapshot: bool) -> tuple[Levels, Levels]:
@@ -159,13 +172,29 @@ def test_book_logic_equals_a_reference_over_10000_updates_with_gaps(backend: Mod
 def test_prices_order_by_value_and_zero_quantities_remove(backend: ModuleType) -> None:
     books = feeder(backend)
     books.subscribe([TOPIC], 0.0)
-    books.feed(frame("s", 0, 5, [("99.5", "1"), ("100", "2"), ("9.75", "3")],
-                     [("100.25", "1"), ("1000", "2"), ("200", "3")]), 0.0)
+    books.feed(
+        frame(
+            "s",
+            0,
+            5,
+            [("99.5", "1"), ("100", "2"), ("9.75", "3")],
+            [("100.25", "1"), ("1000", "2"), ("200", "3")],
+        ),
+        0.0,
+    )
     book = books.book(SYMBOL)
     assert book.bids() == [("100", "2"), ("99.5", "1"), ("9.75", "3")]
     assert book.asks(2) == [("100.25", "1"), ("200", "3")]
-    books.feed(frame("u", 5, 6, [("100.00", "7"), ("99.50", "0.000"), ("x", "1"), ("5", "-1")],
-                     [("100.250", "0")]), 0.0)
+    books.feed(
+        frame(
+            "u",
+            5,
+            6,
+            [("100.00", "7"), ("99.50", "0.000"), ("x", "1"), ("5", "-1")],
+            [("100.250", "0")],
+        ),
+        0.0,
+    )
     assert book.bids() == [("100.00", "7"), ("9.75", "3")]
     assert (book.best_ask, book.best_bid) == (("200", "3"), ("100.00", "7"))
     assert (book.last_update_id, book.event_time) == (6, 1_700_000_000_000_006)
@@ -238,13 +267,16 @@ async def test_a_depth_gap_is_healed(backend: ModuleType, mock_factory: Any) -> 
         assert book.is_synced
         requests = [(r["method"], r["id"], r.get("params")) for r in mock.requests(0)]
         assert requests == [
-            ("SUBSCRIBE", 1, [TOPIC]), ("UNSUBSCRIBE", None, [TOPIC]), ("SUBSCRIBE", None, [TOPIC]),
+            ("SUBSCRIBE", 1, [TOPIC]),
+            ("UNSUBSCRIBE", None, [TOPIC]),
+            ("SUBSCRIBE", None, [TOPIC]),
         ]
         await assert_book_follows_the_exchange(ws, backend, book, mock)
 
 
-async def assert_book_follows_the_exchange(ws: Any, backend: ModuleType, book: Any,
-                                           mock: Any) -> None:
+async def assert_book_follows_the_exchange(
+    ws: Any, backend: ModuleType, book: Any, mock: Any
+) -> None:
     """From the next snapshot on, a reference built from the delivered messages equals every
     later periodic snapshot (the exchange's whole state) and, once the exchange is quiet, the
     book."""

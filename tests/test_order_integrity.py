@@ -88,8 +88,9 @@ class ResettingServer:
 
     async def handler(self, conn: Any) -> None:
         self.connections += 1
-        await conn.send(json.dumps(
-            {"e": "status", "E": 1, "status": "connected", "clientId": "raw"}))
+        await conn.send(
+            json.dumps({"e": "status", "E": 1, "status": "connected", "clientId": "raw"})
+        )
         async for frame in conn:
             if '"ORDER.' in frame or '"SUBMIT"' in frame:
                 self.orders.append(frame)
@@ -161,8 +162,14 @@ async def test_order_max_age_refuses_orders_that_waited_out_an_outage(
 
 
 @pytest.mark.parametrize(
-    ("value", "error"), [(0, ValueError), (-1.0, ValueError), (float("nan"), ValueError),
-                         ("1", TypeError), (True, TypeError)],
+    ("value", "error"),
+    [
+        (0, ValueError),
+        (-1.0, ValueError),
+        (float("nan"), ValueError),
+        ("1", TypeError),
+        (True, TypeError),
+    ],
 )
 def test_order_max_age_is_validated(value: Any, error: type[Exception]) -> None:
     with pytest.raises(error, match="order_max_age"):
@@ -178,5 +185,3 @@ def test_order_unacked_is_exported(native: ModuleType, pure: ModuleType) -> None
             pass
         case _:
             pytest.fail("OrderUnacked did not match")
-
-

@@ -126,9 +126,7 @@ def test_a_socket_left_by_an_exception_stops_without_the_cycle_collector(
         gc.enable()
 
 
-async def test_a_dropped_socket_stops_by_reference_counting(
-    backend: ModuleType, mock: Any
-) -> None:
+async def test_a_dropped_socket_stops_by_reference_counting(backend: ModuleType, mock: Any) -> None:
     """Within a running loop, a socket that nothing refers to any more stops at once: none of
     its own objects (awaitables, doorbell, futures) refers back to it."""
 

@@ -34,10 +34,12 @@ U64_MAX = 2**64 - 1
 LIVE = [x for x in (DATA / "live_2026.jsonl").read_text("utf-8").splitlines() if x.strip()]
 
 _text = st.text(
-    alphabet=st.sampled_from('aZ09-_.@ "\\/\u00e9\u4e2d\U0001f600\x01\ud800\udbff\udc00'), max_size=6
+    alphabet=st.sampled_from('aZ09-_.@ "\\/\u00e9\u4e2d\U0001f600\x01\ud800\udbff\udc00'),
+    max_size=6,
 )
 _u64 = st.one_of(
-    st.integers(0, 3), st.sampled_from([U64_MAX, U64_MAX + 1, 2**63, 65535, 65536]),
+    st.integers(0, 3),
+    st.sampled_from([U64_MAX, U64_MAX + 1, 2**63, 65535, 65536]),
     st.integers(0, U64_MAX),
 )
 _int = st.one_of(_u64, st.integers(-(2**63) - 1, 0))
@@ -74,9 +76,7 @@ _WRONG = st.sampled_from([1.5, -1, "1", True, [], {}, [["1"]], "s", 0])
 
 
 def _value(kind: str) -> st.SearchStrategy[Any]:
-    return st.one_of(
-        _valid(kind), _valid(kind), _valid(kind), _valid(kind), st.none(), _WRONG
-    )
+    return st.one_of(_valid(kind), _valid(kind), _valid(kind), _valid(kind), st.none(), _WRONG)
 
 
 def _record(name: str) -> st.SearchStrategy[Any]:
@@ -108,10 +108,23 @@ def _object(draw: st.DrawFn, name: str) -> Any:
 
 
 _TAGS = sorted(set(_wire.TAGGED) | set(_wire.ORDER_RESULT_TAGS) | set(_wire.STRICT_TAG.values()))
-_E = st.sampled_from(_TAGS + ["aggTrade", "depthUpdate", "bookTicker", "markPriceUpdate",
-                              "forceOrder", "orderTradeUpdate", "x"])
-_MESSAGES = [name for name in _wire.FIELDS if name in _wire.UNTAGGED or name in _wire.TAGGED.values()
-             or name == "OrderResult"]
+_E = st.sampled_from(
+    _TAGS
+    + [
+        "aggTrade",
+        "depthUpdate",
+        "bookTicker",
+        "markPriceUpdate",
+        "forceOrder",
+        "orderTradeUpdate",
+        "x",
+    ]
+)
+_MESSAGES = [
+    name
+    for name in _wire.FIELDS
+    if name in _wire.UNTAGGED or name in _wire.TAGGED.values() or name == "OrderResult"
+]
 
 
 def _nest(depth: int, leaf: Any, as_object: bool) -> Any:

@@ -36,8 +36,15 @@ def fields(message: Any) -> dict[str, Any]:
 
 EXPECTED: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "status": [
-        ("Status", {"event_time": 1706745600000000, "status": "connected",
-                    "client_id": "ws_abc123", "reason": None}),
+        (
+            "Status",
+            {
+                "event_time": 1706745600000000,
+                "status": "connected",
+                "client_id": "ws_abc123",
+                "reason": None,
+            },
+        ),
         ("Status", {"status": "disconnecting", "reason": "pong_timeout"}),
         ("Status", {"event_time": 1234567890, "client_id": "client-123"}),
     ],
@@ -46,11 +53,26 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("Pong", {"id": 4, "event_time": 1706745600000000}),
     ],
     "error": [
-        ("ErrorMessage", {"id": 1, "event_time": 1234567890, "code": -1004,
-                          "msg": "Invalid subscription format", "param": None}),
+        (
+            "ErrorMessage",
+            {
+                "id": 1,
+                "event_time": 1234567890,
+                "code": -1004,
+                "msg": "Invalid subscription format",
+                "param": None,
+            },
+        ),
         ("ErrorMessage", {"id": 2, "code": -2010, "msg": "Transaction execution unsuccessful"}),
-        ("ErrorMessage", {"id": 3, "code": -1122, "param": "FOO-USD@depth10",
-                          "msg": "symbol not found: FOO-USD"}),
+        (
+            "ErrorMessage",
+            {
+                "id": 3,
+                "code": -1122,
+                "param": "FOO-USD@depth10",
+                "msg": "symbol not found: FOO-USD",
+            },
+        ),
         ("ErrorMessage", {"id": 5, "code": -1010, "param": "BTC-USD@aggTrade"}),
     ],
     "subscribe_ack": [
@@ -62,22 +84,46 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("UnsubscribeResult", {"id": 6, "event_time": 1234567890, "result": "success"}),
     ],
     "list_subscriptions": [
-        ("ListSubscriptionsResult", {"id": 7, "event_time": 1234567890,
-                                     "topics": ["btcusdt@depth10", "ethusdt@aggTrade"]}),
-        ("ListSubscriptionsResult", {"id": 2,
-                                     "topics": ["BTC-USD@aggTrade", "ETH-USD@bookTicker"]}),
+        (
+            "ListSubscriptionsResult",
+            {"id": 7, "event_time": 1234567890, "topics": ["btcusdt@depth10", "ethusdt@aggTrade"]},
+        ),
+        (
+            "ListSubscriptionsResult",
+            {"id": 2, "topics": ["BTC-USD@aggTrade", "ETH-USD@bookTicker"]},
+        ),
     ],
     "order_result": [
-        ("OrderResult", {"method": "place", "id": 10, "event_time": 1706745600000000,
-                         "tx_id": "0xabc", "status": "processed", "order_ids": [1, 2],
-                         "client_order_ids": [100, 101], "is_success": True}),
-        ("OrderResult", {"method": "amend", "id": 11, "status": "published", "order_ids": [],
-                         "client_order_ids": [], "is_success": True}),
+        (
+            "OrderResult",
+            {
+                "method": "place",
+                "id": 10,
+                "event_time": 1706745600000000,
+                "tx_id": "0xabc",
+                "status": "processed",
+                "order_ids": [1, 2],
+                "client_order_ids": [100, 101],
+                "is_success": True,
+            },
+        ),
+        (
+            "OrderResult",
+            {
+                "method": "amend",
+                "id": 11,
+                "status": "published",
+                "order_ids": [],
+                "client_order_ids": [],
+                "is_success": True,
+            },
+        ),
         ("OrderResult", {"method": "amend", "id": 11, "tx_id": "0xdef"}),
-        ("OrderResult", {"method": "cancel_all", "id": 12, "order_ids": [1, 2, 3],
-                         "client_order_ids": []}),
-        ("OrderResult", {"method": "cancel", "id": 20, "order_ids": [5],
-                         "client_order_ids": [50]}),
+        (
+            "OrderResult",
+            {"method": "cancel_all", "id": 12, "order_ids": [1, 2, 3], "client_order_ids": []},
+        ),
+        ("OrderResult", {"method": "cancel", "id": 20, "order_ids": [5], "client_order_ids": [50]}),
         ("OrderResult", {"method": "place", "id": 1}),
         ("OrderResult", {"method": "cancel", "id": 1}),
         ("OrderResult", {"method": "amend", "id": 1}),
@@ -89,100 +135,279 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("OrderResult", {"id": 13, "status": "pending", "is_success": False}),
     ],
     "depth_update": [
-        ("DepthUpdate", {"event_type": "depthUpdate", "event_time": 1234567890,
-                         "transaction_time": 1234567890, "symbol": "BTCUSDT",
-                         "first_update_id": 100, "final_update_id": 200,
-                         "prev_final_update_id": 99, "bids": [("50000.00", "1.5")],
-                         "asks": [("50001.00", "2.0")], "message_type": "s",
-                         "is_snapshot": True}),
-        ("DepthUpdate", {"symbol": "BTC-USD", "prev_final_update_id": 0,
-                         "bids": [("64250.5", "0.120"), ("64250.0", "0.500"),
-                                  ("64249.0", "1.250")],
-                         "asks": [("64251.0", "0.080"), ("64252.5", "0.700"),
-                                  ("64254.0", "2.000")]}),
-        ("DepthUpdate", {"prev_final_update_id": 1, "bids": [("64250.5", "0")],
-                         "message_type": "u", "is_snapshot": False}),
+        (
+            "DepthUpdate",
+            {
+                "event_type": "depthUpdate",
+                "event_time": 1234567890,
+                "transaction_time": 1234567890,
+                "symbol": "BTCUSDT",
+                "first_update_id": 100,
+                "final_update_id": 200,
+                "prev_final_update_id": 99,
+                "bids": [("50000.00", "1.5")],
+                "asks": [("50001.00", "2.0")],
+                "message_type": "s",
+                "is_snapshot": True,
+            },
+        ),
+        (
+            "DepthUpdate",
+            {
+                "symbol": "BTC-USD",
+                "prev_final_update_id": 0,
+                "bids": [("64250.5", "0.120"), ("64250.0", "0.500"), ("64249.0", "1.250")],
+                "asks": [("64251.0", "0.080"), ("64252.5", "0.700"), ("64254.0", "2.000")],
+            },
+        ),
+        (
+            "DepthUpdate",
+            {
+                "prev_final_update_id": 1,
+                "bids": [("64250.5", "0")],
+                "message_type": "u",
+                "is_snapshot": False,
+            },
+        ),
     ],
     "agg_trade": [
-        ("AggTrade", {"event_type": "aggTrade", "event_time": 1234567890, "symbol": "BTCUSDT",
-                      "agg_trade_id": 12345, "price": "50000.00", "quantity": "1.5",
-                      "first_trade_id": 100, "last_trade_id": 105, "trade_time": 1234567890,
-                      "is_buyer_maker": True, "tx_hash": "0xabc123", "user_address": "0xdef456",
-                      "order_id": 999, "is_maker": True, "is_full_fill": False,
-                      "is_liquidation": False, "fee": "0.001", "net_fee": "0.001",
-                      "fee_asset": "USDT", "client_order_id": None, "side": "BUY"}),
-        ("AggTrade", {"symbol": "BTC-USD", "client_order_id": 42, "is_full_fill": True,
-                      "fee_asset": "USDC"}),
+        (
+            "AggTrade",
+            {
+                "event_type": "aggTrade",
+                "event_time": 1234567890,
+                "symbol": "BTCUSDT",
+                "agg_trade_id": 12345,
+                "price": "50000.00",
+                "quantity": "1.5",
+                "first_trade_id": 100,
+                "last_trade_id": 105,
+                "trade_time": 1234567890,
+                "is_buyer_maker": True,
+                "tx_hash": "0xabc123",
+                "user_address": "0xdef456",
+                "order_id": 999,
+                "is_maker": True,
+                "is_full_fill": False,
+                "is_liquidation": False,
+                "fee": "0.001",
+                "net_fee": "0.001",
+                "fee_asset": "USDT",
+                "client_order_id": None,
+                "side": "BUY",
+            },
+        ),
+        (
+            "AggTrade",
+            {"symbol": "BTC-USD", "client_order_id": 42, "is_full_fill": True, "fee_asset": "USDC"},
+        ),
     ],
     "book_ticker": [
-        ("BookTicker", {"event_type": "bookTicker", "update_id": 12345,
-                        "event_time": 1234567890, "transaction_time": 1234567890,
-                        "symbol": "ETHUSDT", "bid_price": "3000.00", "bid_qty": "10.5",
-                        "ask_price": "3001.00", "ask_qty": "8.2", "message_type": "u",
-                        "is_snapshot": False}),
+        (
+            "BookTicker",
+            {
+                "event_type": "bookTicker",
+                "update_id": 12345,
+                "event_time": 1234567890,
+                "transaction_time": 1234567890,
+                "symbol": "ETHUSDT",
+                "bid_price": "3000.00",
+                "bid_qty": "10.5",
+                "ask_price": "3001.00",
+                "ask_qty": "8.2",
+                "message_type": "u",
+                "is_snapshot": False,
+            },
+        ),
         ("BookTicker", {"update_id": 1, "message_type": "s", "is_snapshot": True}),
     ],
     "mark_price": [
-        ("MarkPrice", {"event_type": "markPriceUpdate", "event_time": 1234567890,
-                       "symbol": "BTCUSDT", "mark_price": "50000.00", "index_price": "49999.00",
-                       "funding_rate": "0.0001", "estimated_settle_price": None,
-                       "next_funding_time": None, "tx_hash": None}),
-        ("MarkPrice", {"estimated_settle_price": "64249.00",
-                       "next_funding_time": 1706748000000000, "tx_hash": "0x9d2e"}),
+        (
+            "MarkPrice",
+            {
+                "event_type": "markPriceUpdate",
+                "event_time": 1234567890,
+                "symbol": "BTCUSDT",
+                "mark_price": "50000.00",
+                "index_price": "49999.00",
+                "funding_rate": "0.0001",
+                "estimated_settle_price": None,
+                "next_funding_time": None,
+                "tx_hash": None,
+            },
+        ),
+        (
+            "MarkPrice",
+            {
+                "estimated_settle_price": "64249.00",
+                "next_funding_time": 1706748000000000,
+                "tx_hash": "0x9d2e",
+            },
+        ),
     ],
     "force_order": [
-        ("ForceOrder", {"event_type": "liquidation", "event_time": 1234567890,
-                        "symbol": "BTCUSDT", "side": "SELL", "order_type": "LIMIT",
-                        "time_in_force": "IOC", "price": "49000.00", "avg_price": "49000.00",
-                        "status": "FILLED", "last_filled_qty": "1.0", "trade_time": 1234567890,
-                        "tx_hash": "0xabc", "user_address": "0xdef", "order_id": 123,
-                        "trade_id": 456, "quantity": None, "filled_qty": None}),
-        ("ForceOrder", {"event_type": "forceOrder", "quantity": "0.250", "filled_qty": "0.250",
-                        "avg_price": "63912.4", "trade_id": 1770050}),
+        (
+            "ForceOrder",
+            {
+                "event_type": "liquidation",
+                "event_time": 1234567890,
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "order_type": "LIMIT",
+                "time_in_force": "IOC",
+                "price": "49000.00",
+                "avg_price": "49000.00",
+                "status": "FILLED",
+                "last_filled_qty": "1.0",
+                "trade_time": 1234567890,
+                "tx_hash": "0xabc",
+                "user_address": "0xdef",
+                "order_id": 123,
+                "trade_id": 456,
+                "quantity": None,
+                "filled_qty": None,
+            },
+        ),
+        (
+            "ForceOrder",
+            {
+                "event_type": "forceOrder",
+                "quantity": "0.250",
+                "filled_qty": "0.250",
+                "avg_price": "63912.4",
+                "trade_id": 1770050,
+            },
+        ),
     ],
     "order_trade_update": [
-        ("OrderUpdate", {"event_type": "orderTradeUpdate", "event_time": 1234567890,
-                         "kind": "place_order", "symbol": "BTCUSDT", "order_id": 12345,
-                         "client_order_id": None, "status": "NEW", "execution_type": "NEW",
-                         "trade_time": 1234567890, "tx_hash": "0xabc", "user_address": "0xdef",
-                         "side": "BUY", "order_type": "LIMIT", "time_in_force": "GTC",
-                         "price": "50000.00", "quantity": "1.0", "last_filled_qty": None,
-                         "last_filled_price": None, "commission": None}),
+        (
+            "OrderUpdate",
+            {
+                "event_type": "orderTradeUpdate",
+                "event_time": 1234567890,
+                "kind": "place_order",
+                "symbol": "BTCUSDT",
+                "order_id": 12345,
+                "client_order_id": None,
+                "status": "NEW",
+                "execution_type": "NEW",
+                "trade_time": 1234567890,
+                "tx_hash": "0xabc",
+                "user_address": "0xdef",
+                "side": "BUY",
+                "order_type": "LIMIT",
+                "time_in_force": "GTC",
+                "price": "50000.00",
+                "quantity": "1.0",
+                "last_filled_qty": None,
+                "last_filled_price": None,
+                "commission": None,
+            },
+        ),
         ("OrderUpdate", {"kind": "place_order", "client_order_id": 42, "price": "92.50"}),
-        ("OrderUpdate", {"kind": "cancel", "status": "CANCELED", "side": None, "price": None,
-                         "quantity": None, "order_type": None, "last_filled_qty": None}),
+        (
+            "OrderUpdate",
+            {
+                "kind": "cancel",
+                "status": "CANCELED",
+                "side": None,
+                "price": None,
+                "quantity": None,
+                "order_type": None,
+                "last_filled_qty": None,
+            },
+        ),
         # A legacy fill without `N m t rp`: the SDK calls it a cancel (PROTOCOL.md §10.4).
-        ("OrderUpdate", {"kind": "cancel", "side": None, "price": None, "quantity": None,
-                         "last_filled_qty": None, "commission": None, "is_maker": None}),
+        (
+            "OrderUpdate",
+            {
+                "kind": "cancel",
+                "side": None,
+                "price": None,
+                "quantity": None,
+                "last_filled_qty": None,
+                "commission": None,
+                "is_maker": None,
+            },
+        ),
         ("OrderUpdate", {"kind": "place_order", "order_id": 100001, "client_order_id": 12345}),
     ],
     # The live protocol (PROTOCOL.md §10.7): provenance of each line in docs/PROTOCOL.md §10.
     "live_2026": [
-        ("AggTrade", {"symbol": "SOL-USD", "agg_trade_id": 13205413, "price": "85.65",
-                      "quantity": "0.01", "trade_time": 1779600413211110, "is_buyer_maker": True,
-                      "tx_hash": "0x94764a", "user_address": "", "order_id": 0,
-                      "is_maker": False, "is_full_fill": False, "is_liquidation": False,
-                      "fee": "0", "net_fee": "0", "fee_asset": "", "client_order_id": 0,
-                      "side": "", "fill_type": "", "cumulative_filled_qty": "0",
-                      "cumulative_filled_quote": "0", "remaining_qty": "0"}),
-        ("OrderUpdate", {"kind": "trade_fill", "user_address": "", "side": "BUY",
-                         "price": None, "quantity": None, "average_price": "85.96",
-                         "last_filled_qty": "0.1", "last_filled_price": "85.96",
-                         "commission": "0.00275072", "commission_asset": "USDC",
-                         "is_maker": False, "trade_id": 13196983, "realized_pnl": "-0.0156",
-                         "fill_type": "o", "cumulative_filled_qty": "0.1",
-                         "cumulative_filled_quote": "8.596", "remaining_qty": "0",
-                         "order_type": None, "time_in_force": None}),
+        (
+            "AggTrade",
+            {
+                "symbol": "SOL-USD",
+                "agg_trade_id": 13205413,
+                "price": "85.65",
+                "quantity": "0.01",
+                "trade_time": 1779600413211110,
+                "is_buyer_maker": True,
+                "tx_hash": "0x94764a",
+                "user_address": "",
+                "order_id": 0,
+                "is_maker": False,
+                "is_full_fill": False,
+                "is_liquidation": False,
+                "fee": "0",
+                "net_fee": "0",
+                "fee_asset": "",
+                "client_order_id": 0,
+                "side": "",
+                "fill_type": "",
+                "cumulative_filled_qty": "0",
+                "cumulative_filled_quote": "0",
+                "remaining_qty": "0",
+            },
+        ),
+        (
+            "OrderUpdate",
+            {
+                "kind": "trade_fill",
+                "user_address": "",
+                "side": "BUY",
+                "price": None,
+                "quantity": None,
+                "average_price": "85.96",
+                "last_filled_qty": "0.1",
+                "last_filled_price": "85.96",
+                "commission": "0.00275072",
+                "commission_asset": "USDC",
+                "is_maker": False,
+                "trade_id": 13196983,
+                "realized_pnl": "-0.0156",
+                "fill_type": "o",
+                "cumulative_filled_qty": "0.1",
+                "cumulative_filled_quote": "8.596",
+                "remaining_qty": "0",
+                "order_type": None,
+                "time_in_force": None,
+            },
+        ),
         ("OrderUpdate", {"kind": "trade_fill", "user_address": None, "trade_id": 13196983}),
-        ("MarketStatus", {"event_type": "marketStatusUpdate", "event_time": 1706745600000000,
-                          "message_type": "s", "is_snapshot": True}),
+        (
+            "MarketStatus",
+            {
+                "event_type": "marketStatusUpdate",
+                "event_time": 1706745600000000,
+                "message_type": "s",
+                "is_snapshot": True,
+            },
+        ),
         ("MarketStatus", {"message_type": "u", "is_snapshot": False}),
-        ("DegenPositionCompleted", {"event_type": "degenPositionCompleted",
-                                    "event_time": 1706745600000100,
-                                    "sequence": 18446744073709551615}),
+        (
+            "DegenPositionCompleted",
+            {
+                "event_type": "degenPositionCompleted",
+                "event_time": 1706745600000100,
+                "sequence": 18446744073709551615,
+            },
+        ),
         ("SubscribeResult", {"id": 1, "event_time": 1779600272876932, "result": "success"}),
-        ("ListSubscriptionsResult", {"id": 2, "topics": ["ETH-USD@aggTrade",
-                                                         "BTC-USD@bookTicker"]}),
+        (
+            "ListSubscriptionsResult",
+            {"id": 2, "topics": ["ETH-USD@aggTrade", "BTC-USD@bookTicker"]},
+        ),
     ],
 }
 
@@ -330,12 +555,18 @@ def test_u64_ids_exact_to_the_top(backend: ModuleType) -> None:
         '{"id":1,"E":1,"error":{"code":-1,"msg":5}}',
         '{"e":"subscribe","id":1,"E":1,"result":true}',
         '{"e":"list_subscriptions","id":1,"E":1,"result":["a",1]}',
-        ('{"e":"order.place","E":1,"results":{"tx_id":"0x1","status":"processed",'
-        '"order_ids":[1.5]}}'),
-        ('{"e":"depthUpdate","E":1,"T":1,"s":"B","U":1,"u":1,"pu":0,"b":[["1","2","3"]],'
-        '"a":[],"mt":"s"}'),
-        ('{"e":"depthUpdate","E":1,"T":1,"s":"B","U":1,"u":1,"pu":0,"b":[["1",2]],'
-        '"a":[],"mt":"s"}'),
+        (
+            '{"e":"order.place","E":1,"results":{"tx_id":"0x1","status":"processed",'
+            '"order_ids":[1.5]}}'
+        ),
+        (
+            '{"e":"depthUpdate","E":1,"T":1,"s":"B","U":1,"u":1,"pu":0,"b":[["1","2","3"]],'
+            '"a":[],"mt":"s"}'
+        ),
+        (
+            '{"e":"depthUpdate","E":1,"T":1,"s":"B","U":1,"u":1,"pu":0,"b":[["1",2]],'
+            '"a":[],"mt":"s"}'
+        ),
         '{"e":"bookTicker","u":1,"E":1,"T":1,"s":"B","b":"1","B":"1","a":"1","A":"1","mt":"S"}',
         "[1, 2]",
         '"text"',
@@ -355,9 +586,7 @@ def test_error_code_keeps_the_wire_number(backend: ModuleType) -> None:
     message = backend.parse_message('{"e":"error","E":1,"error":{"code":-9999,"msg":"odd"}}')
     assert type(message) is backend.ErrorMessage
     assert (message.code, message.id, message.request_id) == (-9999, None, None)
-    assert backend.parse_message(
-        '{"E":1,"error":{"code":2147483647,"msg":"x"}}'
-    ).code == 2147483647
+    assert backend.parse_message('{"E":1,"error":{"code":2147483647,"msg":"x"}}').code == 2147483647
 
 
 def test_optional_fields_accept_null(backend: ModuleType) -> None:
@@ -399,8 +628,16 @@ def test_extra_fields_are_ignored(backend: ModuleType) -> None:
 
 def test_order_update_kinds_by_presence(backend: ModuleType) -> None:
     base = json.loads(lines("order_trade_update")[2])  # the Cancel shape
-    fill_keys = {"S": "SELL", "l": "1", "L": "2", "n": "0.1", "N": "USDC", "m": True, "t": 7,
-                 "rp": "0"}
+    fill_keys = {
+        "S": "SELL",
+        "l": "1",
+        "L": "2",
+        "n": "0.1",
+        "N": "USDC",
+        "m": True,
+        "t": 7,
+        "rp": "0",
+    }
     fill = dict(base, o=dict(base["o"], **fill_keys))
     assert backend.parse_message(json.dumps(fill)).kind == "trade_fill"
     for key in ("N", "m", "t", "rp"):  # each is required by the SDK's TradeFill since 0.0.21
@@ -423,15 +660,28 @@ def test_binary_frames_and_bad_utf8(backend: ModuleType) -> None:
 
 # --- the pure parser's fast dispatch equals the ordered attempt --------------------------------
 
-_SAMPLE_DICTS = [
-    json.loads(text)
-    for name in EXPECTED
-    for text in lines(name)
-] + [json.loads(text) for text in lines("sdk_unknown")]
+_SAMPLE_DICTS = [json.loads(text) for name in EXPECTED for text in lines(name)] + [
+    json.loads(text) for text in lines("sdk_unknown")
+]
 _KEYS = sorted({key for d in _SAMPLE_DICTS for key in d} | {"e"})
-_E_VALUES = ["aggTrade", "depthUpdate", "bookTicker", "markPriceUpdate", "forceOrder",
-             "liquidation", "orderTradeUpdate", "pong", "error", "status", "order.place",
-             "submit", "marketStatusUpdate", "degenPositionCompleted", "kline", "x"]
+_E_VALUES = [
+    "aggTrade",
+    "depthUpdate",
+    "bookTicker",
+    "markPriceUpdate",
+    "forceOrder",
+    "liquidation",
+    "orderTradeUpdate",
+    "pong",
+    "error",
+    "status",
+    "order.place",
+    "submit",
+    "marketStatusUpdate",
+    "degenPositionCompleted",
+    "kline",
+    "x",
+]
 _VALUES_BY_KEY: dict[str, list[Any]] = {}
 for _d in _SAMPLE_DICTS:
     for _k, _v in _d.items():

@@ -151,7 +151,8 @@ def test_replay_frame_size_is_the_size_of_the_frame(topics: list[str]) -> None:
     s.remove_present(["gone@x"])
     frame = json.dumps(
         {"method": "SUBSCRIBE", "id": None, "params": topics},
-        separators=(",", ":"), ensure_ascii=False,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     assert s.replay_frame_size() == len(frame.encode())
 
@@ -161,7 +162,8 @@ def test_topics_frame_size(id: int | None) -> None:
     topics = ["a@x", "ü@y"]
     frame = json.dumps(
         {"method": "UNSUBSCRIBE", "id": id, "params": topics},
-        separators=(",", ":"), ensure_ascii=False,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     encoded = sum(map(_policy.json_string_size, topics))
     assert _policy.topics_frame_size("UNSUBSCRIBE", id, 2, encoded) == len(frame.encode())
@@ -200,20 +202,27 @@ TEXTS = [
         _policy.too_large("topics", "SUBSCRIBE", 70, 64),
         "topics: the SUBSCRIBE frame would be 70 bytes, over max_message_size (64)",
     ),
-    (_policy.lost_before_ack("closed by server (1000)"),
-     "connection lost before the ack: closed by server (1000)"),
+    (
+        _policy.lost_before_ack("closed by server (1000)"),
+        "connection lost before the ack: closed by server (1000)",
+    ),
     (_policy.lost_while_writing("x"), "connection lost while writing: x"),
     (_policy.retry_failed("x"), "retry after reconnect failed: x"),
-    (_policy.not_sent("exhausted 2 reconnect attempts"),
-     "not sent: exhausted 2 reconnect attempts"),
-    (_policy.not_sent_while_stopping("SUBMIT send failed: x"),
-     "not sent: SUBMIT send failed: x while stopping"),
-    (_policy.too_old(1.23456, 1),
-     "not sent: waited 1.235s, longer than order_max_age (1.000s)"),
+    (
+        _policy.not_sent("exhausted 2 reconnect attempts"),
+        "not sent: exhausted 2 reconnect attempts",
+    ),
+    (
+        _policy.not_sent_while_stopping("SUBMIT send failed: x"),
+        "not sent: SUBMIT send failed: x while stopping",
+    ),
+    (_policy.too_old(1.23456, 1), "not sent: waited 1.235s, longer than order_max_age (1.000s)"),
     (_policy.rotated_away(), "connection closed before the ack: rotated away, no ack within 5s"),
     (_policy.connect_timeout(0.3), "no `connected` status within connection_timeout (0.300s)"),
-    (_policy.lost_before_connected("closed by server (1000)"),
-     "connection lost before the `connected` status: closed by server (1000)"),
+    (
+        _policy.lost_before_connected("closed by server (1000)"),
+        "connection lost before the `connected` status: closed by server (1000)",
+    ),
     (_policy.wrong_first("Pong"), "first message was not status/connected: got Pong"),
 ]
 
@@ -238,19 +247,19 @@ RUST_FORMATS = [
     ("managed/task.rs", _policy.send_failed("{method}", "{reason}")),
     ("managed/task.rs", _policy.exhausted("{max}")),  # type: ignore[arg-type]
     ("managed/task.rs", _policy.reconnect_attempt_failed("{attempts}", "{e}")),  # type: ignore[arg-type]
-    ("managed/task.rs", _policy.reconnect_attempt_failed(
-        "{attempts}", _policy.replay_lost("{e}"))),  # type: ignore[arg-type]
+    ("managed/task.rs", _policy.reconnect_attempt_failed("{attempts}", _policy.replay_lost("{e}"))),  # type: ignore[arg-type]
     ("managed/task.rs", _policy.replay_too_large("{}", "{}")),  # type: ignore[arg-type]
-    ("managed.rs", _policy.too_large(
-        "{argument}", "{frame}", "{size}", "{max}")),  # type: ignore[arg-type]
+    ("managed.rs", _policy.too_large("{argument}", "{frame}", "{size}", "{max}")),  # type: ignore[arg-type]
     ("transport.rs", _policy.lost_before_connected("{lost}")),
     ("transport.rs", _policy.wrong_first("{}")),
     ("managed/task.rs", "no `connected` status within connection_timeout ({:.3}s)"),
     ("managed/task.rs", "no message within idle_timeout ({:.3}s)"),
     ("managed/task.rs", "send stalled for idle_timeout ({:.3}s)"),
     ("managed/task.rs", "not sent: waited {:.3}s, longer than order_max_age ({:.3}s)"),
-    ("managed/task.rs",
-     "connection closed before the ack: rotated away, no ack within {ROTATION_DRAIN:?}"),
+    (
+        "managed/task.rs",
+        "connection closed before the ack: rotated away, no ack within {ROTATION_DRAIN:?}",
+    ),
 ]
 
 

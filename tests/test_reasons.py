@@ -24,10 +24,17 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "params", "config", "reason"), CASES,
-                         ids=[c[3].split(" (")[0] + f"-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("kind", "params", "config", "reason"),
+    CASES,
+    ids=[c[3].split(" (")[0] + f"-{i}" for i, c in enumerate(CASES)],
+)
 async def test_reconnecting_reasons_are_exact(
-    backend: ModuleType, mock: Any, kind: str, params: dict[str, Any], config: dict[str, Any],
+    backend: ModuleType,
+    mock: Any,
+    kind: str,
+    params: dict[str, Any],
+    config: dict[str, Any],
     reason: str,
 ) -> None:
     async with backend.connect(mock.url, **options(**config)) as ws:
@@ -120,14 +127,17 @@ async def test_an_outage_reads_in_order(backend: ModuleType, mock: Any) -> None:
                     lifecycle.append(event)
     lost = "transport error: connection reset by peer"
     assert [type(e).__name__ for e in lifecycle] == [
-        "Reconnecting", "OrderUnacked", "Reconnecting",
+        "Reconnecting",
+        "OrderUnacked",
+        "Reconnecting",
     ]
     assert (lifecycle[0].reason, lifecycle[0].attempt) == (lost, 1)
     assert lifecycle[1] == backend.OrderUnacked(
         7, "place", f"connection lost before the ack: {lost}"
     )
     assert (lifecycle[2].reason, lifecycle[2].attempt) == (
-        f"reconnect attempt 1 failed: {WRONG_FIRST}", 2,
+        f"reconnect attempt 1 failed: {WRONG_FIRST}",
+        2,
     )
     assert not synced_at_first
 
@@ -150,5 +160,6 @@ async def test_a_connect_timeout_reads_the_same(backend: ModuleType, mock: Any) 
                 if isinstance(event, backend.Reconnecting):
                     reasons.append(event.reason)
     assert reasons == [
-        "transport error: connection reset by peer", f"reconnect attempt 1 failed: {TIMED_OUT}",
+        "transport error: connection reset by peer",
+        f"reconnect attempt 1 failed: {TIMED_OUT}",
     ]

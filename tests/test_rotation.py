@@ -45,8 +45,9 @@ class Streams:
         elif isinstance(event, b.BookTicker):
             self.tickers.append(event.update_id)
         elif isinstance(event, b.DepthUpdate):
-            self.depth.append((event.prev_final_update_id, event.final_update_id,
-                               event.is_snapshot))
+            self.depth.append(
+                (event.prev_final_update_id, event.final_update_id, event.is_snapshot)
+            )
         elif not isinstance(event, b.Message):
             self.lifecycle.append(event)
 
@@ -61,8 +62,9 @@ class Streams:
                 assert snap1 or pu1 == u0, f"depth chain broken: u {u0} then pu {pu1} (u {u1})"
 
 
-async def pump(ws: Any, streams: Streams, until_cond: Callable[[], bool],
-               timeout: float = WAIT) -> None:
+async def pump(
+    ws: Any, streams: Streams, until_cond: Callable[[], bool], timeout: float = WAIT
+) -> None:
     async with asyncio.timeout(timeout):
         while not until_cond():
             event = await ws.recv()
@@ -79,8 +81,9 @@ async def test_disconnecting_rotates_without_gap_or_duplicate(
         streams = Streams(backend)
         await pump(ws, streams, lambda: len(streams.trades) >= 50)
         mock.fault("disconnecting", reason="max_duration", delay=1.0)
-        await pump(ws, streams, lambda: any(
-            isinstance(e, backend.Rotated) for e in streams.lifecycle))
+        await pump(
+            ws, streams, lambda: any(isinstance(e, backend.Rotated) for e in streams.lifecycle)
+        )
         rotated = next(e for e in streams.lifecycle if isinstance(e, backend.Rotated))
         assert rotated.reason == "max_duration"
         assert 0 <= rotated.overlap < WAIT
@@ -89,8 +92,11 @@ async def test_disconnecting_rotates_without_gap_or_duplicate(
         after = len(streams.trades)
         await pump(ws, streams, lambda: len(streams.trades) >= after + 100)
         streams.check()
-        assert not [e for e in streams.lifecycle
-                    if isinstance(e, (backend.Reconnecting, backend.Reconnected))]
+        assert not [
+            e
+            for e in streams.lifecycle
+            if isinstance(e, (backend.Reconnecting, backend.Reconnected))
+        ]
         assert ws.stats.rotations == 1 and ws.stats.reconnects == 0
         assert mock.handshakes == 2
         # The status came first, as a message.
@@ -104,8 +110,12 @@ async def test_max_connection_age_rotates_without_gap_or_duplicate(
     async with backend.connect(mock.url, **options(max_connection_age=0.6)) as ws:
         ws.subscribe([TRADES, DEPTH, TICKER], id=1)
         streams = Streams(backend)
-        await pump(ws, streams, lambda: sum(
-            isinstance(e, backend.Rotated) for e in streams.lifecycle) >= 2, timeout=3 * WAIT)
+        await pump(
+            ws,
+            streams,
+            lambda: sum(isinstance(e, backend.Rotated) for e in streams.lifecycle) >= 2,
+            timeout=3 * WAIT,
+        )
         reasons = {e.reason for e in streams.lifecycle if isinstance(e, backend.Rotated)}
         assert reasons == {"max_connection_age"}
         after = len(streams.trades)
@@ -148,8 +158,10 @@ async def test_an_order_written_on_the_old_connection_keeps_its_ack(
         ws.submit(TX, id=7)  # written on whichever connection is current: acked either way
         seen: list[Any] = []
         async with asyncio.timeout(WAIT):
-            while not (any(isinstance(e, backend.Rotated) for e in seen)
-                       and any(isinstance(e, backend.OrderResult) for e in seen)):
+            while not (
+                any(isinstance(e, backend.Rotated) for e in seen)
+                and any(isinstance(e, backend.OrderResult) for e in seen)
+            ):
                 event = await ws.recv()
                 assert event is not None
                 seen.append(event)
@@ -163,10 +175,16 @@ async def test_an_order_written_on_the_old_connection_keeps_its_ack(
         assert any('"id":8' in f for f in mock.connection(1).frames)
 
 
-@pytest.mark.parametrize(("value", "error"), [
-    (-1, ValueError), (float("nan"), ValueError), (1e300, ValueError),
-    (True, TypeError), ("1", TypeError),
-])
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (-1, ValueError),
+        (float("nan"), ValueError),
+        (1e300, ValueError),
+        (True, TypeError),
+        ("1", TypeError),
+    ],
+)
 def test_max_connection_age_is_validated(backend: ModuleType, value: Any, error: type) -> None:
     with pytest.raises(error, match="^max_connection_age"):
         backend.connect("ws://127.0.0.1:9/ws", max_connection_age=value)
@@ -191,8 +209,10 @@ def test_the_new_connection_takes_over_once_level_with_the_old() -> None:
     from bullet_ws.pure.rotation import Dedup
 
     def trade(a: int) -> tuple[Any, int]:
-        frame = (f'{{"e":"aggTrade","E":1,"s":"BTC-USD","a":{a},"p":"1","q":"1","f":1,"l":1,'
-                 f'"T":1,"m":true,"th":"0x"}}')
+        frame = (
+            f'{{"e":"aggTrade","E":1,"s":"BTC-USD","a":{a},"p":"1","q":"1","f":1,"l":1,'
+            f'"T":1,"m":true,"th":"0x"}}'
+        )
         return parse_message(frame), 0
 
     dedup = Dedup()

@@ -40,8 +40,11 @@ def test_policy_constant_equals_the_native_core(native: ModuleType, ours: str, t
 
 
 def test_every_constant_of_policy_is_held(native: ModuleType) -> None:
-    constants = {name for name in _policy.__all__ if name.isupper() and not isinstance(
-        getattr(_policy, name), str)}
+    constants = {
+        name
+        for name in _policy.__all__
+        if name.isupper() and not isinstance(getattr(_policy, name), str)
+    }
     assert constants == set(SHARED)
 
 
@@ -61,9 +64,9 @@ def test_the_pure_backend_keeps_no_copy(module: ModuleType) -> None:
     tree = ast.parse(inspect.getsource(module))
     copies = [
         target.id
-        for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for node in tree.body
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
         for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-        if isinstance(target, ast.Name)
-        and target.id.lstrip("_") in set(SHARED) | _FORMER_NAMES
+        if isinstance(target, ast.Name) and target.id.lstrip("_") in set(SHARED) | _FORMER_NAMES
     ]
     assert copies == [], module.__name__

@@ -106,8 +106,14 @@ def test_config_idle_timeout_message() -> None:
 
 def test_config_accepts_edge_values() -> None:
     c = ManagedWsConfig(
-        initial_backoff=0, max_backoff=0, max_retries=0, channel_capacity=1, idle_timeout=0,
-        backoff_reset_after=0, max_message_size=1024, ca_file=pathlib.Path("/tmp/ca.pem"),
+        initial_backoff=0,
+        max_backoff=0,
+        max_retries=0,
+        channel_capacity=1,
+        idle_timeout=0,
+        backoff_reset_after=0,
+        max_message_size=1024,
+        ca_file=pathlib.Path("/tmp/ca.pem"),
     )
     assert c.max_retries == 0
     assert c.ca_file == "/tmp/ca.pem"
@@ -170,8 +176,15 @@ def test_topic_strings() -> None:
     assert Topic.all_mark_prices() == "!markPrice@arr"
     assert Topic.all_book_tickers() == "!bookTicker@arr"
     assert Topic.all_force_orders() == "!forceOrder@arr"
-    expected = {"M1": "1m", "M5": "5m", "M15": "15m", "M30": "30m", "H1": "1h", "H4": "4h",
-                "D1": "1d"}
+    expected = {
+        "M1": "1m",
+        "M5": "5m",
+        "M15": "15m",
+        "M30": "30m",
+        "H1": "1h",
+        "H4": "4h",
+        "D1": "1d",
+    }
     for name, suffix in expected.items():
         assert Topic.kline("BTC-USD", KlineInterval[name]) == f"BTC-USD@kline_{suffix}"
     assert [d.value for d in OrderbookDepth] == ["5", "10", "20"]
@@ -222,8 +235,16 @@ def test_resolve_url(given: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "devnet", "ftp://example.com", "ws://", "https://", "localhost:3000", "ws://h:99999",
-     "http://exa mple.com"],
+    [
+        "",
+        "devnet",
+        "ftp://example.com",
+        "ws://",
+        "https://",
+        "localhost:3000",
+        "ws://h:99999",
+        "http://exa mple.com",
+    ],
 )
 def test_resolve_url_rejects(bad: str) -> None:
     with pytest.raises(ValueError, match="^url"):
@@ -269,8 +290,15 @@ def test_id_arg() -> None:
     assert _validate.id_arg(None) is None
     assert _validate.id_arg(0) == 0
     assert _validate.id_arg(2**64 - 2**32 - 1) == 2**64 - 2**32 - 1
-    for bad, error in [(-1, ValueError), (2**64, ValueError), (True, TypeError), ("1", TypeError),
-                       (1.0, TypeError), (2**64 - 2**32, ValueError), (2**64 - 1, ValueError)]:
+    for bad, error in [
+        (-1, ValueError),
+        (2**64, ValueError),
+        (True, TypeError),
+        ("1", TypeError),
+        (1.0, TypeError),
+        (2**64 - 2**32, ValueError),
+        (2**64 - 1, ValueError),
+    ]:
         with pytest.raises(error, match="^id"):
             _validate.id_arg(bad)
 
@@ -281,9 +309,17 @@ def test_tx_arg() -> None:
     assert _validate.tx_arg(memoryview(b"abc")) == "YWJj"
     assert _validate.tx_arg("AAECAwQFBgc=") == "AAECAwQFBgc="
     assert _validate.tx_arg("YW==") == "YW=="
-    for bad, error in [("", ValueError), (b"", ValueError), ("AAECAwQFBgc", ValueError),
-                       ("AA-_", ValueError), ("AAE=CAwQ", ValueError), ("A===", ValueError),
-                       (" AAAA", ValueError), (12, TypeError), (None, TypeError)]:
+    for bad, error in [
+        ("", ValueError),
+        (b"", ValueError),
+        ("AAECAwQFBgc", ValueError),
+        ("AA-_", ValueError),
+        ("AAE=CAwQ", ValueError),
+        ("A===", ValueError),
+        (" AAAA", ValueError),
+        (12, TypeError),
+        (None, TypeError),
+    ]:
         with pytest.raises(error, match="^tx"):
             _validate.tx_arg(bad)
 

@@ -153,8 +153,14 @@ def topics_frame_size(method: str, id: int | None, count: int, encoded: int) -> 
     `json_string_size`s sum to `encoded`: sizes are checked without building the frame."""
     id_size = 4 if id is None else len(str(id))
     return (
-        len('{"method":"') + len(method) + len('","id":') + id_size + len(',"params":[')
-        + encoded + max(count - 1, 0) + len("]}")
+        len('{"method":"')
+        + len(method)
+        + len('","id":')
+        + id_size
+        + len(',"params":[')
+        + encoded
+        + max(count - 1, 0)
+        + len("]}")
     )
 
 

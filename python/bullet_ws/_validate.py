@@ -12,8 +12,14 @@ from collections.abc import Iterable
 from bullet_ws._policy import KEEPALIVE_ID_BASE
 
 __all__ = [
-    "MAX_ID", "conflate_arg", "count_arg", "id_arg", "max_events_arg", "symbol_arg",
-    "topics_arg", "tx_arg",
+    "MAX_ID",
+    "conflate_arg",
+    "count_arg",
+    "id_arg",
+    "max_events_arg",
+    "symbol_arg",
+    "topics_arg",
+    "tx_arg",
 ]
 
 # The top 2**32 ids of u64 belong to keepalive pings (`_policy.KEEPALIVE_ID_BASE`): refusing them

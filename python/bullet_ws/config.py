@@ -88,8 +88,13 @@ class ManagedWsConfig:
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
-        for name in ("initial_backoff", "max_backoff", "idle_timeout", "backoff_reset_after",
-                     "max_connection_age"):
+        for name in (
+            "initial_backoff",
+            "max_backoff",
+            "idle_timeout",
+            "backoff_reset_after",
+            "max_connection_age",
+        ):
             value = _number(name, getattr(self, name))
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")

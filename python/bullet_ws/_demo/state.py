@@ -142,9 +142,7 @@ class DemoState:
                 fault.reason = ev.reason
             if fault.status == "running":
                 fault.waits.append(f"{ev.delay:.3f}s")
-        self.note(
-            f"Reconnecting(reason={ev.reason!r}, attempt={ev.attempt}, delay={ev.delay:.3f})"
-        )
+        self.note(f"Reconnecting(reason={ev.reason!r}, attempt={ev.attempt}, delay={ev.delay:.3f})")
 
     def _on_reconnected(self, ev: Reconnected, mono: float) -> None:
         self.reconnected += 1

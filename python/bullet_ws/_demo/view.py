@@ -132,7 +132,10 @@ def _summary(
     if stats is not None:
         w(
             f"  rotations      {stats.rotations} (stats.rotations): "
-            + (", ".join(f"{r.reason} in {r.overlap * 1000:.1f} ms" for r in st.rotations) or "none")
+            + (
+                ", ".join(f"{r.reason} in {r.overlap * 1000:.1f} ms" for r in st.rotations)
+                or "none"
+            )
             + "\n"
         )
         w(

@@ -100,8 +100,16 @@ class OrderBook:
     """
 
     __slots__ = (
-        "_asks", "_bids", "_event_time", "_last_resubscribe", "_last_update_id", "_lost_at",
-        "_symbol", "_synced", "_waiting_since", "_wanted",
+        "_asks",
+        "_bids",
+        "_event_time",
+        "_last_resubscribe",
+        "_last_update_id",
+        "_lost_at",
+        "_symbol",
+        "_synced",
+        "_waiting_since",
+        "_wanted",
     )
 
     def __init__(self, symbol: str, now: float) -> None:

@@ -74,15 +74,24 @@ __all__ = ["ManagedWebSocket", "open_managed"]
 logger = logging.getLogger("bullet_ws.pure")
 
 Event = (
-    Message | Reconnecting | Reconnected | Rotated | Disconnected | OrderUnacked | BookGap
+    Message
+    | Reconnecting
+    | Reconnected
+    | Rotated
+    | Disconnected
+    | OrderUnacked
+    | BookGap
     | BookResynced
 )
 
 # An order on the wire: its id and its `OrderResult.method` name.
 _Order = tuple["int | None", str]
 _ORDER_NAMES = {
-    "SUBMIT": "submit", "ORDER.PLACE": "place", "ORDER.CANCEL": "cancel",
-    "ORDER.AMEND": "amend", "ORDER.CANCEL_ALL": "cancel_all",
+    "SUBMIT": "submit",
+    "ORDER.PLACE": "place",
+    "ORDER.CANCEL": "cancel",
+    "ORDER.AMEND": "amend",
+    "ORDER.CANCEL_ALL": "cancel_all",
 }
 
 
@@ -148,7 +157,10 @@ class _Session:
     """State and background task of one managed socket (see the module docstring)."""
 
     def __init__(
-        self, ws_url: str, config: ManagedWsConfig, tls: ssl.SSLContext | None,
+        self,
+        ws_url: str,
+        config: ManagedWsConfig,
+        tls: ssl.SSLContext | None,
         conn: CountingConnection,
     ) -> None:
         self.url = ws_url
@@ -298,7 +310,8 @@ class _Session:
             self.last_drop_warning = now
             logger.warning(
                 "event queue full (%d), dropping events - consumer too slow (%d dropped so far)",
-                self.capacity, self.events_dropped,
+                self.capacity,
+                self.events_dropped,
             )
 
     def _wake_consumer(self) -> None:
@@ -546,7 +559,8 @@ class _Session:
         if isinstance(message, Status) and message.status == "disconnecting":
             logger.warning(
                 "server is disconnecting this connection (%s), reason: %s",
-                message.client_id, message.reason or "none given",
+                message.client_id,
+                message.reason or "none given",
             )
             self.rotate_for = message.reason or "disconnecting"
             self._wake_supervisor()
@@ -712,8 +726,9 @@ class _Session:
                 return True
         size = self._oversized(command.frame)
         if size is not None:
-            logger.error("%s frame of %d bytes exceeds max_message_size; not sent",
-                         command.method, size)
+            logger.error(
+                "%s frame of %d bytes exceeds max_message_size; not sent", command.method, size
+            )
             return True
         try:
             await self._write_order(command)
@@ -742,8 +757,9 @@ class _Session:
             if order is not None:
                 self._unacked(order, _policy.retry_failed(exc.reason))
             else:
-                logger.warning("%s retry after reconnect also failed (%s)", command.method,
-                               exc.reason)
+                logger.warning(
+                    "%s retry after reconnect also failed (%s)", command.method, exc.reason
+                )
         return True
 
     async def _reconnect(self, reason: str) -> bool:
@@ -773,8 +789,9 @@ class _Session:
                 self._finish(reason)
                 return False
             delay = backoff.delay()
-            logger.info("reconnect attempt %d in %.3fs (backoff %.3fs)", attempt, delay,
-                        backoff.current)
+            logger.info(
+                "reconnect attempt %d in %.3fs (backoff %.3fs)", attempt, delay, backoff.current
+            )
             self.push(Reconnecting(reason, attempt, delay))
             if attempt == 1:
                 self._unack_pending(unacked)
@@ -834,7 +851,10 @@ class _Session:
     # --- rotation (make-before-break) -------------------------------------------------------
 
     def _enqueue(
-        self, message: Message, size: int, read_at: float | None = None,
+        self,
+        message: Message,
+        size: int,
+        read_at: float | None = None,
         read_wall: float | None = None,
     ) -> None:
         """Queue a message (an empty queue always takes one, so a frame above the byte budget
@@ -1018,8 +1038,12 @@ class _Session:
         self.last_message_at = self.last_sent_at = self.conn_opened_at = now
         self.keepalive_ids.clear()
         self.rotations += 1
-        logger.info("rotated to the new connection (%s) after %.3fs of overlap%s", reason,
-                    now - opened, "" if caught_up else "; not every stream had caught up")
+        logger.info(
+            "rotated to the new connection (%s) after %.3fs of overlap%s",
+            reason,
+            now - opened,
+            "" if caught_up else "; not every stream had caught up",
+        )
         self.push(Rotated(reason, now - opened))
         self._end_overlap()
         self._wake_supervisor()
@@ -1099,7 +1123,8 @@ class ManagedWebSocket:
         if active:
             encoded = sum(map(json_string_size, active))
             session.check_size(
-                "topics", "UNSUBSCRIBE",
+                "topics",
+                "UNSUBSCRIBE",
                 topics_frame_size("UNSUBSCRIBE", request_id, len(active), encoded),
             )
             session.requested = requested

@@ -131,7 +131,11 @@ def _check(kind: str, local: str, optional: bool) -> list[str]:
     else:
         raise ValueError(kind)
     if optional:
-        return [f"if {local} is not None:", f"    {convert}", f"    if {local} is None: return None"]
+        return [
+            f"if {local} is not None:",
+            f"    {convert}",
+            f"    if {local} is None: return None",
+        ]
     return [convert, f"if {local} is None: return None"]
 
 

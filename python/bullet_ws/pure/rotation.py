@@ -79,8 +79,13 @@ class Dedup:
             return
         cls = message.__class__
         if cls is OrderUpdate:
-            order_key = (message.order_id, message.execution_type, message.status,
-                         message.trade_time, message.trade_id)
+            order_key = (
+                message.order_id,
+                message.execution_type,
+                message.status,
+                message.trade_time,
+                message.trade_id,
+            )
             if order_key not in self.orders:
                 self.orders.add(order_key)
                 out.append(item)

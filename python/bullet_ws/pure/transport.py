@@ -45,7 +45,9 @@ logger = logging.getLogger("bullet_ws.pure")
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def client_frame(method: str, id: int | None, params: Any = None, *, has_params: bool = True) -> str:
+def client_frame(
+    method: str, id: int | None, params: Any = None, *, has_params: bool = True
+) -> str:
     """Serialize one client message exactly as the SDK does (`"id": null` when absent)."""
     if has_params:
         return _encode({"method": method, "id": id, "params": params})
