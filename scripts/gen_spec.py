@@ -381,7 +381,11 @@ PROPERTY_RS = {
 def cached(m: Message, f: Field) -> bool:
     """Whether the pyclass keeps the field's Python object once read: the lists and records, whose
     conversion builds many objects. A scalar is cheaper to convert again than to cache (measured:
-    docs/BENCHMARKS_RESULTS.md, "Attribute cache")."""
+    docs/BENCHMARKS_RESULTS.md, "Attribute cache"). Depth levels are not kept either: a batch of
+    depth messages each holding its 2 level lists alive made the cycle collector walk them on
+    every collection, and depth20 throughput fell (S1, docs/BENCHMARKS_RESULTS.md)."""
+    if f.type == "levels":
+        return False
     return rust_type(m, f).removeprefix("Option<").startswith("Vec<") or f.type.startswith(
         "record:"
     )

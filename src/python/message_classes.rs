@@ -48,7 +48,7 @@ message_class!(OrderResult, "OrderResult", wire::OrderResult, [method, id, event
     fn is_success(&self) -> bool { is_success(&self.0.status) }
 });
 
-message_class!(DepthUpdate, "DepthUpdate", wire::DepthUpdate, [event_type, event_time, transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id, bids, asks, message_type] [event_type, event_time, transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id, message_type] [bids = 0, asks = 1] 2 {
+message_class!(DepthUpdate, "DepthUpdate", wire::DepthUpdate, [event_type, event_time, transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id, bids, asks, message_type] [event_type, event_time, transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id, bids, asks, message_type] [] 0 {
     #[getter]
     fn is_snapshot(&self) -> bool { self.0.message_type == "s" }
 });

@@ -63,7 +63,13 @@ impl<T: Attr> Attr for Vec<T> {
 
 impl Attr for (Str, Str) {
     fn attr<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(PyTuple::new(py, [self.0.attr(py)?, self.1.attr(py)?])?.into_any())
+        let level = PyTuple::new(py, [self.0.attr(py)?, self.1.attr(py)?])?;
+        // Two strings, and a tuple never changes: it can never be part of a cycle. Untracked now
+        // rather than at the collector's next pass: a kept message (`Cache`) holds 40 of them,
+        // and a batch of kept messages would otherwise make every collection walk them all.
+        // SAFETY: `level` is a live tuple, a GC type; untracking it is always allowed.
+        unsafe { pyo3::ffi::PyObject_GC_UnTrack(level.as_ptr().cast()) };
+        Ok(level.into_any())
     }
 }
 
