@@ -26,14 +26,6 @@ TOPICS_6 = [
 
 
 @pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    yield started
-    for p in started:
-        p.kill()
-
-
-@pytest.fixture
 def run(procs: list[Proc]) -> Any:
     def start(*args: str) -> Proc:
         p = Proc("-m", "bullet_ws", *args)

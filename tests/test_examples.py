@@ -13,7 +13,6 @@ import json
 import pathlib
 import re
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,14 +30,6 @@ def backend_flag(request: pytest.FixtureRequest) -> list[str]:
 
 
 @pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    yield started
-    for p in started:
-        p.kill()
-
-
-@pytest.fixture
 def example(procs: list[Proc]) -> Any:
     def start(name: str, *args: str) -> Proc:
         p = Proc(str(EXAMPLES / name), *args)
@@ -46,14 +37,6 @@ def example(procs: list[Proc]) -> Any:
         return p
 
     return start
-
-
-def _mock(**options: Any) -> Any:
-    testing = pytest.importorskip("bullet_ws.testing")
-    try:
-        return testing.MockExchange(**options).start()
-    except RuntimeError as e:  # no native extension: no fake exchange
-        pytest.skip(str(e))
 
 
 def expect(p: Proc, prefix: str, timeout: float = LINE_WAIT) -> str:
@@ -91,47 +74,46 @@ def _wait_submits_after(mock: Any, index: int, start: int, n: int) -> None:
         pos += 1
 
 
-def test_market_maker_quotes_pauses_and_reconciles(example: Any, backend_flag: list[str]) -> None:
-    mock = _mock(rate=200.0)
-    try:
-        p = example(
-            "market_maker.py",
-            "--url",
-            mock.url,
-            "--refresh",
-            "0.05",
-            "--duration",
-            "90",
-            *backend_flag,
-        )
-        expect(p, "started ")
-        expect(p, "acked ")
+def test_market_maker_quotes_pauses_and_reconciles(
+    example: Any, backend_flag: list[str], mock_factory: Any
+) -> None:
+    mock = mock_factory(rate=200.0)
+    p = example(
+        "market_maker.py",
+        "--url",
+        mock.url,
+        "--refresh",
+        "0.05",
+        "--duration",
+        "90",
+        *backend_flag,
+    )
+    expect(p, "started ")
+    expect(p, "acked ")
 
-        # A missed depth update: quoting pauses until the book has its snapshot again.
-        assert mock.fault("depth_gap") == 1
-        assert "book gap" in expect(p, "paused ")
-        expect(p, "resumed ")
-        expect(p, "acked ")
+    # A missed depth update: quoting pauses until the book has its snapshot again.
+    assert mock.fault("depth_gap") == 1
+    assert "book gap" in expect(p, "paused ")
+    expect(p, "resumed ")
+    expect(p, "acked ")
 
-        # Rejected orders are settled by their ErrorMessage.
-        assert mock.fault("reject_orders") == 1
-        expect(p, "rejected ")
+    # Rejected orders are settled by their ErrorMessage.
+    assert mock.fault("reject_orders") == 1
+    expect(p, "rejected ")
 
-        # Orders written, then the connection dies before their acks: OrderUnacked, reconciled
-        # by the first acked quote (its cancel-all) on the next connection.
-        assert mock.fault("silence") == 1
-        _wait_submits_after(mock, 0, len(mock.connection(0).frames), 2)
-        assert mock.fault("reset") == 1
-        assert "reconnecting" in expect(p, "paused ")  # Reconnecting comes first
-        unacked = expect(p, "unacked ")
-        assert "connection lost" in unacked, unacked
-        expect(p, "resumed ")
-        expect(p, "reconciled ")
+    # Orders written, then the connection dies before their acks: OrderUnacked, reconciled
+    # by the first acked quote (its cancel-all) on the next connection.
+    assert mock.fault("silence") == 1
+    _wait_submits_after(mock, 0, len(mock.connection(0).frames), 2)
+    assert mock.fault("reset") == 1
+    assert "reconnecting" in expect(p, "paused ")  # Reconnecting comes first
+    unacked = expect(p, "unacked ")
+    assert "connection lost" in unacked, unacked
+    expect(p, "resumed ")
+    expect(p, "reconciled ")
 
-        p.popen.send_signal(signal.SIGINT)
-        assert p.wait(LINE_WAIT) == 0, p.stderr_text()
-    finally:
-        mock.stop()
+    p.popen.send_signal(signal.SIGINT)
+    assert p.wait(LINE_WAIT) == 0, p.stderr_text()
 
     out = p.stdout
     s = summary(p)
@@ -183,35 +165,32 @@ def _read_csv(paths: list[str]) -> list[dict[str, str]]:
 
 
 def test_recorder_writes_every_trade_once(
-    example: Any, backend_flag: list[str], tmp_path: pathlib.Path
+    example: Any, backend_flag: list[str], tmp_path: pathlib.Path, mock_factory: Any
 ) -> None:
     symbols = ["BTC-USD", "ETH-USD", "SOL-USD"]
     # shared_sequence: ids continue across a reconnect, as on the live exchange.
-    mock = _mock(rate=150.0, shared_sequence=True)
-    try:
-        p = example(
-            "recorder.py",
-            "--url",
-            mock.url,
-            "--symbols",
-            ",".join(symbols),
-            "--out",
-            str(tmp_path),
-            "--max-events",
-            "600",
-            "--rotate-rows",
-            "100",
-            "--duration",
-            "60",
-            *backend_flag,
-        )
-        expect(p, "recording ")
-        mock.wait_frames(0, 1, timeout=LINE_WAIT)  # subscribed: now drop the connection
-        assert mock.fault("close") == 1
-        expect(p, "Reconnected")
-        assert p.wait(60) == 0, p.stderr_text()
-    finally:
-        mock.stop()
+    mock = mock_factory(rate=150.0, shared_sequence=True)
+    p = example(
+        "recorder.py",
+        "--url",
+        mock.url,
+        "--symbols",
+        ",".join(symbols),
+        "--out",
+        str(tmp_path),
+        "--max-events",
+        "600",
+        "--rotate-rows",
+        "100",
+        "--duration",
+        "60",
+        *backend_flag,
+    )
+    expect(p, "recording ")
+    mock.wait_frames(0, 1, timeout=LINE_WAIT)  # subscribed: now drop the connection
+    assert mock.fault("close") == 1
+    expect(p, "Reconnected")
+    assert p.wait(60) == 0, p.stderr_text()
 
     s = summary(p)
     assert sum(s["rows"].values()) == 600, s
@@ -230,50 +209,46 @@ def test_recorder_writes_every_trade_once(
         assert len(_read_csv([f])) <= 100
 
 
-def test_recorder_parquet(example: Any, tmp_path: pathlib.Path) -> None:
+def test_recorder_parquet(example: Any, tmp_path: pathlib.Path, mock_factory: Any) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
-    mock = _mock(rate=200.0)
-    try:
-        p = example(
-            "recorder.py",
-            "--url",
-            mock.url,
-            "--symbols",
-            "BTC-USD",
-            "--out",
-            str(tmp_path),
-            "--format",
-            "parquet",
-            "--max-events",
-            "50",
-        )
-        assert p.wait(60) == 0, p.stderr_text()
-    finally:
-        mock.stop()
+    mock = mock_factory(rate=200.0)
+    p = example(
+        "recorder.py",
+        "--url",
+        mock.url,
+        "--symbols",
+        "BTC-USD",
+        "--out",
+        str(tmp_path),
+        "--format",
+        "parquet",
+        "--max-events",
+        "50",
+    )
+    assert p.wait(60) == 0, p.stderr_text()
     (path,) = summary(p)["files"]
     table = pq.read_table(path)
     assert table.num_rows == 50
     assert table.column("agg_trade_id").to_pylist() == list(range(1, 51))
 
 
-def test_latency_monitor_prints_sane_lines(example: Any, backend_flag: list[str]) -> None:
-    mock = _mock(rate=500.0)
-    try:
-        p = example(
-            "latency_monitor.py",
-            "--url",
-            mock.url,
-            "--interval",
-            "0.2",
-            "--intervals",
-            "3",
-            "--duration",
-            "60",
-            *backend_flag,
-        )
-        assert p.wait(60) == 0, p.stderr_text()
-    finally:
-        mock.stop()
+def test_latency_monitor_prints_sane_lines(
+    example: Any, backend_flag: list[str], mock_factory: Any
+) -> None:
+    mock = mock_factory(rate=500.0)
+    p = example(
+        "latency_monitor.py",
+        "--url",
+        mock.url,
+        "--interval",
+        "0.2",
+        "--intervals",
+        "3",
+        "--duration",
+        "60",
+        *backend_flag,
+    )
+    assert p.wait(60) == 0, p.stderr_text()
     lines = [line for line in p.stdout if line.startswith("latency ")]
     assert len(lines) == 3, p.out_text()
     for line in lines:
