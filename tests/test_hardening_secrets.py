@@ -136,10 +136,11 @@ async def test_no_tx_or_frame_in_logs_above_debug(
         await s.reconnect_after("send_text", data=bad_text)
         await s.reconnect_after("close", code=4000, reason="maintenance window")
 
-        # An order whose send fails: reset the connection and place at once. Whether the send
-        # itself fails or the loss is seen first is a race, so try a few times. (The order may
-        # also be lost: see test_hardening_orders.py.)
-        for _ in range(20):
+        # An order placed into a reset connection: its send may fail (the retry path), or the
+        # loss may be seen first. Which one is a race this test cannot force; the failed-send
+        # path's texts are held free of the tx by the Rust test
+        # a_failed_order_send_is_retried_once_on_the_new_connection.
+        for _ in range(5):
             mock.fault("reset")
             ws.order_place(s.tx(False), id=s.id())
             await next_of(ws, backend.Reconnected)
@@ -151,10 +152,6 @@ async def test_no_tx_or_frame_in_logs_above_debug(
 
     records = list(caplog.records)
     assert any(r.levelno == logging.WARNING for r in records), "the capture saw no WARNING"
-    if backend.__name__ == "bullet_ws":
-        assert send_failure_seen(records), "no order send failed in 20 tries: retry path untested"
-    # pure: websockets rarely reports the failed write (the order is lost instead, see
-    # test_hardening_orders.py), so its retry path is reached only by chance here.
     # The orders before the faults did go out (so their tx were there to leak); orders placed
     # into a reset connection may be lost, and the oversized one is never sent.
     for text in s.tx_texts[:5]:

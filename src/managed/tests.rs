@@ -488,6 +488,17 @@ async fn a_failed_order_send_is_retried_once_on_the_new_connection() {
         [r#"{"method":"ORDER.PLACE","id":7,"params":{"tx":"AAEC"}}"#]
     );
     assert!(h.net.sent(0).is_empty());
+    // The failure path's reasons and logs name the method and the I/O error, never the tx
+    // (the Python log-leak test cannot force this path: it races the reset).
+    let logs = h.handle.events().take_logs();
+    assert!(!logs.is_empty());
+    for (level, line) in logs {
+        assert!(
+            level == LogLevel::Debug || !line.contains("AAEC"),
+            "{level:?} {line}"
+        );
+    }
+    assert!(!format!("{ev:?}").contains("AAEC"), "{ev:?}");
 }
 
 /// Since SDK 0.0.42, `ping` follows the order path, and so do `SUBMIT` and our
