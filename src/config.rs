@@ -48,6 +48,9 @@ pub struct Config {
     /// Orders that waited longer than this (through an outage) are not sent but reported as
     /// `OrderUnacked`; `None` sends them however late.
     pub order_max_age: Option<Duration>,
+    /// Write orders, pings and subscription lists on the caller's thread when nothing is queued
+    /// ahead of them, instead of handing them to the socket task (see `crate::wire`).
+    pub direct_write: bool,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             max_message_size: 4 * 1024 * 1024,
             ca_file: None,
             order_max_age: None,
+            direct_write: true,
         }
     }
 }

@@ -257,6 +257,16 @@ impl EventQueue {
         self.state.lock().conflation.set(topics, on);
     }
 
+    /// Those of `topics` that are conflated now.
+    pub fn conflated_among(&self, topics: &[String]) -> Vec<String> {
+        let st = self.state.lock();
+        topics
+            .iter()
+            .filter(|t| st.conflation.topics.contains(t.as_str()))
+            .cloned()
+            .collect()
+    }
+
     /// Queues a burst of parsed messages (each with its wire size) under one lock; returns how
     /// many were dropped. A message that does not fit is dropped, later smaller ones may still
     /// fit; an empty queue always takes one, so a frame above the byte budget is not starved.

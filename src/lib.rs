@@ -7,6 +7,7 @@
 //! config      the validated settings and the bounds both backends share
 //! runtime     the one tokio runtime per process (and what fork() does to it)
 //! transport   one connection: TCP, TLS, the upgrade, the `connected` handshake, frames in/out
+//! wire        a connection's stream, shared by the socket task and callers' direct writes
 //! protocol    frames -> ServerMessage (the SDK's order of attempts) and commands -> frames
 //! managed     the socket task: reconnects (backoff), replay, rotation, keepalive, order ledger;
 //!             and its handle, which queues commands from any thread
@@ -20,6 +21,7 @@ pub mod config;
 pub mod runtime;
 
 pub mod transport;
+pub mod wire;
 
 pub mod protocol;
 

@@ -16,7 +16,10 @@ use crate::event_queue::EventQueue;
 use crate::protocol::client::{json_string_len, topics_frame_len};
 use crate::protocol::{ClientMessage, OrderMethod};
 use crate::transport::Connector;
+use crate::wire::Direct;
+use direct::DirectPath;
 
+mod direct;
 mod rotation;
 mod shutdown;
 mod task;
@@ -24,7 +27,7 @@ mod topics;
 
 pub use rotation::MAX_HELD as ROTATION_MAX_HELD;
 pub use shutdown::Shutdown;
-use task::{guarded, Task};
+use task::{guarded, order_of, Task};
 pub use task::{
     CLOSE_GRACE, DROP_WARNING_EVERY, MAX_OUTSTANDING_KEEPALIVES, MIN_RETRY, ROTATION_CATCH_UP,
     ROTATION_DRAIN,
@@ -94,6 +97,7 @@ pub struct ManagedHandle {
     topics: Mutex<TopicSet>,
     max_message_size: usize,
     books: Arc<Books>,
+    direct: Arc<DirectPath>,
 }
 
 impl ManagedHandle {
@@ -110,6 +114,7 @@ impl ManagedHandle {
         let max_message_size = config.max_message_size;
         let task = Task::new(connector, config, events.clone(), rx, shutdown.clone());
         let books = task.books.clone();
+        let direct = task.direct.clone();
         runtime.spawn(guarded(task.run(), events.clone()));
         ManagedHandle {
             commands,
@@ -118,7 +123,13 @@ impl ManagedHandle {
             topics: Mutex::new(TopicSet::default()),
             max_message_size,
             books,
+            direct,
         }
+    }
+
+    /// Commands written on the caller's thread, without a hop to the task, so far.
+    pub fn direct_writes(&self) -> u64 {
+        self.direct.writes()
     }
 
     /// The order books of the subscribed depth topics.
@@ -158,24 +169,51 @@ impl ManagedHandle {
     }
 
     fn queue(&self, command: Command) -> Result<(), CommandError> {
-        self.commands.try_send(command).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => CommandError::Busy,
-            mpsc::error::TrySendError::Closed(_) => CommandError::Stopped,
+        self.direct.queued();
+        self.commands.try_send(command).map_err(|e| {
+            self.direct.done();
+            match e {
+                mpsc::error::TrySendError::Full(_) => CommandError::Busy,
+                mpsc::error::TrySendError::Closed(_) => CommandError::Stopped,
+            }
         })
     }
 
-    /// Returns the topics actually sent (none when all were active already).
+    /// Writes `message` on this thread when nothing is queued ahead of it and the connection is
+    /// open to it (see `crate::wire`); queues it to the task otherwise, or when the write failed
+    /// before any byte left. `frame` is `message.to_json()`.
+    fn send(&self, message: ClientMessage, frame: &str) -> Result<(), CommandError> {
+        match self
+            .direct
+            .write(frame, message.method(), order_of(&message))
+        {
+            Direct::Sent => Ok(()),
+            Direct::NotNow | Direct::Failed => self.queue(Command::Send(message, Instant::now())),
+        }
+    }
+
+    /// Returns the topics actually sent (none when all were active already). `conflate` is
+    /// set on every topic of the call (see `EventQueue::set_conflated`), active ones included,
+    /// before the SUBSCRIBE can go out, so that its first messages are conflated already; a
+    /// refused call leaves it as it was.
     pub fn subscribe(
         &self,
         topics: Vec<String>,
         id: Option<u64>,
+        conflate: bool,
     ) -> Result<Vec<String>, CommandError> {
-        let new = self.change_topics(
+        let was_on = self.events.conflated_among(&topics);
+        self.events.set_conflated(&topics, conflate);
+        let changed = self.change_topics(
             "SUBSCRIBE",
             id,
-            |set| set.insert_new(topics),
+            |set| set.insert_new(topics.clone()),
             |new| Command::Subscribe(new, id),
-        )?;
+        );
+        let new = changed.inspect_err(|_| {
+            self.events.set_conflated(&topics, false);
+            self.events.set_conflated(&was_on, true);
+        })?;
         self.books.topics_added(&new, Instant::now());
         Ok(new)
     }
@@ -195,12 +233,6 @@ impl ManagedHandle {
         self.books.topics_removed(&gone, Instant::now());
         self.events.set_conflated(&gone, false);
         Ok(gone)
-    }
-
-    /// Sets whether `topics` (active ones: call after `subscribe`) are conflated; a local
-    /// setting, nothing is sent (see `EventQueue::push_messages`).
-    pub fn set_conflated(&self, topics: &[String], on: bool) {
-        self.events.set_conflated(topics, on);
     }
 
     /// Applies `edit` to the topic set and queues the command for what changed; nothing is
@@ -242,21 +274,23 @@ impl ManagedHandle {
     ) -> Result<(), CommandError> {
         self.check_running()?;
         let message = ClientMessage::Order { method, id, tx };
-        self.check_size("tx", method.wire(), message.to_json().len())?;
-        self.queue(Command::Send(message, Instant::now()))
+        let frame = message.to_json();
+        self.check_size("tx", method.wire(), frame.len())?;
+        self.send(message, &frame)
     }
 
     pub fn list_subscriptions(&self, id: Option<u64>) -> Result<(), CommandError> {
         self.check_running()?;
-        self.queue(Command::Send(
-            ClientMessage::ListSubscriptions { id },
-            Instant::now(),
-        ))
+        let message = ClientMessage::ListSubscriptions { id };
+        let frame = message.to_json();
+        self.send(message, &frame)
     }
 
     pub fn ping(&self, id: Option<u64>) -> Result<(), CommandError> {
         self.check_running()?;
-        self.queue(Command::Send(ClientMessage::Ping { id }, Instant::now()))
+        let message = ClientMessage::Ping { id };
+        let frame = message.to_json();
+        self.send(message, &frame)
     }
 
     pub fn topics(&self) -> Vec<String> {

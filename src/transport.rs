@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_util::{SinkExt, StreamExt};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -18,10 +17,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::Config;
 use crate::protocol::{parse_bytes, parse_str, ServerMessage};
+use crate::wire::Wire;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectErrorKind {
@@ -87,6 +86,10 @@ pub trait Connection: Send + 'static {
     fn bytes_written(&self) -> u64;
     /// A polite close, best effort.
     fn close(self) -> impl Future<Output = ()> + Send;
+    /// The stream shared with callers' direct writes; None where they are not supported.
+    fn wire(&self) -> Option<Arc<Wire>> {
+        None
+    }
 }
 
 /// Opens connections (upgrade + `connected` status); the caller bounds it with its timeout.
@@ -240,7 +243,9 @@ impl Connector for WsConnector {
         )
         .await
         .map_err(connect_error)?;
-        let mut conn = WsConnection { ws, written };
+        let mut conn = WsConnection {
+            wire: Arc::new(Wire::new(ws, written)),
+        };
         // The server's first message must be the `connected` status; it is consumed here.
         match conn.recv().await {
             Ok((m, _)) if m.is_connected_status() => Ok(conn),
@@ -260,8 +265,7 @@ impl Connector for WsConnector {
 }
 
 pub struct WsConnection {
-    ws: WebSocketStream<MaybeTlsStream<Counted<TcpStream>>>,
-    written: Arc<AtomicU64>,
+    wire: Arc<Wire>,
 }
 
 /// A stream that counts the bytes its writes hand to the kernel.
@@ -318,7 +322,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
-fn lost(e: WsError) -> Lost {
+pub(crate) fn lost(e: WsError) -> Lost {
     match e {
         WsError::ConnectionClosed | WsError::AlreadyClosed => Lost::Ended,
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Lost::Ended,
@@ -335,7 +339,7 @@ fn lost(e: WsError) -> Lost {
 impl Connection for WsConnection {
     async fn recv(&mut self) -> Result<(ServerMessage, usize), Lost> {
         loop {
-            match self.ws.next().await {
+            match self.wire.next().await {
                 None => return Err(Lost::Ended),
                 Some(Ok(Message::Text(text))) => return Ok((parse_str(text.as_str()), text.len())),
                 Some(Ok(Message::Binary(bytes))) => return Ok((parse_bytes(&bytes), bytes.len())),
@@ -347,24 +351,27 @@ impl Connection for WsConnection {
                 }
                 // Pings are answered by tungstenite; control frames are not messages.
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                Some(Err(e)) => return Err(lost(e)),
+                Some(Err(l)) => return Err(l),
             }
         }
     }
 
     async fn send(&mut self, text: String) -> Result<(), Lost> {
-        self.ws.send(Message::text(text)).await.map_err(lost)
+        self.wire.send(Message::text(text)).await
     }
 
     fn bytes_written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
+        self.wire.bytes_written()
     }
 
-    async fn close(mut self) {
-        let _ = self.ws.close(None).await;
-        // Read up to the peer's close reply: a socket closed with unread input sends a RST, and a
-        // RST makes the peer's kernel discard what it has not read yet, the last orders included.
-        // The caller bounds this wait.
-        while let Some(Ok(_)) = self.ws.next().await {}
+    async fn close(self) {
+        // Reads up to the peer's close reply: a socket closed with unread input sends a RST, and
+        // a RST makes the peer's kernel discard what it has not read yet, the last orders
+        // included. The caller bounds this wait.
+        self.wire.close().await;
+    }
+
+    fn wire(&self) -> Option<Arc<Wire>> {
+        Some(self.wire.clone())
     }
 }

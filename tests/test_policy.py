@@ -244,7 +244,7 @@ RUST_FORMATS = [
     ("managed/task.rs", _policy.retry_failed("{reason}")),
     ("managed/task.rs", _policy.not_sent("{reason}")),
     ("managed/task.rs", _policy.not_sent_while_stopping("{reason}")),
-    ("managed/task.rs", _policy.send_failed("{method}", "{reason}")),
+    ("wire.rs", _policy.send_failed("{method}", "{reason}")),
     ("managed/task.rs", _policy.exhausted("{max}")),  # type: ignore[arg-type]
     ("managed/task.rs", _policy.reconnect_attempt_failed("{attempts}", "{e}")),  # type: ignore[arg-type]
     ("managed/task.rs", _policy.reconnect_attempt_failed("{attempts}", _policy.replay_lost("{e}"))),  # type: ignore[arg-type]

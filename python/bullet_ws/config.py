@@ -67,6 +67,14 @@ class ManagedWsConfig:
     an outage) is not sent; it becomes `OrderUnacked("not sent: ...")`. None sends it however
     late.
 
+    `direct_write` (native backend): an order, `submit`, `ping` or `list_subscriptions` is
+    written on the calling thread, TLS included, when the connection is up and nothing is queued
+    ahead of it, instead of being handed to the socket's thread (one thread wake-up less on the
+    way out; `Stats.direct_writes` counts them). Otherwise, or when the write fails before any
+    byte left, it is queued as before. Order, the retry-once rule and the order ledger are the
+    same either way. The pure backend, which writes from the event loop's thread anyway,
+    accepts and ignores it.
+
     The event queue holds at most `channel_capacity` events and `queue_max_bytes` bytes of
     frames (their wire size); a new event that does not fit is dropped and counted. An empty
     queue always takes the next event, so a frame larger than `queue_max_bytes` still arrives.
@@ -85,6 +93,7 @@ class ManagedWsConfig:
     ca_file: str | os.PathLike[str] | None = None
     order_max_age: float | None = None
     max_connection_age: float = 84_600.0
+    direct_write: bool = True
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
@@ -117,6 +126,10 @@ class ManagedWsConfig:
             set_field(self, "order_max_age", age)
         if self.max_retries is not None and _integer("max_retries", self.max_retries) < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries!r}")
+        if not isinstance(self.direct_write, bool):
+            raise TypeError(
+                f"direct_write must be a bool, got {type(self.direct_write).__name__}"
+            )
         _size("channel_capacity", self.channel_capacity, 1)
         _size("queue_max_bytes", self.queue_max_bytes, 1024)
         _size("max_message_size", self.max_message_size, 1024)

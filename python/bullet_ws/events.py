@@ -135,7 +135,9 @@ class Stats:
     exchange_delay: local receive time (wall clock) minus each message's `E`, over about the
     last 10 s (messages without `E` are not counted; a negative value, from clock skew, counts
     as 0); delivery_delay: from the frame's read to its hand-over by `recv()` / `recv_batch()` /
-    `async for`, over about the last 10 s. Both are None when the window holds no sample.
+    `async for`, over about the last 10 s. Both are None when the window holds no sample;
+    direct_writes: frames written on the calling thread (`ManagedWsConfig.direct_write`; always
+    0 on the pure backend).
     """
 
     messages_received: int
@@ -147,3 +149,4 @@ class Stats:
     events_conflated: int = 0
     exchange_delay: LatencySummary | None = None
     delivery_delay: LatencySummary | None = None
+    direct_writes: int = 0

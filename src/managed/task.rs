@@ -10,6 +10,7 @@ use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
+use super::direct::DirectPath;
 use super::rotation::Dedup;
 use super::topics::TopicSet;
 use super::{Command, Shutdown, KEEPALIVE_ID_BASE, STOP_GRACE};
@@ -19,6 +20,7 @@ use crate::config::Config;
 use crate::event_queue::{ConnectState, Event, EventQueue, LogLevel};
 use crate::protocol::{ClientMessage, ServerMessage};
 use crate::transport::{ConnectError, ConnectErrorKind, Connection, Connector, Lost};
+use crate::wire::{send_failed, SentOrder, Wire};
 
 /// Keepalive ids awaiting their pong. A server that never answers must not grow the list.
 pub const MAX_OUTSTANDING_KEEPALIVES: usize = 16;
@@ -75,10 +77,12 @@ pub(super) struct Task<C: Connector> {
     /// A `disconnecting` notice seen in the last burst: its reason starts a rotation.
     rotate_for: Option<String>,
     pub(super) books: Arc<Books>,
+    pub(super) direct: Arc<DirectPath>,
+    /// The current connection's stream while it is open to direct writes.
+    published: Option<Arc<Wire>>,
 }
 
-/// An order on the wire: its id and `OrderResult.method` name.
-type PendingOrder = (Option<u64>, &'static str);
+type PendingOrder = SentOrder;
 
 /// A frame to send once more on the next connection.
 struct Retry {
@@ -106,6 +110,8 @@ enum SendFailure {
     },
 }
 
+/// Acks (order results and errors) settle the pending orders they answer: by id, or, for
+/// orders sent without one, the oldest id-less order.
 fn settle(pending: &mut VecDeque<PendingOrder>, batch: &[(ServerMessage, usize)]) {
     for (message, _) in batch {
         let id = match message {
@@ -119,7 +125,7 @@ fn settle(pending: &mut VecDeque<PendingOrder>, batch: &[(ServerMessage, usize)]
     }
 }
 
-fn order_of(message: &ClientMessage) -> Option<PendingOrder> {
+pub(super) fn order_of(message: &ClientMessage) -> Option<PendingOrder> {
     match message {
         ClientMessage::Order { method, id, .. } => Some((*id, method.name())),
         _ => None,
@@ -161,6 +167,8 @@ enum Step<C: Connection> {
     Shutdown,
     Message((ServerMessage, usize)),
     Lost(Lost),
+    /// A direct write broke the connection (the reason of the loss).
+    Broken(String),
     Command(Option<Command>),
     Idle,
     Keepalive,
@@ -221,6 +229,14 @@ enum RotationStep<K> {
     Lost(Lost),
 }
 
+/// The loss a direct write caused, or left for the task to find; pending without a wire.
+async fn owed(wire: Option<&Wire>) -> String {
+    match wire {
+        Some(w) => w.settle_owed().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The next thing the rotation's other connection has for the loop; pending without one.
 async fn rotation_step<K: Connection>(rot: &mut Option<Rotation<K>>) -> RotationStep<K> {
     let Some(r) = rot.as_mut() else {
@@ -270,6 +286,8 @@ impl<C: Connector> Task<C> {
             old_pending: VecDeque::new(),
             rotate_for: None,
             books: Arc::default(),
+            direct: Arc::default(),
+            published: None,
         }
     }
 
@@ -299,6 +317,7 @@ impl<C: Connector> Task<C> {
     /// Commands still queued will never be sent: their orders become `OrderUnacked`.
     fn unsend_queued(&mut self, reason: &str) {
         while let Ok(cmd) = self.commands.try_recv() {
+            self.direct.done();
             if let Command::Send(message, _) = cmd {
                 if let Some(order) = order_of(&message) {
                     self.unacked(order, reason.to_owned());
@@ -307,10 +326,30 @@ impl<C: Connector> Task<C> {
         }
     }
 
-    /// Acks (order results and errors) settle the pending orders they answer: by id, or, for
-    /// orders sent without one, the oldest id-less order.
-    fn settle(&mut self, batch: &[(ServerMessage, usize)]) {
-        settle(&mut self.pending, batch);
+    /// Opens the current connection to direct writes, unless it is already or they are off.
+    fn publish(&mut self, conn: &C::Conn) {
+        if self.published.is_none() && self.config.direct_write {
+            if let Some(wire) = conn.wire() {
+                self.direct.publish(wire.clone());
+                self.published = Some(wire);
+            }
+        }
+    }
+
+    /// Closes the current connection to direct writes, before it is lost or replaced: the
+    /// orders written on it join the ledger, and none can follow.
+    fn withdraw(&mut self) {
+        if self.published.take().is_some() {
+            self.pending.extend(self.direct.withdraw());
+        }
+    }
+
+    /// Orders written directly since the last look join the ledger, in the order written: the
+    /// task's own sends come after them (a direct write waits for the queue to be empty).
+    fn adopt_direct(&mut self) {
+        if let Some(wire) = &self.published {
+            self.pending.extend(wire.take_sent());
+        }
     }
 
     /// Writes the commands queued before the stop, until `STOP_GRACE` has passed.
@@ -318,6 +357,7 @@ impl<C: Connector> Task<C> {
         let deadline = Instant::now() + STOP_GRACE;
         self.stop_deadline = Some(deadline);
         while let Ok(cmd) = self.commands.try_recv() {
+            self.direct.done();
             if Instant::now() >= deadline {
                 if let Command::Send(message, _) = &cmd {
                     if let Some(order) = order_of(message) {
@@ -501,6 +541,8 @@ impl<C: Connector> Task<C> {
         let mut rot: Option<Rotation<C::Conn>> = None;
 
         loop {
+            self.publish(&conn);
+            self.adopt_direct();
             // A notice seen while a rotation is under way waits for its end.
             if rot.is_none() {
                 if let Some(reason) = self.rotate_for.take() {
@@ -513,8 +555,10 @@ impl<C: Connector> Task<C> {
                 clock.rotation_retry.map_or(due, |r| r.max(due))
             });
             let far = Instant::now() + Duration::from_secs(3600);
+            let wire = self.published.clone();
             let step = tokio::select! {
                 _ = self.shutdown.wait() => Step::Shutdown,
+                reason = owed(wire.as_deref()) => Step::Broken(reason),
                 r = conn.recv() => match r {
                     Ok(m) => Step::Message(m),
                     Err(lost) => Step::Lost(lost),
@@ -530,6 +574,7 @@ impl<C: Connector> Task<C> {
             };
             let lost = match step {
                 Step::Shutdown | Step::Command(None) => {
+                    self.withdraw();
                     self.flush(&mut conn).await;
                     if let Some(r) = rot.take() {
                         self.drop_rotation(r, "socket stopped before the ack");
@@ -558,8 +603,9 @@ impl<C: Connector> Task<C> {
                             None => break,
                         }
                     }
+                    self.adopt_direct();
                     if !self.pending.is_empty() {
-                        self.settle(&batch);
+                        settle(&mut self.pending, &batch);
                     }
                     // Only while two connections are read: the usual path stays as cheap.
                     if let Some(dedup) = rot.as_mut().and_then(Rotation::dedup) {
@@ -589,6 +635,7 @@ impl<C: Connector> Task<C> {
                     }
                 }
                 Step::Lost(l) => l.to_string(),
+                Step::Broken(reason) => reason,
                 Step::Idle => {
                     let deadline = clock.last_message + idle;
                     if Instant::now() < deadline {
@@ -602,7 +649,12 @@ impl<C: Connector> Task<C> {
                 }
                 // Sends move the deadline without touching the timer: it re-arms when it fires.
                 Step::Keepalive => {
-                    let due = self.last_sent + keepalive;
+                    // Direct writes count too: they reset the server's idle clock as well.
+                    let last = self
+                        .direct
+                        .last_write()
+                        .map_or(self.last_sent, |d| d.max(self.last_sent));
+                    let due = last + keepalive;
                     if Instant::now() < due {
                         keepalive_timer.as_mut().reset(due);
                         continue;
@@ -667,7 +719,11 @@ impl<C: Connector> Task<C> {
                         }
                         _ => None,
                     };
-                    match self.apply(cmd, &mut conn).await {
+                    let applied = self.apply(cmd, &mut conn).await;
+                    // Written, failed or dropped: direct writes may follow it now (after a loss,
+                    // not before the next connection is published).
+                    self.direct.done();
+                    match applied {
                         Applied::Done => {
                             if let (
                                 Some(m),
@@ -692,7 +748,10 @@ impl<C: Connector> Task<C> {
                             // A frame whose write failed before any byte left gets one more try.
                             if let Some(Retry { frame, order }) = retry {
                                 match self.send(&mut conn, frame).await {
-                                    Ok(()) => self.pending.extend(order),
+                                    Ok(()) => {
+                                        self.adopt_direct();
+                                        self.pending.extend(order);
+                                    }
                                     Err(SendFailure::Stopped) => {
                                         if let Some(order) = order {
                                             self.unacked(
@@ -747,6 +806,7 @@ impl<C: Connector> Task<C> {
         conn: C::Conn,
         clock: &mut ConnClock,
     ) -> Option<C::Conn> {
+        self.withdraw();
         if let Some(r) = rot.take() {
             self.drop_rotation(r, &format!("connection lost before the ack: {lost}"));
         }
@@ -927,6 +987,7 @@ impl<C: Connector> Task<C> {
         else {
             return;
         };
+        self.withdraw();
         rot.caught_up = rot.dedup.caught_up();
         let mut out = Vec::new();
         rot.dedup.force_switch(&mut out);
@@ -1055,6 +1116,7 @@ impl<C: Connector> Task<C> {
         let keep = retried.then(|| frame.clone());
         match self.send(conn, frame).await {
             Ok(()) => {
+                self.adopt_direct();
                 self.pending.extend(order);
                 Applied::Done
             }
@@ -1081,12 +1143,12 @@ impl<C: Connector> Task<C> {
                     self.unacked(order, format!("connection lost while writing: {reason}"));
                 }
                 Applied::Lost {
-                    reason: format!("{method} send failed: {reason}"),
+                    reason: send_failed(method, &reason),
                     retry: None,
                 }
             }
             Err(SendFailure::Lost { reason, .. }) => Applied::Lost {
-                reason: format!("{method} send failed: {reason}"),
+                reason: send_failed(method, &reason),
                 retry: keep.map(|frame| Retry { frame, order }),
             },
         }

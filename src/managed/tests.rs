@@ -419,14 +419,14 @@ async fn subscriptions_are_deduplicated_and_replayed_once_with_null_id() {
     let t = |s: &str| s.to_string();
     assert_eq!(
         h.handle
-            .subscribe(vec![t("A@x"), t("B@x")], Some(1))
+            .subscribe(vec![t("A@x"), t("B@x")], Some(1), false)
             .unwrap()
             .len(),
         2
     );
     assert!(h
         .handle
-        .subscribe(vec![t("A@x")], Some(2))
+        .subscribe(vec![t("A@x")], Some(2), false)
         .unwrap()
         .is_empty());
     assert!(h
@@ -436,7 +436,7 @@ async fn subscriptions_are_deduplicated_and_replayed_once_with_null_id() {
         .is_empty());
     assert_eq!(
         h.handle
-            .subscribe(vec![t("C@x"), t("A@x")], Some(4))
+            .subscribe(vec![t("C@x"), t("A@x")], Some(4), false)
             .unwrap(),
         vec![t("C@x")]
     );
@@ -545,10 +545,12 @@ async fn a_subscribe_that_would_make_the_replay_too_large_is_refused() {
     // {"method":"SUBSCRIBE","id":null,"params":[...]}: 44 bytes, 19 per topic, commas: 83, then 103.
     for i in 0..2 {
         h.handle
-            .subscribe(vec![format!("SYMBOL-{i}@aggTrade")], None)
+            .subscribe(vec![format!("SYMBOL-{i}@aggTrade")], None, false)
             .unwrap();
     }
-    let refused = h.handle.subscribe(vec!["SYMBOL-2@aggTrade".into()], None);
+    let refused = h
+        .handle
+        .subscribe(vec!["SYMBOL-2@aggTrade".into()], None, false);
     assert!(
         matches!(
             refused,
@@ -603,7 +605,7 @@ async fn stop_ends_the_task_during_a_long_backoff() {
     assert!(t0.elapsed() < Duration::from_millis(5));
     assert_eq!(h.net.attempts().len(), 1, "no attempt after stop");
     assert_eq!(
-        h.handle.subscribe(vec!["A@x".into()], None),
+        h.handle.subscribe(vec!["A@x".into()], None, false),
         Err(CommandError::Stopped)
     );
 }
@@ -613,7 +615,7 @@ async fn full_command_queue_is_busy() {
     let h = Harness::start(config(10, 100)).await;
     // The task is not polled while we hold the thread, so the queue fills.
     let topics = vec!["A@x".to_string(), "B@x".to_string(), "C@x".to_string()];
-    h.handle.subscribe(topics.clone(), None).unwrap();
+    h.handle.subscribe(topics.clone(), None, false).unwrap();
     let results: Vec<_> = (0..300).map(|i| h.handle.ping(Some(i))).collect();
     assert!(results[..COMMAND_CAPACITY - 1].iter().all(|r| r.is_ok()));
     assert_eq!(results[COMMAND_CAPACITY - 1], Err(CommandError::Busy));
@@ -623,7 +625,7 @@ async fn full_command_queue_is_busy() {
         Err(CommandError::Busy)
     );
     assert_eq!(
-        h.handle.subscribe(vec!["D@x".into()], None),
+        h.handle.subscribe(vec!["D@x".into()], None, false),
         Err(CommandError::Busy)
     );
     assert_eq!(h.handle.topics(), topics);
@@ -999,7 +1001,7 @@ const DISCONNECTING: &str =
 async fn a_disconnecting_status_rotates_without_gap_or_duplicate() {
     let h = Harness::start(config(10, 100)).await;
     h.handle
-        .subscribe(vec!["BTC-USD@aggTrade".into()], Some(1))
+        .subscribe(vec!["BTC-USD@aggTrade".into()], Some(1), false)
         .unwrap();
     h.until(|h| h.net.sent(0).len() == 1).await;
     for a in 1..=5 {
@@ -1165,7 +1167,7 @@ fn depth_frame(mt: &str, pu: u64, u: u64) -> String {
 async fn a_depth_gap_resubscribes_its_topic_at_most_once_a_second() {
     let h = Harness::start(config(10, 100)).await;
     h.handle
-        .subscribe(vec!["BTC-USD@depth5".into()], Some(1))
+        .subscribe(vec!["BTC-USD@depth5".into()], Some(1), false)
         .unwrap();
     let book = h.handle.books().book("BTC-USD").expect("a book at once");
     h.until(|h| h.net.sent(0).len() == 1).await;

@@ -86,6 +86,7 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
             v if v.is_none() => None,
             _ => Some(duration(config, "order_max_age")?),
         },
+        direct_write: config.getattr("direct_write")?.extract()?,
     })
 }
 
@@ -231,6 +232,7 @@ impl ManagedWebSocket {
             s.events_conflated,
             latency_to_python(py, s.exchange_delay)?,
             latency_to_python(py, s.delivery_delay)?,
+            self.live().map_or(0, ManagedHandle::direct_writes),
         ))
     }
 
@@ -248,12 +250,9 @@ impl ManagedWebSocket {
         id: Option<u64>,
         conflate: bool,
     ) -> PyResult<Vec<String>> {
-        let handle = self.live()?;
-        let new = handle
-            .subscribe(topics.clone(), id)
-            .map_err(command_error)?;
-        handle.set_conflated(&topics, conflate);
-        Ok(new)
+        self.live()?
+            .subscribe(topics, id, conflate)
+            .map_err(command_error)
     }
 
     fn _unsubscribe(&self, topics: Vec<String>, id: Option<u64>) -> PyResult<Vec<String>> {

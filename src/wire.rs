@@ -1,0 +1,274 @@
+//! The WebSocket stream of one connection, shared by the socket task and the callers' direct
+//! writes: an order placed while nothing is queued ahead of it is framed, encrypted and handed to
+//! the kernel on the caller's thread, with no hop to the task (issue 15).
+//!
+//! One lock guards the stream. The task takes it for each poll (never across an await), a
+//! direct write for one frame. tungstenite takes a whole frame into its buffer at once, so
+//! frames never interleave, and a direct write happens only when the task has nothing ahead of
+//! it: no command queued or being written (`outstanding`), no flush of its own under way, none
+//! owed. A write the kernel did not take in full is finished by the task (`settle_owed`).
+
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::config::COMMAND_CAPACITY;
+use crate::transport::{lost, Counted, Lost};
+
+/// An order on the wire: its id and `OrderResult.method` name.
+pub type SentOrder = (Option<u64>, &'static str);
+
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<Counted<TcpStream>>>;
+
+/// What became of a direct write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direct {
+    /// Written (or, when the kernel took part of it, owed to the task's flush): the frame goes
+    /// on this connection and nowhere else.
+    Sent,
+    /// Not attempted: something is ahead of it, or the connection is not open to direct
+    /// writes. The caller queues it to the task.
+    NotNow,
+    /// The write failed before any byte left: the connection is broken and the caller queues
+    /// the frame to the task, which sends it as if this attempt had never been.
+    Failed,
+}
+
+struct State {
+    ws: Ws,
+    /// Open to direct writes: set by the task while this is its one current connection.
+    open: bool,
+    /// The task's own write is waiting for the socket: a direct write would go behind it.
+    task_flushing: bool,
+    /// A direct write of this method left bytes in the stream's buffer: the task must flush
+    /// them.
+    owed: Option<&'static str>,
+    /// A direct write of this method failed so: the connection is finished, and the task
+    /// reports it as the loss.
+    broken: Option<(&'static str, Lost)>,
+    /// Orders written directly, oldest first, not yet taken into the task's ledger.
+    sent: Vec<SentOrder>,
+    /// Frames written directly since the task last looked (`take_sent`).
+    unseen: usize,
+}
+
+pub struct Wire {
+    state: Mutex<State>,
+    written: Arc<AtomicU64>,
+    owed: Notify,
+}
+
+impl Wire {
+    pub(crate) fn new(ws: Ws, written: Arc<AtomicU64>) -> Self {
+        Wire {
+            state: Mutex::new(State {
+                ws,
+                open: false,
+                task_flushing: false,
+                owed: None,
+                broken: None,
+                sent: Vec::new(),
+                unseen: 0,
+            }),
+            written,
+            owed: Notify::new(),
+        }
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Writes `frame` on the caller's thread when nothing is ahead of it: `outstanding` counts
+    /// the commands queued to the task and not yet written. Never blocks. At most
+    /// `COMMAND_CAPACITY` frames go this way between two looks of the task, the bound its queue
+    /// puts on commands it has not seen: a caller that floods still meets `Busy`, and the
+    /// ledger of orders written here stays bounded.
+    pub fn write(
+        &self,
+        frame: &str,
+        method: &'static str,
+        order: Option<SentOrder>,
+        outstanding: &AtomicUsize,
+    ) -> Direct {
+        let mut st = self.state.lock();
+        if !st.open
+            || st.task_flushing
+            || st.owed.is_some()
+            || st.broken.is_some()
+            || st.unseen >= COMMAND_CAPACITY
+            || outstanding.load(Ordering::Acquire) != 0
+        {
+            return Direct::NotNow;
+        }
+        let before = self.bytes_written();
+        // The waker is never woken: a write the kernel does not take in full is the task's to
+        // finish (`owed`), with its own waker.
+        let mut cx = Context::from_waker(Waker::noop());
+        let result = match st.ws.start_send_unpin(Message::text(frame)) {
+            Ok(()) => match st.ws.poll_flush_unpin(&mut cx) {
+                Poll::Ready(r) => r,
+                Poll::Pending => {
+                    st.owed = Some(method);
+                    Ok(())
+                }
+            },
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                st.sent.extend(order);
+                st.unseen += 1;
+                let owed = st.owed.is_some();
+                drop(st);
+                if owed {
+                    self.owed.notify_one();
+                }
+                Direct::Sent
+            }
+            Err(e) => {
+                st.broken = Some((method, lost(e)));
+                let left = self.bytes_written() != before;
+                // Bytes of it left: the exchange may have it, so it is the task's to report
+                // when the connection's loss is handled, never to send again.
+                if left {
+                    st.sent.extend(order);
+                }
+                drop(st);
+                self.owed.notify_one();
+                if left {
+                    Direct::Sent
+                } else {
+                    Direct::Failed
+                }
+            }
+        }
+    }
+
+    /// Opens or closes the connection to direct writes. Closing returns the orders written
+    /// directly that the task has not taken yet: after it, no more can be written.
+    pub fn set_open(&self, open: bool) -> Vec<SentOrder> {
+        let mut st = self.state.lock();
+        st.open = open;
+        std::mem::take(&mut st.sent)
+    }
+
+    /// The orders written directly since the last call, oldest first.
+    pub fn take_sent(&self) -> Vec<SentOrder> {
+        let mut st = self.state.lock();
+        st.unseen = 0;
+        if st.sent.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut st.sent)
+        }
+    }
+
+    /// Resolves, with the reason of the loss, when a direct write broke the connection, or left
+    /// bytes that the task then failed to flush; pending otherwise. Cancel-safe.
+    pub async fn settle_owed(&self) -> String {
+        loop {
+            let due = {
+                let st = self.state.lock();
+                st.owed.is_some() || st.broken.is_some()
+            };
+            if !due {
+                self.owed.notified().await;
+                continue;
+            }
+            let flushed = poll_fn(|cx| {
+                let mut st = self.state.lock();
+                if let Some((method, lost)) = &st.broken {
+                    return Poll::Ready(Err(send_failed(method, lost)));
+                }
+                let Some(method) = st.owed else {
+                    return Poll::Ready(Ok(()));
+                };
+                match st.ws.poll_flush_unpin(cx) {
+                    Poll::Ready(Ok(())) => {
+                        st.owed = None;
+                        Poll::Ready(Ok(()))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(send_failed(method, &lost(e)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await;
+            if let Err(l) = flushed {
+                return l;
+            }
+        }
+    }
+
+    /// The next frame, polled under the lock one poll at a time.
+    pub(crate) async fn next(&self) -> Option<Result<Message, Lost>> {
+        poll_fn(|cx| {
+            let mut st = self.state.lock();
+            if let Some((_, lost)) = &st.broken {
+                return Poll::Ready(Some(Err(lost.clone())));
+            }
+            st.ws
+                .poll_next_unpin(cx)
+                .map(|r| r.map(|r| r.map_err(lost)))
+        })
+        .await
+    }
+
+    /// The task's own write: whole frames, after whatever is already in the stream's buffer.
+    pub(crate) async fn send(&self, message: Message) -> Result<(), Lost> {
+        let mut message = Some(message);
+        let result = poll_fn(|cx| {
+            let mut st = self.state.lock();
+            if let Some((_, lost)) = &st.broken {
+                return Poll::Ready(Err(lost.clone()));
+            }
+            if let Some(m) = message.take() {
+                if let Poll::Pending = st.ws.poll_ready_unpin(cx) {
+                    message = Some(m);
+                    st.task_flushing = true;
+                    return Poll::Pending;
+                }
+                if let Err(e) = st.ws.start_send_unpin(m) {
+                    st.task_flushing = false;
+                    return Poll::Ready(Err(lost(e)));
+                }
+            }
+            let r = st.ws.poll_flush_unpin(cx);
+            st.task_flushing = r.is_pending();
+            r.map_err(lost)
+        })
+        .await;
+        if result.is_err() {
+            self.state.lock().task_flushing = false;
+        }
+        result
+    }
+
+    /// Sends a close frame and reads up to the peer's reply (the caller bounds the wait).
+    pub(crate) async fn close(&self) {
+        {
+            let mut st = self.state.lock();
+            st.open = false;
+            // A broken stream may still hold the frame whose write failed, which the caller
+            // queued to the task: flushing it now could send it twice.
+            if st.broken.is_some() {
+                return;
+            }
+        }
+        let _ = poll_fn(|cx| self.state.lock().ws.poll_close_unpin(cx)).await;
+        while let Some(Ok(_)) = self.next().await {}
+    }
+}
+
+/// The loss that a failed write of `method` revealed (`_policy.send_failed`).
+pub fn send_failed(method: &str, reason: &dyn std::fmt::Display) -> String {
+    format!("{method} send failed: {reason}")
+}
