@@ -231,10 +231,17 @@ impl Wire {
                 return Poll::Ready(Err(lost.clone()));
             }
             if let Some(m) = message.take() {
-                if let Poll::Pending = st.ws.poll_ready_unpin(cx) {
-                    message = Some(m);
-                    st.task_flushing = true;
-                    return Poll::Pending;
+                match st.ws.poll_ready_unpin(cx) {
+                    Poll::Pending => {
+                        message = Some(m);
+                        st.task_flushing = true;
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Err(e)) => {
+                        st.task_flushing = false;
+                        return Poll::Ready(Err(lost(e)));
+                    }
+                    Poll::Ready(Ok(())) => {}
                 }
                 if let Err(e) = st.ws.start_send_unpin(m) {
                     st.task_flushing = false;

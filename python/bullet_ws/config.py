@@ -127,9 +127,7 @@ class ManagedWsConfig:
         if self.max_retries is not None and _integer("max_retries", self.max_retries) < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries!r}")
         if not isinstance(self.direct_write, bool):
-            raise TypeError(
-                f"direct_write must be a bool, got {type(self.direct_write).__name__}"
-            )
+            raise TypeError(f"direct_write must be a bool, got {type(self.direct_write).__name__}")
         _size("channel_capacity", self.channel_capacity, 1)
         _size("queue_max_bytes", self.queue_max_bytes, 1024)
         _size("max_message_size", self.max_message_size, 1024)
