@@ -42,6 +42,9 @@ PY_CONTENDERS = ["native", "native-batch", "pure", "websockets+json", "picows+ms
 ALL_CONTENDERS = PY_CONTENDERS + ["rust-ceiling"]
 S3_CONTENDERS = ["native", "pure", "websockets+json", "picows+msgspec"]
 S4_CONTENDERS = ["native", "pure"]
+# S5 also runs native with `direct_write=False` (orders handed to the socket's thread), the
+# way out before issue 15, side by side.
+S5_EXTRA = ["native-queued"]
 # S1 variants: the live frame shapes, and aggTrade in the shape before 2026-05-23 for comparison.
 TOPICS = {
     "aggTrade": "BTC-USD@aggTrade",
@@ -758,7 +761,8 @@ def main(argv: list[str] | None = None) -> int:
         if "s4" in only:
             results["s4"] = s4(p, [c for c in S4_CONTENDERS if c in contenders], workdir, log)
         if "s5" in only:
-            results["s5"] = s5(p, contenders, loops, workdir, log)
+            extra = [c for c in S5_EXTRA if "native" in contenders]
+            results["s5"] = s5(p, contenders + extra, loops, workdir, log)
     results["elapsed_s"] = time.monotonic() - t_start
     results["finished_at"] = datetime.now(timezone.utc).isoformat()
 

@@ -368,7 +368,9 @@ class Orders:
         return {"ticks": self.ticks, "orders": self.orders, "acks": self.acks, **q}
 
 
-async def s5_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str, Any]:
+async def s5_bullet(
+    task: dict[str, Any], pure: bool, batch: bool, direct: bool = True
+) -> dict[str, Any]:
     if pure:
         import bullet_ws.pure as bw
     else:
@@ -379,7 +381,9 @@ async def s5_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str, 
     AggTrade, OrderResult = bw.AggTrade, bw.OrderResult
     read = strategy_reads(AggTrade)
     tx = o.tx
-    ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=o.total * 2 + 1000)
+    ws = await bw.connect(
+        task["url"], idle_timeout=0, channel_capacity=o.total * 2 + 1000, direct_write=direct
+    )
     ws.subscribe([task["topic"]], id=1)
     submit = ws.submit
 
@@ -493,6 +497,8 @@ async def run_s5(task: dict[str, Any]) -> dict[str, Any]:
     c = task["contender"]
     if c in ("native", "native-batch", "pure"):
         return await s5_bullet(task, pure=c == "pure", batch=c == "native-batch")
+    if c == "native-queued":
+        return await s5_bullet(task, pure=False, batch=False, direct=False)
     if c == "websockets+json":
         return await s5_websockets(task)
     if c == "picows+msgspec":

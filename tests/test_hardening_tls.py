@@ -123,6 +123,23 @@ async def test_wss_with_ca_file_connects_and_reconnects(
     assert tls_server.requests == ['{"method":"PING","id":1}', '{"method":"PING","id":2}']
 
 
+async def test_direct_writes_over_tls(
+    backend: ModuleType, tls_server: Server, ca_file: str
+) -> None:
+    """Pings written on the calling thread (`direct_write`, native) go through TLS as well: the
+    server reads each once, in order, and answers."""
+    async with backend.connect(tls_server.url, **options(ca_file=ca_file)) as ws:
+        ws.ping(id=0)
+        assert (await next_of(ws, backend.Pong)).id == 0
+        before = ws.stats.direct_writes
+        for i in range(1, 21):
+            ws.ping(id=i)
+        assert [(await next_of(ws, backend.Pong)).id for _ in range(20)] == list(range(1, 21))
+        direct = ws.stats.direct_writes - before
+    assert tls_server.requests == [f'{{"method":"PING","id":{i}}}' for i in range(21)]
+    assert direct == (20 if backend.__name__ == "bullet_ws" else 0)
+
+
 async def _assert_certificate_failure(backend: ModuleType, url: str, **config: Any) -> str:
     with pytest.raises(backend.ConnectError) as info:
         await backend.connect(url, **options(**config))
