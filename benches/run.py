@@ -44,7 +44,7 @@ S3_CONTENDERS = ["native", "pure", "websockets+json", "picows+msgspec"]
 S4_CONTENDERS = ["native", "pure"]
 # S5 also runs native with `direct_write=False` (orders handed to the socket's thread), the
 # way out before issue 15, side by side.
-S5_EXTRA = ["native-queued"]
+S5_EXTRA = ["native-queued", "native-early"]
 # S1 variants: the live frame shapes, and aggTrade in the shape before 2026-05-23 for comparison.
 TOPICS = {
     "aggTrade": "BTC-USD@aggTrade",

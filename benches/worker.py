@@ -368,8 +368,12 @@ class Orders:
         return {"ticks": self.ticks, "orders": self.orders, "acks": self.acks, **q}
 
 
+# `inbound_spin` of the `native-early` contender.
+EARLY_SPIN = 0.0002
+
+
 async def s5_bullet(
-    task: dict[str, Any], pure: bool, batch: bool, direct: bool = True
+    task: dict[str, Any], pure: bool, batch: bool, direct: bool = True, spin: float = 0.0
 ) -> dict[str, Any]:
     if pure:
         import bullet_ws.pure as bw
@@ -382,7 +386,11 @@ async def s5_bullet(
     read = strategy_reads(AggTrade)
     tx = o.tx
     ws = await bw.connect(
-        task["url"], idle_timeout=0, channel_capacity=o.total * 2 + 1000, direct_write=direct
+        task["url"],
+        idle_timeout=0,
+        channel_capacity=o.total * 2 + 1000,
+        direct_write=direct,
+        inbound_spin=spin,
     )
     ws.subscribe([task["topic"]], id=1)
     submit = ws.submit
@@ -499,6 +507,8 @@ async def run_s5(task: dict[str, Any]) -> dict[str, Any]:
         return await s5_bullet(task, pure=c == "pure", batch=c == "native-batch")
     if c == "native-queued":
         return await s5_bullet(task, pure=False, batch=False, direct=False)
+    if c == "native-early":
+        return await s5_bullet(task, pure=False, batch=False, spin=EARLY_SPIN)
     if c == "websockets+json":
         return await s5_websockets(task)
     if c == "picows+msgspec":

@@ -51,6 +51,10 @@ pub struct Config {
     /// Write orders, pings and subscription lists on the caller's thread when nothing is queued
     /// ahead of them, instead of handing them to the socket task (see `crate::wire`).
     pub direct_write: bool,
+    /// After bytes arrive on the socket, the sleeping consumer waits this long for the socket
+    /// task's burst instead of for its wake-up; zero: it sleeps until woken (see
+    /// `python/wakefd.rs`).
+    pub inbound_spin: Duration,
 }
 
 impl Default for Config {
@@ -70,6 +74,7 @@ impl Default for Config {
             ca_file: None,
             order_max_age: None,
             direct_write: true,
+            inbound_spin: Duration::ZERO,
         }
     }
 }

@@ -60,6 +60,10 @@ pub enum LogLevel {
 /// How the producer wakes a sleeping consumer (an eventfd for asyncio, an unpark for a thread).
 pub trait Notify: Send + Sync {
     fn notify(&self);
+    /// Watches the current connection's socket too (None: none), so that the consumer can wake
+    /// when bytes arrive, in parallel with the socket task, instead of after it
+    /// (`Config::inbound_spin`). Optional.
+    fn watch_socket(&self, _fd: Option<i32>) {}
 }
 
 /// Where the initial connect stands.
@@ -559,6 +563,16 @@ impl EventQueue {
     /// Ended and nothing left to hand out.
     pub fn is_exhausted(&self) -> bool {
         self.is_ended() && self.in_flight.load(Ordering::SeqCst) == 0
+    }
+
+    /// See `Notify::watch_socket`.
+    pub fn watch_socket(&self, fd: Option<i32>) {
+        self.notifier.watch_socket(fd);
+    }
+
+    /// Whether an event (or the end) is waiting to be taken.
+    pub fn has_events(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0 || self.is_ended()
     }
 
     pub fn stats(&self) -> Stats {

@@ -90,6 +90,8 @@ pub trait Connection: Send + 'static {
     fn wire(&self) -> Option<Arc<Wire>> {
         None
     }
+    /// A write was abandoned and its frame goes elsewhere: never flush what is left of it.
+    fn poison(&self, _reason: &str) {}
 }
 
 /// Opens connections (upgrade + `connected` status); the caller bounds it with its timeout.
@@ -274,6 +276,12 @@ pub struct Counted<S> {
     written: Arc<AtomicU64>,
 }
 
+impl<S> Counted<S> {
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -373,5 +381,9 @@ impl Connection for WsConnection {
 
     fn wire(&self) -> Option<Arc<Wire>> {
         Some(self.wire.clone())
+    }
+
+    fn poison(&self, reason: &str) {
+        self.wire.poison(reason);
     }
 }

@@ -12,6 +12,7 @@ use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
@@ -27,6 +28,15 @@ use crate::transport::{lost, Counted, Lost};
 pub type SentOrder = (Option<u64>, &'static str);
 
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<Counted<TcpStream>>>;
+
+/// Why the task must give up a connection that direct writes left owing bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwedLoss {
+    /// A write failed: the reason of the loss.
+    Failed(String),
+    /// The bytes of a write of this method did not go within the bound.
+    Stalled(&'static str),
+}
 
 /// What became of a direct write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +58,9 @@ struct State {
     open: bool,
     /// The task's own write is waiting for the socket: a direct write would go behind it.
     task_flushing: bool,
-    /// A direct write of this method left bytes in the stream's buffer: the task must flush
-    /// them.
-    owed: Option<&'static str>,
+    /// A direct write of this method left bytes in the stream's buffer at this time: the task
+    /// must flush them (any flush that empties the buffer does).
+    owed: Option<(&'static str, Instant)>,
     /// A direct write of this method failed so: the connection is finished, and the task
     /// reports it as the loss.
     broken: Option<(&'static str, Lost)>,
@@ -81,6 +91,23 @@ impl Wire {
             written,
             owed: Notify::new(),
         }
+    }
+
+    /// The socket's descriptor (for the consumer's watch, `Config::inbound_spin`).
+    pub fn raw_fd(&self) -> Option<i32> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let st = self.state.lock();
+            let tcp = match st.ws.get_ref() {
+                MaybeTlsStream::Plain(s) => s.get_ref(),
+                MaybeTlsStream::Rustls(s) => s.get_ref().0.get_ref(),
+                _ => return None,
+            };
+            Some(tcp.as_raw_fd())
+        }
+        #[cfg(not(unix))]
+        None
     }
 
     pub fn bytes_written(&self) -> u64 {
@@ -117,7 +144,7 @@ impl Wire {
             Ok(()) => match st.ws.poll_flush_unpin(&mut cx) {
                 Poll::Ready(r) => r,
                 Poll::Pending => {
-                    st.owed = Some(method);
+                    st.owed = Some((method, Instant::now()));
                     Ok(())
                 }
             },
@@ -172,39 +199,68 @@ impl Wire {
         }
     }
 
-    /// Resolves, with the reason of the loss, when a direct write broke the connection, or left
-    /// bytes that the task then failed to flush; pending otherwise. Cancel-safe.
-    pub async fn settle_owed(&self) -> String {
+    /// Resolves when a direct write broke the connection, or left bytes that the task then
+    /// failed to flush, or could not flush within `stall` (zero: no bound) of the write, as a
+    /// stalled write of its own would; pending otherwise. Cancel-safe.
+    pub async fn settle_owed(&self, stall: Duration) -> OwedLoss {
         loop {
-            let due = {
+            let (owed, broken) = {
                 let st = self.state.lock();
-                st.owed.is_some() || st.broken.is_some()
+                (st.owed, st.broken.is_some())
             };
-            if !due {
-                self.owed.notified().await;
-                continue;
-            }
-            let flushed = poll_fn(|cx| {
-                let mut st = self.state.lock();
-                if let Some((method, lost)) = &st.broken {
-                    return Poll::Ready(Err(send_failed(method, lost)));
+            let since = match (owed, broken) {
+                (_, true) => None,
+                (Some(owed), false) => Some(owed),
+                (None, false) => {
+                    self.owed.notified().await;
+                    continue;
                 }
-                let Some(method) = st.owed else {
-                    return Poll::Ready(Ok(()));
-                };
-                match st.ws.poll_flush_unpin(cx) {
-                    Poll::Ready(Ok(())) => {
-                        st.owed = None;
-                        Poll::Ready(Ok(()))
+            };
+            let flushed = match since {
+                Some((method, since)) if !stall.is_zero() => {
+                    let deadline = tokio::time::Instant::from_std(since + stall);
+                    match tokio::time::timeout_at(deadline, self.flush_owed()).await {
+                        Ok(r) => r,
+                        Err(_) => return OwedLoss::Stalled(method),
                     }
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(send_failed(method, &lost(e)))),
-                    Poll::Pending => Poll::Pending,
                 }
-            })
-            .await;
-            if let Err(l) = flushed {
-                return l;
+                _ => self.flush_owed().await,
+            };
+            if let Err(reason) = flushed {
+                return OwedLoss::Failed(reason);
             }
+        }
+    }
+
+    /// Flushes what direct writes left in the stream's buffer; Err: the reason of the loss.
+    pub async fn flush_owed(&self) -> Result<(), String> {
+        poll_fn(|cx| {
+            let mut st = self.state.lock();
+            if let Some((method, lost)) = &st.broken {
+                return Poll::Ready(Err(send_failed(method, lost)));
+            }
+            let Some((method, _)) = st.owed else {
+                return Poll::Ready(Ok(()));
+            };
+            match st.ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    st.owed = None;
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(send_failed(method, &lost(e)))),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// The task abandoned a write whose frame it sends again elsewhere: what is left of it in
+    /// the stream's buffer must never be flushed (not even by the close), or it could arrive
+    /// twice.
+    pub fn poison(&self, reason: &str) {
+        let mut st = self.state.lock();
+        if st.broken.is_none() {
+            st.broken = Some(("write", Lost::Error(reason.to_owned())));
         }
     }
 
@@ -214,6 +270,18 @@ impl Wire {
             let mut st = self.state.lock();
             if let Some((_, lost)) = &st.broken {
                 return Poll::Ready(Some(Err(lost.clone())));
+            }
+            // Owed bytes move whenever the task reads, also on a connection a rotation left.
+            if let Some((method, _)) = st.owed {
+                match st.ws.poll_flush_unpin(cx) {
+                    Poll::Ready(Ok(())) => st.owed = None,
+                    Poll::Ready(Err(e)) => {
+                        let l = lost(e);
+                        st.broken = Some((method, l.clone()));
+                        return Poll::Ready(Some(Err(l)));
+                    }
+                    Poll::Pending => {}
+                }
             }
             st.ws
                 .poll_next_unpin(cx)
@@ -250,6 +318,9 @@ impl Wire {
             }
             let r = st.ws.poll_flush_unpin(cx);
             st.task_flushing = r.is_pending();
+            if let Poll::Ready(Ok(())) = r {
+                st.owed = None;
+            }
             r.map_err(lost)
         })
         .await;
@@ -265,8 +336,9 @@ impl Wire {
             let mut st = self.state.lock();
             st.open = false;
             // A broken stream may still hold the frame whose write failed, which the caller
-            // queued to the task: flushing it now could send it twice.
-            if st.broken.is_some() {
+            // queued to the task: flushing it now could send it twice. Owed bytes still here
+            // are those of an order reported unacknowledged: never sent late.
+            if st.broken.is_some() || st.owed.is_some() {
                 return;
             }
         }

@@ -156,10 +156,26 @@ class StalledReader:
         self.transport: Any = None
         self.got_all = asyncio.Event()
         self.expected = 0
+        self.connections = 0
+        self.chatter = False
+
+    async def chat(self, conn: Any) -> None:
+        """Keeps sending while not reading: the client's idle clock never runs out."""
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            while True:
+                await conn.send('{"e":"pong","id":0,"E":2}')
+                await asyncio.sleep(0.02)
+        except ConnectionClosed:
+            pass
 
     async def handler(self, conn: Any) -> None:
         self.transport = conn.transport
+        self.connections += 1
         await conn.send('{"e":"status","E":1,"status":"connected","clientId":"stalled"}')
+        if self.chatter and self.connections == 1:
+            asyncio.get_running_loop().create_task(self.chat(conn))
         async for frame in conn:
             request = json.loads(frame)
             if request["method"] == "PING":
@@ -205,3 +221,21 @@ async def test_writes_the_socket_cannot_take_now_are_finished_in_order(
         # The first write the socket could not take in full was finished by the task, and
         # everything after it was queued behind it.
         assert 0 < direct < n, direct
+
+
+async def test_a_direct_write_the_peer_never_takes_is_given_up_after_idle_timeout(
+    backend: ModuleType, stalled_reader: StalledReader
+) -> None:
+    """The peer stops reading but keeps sending: only the write's own bound can end the
+    connection. The order whose bytes may have left becomes OrderUnacked, never resent."""
+    stalled_reader.chatter = True
+    async with backend.connect(stalled_reader.url, **options(idle_timeout=0.5)) as ws:
+        await round_trip(ws, backend, 1000)
+        stalled_reader.transport.pause_reading()
+        ws.order_place("A" * 3_000_000, id=1)  # more than the paused socket can take
+        unacked = await next_of(ws, OrderUnacked)
+        assert (unacked.id, unacked.method) == (1, "place")
+        assert "send stalled for idle_timeout (0.500s)" in unacked.reason, unacked.reason
+        await next_of(ws, backend.Reconnected)
+        await round_trip(ws, backend, 1001)
+    assert stalled_reader.connections == 2

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
-use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
 
 use super::direct::DirectPath;
 use super::rotation::Dedup;
@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::event_queue::{ConnectState, Event, EventQueue, LogLevel};
 use crate::protocol::{ClientMessage, ServerMessage};
 use crate::transport::{ConnectError, ConnectErrorKind, Connection, Connector, Lost};
-use crate::wire::{send_failed, SentOrder, Wire};
+use crate::wire::{send_failed, OwedLoss, SentOrder, Wire};
 
 /// Keepalive ids awaiting their pong. A server that never answers must not grow the list.
 pub const MAX_OUTSTANDING_KEEPALIVES: usize = 16;
@@ -230,11 +230,19 @@ enum RotationStep<K> {
 }
 
 /// The loss a direct write caused, or left for the task to find; pending without a wire.
-async fn owed(wire: Option<&Wire>) -> String {
+async fn owed(wire: Option<&Wire>, idle: Duration) -> String {
     match wire {
-        Some(w) => w.settle_owed().await,
+        Some(w) => match w.settle_owed(idle).await {
+            OwedLoss::Failed(reason) => reason,
+            OwedLoss::Stalled(method) => send_failed(method, &stalled(idle)),
+        },
         None => std::future::pending().await,
     }
+}
+
+/// Why a write that the peer would not take was given up.
+fn stalled(idle: Duration) -> String {
+    format!("send stalled for idle_timeout ({:.3}s)", idle.as_secs_f64())
 }
 
 /// The next thing the rotation's other connection has for the loop; pending without one.
@@ -326,21 +334,33 @@ impl<C: Connector> Task<C> {
         }
     }
 
-    /// Opens the current connection to direct writes, unless it is already or they are off.
+    /// Opens the current connection to direct writes and to the consumer's watch of its socket
+    /// (each when configured), unless that is done already.
     fn publish(&mut self, conn: &C::Conn) {
-        if self.published.is_none() && self.config.direct_write {
-            if let Some(wire) = conn.wire() {
+        let watch = !self.config.inbound_spin.is_zero();
+        if self.published.is_some() || (!self.config.direct_write && !watch) {
+            return;
+        }
+        if let Some(wire) = conn.wire() {
+            if self.config.direct_write {
                 self.direct.publish(wire.clone());
-                self.published = Some(wire);
             }
+            if watch {
+                self.events.watch_socket(wire.raw_fd());
+            }
+            self.published = Some(wire);
         }
     }
 
-    /// Closes the current connection to direct writes, before it is lost or replaced: the
-    /// orders written on it join the ledger, and none can follow.
+    /// Closes the current connection to direct writes and the watch, before it is lost or
+    /// replaced (while its socket is still open): the orders written on it join the ledger, and
+    /// none can follow.
     fn withdraw(&mut self) {
         if self.published.take().is_some() {
             self.pending.extend(self.direct.withdraw());
+            if !self.config.inbound_spin.is_zero() {
+                self.events.watch_socket(None);
+            }
         }
     }
 
@@ -468,6 +488,9 @@ impl<C: Connector> Task<C> {
             self.events.set_connect_state(ConnectState::Connected);
             self.serve(conn).await;
         }
+        // Every way out of `serve` ends here: the orders written directly join the ledger, and
+        // the connection is let go of.
+        self.withdraw();
         self.unack_pending("socket stopped before the ack");
         self.unack_old_pending("socket stopped before the ack");
         self.unsend_queued("not sent: the socket stopped");
@@ -558,7 +581,7 @@ impl<C: Connector> Task<C> {
             let wire = self.published.clone();
             let step = tokio::select! {
                 _ = self.shutdown.wait() => Step::Shutdown,
-                reason = owed(wire.as_deref()) => Step::Broken(reason),
+                reason = owed(wire.as_deref(), idle) => Step::Broken(reason),
                 r = conn.recv() => match r {
                     Ok(m) => Step::Message(m),
                     Err(lost) => Step::Lost(lost),
@@ -576,6 +599,10 @@ impl<C: Connector> Task<C> {
                 Step::Shutdown | Step::Command(None) => {
                     self.withdraw();
                     self.flush(&mut conn).await;
+                    // What a direct write left in the socket's buffer goes too, in the same grace.
+                    if let (Some(wire), Some(deadline)) = (conn.wire(), self.stop_deadline) {
+                        let _ = timeout_at(deadline, wire.flush_owed()).await;
+                    }
                     if let Some(r) = rot.take() {
                         self.drop_rotation(r, "socket stopped before the ack");
                     }
@@ -1147,10 +1174,17 @@ impl<C: Connector> Task<C> {
                     retry: None,
                 }
             }
-            Err(SendFailure::Lost { reason, .. }) => Applied::Lost {
-                reason: send_failed(method, &reason),
-                retry: keep.map(|frame| Retry { frame, order }),
-            },
+            Err(SendFailure::Lost { reason, .. }) => {
+                if keep.is_some() {
+                    // The frame goes again on the next connection: what is left of it here must
+                    // never be flushed.
+                    conn.poison(&reason);
+                }
+                Applied::Lost {
+                    reason: send_failed(method, &reason),
+                    retry: keep.map(|frame| Retry { frame, order }),
+                }
+            }
         }
     }
 
@@ -1181,10 +1215,7 @@ impl<C: Connector> Task<C> {
             biased;
             r = conn.send(frame) => r.map_err(|e| e.to_string()),
             _ = stopped => return Err(SendFailure::Stopped),
-            _ = stall => Err(format!(
-                "send stalled for idle_timeout ({:.3}s)",
-                idle.as_secs_f64()
-            )),
+            _ = stall => Err(stalled(idle)),
         };
         match outcome {
             Ok(()) => {

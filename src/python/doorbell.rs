@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use pyo3::exceptions::PyNotImplementedError;
@@ -28,6 +29,9 @@ pub(super) struct LoopSide {
     pub(super) stop: Arc<Shutdown>,
     /// The fork generation this socket was made in (`crate::runtime`).
     pub(super) generation: u64,
+    /// `inbound_spin`: how long the doorbell waits, off the GIL, for the socket task's burst
+    /// after bytes arrived on the socket; zero: the socket is not watched.
+    pub(super) spin: Duration,
 }
 
 impl LoopSide {
@@ -69,6 +73,9 @@ impl LoopSide {
         }
         live.push(fut.clone().unbind());
         *waiters = live;
+        if !self.spin.is_zero() {
+            self.wake.arm();
+        }
         Ok(fut)
     }
 
@@ -112,8 +119,27 @@ impl Doorbell {
         if side.orphaned() {
             return Ok(());
         }
-        if !side.relayed.load(Ordering::Relaxed) {
-            side.wake.drain();
+        let arrived = !side.relayed.load(Ordering::Relaxed) && side.wake.drain();
+        // Bytes arrived on the socket and woke this thread along with the socket task: wait a
+        // little for the task's burst here, rather than for its ring after it (a second wake-up
+        // in series). Nothing came in time (a control frame, a swallowed pong): sleep on.
+        if arrived && !side.queue.has_events() {
+            let spin = side.spin;
+            let came = py.detach(|| {
+                let deadline = Instant::now() + spin;
+                loop {
+                    if side.queue.has_events() {
+                        return true;
+                    }
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    std::hint::spin_loop();
+                }
+            });
+            if !came {
+                return side.flush_logs(py);
+            }
         }
         let waiters = std::mem::take(&mut *side.waiters.lock());
         for fut in waiters {

@@ -87,6 +87,7 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
             _ => Some(duration(config, "order_max_age")?),
         },
         direct_write: config.getattr("direct_write")?.extract()?,
+        inbound_spin: duration(config, "inbound_spin")?,
     })
 }
 
@@ -126,6 +127,7 @@ impl ManagedWebSocket {
     #[new]
     fn new(py: Python<'_>, url: &str, config: &Bound<'_, PyAny>) -> PyResult<Self> {
         let config = config_from_python(config)?;
+        let spin = config.inbound_spin;
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
         let connector =
             WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;
@@ -145,6 +147,7 @@ impl ManagedWebSocket {
             relayed: AtomicBool::new(false),
             stop: handle.stop_signal(),
             generation: fork_generation(),
+            spin,
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         if add_reader(&event_loop, &wake, &doorbell)? {

@@ -1,7 +1,10 @@
 //! The loop's doorbell, rung by the socket task without the GIL.
 //!
 //! On Unix it is a non-blocking eventfd (a pipe elsewhere) that asyncio watches with
-//! `loop.add_reader`. A loop without `add_reader` (Windows' Proactor loop) is woken instead by a
+//! `loop.add_reader`. On Linux the loop watches an epoll descriptor that holds the eventfd and,
+//! with `inbound_spin`, the connection's socket, armed for one arrival each time the consumer
+//! goes to sleep: bytes arriving then wake the loop at the same time as the socket task, not
+//! after it. A loop without `add_reader` (Windows' Proactor loop) is woken instead by a
 //! helper thread that blocks in `wait()` and hands the ring to the loop with
 //! `call_soon_threadsafe`; on Windows, where there is no descriptor to watch, that is the only way
 //! and the doorbell is a condition variable.
@@ -22,6 +25,33 @@ mod unix {
         read: OwnedFd,
         #[cfg(not(target_os = "linux"))]
         write: OwnedFd,
+        /// Holds `read` (level-triggered, tag `RING`) and the watched socket (one-shot, tag
+        /// `SOCKET`); the loop watches this one.
+        #[cfg(target_os = "linux")]
+        epoll: OwnedFd,
+        #[cfg(target_os = "linux")]
+        watched: parking_lot::Mutex<Option<RawFd>>,
+    }
+
+    #[cfg(target_os = "linux")]
+    const RING: u64 = 0;
+    #[cfg(target_os = "linux")]
+    const SOCKET: u64 = 1;
+
+    #[cfg(target_os = "linux")]
+    fn epoll_ctl(
+        epoll: RawFd,
+        op: libc::c_int,
+        fd: RawFd,
+        events: u32,
+        tag: u64,
+    ) -> io::Result<()> {
+        let mut event = libc::epoll_event { events, u64: tag };
+        // SAFETY: a valid epoll descriptor and a local event.
+        if unsafe { libc::epoll_ctl(epoll, op, fd, &mut event) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     impl WakeFd {
@@ -33,10 +63,59 @@ mod unix {
                 return Err(io::Error::last_os_error());
             }
             // SAFETY: `fd` is a valid descriptor we own.
+            let read = unsafe { OwnedFd::from_raw_fd(fd) };
+            // SAFETY: epoll_create1 returns a fresh descriptor or -1.
+            let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+            if ep < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `ep` is a valid descriptor we own.
+            let epoll = unsafe { OwnedFd::from_raw_fd(ep) };
+            epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, RING)?;
             Ok(WakeFd {
-                read: unsafe { OwnedFd::from_raw_fd(fd) },
+                read,
+                epoll,
+                watched: parking_lot::Mutex::new(None),
             })
         }
+
+        /// Watches `fd` (a connection's socket) for arriving bytes, instead of the one before.
+        /// Called by the socket task while the socket is open: a descriptor is removed before
+        /// it is closed, so a reused number is never confused with it.
+        #[cfg(target_os = "linux")]
+        pub fn watch(&self, fd: Option<RawFd>) {
+            let mut watched = self.watched.lock();
+            let ep = self.epoll.as_raw_fd();
+            if let Some(old) = watched.take() {
+                let _ = epoll_ctl(ep, libc::EPOLL_CTL_DEL, old, 0, SOCKET);
+            }
+            if let Some(fd) = fd {
+                let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
+                if epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, events, SOCKET).is_ok() {
+                    *watched = Some(fd);
+                }
+            }
+        }
+
+        /// Arms the watched socket for one arrival (the consumer is about to sleep): one
+        /// callback per sleep at most, none while the consumer is busy.
+        #[cfg(target_os = "linux")]
+        pub fn arm(&self) {
+            let watched = self.watched.lock();
+            if let Some(fd) = *watched {
+                let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
+                let _ = epoll_ctl(
+                    self.epoll.as_raw_fd(),
+                    libc::EPOLL_CTL_MOD,
+                    fd,
+                    events,
+                    SOCKET,
+                );
+            }
+        }
+
+        #[cfg(not(target_os = "linux"))]
+        pub fn arm(&self) {}
 
         #[cfg(not(target_os = "linux"))]
         pub fn new() -> io::Result<Self> {
@@ -63,7 +142,10 @@ mod unix {
 
         /// The descriptor for `loop.add_reader`.
         pub fn fileno(&self) -> Option<RawFd> {
-            Some(self.read.as_raw_fd())
+            #[cfg(target_os = "linux")]
+            return Some(self.epoll.as_raw_fd());
+            #[cfg(not(target_os = "linux"))]
+            return Some(self.read.as_raw_fd());
         }
 
         fn write_fd(&self) -> RawFd {
@@ -73,8 +155,9 @@ mod unix {
             return self.write.as_raw_fd();
         }
 
-        /// Empties the doorbell so that the reader callback fires once per ring.
-        pub fn drain(&self) {
+        /// Empties the doorbell so that the reader callback fires once per ring (and once per
+        /// arrival on the watched socket). True when bytes arrived on the socket.
+        pub fn drain(&self) -> bool {
             let mut buf = [0u8; 64];
             loop {
                 // SAFETY: reading into a local buffer of the given length.
@@ -85,6 +168,24 @@ mod unix {
                     break;
                 }
             }
+            self.socket_arrived()
+        }
+
+        /// Takes the watched socket's arrival, if any (the ring's level is gone once read).
+        #[cfg(target_os = "linux")]
+        fn socket_arrived(&self) -> bool {
+            let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
+            // SAFETY: a valid epoll descriptor and a local buffer of the given length.
+            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), 2, 0) };
+            events[..n.max(0) as usize].iter().any(|e| {
+                let tag = e.u64;
+                tag == SOCKET
+            })
+        }
+
+        #[cfg(not(target_os = "linux"))]
+        fn socket_arrived(&self) -> bool {
+            false
         }
 
         /// Blocks until the doorbell rings (then empties it and returns true) or `timeout`
@@ -114,6 +215,11 @@ mod unix {
     }
 
     impl Notify for std::sync::Arc<WakeFd> {
+        #[cfg(target_os = "linux")]
+        fn watch_socket(&self, fd: Option<i32>) {
+            self.watch(fd);
+        }
+
         fn notify(&self) {
             let one: u64 = 1;
             // A full pipe or a saturated eventfd already means "ring": the error is fine to
@@ -156,9 +262,12 @@ mod portable {
             None
         }
 
-        pub fn drain(&self) {
+        pub fn drain(&self) -> bool {
             *self.rung.lock() = false;
+            false
         }
+
+        pub fn arm(&self) {}
 
         pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
             let mut rung = self.rung.lock();
