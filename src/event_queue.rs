@@ -570,6 +570,11 @@ impl EventQueue {
         self.notifier.watch_socket(fd);
     }
 
+    /// Events waiting to be taken now (an atomic read: no lock).
+    pub fn queued_now(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
     /// Whether an event (or the end) is waiting to be taken.
     pub fn has_events(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) > 0 || self.is_ended()

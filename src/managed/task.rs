@@ -356,11 +356,14 @@ impl<C: Connector> Task<C> {
     /// replaced (while its socket is still open): the orders written on it join the ledger, and
     /// none can follow.
     fn withdraw(&mut self) {
-        if self.published.take().is_some() {
-            self.pending.extend(self.direct.withdraw());
+        if let Some(wire) = self.published.take() {
+            // While `wire` still holds the socket open: a closed descriptor's number may be
+            // reused at once.
             if !self.config.inbound_spin.is_zero() {
                 self.events.watch_socket(None);
             }
+            self.pending.extend(self.direct.withdraw());
+            drop(wire);
         }
     }
 

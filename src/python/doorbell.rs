@@ -119,16 +119,21 @@ impl Doorbell {
         if side.orphaned() {
             return Ok(());
         }
-        let arrived = !side.relayed.load(Ordering::Relaxed) && side.wake.drain();
-        // Bytes arrived on the socket and woke this thread along with the socket task: wait a
-        // little for the task's burst here, rather than for its ring after it (a second wake-up
-        // in series). Nothing came in time (a control frame, a swallowed pong): sleep on.
-        if arrived && !side.queue.has_events() {
+        let (rang, arrived) = if side.relayed.load(Ordering::Relaxed) {
+            (true, false)
+        } else {
+            side.wake.drain()
+        };
+        // Bytes arrived on the socket and woke this thread along with the socket task, and no
+        // ring came with them: wait a little for the task's burst here, rather than for its
+        // ring after it (a second wake-up in series). Only for a sleeping consumer. Nothing
+        // came in time (a control frame, a swallowed pong): sleep on, the ring still to come.
+        if arrived && !rang && !side.waiters.lock().is_empty() && !side.queue.has_events() {
             let spin = side.spin;
             let came = py.detach(|| {
                 let deadline = Instant::now() + spin;
                 loop {
-                    if side.queue.has_events() {
+                    if side.queue.queued_now() > 0 {
                         return true;
                     }
                     if Instant::now() >= deadline {

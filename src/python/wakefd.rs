@@ -156,19 +156,22 @@ mod unix {
         }
 
         /// Empties the doorbell so that the reader callback fires once per ring (and once per
-        /// arrival on the watched socket). True when bytes arrived on the socket.
-        pub fn drain(&self) -> bool {
+        /// arrival on the watched socket). Returns whether it rang, and whether bytes arrived on
+        /// the socket.
+        pub fn drain(&self) -> (bool, bool) {
             let mut buf = [0u8; 64];
+            let mut rang = false;
             loop {
                 // SAFETY: reading into a local buffer of the given length.
                 let n = unsafe {
                     libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
                 };
+                rang |= n > 0;
                 if n <= 0 || cfg!(target_os = "linux") {
                     break;
                 }
             }
-            self.socket_arrived()
+            (rang, self.socket_arrived())
         }
 
         /// Takes the watched socket's arrival, if any (the ring's level is gone once read).
@@ -208,7 +211,7 @@ mod unix {
                 }
             };
             if rung {
-                self.drain();
+                let _ = self.drain();
             }
             rung
         }
@@ -262,9 +265,8 @@ mod portable {
             None
         }
 
-        pub fn drain(&self) -> bool {
-            *self.rung.lock() = false;
-            false
+        pub fn drain(&self) -> (bool, bool) {
+            (std::mem::replace(&mut *self.rung.lock(), false), false)
         }
 
         pub fn arm(&self) {}
