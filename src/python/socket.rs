@@ -131,8 +131,10 @@ impl ManagedWebSocket {
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
         let connector =
             WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;
-        let wake =
-            Arc::new(WakeFd::new().map_err(|e| PyOSError::new_err(format!("eventfd: {e}")))?);
+        let wake = Arc::new(
+            WakeFd::new(!spin.is_zero())
+                .map_err(|e| PyOSError::new_err(format!("eventfd: {e}")))?,
+        );
         let queue = Arc::new(
             EventQueue::new(config.channel_capacity, Box::new(wake.clone()))
                 .with_max_bytes(config.queue_max_bytes),

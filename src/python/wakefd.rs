@@ -1,10 +1,10 @@
 //! The loop's doorbell, rung by the socket task without the GIL.
 //!
 //! On Unix it is a non-blocking eventfd (a pipe elsewhere) that asyncio watches with
-//! `loop.add_reader`. On Linux the loop watches an epoll descriptor that holds the eventfd and,
-//! with `inbound_spin`, the connection's socket, armed for one arrival each time the consumer
-//! goes to sleep: bytes arriving then wake the loop at the same time as the socket task, not
-//! after it. A loop without `add_reader` (Windows' Proactor loop) is woken instead by a
+//! `loop.add_reader`. On Linux with `inbound_spin`, the loop watches instead an epoll descriptor
+//! that holds the eventfd and the connection's socket, armed for one arrival each time the
+//! consumer goes to sleep: bytes arriving then wake the loop at the same time as the socket task,
+//! not after it. A loop without `add_reader` (Windows' Proactor loop) is woken instead by a
 //! helper thread that blocks in `wait()` and hands the ring to the loop with
 //! `call_soon_threadsafe`; on Windows, where there is no descriptor to watch, that is the only way
 //! and the doorbell is a condition variable.
@@ -25,10 +25,10 @@ mod unix {
         read: OwnedFd,
         #[cfg(not(target_os = "linux"))]
         write: OwnedFd,
-        /// Holds `read` (level-triggered, tag `RING`) and the watched socket (one-shot, tag
-        /// `SOCKET`); the loop watches this one.
+        /// With a socket watch: holds `read` (level-triggered, tag `RING`) and the watched
+        /// socket (one-shot, tag `SOCKET`), and the loop watches this one instead of `read`.
         #[cfg(target_os = "linux")]
-        epoll: OwnedFd,
+        epoll: Option<OwnedFd>,
         #[cfg(target_os = "linux")]
         watched: parking_lot::Mutex<Option<RawFd>>,
     }
@@ -55,8 +55,10 @@ mod unix {
     }
 
     impl WakeFd {
+        /// `socket_watch`: the doorbell can also watch a socket (`watch`, `arm`); without it,
+        /// the loop watches the bare eventfd, as cheap as before.
         #[cfg(target_os = "linux")]
-        pub fn new() -> io::Result<Self> {
+        pub fn new(socket_watch: bool) -> io::Result<Self> {
             // SAFETY: eventfd returns a fresh descriptor or -1.
             let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
             if fd < 0 {
@@ -64,14 +66,19 @@ mod unix {
             }
             // SAFETY: `fd` is a valid descriptor we own.
             let read = unsafe { OwnedFd::from_raw_fd(fd) };
-            // SAFETY: epoll_create1 returns a fresh descriptor or -1.
-            let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-            if ep < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // SAFETY: `ep` is a valid descriptor we own.
-            let epoll = unsafe { OwnedFd::from_raw_fd(ep) };
-            epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, RING)?;
+            let epoll = if socket_watch {
+                // SAFETY: epoll_create1 returns a fresh descriptor or -1.
+                let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+                if ep < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: `ep` is a valid descriptor we own.
+                let epoll = unsafe { OwnedFd::from_raw_fd(ep) };
+                epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, RING)?;
+                Some(epoll)
+            } else {
+                None
+            };
             Ok(WakeFd {
                 read,
                 epoll,
@@ -84,8 +91,10 @@ mod unix {
         /// it is closed, so a reused number is never confused with it.
         #[cfg(target_os = "linux")]
         pub fn watch(&self, fd: Option<RawFd>) {
+            let Some(ep) = self.epoll.as_ref().map(AsRawFd::as_raw_fd) else {
+                return;
+            };
             let mut watched = self.watched.lock();
-            let ep = self.epoll.as_raw_fd();
             if let Some(old) = watched.take() {
                 let _ = epoll_ctl(ep, libc::EPOLL_CTL_DEL, old, 0, SOCKET);
             }
@@ -101,16 +110,13 @@ mod unix {
         /// callback per sleep at most, none while the consumer is busy.
         #[cfg(target_os = "linux")]
         pub fn arm(&self) {
+            let Some(ep) = self.epoll.as_ref().map(AsRawFd::as_raw_fd) else {
+                return;
+            };
             let watched = self.watched.lock();
             if let Some(fd) = *watched {
                 let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
-                let _ = epoll_ctl(
-                    self.epoll.as_raw_fd(),
-                    libc::EPOLL_CTL_MOD,
-                    fd,
-                    events,
-                    SOCKET,
-                );
+                let _ = epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, events, SOCKET);
             }
         }
 
@@ -118,7 +124,7 @@ mod unix {
         pub fn arm(&self) {}
 
         #[cfg(not(target_os = "linux"))]
-        pub fn new() -> io::Result<Self> {
+        pub fn new(_socket_watch: bool) -> io::Result<Self> {
             let mut fds = [0; 2];
             // SAFETY: `fds` has room for the two descriptors pipe writes.
             if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
@@ -143,7 +149,7 @@ mod unix {
         /// The descriptor for `loop.add_reader`.
         pub fn fileno(&self) -> Option<RawFd> {
             #[cfg(target_os = "linux")]
-            return Some(self.epoll.as_raw_fd());
+            return Some(self.epoll.as_ref().unwrap_or(&self.read).as_raw_fd());
             #[cfg(not(target_os = "linux"))]
             return Some(self.read.as_raw_fd());
         }
@@ -177,9 +183,12 @@ mod unix {
         /// Takes the watched socket's arrival, if any (the ring's level is gone once read).
         #[cfg(target_os = "linux")]
         fn socket_arrived(&self) -> bool {
+            let Some(ep) = &self.epoll else {
+                return false;
+            };
             let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
             // SAFETY: a valid epoll descriptor and a local buffer of the given length.
-            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), 2, 0) };
+            let n = unsafe { libc::epoll_wait(ep.as_raw_fd(), events.as_mut_ptr(), 2, 0) };
             events[..n.max(0) as usize].iter().any(|e| {
                 let tag = e.u64;
                 tag == SOCKET
@@ -253,7 +262,7 @@ mod portable {
     }
 
     impl WakeFd {
-        pub fn new() -> io::Result<Self> {
+        pub fn new(_socket_watch: bool) -> io::Result<Self> {
             Ok(WakeFd {
                 rung: Mutex::new(false),
                 bell: Condvar::new(),
