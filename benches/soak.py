@@ -6,16 +6,22 @@ The fake exchange (in this process, `shared_sequence=True`) streams two topics a
 each (5k msgs/s); every fault kind is injected in turn about every 20 s, and a rotation comes
 every 60 s (the server's `disconnecting` notice, 2 s before its close, between faults; and
 `max_connection_age`); both intervals shrink for short runs (a twentieth and a fifth
-of the run). RSS, open fds and threads are sampled every 10 s (or a sixth of the run). The last
-line printed is one JSON object:
+of the run). Orders go out all along, about 200 a second (`submit` and `order_place` in turn,
+each with its own id; on the native backend most are written on the calling thread). RSS, open
+fds and threads are sampled every 10 s (or a sixth of the run). The last line printed is one JSON
+object:
 
     received, delivered, dropped, lost, duplicated, reconnects, rotations,
-    rss_growth_mib (after warm-up), fd_growth, thread_growth
+    orders_placed, orders_acked, orders_unacked, orders_unaccounted, orders_sent_twice,
+    direct_writes, rss_growth_mib (after warm-up), fd_growth, thread_growth
 
 `dropped` counts events dropped by the socket's queue (`stats.events_dropped`) plus the ids an
 outage skipped (a gap right after `Reconnecting`, which the API allows); `lost` is any other gap
-and `duplicated` any id seen twice. Exit status 1 when anything is lost or duplicated, RSS grows
-more than 10 MiB, or fds or threads grow.
+and `duplicated` any id seen twice. Every order must end as exactly one ack (`OrderResult` or an
+`ErrorMessage` with its id) or one `OrderUnacked` (`orders_unaccounted` counts those with none or
+more than one), and reach the exchange at most once (`orders_sent_twice`, from the fake exchange's
+records). Exit status 1 when anything is lost or duplicated, an order is unaccounted for or sent
+twice, RSS grows more than 10 MiB, or fds or threads grow.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from bullet_ws.testing import MockExchange
 
 TOPICS = ("BTC-USD@aggTrade", "SOL-USD@bookTicker")
 RATE_PER_TOPIC = 2500.0
+ORDER_EVERY = 0.005  # s
+ORDER_IDS = 1_000_000  # order ids start above the other requests' ids
+TX = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 # (kind, scope, params): every kind of the fake exchange, in turn.
 FAULTS: list[tuple[str, str, dict[str, Any]]] = [
@@ -79,10 +88,17 @@ class Checker:
         self.last: dict[str, int] = {}
         self.outage: set[str] = set()  # topics whose next gap an outage explains
         self.delivered = self.skipped = self.lost = self.duplicated = 0
+        self.order_outcomes: dict[int, list[str]] = {}
 
     def add(self, event: Any) -> None:
         self.delivered += 1
         b = self.b
+        if isinstance(event, (b.OrderResult, b.ErrorMessage)) and event.id is not None:
+            self.order_outcomes.setdefault(event.id, []).append("ack")
+            return
+        if isinstance(event, b.OrderUnacked) and event.id is not None:
+            self.order_outcomes.setdefault(event.id, []).append("unacked: " + event.reason)
+            return
         if isinstance(event, b.AggTrade):
             key, seq = "trade", event.agg_trade_id
         elif isinstance(event, b.BookTicker):
@@ -134,7 +150,13 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
             # Faults reconnect, which restarts max_connection_age: the server's notice (as the
             # live one sends before its 24 h cut) makes sure a rotation comes every period.
             next_rotation = start + rotate_every / 2
+            next_order, order_id = start, ORDER_IDS
             while (now := time.monotonic()) - start < seconds:
+                while now >= next_order:
+                    order_id += 1
+                    place = ws.submit if order_id % 2 else ws.order_place
+                    place(TX, id=order_id)
+                    next_order += ORDER_EVERY
                 if now >= next_rotation:
                     mock.fault("disconnecting", reason="max_duration", delay=2.0)
                     next_rotation += rotate_every
@@ -164,9 +186,23 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
                 except TimeoutError:
                     pass
             samples.append((time.monotonic() - start, *resources()))
+            # The orders still pending end as OrderUnacked at the close.
+            await ws.close()
+            while (event := await ws.recv()) is not None:
+                checker.add(event)
             stats = ws.stats
+        placed = set(range(ORDER_IDS + 1, order_id + 1))
+        sent: dict[int, int] = {}
+        for c in range(len(mock.connections)):
+            for request in mock.requests(c):
+                if request.get("method") in ("SUBMIT", "ORDER.PLACE"):
+                    sent[request["id"]] = sent.get(request["id"], 0) + 1
     finally:
         mock.stop()
+    outcomes = checker.order_outcomes
+    unaccounted = sorted(i for i in placed if len(outcomes.get(i, [])) != 1)
+    for i in unaccounted[:10]:
+        print(f"order {i}: outcomes {outcomes.get(i)}, sent {sent.get(i, 0)}x", file=sys.stderr)
     after = [s for s in samples if s[0] >= warmup] or samples
     base, end = after[0], samples[-1]
     return {
@@ -179,6 +215,12 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
         "duplicated": checker.duplicated,
         "reconnects": stats.reconnects,
         "rotations": stats.rotations,
+        "orders_placed": len(placed),
+        "orders_acked": sum(outcomes.get(i) == ["ack"] for i in placed),
+        "orders_unacked": sum(len(v := outcomes.get(i, [])) == 1 and v[0] != "ack" for i in placed),
+        "orders_unaccounted": len(unaccounted),
+        "orders_sent_twice": sum(n > 1 for n in sent.values()),
+        "direct_writes": stats.direct_writes,
         "rss_growth_mib": round(end[1] - base[1], 2),
         "fd_growth": end[2] - base[2],
         "thread_growth": end[3] - base[3],
@@ -195,6 +237,8 @@ def main() -> int:
     bad = (
         result["lost"] > 0
         or result["duplicated"] > 0
+        or result["orders_unaccounted"] > 0
+        or result["orders_sent_twice"] > 0
         or result["rss_growth_mib"] > 10
         or result["fd_growth"] > 0
         or result["thread_growth"] > 0

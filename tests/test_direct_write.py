@@ -146,6 +146,15 @@ async def test_a_direct_order_lost_with_its_connection_is_unacked_and_never_rese
 # --- a peer that stops reading ------------------------------------------------------------------
 
 
+def socket_buffer_max() -> int:
+    """The largest TCP send buffer the kernel grows a socket to (4 MiB by default on Linux)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20
+
+
 class StalledReader:
     """A WebSocket server whose connection stops reading on command, with a small receive
     buffer: the client's writes then fill the socket, and the rest must wait."""
@@ -203,7 +212,7 @@ async def stalled_reader() -> AsyncIterator[StalledReader]:
 async def test_writes_the_socket_cannot_take_now_are_finished_in_order(
     backend: ModuleType, stalled_reader: StalledReader
 ) -> None:
-    n, tx = 80, "A" * 200_000  # 16 MB: more than the client's socket buffer can hold
+    n, tx = 80, "A" * (socket_buffer_max() // 80 * 4)  # 4x the client's largest socket buffer
     stalled_reader.expected = n
     async with backend.connect(stalled_reader.url, **options()) as ws:
         await round_trip(ws, backend, 1000)
@@ -229,10 +238,13 @@ async def test_a_direct_write_the_peer_never_takes_is_given_up_after_idle_timeou
     """The peer stops reading but keeps sending: only the write's own bound can end the
     connection. The order whose bytes may have left becomes OrderUnacked, never resent."""
     stalled_reader.chatter = True
-    async with backend.connect(stalled_reader.url, **options(idle_timeout=0.5)) as ws:
+    # More than the kernel can take while the peer does not read: twice its largest send buffer.
+    size = (2 * socket_buffer_max() + (1 << 20)) // 4 * 4
+    config = options(idle_timeout=0.5, max_message_size=size + 1024)
+    async with backend.connect(stalled_reader.url, **config) as ws:
         await round_trip(ws, backend, 1000)
         stalled_reader.transport.pause_reading()
-        ws.order_place("A" * 3_000_000, id=1)  # more than the paused socket can take
+        ws.order_place("A" * size, id=1)
         unacked = await next_of(ws, OrderUnacked)
         assert (unacked.id, unacked.method) == (1, "place")
         assert "send stalled for idle_timeout (0.500s)" in unacked.reason, unacked.reason

@@ -185,3 +185,35 @@ def test_order_unacked_is_exported(native: ModuleType, pure: ModuleType) -> None
             pass
         case _:
             pytest.fail("OrderUnacked did not match")
+
+
+async def test_an_ack_read_while_its_order_is_still_being_written_settles_it(
+    pure: ModuleType, mock: Any
+) -> None:
+    """Pure backend: the write of an order yields to the loop, and the reader may read its ack
+    before the write returns. That ack must settle it: no OrderUnacked at the next loss (the
+    soak found acked orders reported unacked)."""
+    async with pure.connect(mock.url, **options()) as ws:
+        ws.ping(id=1)
+        await next_of(ws, pure.Pong)
+        conn = ws._session.conn
+        real_send = conn.send
+
+        async def send_then_wait_for_the_ack(frame: str) -> None:
+            received = ws.stats.messages_received
+            await real_send(frame)
+            if "ORDER.PLACE" in frame:
+                async with asyncio.timeout(WAIT):
+                    while ws.stats.messages_received == received:
+                        await asyncio.sleep(0)
+
+        conn.send = send_then_wait_for_the_ack
+        ws.order_place(TX, id=5)
+        assert (await next_of(ws, pure.OrderResult)).id == 5
+        conn.send = real_send
+        assert mock.fault("reset") == 1
+        events = []
+        async with asyncio.timeout(WAIT):
+            while not isinstance(event := await ws.recv(), pure.Reconnected):
+                events.append(event)
+    assert not [e for e in events if isinstance(e, OrderUnacked)], events

@@ -425,7 +425,7 @@ class _Session:
     async def _end(self) -> None:
         self._cancel_rotation(_policy.SOCKET_STOPPED_BEFORE_ACK)
         self._stop_reader()
-        if self.writing is not None:
+        if self.writing is not None and self._withdraw_pending(self.writing):
             self._unacked(self.writing, _policy.SOCKET_STOPPED_WHILE_WRITING)
         self._unack_pending(_policy.SOCKET_STOPPED_BEFORE_ACK)
         self._unsend_queued(_policy.NOT_SENT_STOPPED)
@@ -707,14 +707,31 @@ class _Session:
         return True
 
     async def _write_order(self, command: _Send) -> None:
-        """`_send`, tracking the order it carries: pending once written."""
+        """`_send`, tracking the order it carries. It is pending from before the write: the
+        write may yield to the reader, which can read the order's ack before it returns."""
         order = self.writing = command.order
-        try:
-            await self._send(command.frame)
-        finally:
-            self.writing = None
         if order is not None:
             self.pending.append(order)
+        try:
+            await self._send(command.frame)
+        except _WriteFailed:
+            if order is not None and not self._withdraw_pending(order):
+                return  # acked while its write failed: settled; the reader reports the loss
+            raise
+        except asyncio.CancelledError:
+            if order is not None and self._withdraw_pending(order):
+                self._unacked(order, _policy.SOCKET_STOPPED_WHILE_WRITING)
+            raise
+        finally:
+            self.writing = None
+
+    def _withdraw_pending(self, order: _Order) -> bool:
+        """Takes this very entry out of `pending`; False when an ack settled it already."""
+        for index in range(len(self.pending) - 1, -1, -1):
+            if self.pending[index] is order:
+                del self.pending[index]
+                return True
+        return False
 
     async def _send_with_retry(self, command: _Send) -> bool:
         order = command.order
