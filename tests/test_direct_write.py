@@ -251,17 +251,3 @@ async def test_a_direct_write_the_peer_never_takes_is_given_up_after_idle_timeou
         await next_of(ws, backend.Reconnected)
         await round_trip(ws, backend, 1001)
     assert stalled_reader.connections == 2
-
-
-def test_every_config_field_is_documented() -> None:
-    """The dataclass is the source; the README's and docs/API.md's tables are checked against it."""
-    import dataclasses
-    import pathlib
-
-    root = pathlib.Path(__file__).resolve().parent.parent
-    docs = [root / "README.md", root / "docs" / "API.md"]
-    if not all(d.is_file() for d in docs):
-        pytest.skip("needs the source tree")
-    for field in dataclasses.fields(ManagedWsConfig):
-        for doc in docs:
-            assert f"| `{field.name}` |" in doc.read_text(), (doc.name, field.name)

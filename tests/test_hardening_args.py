@@ -235,3 +235,19 @@ def test_mock_fault_rejects_bad_arguments(
         mock.fault(*args, **kwargs)
     assert name in str(info.value), str(info.value)
     assert mock.handshakes == 0 and mock.tcp_accepts == 0
+
+
+def test_every_config_field_is_documented() -> None:
+    """The dataclass is the source; the README's and docs/API.md's tables are checked against it."""
+    import dataclasses
+    import pathlib
+
+    from bullet_ws import ManagedWsConfig
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    docs = [root / "README.md", root / "docs" / "API.md"]
+    if not all(d.is_file() for d in docs):
+        pytest.skip("needs the source tree")
+    for field in dataclasses.fields(ManagedWsConfig):
+        for doc in docs:
+            assert f"| `{field.name}` |" in doc.read_text(), (doc.name, field.name)

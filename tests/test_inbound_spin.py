@@ -32,7 +32,9 @@ def test_inbound_spin_is_validated() -> None:
             ManagedWsConfig(inbound_spin=bad)
 
 
-async def test_events_flow_and_the_watch_follows_reconnects(backend: ModuleType, mock: Any) -> None:
+async def test_events_and_pongs_flow_across_reconnects_with_the_watch_on(
+    backend: ModuleType, mock: Any
+) -> None:
     async with backend.connect(mock.url, **options(inbound_spin=0.001)) as ws:
         ws.subscribe([TOPIC], id=1)
         for _ in range(3):

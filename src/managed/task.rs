@@ -581,10 +581,9 @@ impl<C: Connector> Task<C> {
                 clock.rotation_retry.map_or(due, |r| r.max(due))
             });
             let far = Instant::now() + Duration::from_secs(3600);
-            let wire = self.published.clone();
             let step = tokio::select! {
                 _ = self.shutdown.wait() => Step::Shutdown,
-                reason = owed(wire.as_deref(), idle) => Step::Broken(reason),
+                reason = owed(self.published.as_deref(), idle) => Step::Broken(reason),
                 r = conn.recv() => match r {
                     Ok(m) => Step::Message(m),
                     Err(lost) => Step::Lost(lost),
