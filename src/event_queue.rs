@@ -5,12 +5,13 @@
 //! and the consumer is woken at most once per burst: only when it announced that it is about to
 //! sleep.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+use crate::chunked_deque::ChunkedDeque;
 use crate::latency::{event_time, LatencySummary, Window};
 use crate::protocol::ServerMessage;
 use crate::transport::ConnectError;
@@ -90,15 +91,13 @@ pub struct Stats {
     pub delivery_delay: Option<LatencySummary>,
 }
 
-/// An event and the wire size it counts against the byte budget (0 for lifecycle events).
-type Sized = (Event, usize);
+/// An event, the wire size it counts against the byte budget (0 for lifecycle events), and when
+/// its burst was read (ns since the queue's epoch, one clock read per burst; 0 for lifecycle
+/// events).
+type Entry = (Event, usize, u64);
 
 struct State {
-    events: VecDeque<Sized>,
-    /// Beside `events`: when each one's burst was read (ns since the queue's epoch, one clock
-    /// read per burst; 0 for lifecycle events). Apart, so that a message moves into `events`
-    /// exactly as it did before there were stamps (one copy).
-    stamps: VecDeque<u64>,
+    events: ChunkedDeque<Entry>,
     /// The sequence number of `events[0]`: entries are numbered as pushed, so that a conflation
     /// slot stays valid while entries are appended and is known stale once the consumer took it.
     base: u64,
@@ -204,8 +203,7 @@ pub struct EventQueue {
 }
 
 struct Consumer {
-    events: VecDeque<Sized>,
-    stamps: VecDeque<u64>,
+    events: ChunkedDeque<Entry>,
     delivery_delay: Window,
 }
 
@@ -213,8 +211,7 @@ impl EventQueue {
     pub fn new(capacity: usize, notifier: Box<dyn Notify>) -> Self {
         EventQueue {
             state: Mutex::new(State {
-                events: VecDeque::with_capacity(capacity.min(1024)),
-                stamps: VecDeque::with_capacity(capacity.min(1024)),
+                events: ChunkedDeque::default(),
                 base: 0,
                 conflation: Conflation::default(),
                 exchange_delay: Window::default(),
@@ -223,8 +220,7 @@ impl EventQueue {
                 ended: false,
             }),
             taken: Mutex::new(Consumer {
-                events: VecDeque::new(),
-                stamps: VecDeque::new(),
+                events: ChunkedDeque::default(),
                 delivery_delay: Window::default(),
             }),
             in_flight: AtomicUsize::new(0),
@@ -315,15 +311,16 @@ impl EventQueue {
             if all_fit && st.conflation.is_empty() {
                 // The usual case: the whole burst moves straight into the deque.
                 (kept, added_bytes) = (batch.len(), total);
-                st.stamps.extend(std::iter::repeat_n(read_ns, kept));
-                st.events
-                    .extend(batch.drain(..).map(|(m, size)| (Event::Message(m), size)));
+                st.events.extend(
+                    batch
+                        .drain(..)
+                        .map(|(m, size)| (Event::Message(m), size, read_ns)),
+                );
             } else if st.conflation.is_empty() {
                 for (message, size) in batch.drain(..) {
                     let fits = count == 0 || bytes.saturating_add(size) <= self.max_bytes;
                     if count < self.capacity && fits {
-                        st.events.push_back((Event::Message(message), size));
-                        st.stamps.push_back(read_ns);
+                        st.events.push_back((Event::Message(message), size, read_ns));
                         count += 1;
                         bytes = bytes.saturating_add(size);
                         kept += 1;
@@ -337,15 +334,15 @@ impl EventQueue {
                 let queued = slot.as_deref().copied().flatten();
                 if let Some(index) = queued.and_then(|seq| seq.checked_sub(st.base)) {
                     let index = index as usize;
-                    let old_size = st.events[index].1;
+                    let entry = st.events.get_mut(index).expect("a queued slot");
+                    let old_size = entry.1;
                     // Its own slot is the one entry an over-budget message may take whole.
                     let after = bytes - old_size + size;
                     if count == 1 || after <= self.max_bytes {
                         freed_bytes += old_size;
                         added_bytes += size;
                         bytes = after;
-                        st.events[index] = (Event::Message(message), size);
-                        st.stamps[index] = read_ns;
+                        *entry = (Event::Message(message), size, read_ns);
                         conflated += 1;
                     }
                     continue;
@@ -355,8 +352,7 @@ impl EventQueue {
                     if let Some(slot) = slot {
                         *slot = Some(st.base + st.events.len() as u64);
                     }
-                    st.events.push_back((Event::Message(message), size));
-                    st.stamps.push_back(read_ns);
+                    st.events.push_back((Event::Message(message), size, read_ns));
                     count += 1;
                     bytes = bytes.saturating_add(size);
                     kept += 1;
@@ -387,8 +383,7 @@ impl EventQueue {
         let queued = {
             let mut st = self.state.lock();
             if self.in_flight.load(Ordering::Acquire) < self.capacity {
-                st.events.push_back((event, 0));
-                st.stamps.push_back(0);
+                st.events.push_back((event, 0, 0));
                 self.in_flight.fetch_add(1, Ordering::SeqCst);
                 true
             } else {
@@ -408,8 +403,7 @@ impl EventQueue {
     pub fn push_unconditional(&self, event: Event) {
         {
             let mut st = self.state.lock();
-            st.events.push_back((event, 0));
-            st.stamps.push_back(0);
+            st.events.push_back((event, 0, 0));
             self.in_flight.fetch_add(1, Ordering::SeqCst);
         }
         self.wake_if_waiting();
@@ -421,8 +415,7 @@ impl EventQueue {
     pub fn push_final(&self, event: Event) {
         {
             let mut st = self.state.lock();
-            st.events.push_back((event, 0));
-            st.stamps.push_back(0);
+            st.events.push_back((event, 0, 0));
             self.in_flight.fetch_add(1, Ordering::SeqCst);
             st.ended = true;
         }
@@ -471,12 +464,12 @@ impl EventQueue {
 
     // ---- consumer side ----
 
-    /// Refills the consumer's deque when it is empty: one shared lock per burst.
+    /// Refills the consumer's deque when it is empty: one shared lock per burst. The drained
+    /// deque goes to the producer, with its spare chunks.
     fn refill(&self, consumer: &mut Consumer) {
         if consumer.events.is_empty() {
             let mut st = self.state.lock();
             std::mem::swap(&mut consumer.events, &mut st.events);
-            std::mem::swap(&mut consumer.stamps, &mut st.stamps);
             // Every slot pointing at what was taken is stale now.
             st.base += consumer.events.len() as u64;
         }
@@ -486,8 +479,7 @@ impl EventQueue {
         let mut guard = self.taken.lock();
         let consumer = &mut *guard;
         self.refill(consumer);
-        let (event, size) = consumer.events.pop_front()?;
-        let read_ns = consumer.stamps.pop_front().unwrap_or(0);
+        let (event, size, read_ns) = consumer.events.pop_front()?;
         if let Event::Message(_) = event {
             let now_ns = self.now_ns();
             let delay = now_ns.saturating_sub(read_ns) / 1_000;
@@ -512,21 +504,16 @@ impl EventQueue {
             consumer.delivery_delay.start_burst(now_ns);
             let n = consumer.events.len().min(max - out.len());
             let mut bytes = 0;
-            let Consumer {
-                events,
-                stamps,
-                delivery_delay,
-            } = consumer;
-            // By reference: the drain below then moves each event once, as before.
-            for ((event, _), read_ns) in events.range(..n).zip(stamps.drain(..n)) {
+            for _ in 0..n {
+                let (event, size, read_ns) = consumer.events.pop_front().expect("n are queued");
                 if let Event::Message(_) = event {
-                    delivery_delay.add(now_ns.saturating_sub(read_ns) / 1_000);
+                    consumer
+                        .delivery_delay
+                        .add(now_ns.saturating_sub(read_ns) / 1_000);
                 }
-            }
-            out.extend(events.drain(..n).map(|(event, size)| {
                 bytes += size;
-                event
-            }));
+                out.push(event);
+            }
             self.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
             self.in_flight.fetch_sub(n, Ordering::AcqRel);
         }

@@ -30,6 +30,7 @@ pub mod managed;
 
 pub mod book;
 
+mod chunked_deque;
 pub mod event_queue;
 pub mod latency;
 

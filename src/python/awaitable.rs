@@ -11,7 +11,7 @@ use pyo3::types::PyList;
 
 use super::convert::{event_to_python, ConnectError, ConnectTimeout, HandshakeError};
 use super::doorbell::LoopSide;
-use crate::event_queue::ConnectState;
+use crate::event_queue::{ConnectState, Event};
 use crate::transport::ConnectErrorKind;
 
 /// What an awaitable waits for.
@@ -58,16 +58,17 @@ impl Wait {
                 Ok(None)
             }
             Awaiting::Batch(max) => {
-                let mut events = Vec::new();
+                // Taken out of its lock while Python objects are made: making them can run
+                // Python code (a collection, a finalizer), which could start another batch.
+                let mut events = std::mem::take(&mut *self.side.batch.lock());
                 q.pop_batch(max, &mut events);
                 if events.is_empty() && !q.is_exhausted() {
+                    *self.side.batch.lock() = events;
                     return Ok(None);
                 }
-                let items = events
-                    .into_iter()
-                    .map(|e| event_to_python(py, e))
-                    .collect::<PyResult<Vec<_>>>()?;
-                Ok(Some(PyList::new(py, items)?.into_any().unbind()))
+                let list = events_to_list(py, &mut events);
+                *self.side.batch.lock() = events;
+                Ok(Some(list?.into_any().unbind()))
             }
             Awaiting::Connected => match q.connect_state() {
                 ConnectState::Pending => Ok(None),
@@ -88,6 +89,27 @@ impl Wait {
             Awaiting::One | Awaiting::Next | Awaiting::Batch(_)
         )
     }
+}
+
+/// A list of the events' Python objects, made in place; `events` is left empty, its capacity
+/// kept. On an error the events not yet converted are dropped with it.
+fn events_to_list<'py>(py: Python<'py>, events: &mut Vec<Event>) -> PyResult<Bound<'py, PyList>> {
+    let n = events.len();
+    // SAFETY: PyList_New returns a new list of `n` NULL slots (or NULL with an error set); each
+    // slot is set exactly once below with an owned reference, which PyList_SetItem steals. A
+    // list dropped with NULL slots left (on an error) is valid: list_dealloc skips them.
+    let list = unsafe {
+        Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyList_New(n as pyo3::ffi::Py_ssize_t))?
+            .cast_into_unchecked::<PyList>()
+    };
+    for (i, event) in events.drain(..).enumerate() {
+        let item = event_to_python(py, event)?;
+        // SAFETY: see above; `i < n`.
+        unsafe {
+            pyo3::ffi::PyList_SetItem(list.as_ptr(), i as pyo3::ffi::Py_ssize_t, item.into_ptr());
+        }
+    }
+    Ok(list)
 }
 
 #[pymethods]

@@ -32,6 +32,9 @@ pub(super) struct LoopSide {
     /// `inbound_spin`: how long the doorbell waits, off the GIL, for the socket task's burst
     /// after bytes arrived on the socket; zero: the socket is not watched.
     pub(super) spin: Duration,
+    /// `recv_batch`'s buffer, kept between batches: a fresh one would grow to hundreds of
+    /// kilobytes by doubling on each batch of a flood.
+    pub(super) batch: Mutex<Vec<crate::event_queue::Event>>,
 }
 
 impl LoopSide {

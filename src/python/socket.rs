@@ -150,6 +150,7 @@ impl ManagedWebSocket {
             stop: handle.stop_signal(),
             generation: fork_generation(),
             spin,
+            batch: Mutex::new(Vec::new()),
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         if add_reader(&event_loop, &wake, &doorbell)? {
