@@ -320,7 +320,8 @@ impl EventQueue {
                 for (message, size) in batch.drain(..) {
                     let fits = count == 0 || bytes.saturating_add(size) <= self.max_bytes;
                     if count < self.capacity && fits {
-                        st.events.push_back((Event::Message(message), size, read_ns));
+                        st.events
+                            .push_back((Event::Message(message), size, read_ns));
                         count += 1;
                         bytes = bytes.saturating_add(size);
                         kept += 1;
@@ -352,7 +353,8 @@ impl EventQueue {
                     if let Some(slot) = slot {
                         *slot = Some(st.base + st.events.len() as u64);
                     }
-                    st.events.push_back((Event::Message(message), size, read_ns));
+                    st.events
+                        .push_back((Event::Message(message), size, read_ns));
                     count += 1;
                     bytes = bytes.saturating_add(size);
                     kept += 1;

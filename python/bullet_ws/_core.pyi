@@ -1,5 +1,5 @@
 # Hand-written stub of the native module; checked by `python -m mypy.stubtest bullet_ws._core`.
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, final
 
 from typing_extensions import Self, disjoint_base
@@ -69,6 +69,7 @@ __all__ = [
     "Unknown",
     "UnsubscribeResult",
     "_BookFeeder",
+    "_Deliver",
     "_Doorbell",
     "_MockServer",
     "_Wait",
@@ -741,6 +742,10 @@ class _Wait(Generic[_T]):
 class _Doorbell:
     def __call__(self, *args: Any, **kwargs: Any) -> None: ...
 
+@final
+class _Deliver:
+    def __call__(self, *args: Any, **kwargs: Any) -> None: ...
+
 @disjoint_base
 class ManagedWebSocket:
     def __new__(cls, url: str, config: ManagedWsConfig) -> Self: ...
@@ -767,6 +772,8 @@ class ManagedWebSocket:
     def _list_subscriptions(self, id: int | None) -> None: ...
     def _ping(self, id: int | None) -> None: ...
     def _book(self, symbol: str) -> OrderBook | None: ...
+    def _set_handler(self, handler: Callable[[_Event], object] | None) -> None:
+        """Set or clear the push handler (validated by the caller)."""
 
 @final
 class OrderBook:

@@ -6,13 +6,20 @@ adds the commands, which validate their arguments with the same code as the pure
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
 from bullet_ws import _core
 from bullet_ws._connect import Connect, resolve_connect_args
-from bullet_ws._validate import conflate_arg, id_arg, symbol_arg, topics_arg, tx_arg
+from bullet_ws._validate import (
+    conflate_arg,
+    handler_arg,
+    id_arg,
+    symbol_arg,
+    topics_arg,
+    tx_arg,
+)
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import BookNotFound
 
@@ -89,6 +96,17 @@ class ManagedWebSocket(_core.ManagedWebSocket):
         if book is None:
             raise BookNotFound(symbol)
         return book
+
+    def set_handler(self, handler: Callable[[Any], object] | None) -> None:
+        """Push delivery: `handler(event)` is called for every event, in order, on the loop's
+        thread, as the burst that carries it is handed over (no Future, no task switch); an
+        order it places is written from that same call. While a handler is set, `recv()`,
+        `recv_batch()` and `async for` raise RuntimeError; `set_handler(None)` returns to them,
+        with what is still queued. Events queued before the call go to the handler on the
+        loop's next turn. An exception from the handler goes to the loop's exception handler
+        and delivery goes on.
+        """
+        self._set_handler(handler_arg(handler))
 
     def ping(self, id: int | None = None) -> None:
         """Send an application-level PING; the server answers with a `Pong`, which (unlike a

@@ -18,6 +18,9 @@ __all__ = [
     "CLOSE_GRACE",
     "COMMAND_QUEUE_CAPACITY",
     "DROP_WARNING_INTERVAL",
+    "HANDLER_RAISED",
+    "HANDLER_SET",
+    "HANDLER_WHILE_WAITING",
     "KEEPALIVE_ID_BASE",
     "LATENCY_WINDOW",
     "MAX_OUTSTANDING_KEEPALIVES",
@@ -222,6 +225,20 @@ STREAM_ENDED = "stream ended without a close frame"
 SOCKET_STOPPED_BEFORE_ACK = "socket stopped before the ack"
 SOCKET_STOPPED_WHILE_WRITING = "socket stopped while writing"
 NOT_SENT_STOPPED = "not sent: the socket stopped"
+
+
+# --- set_handler: the errors it brings, and the message its handler's exceptions are reported
+# with (`loop.call_exception_handler`). Both backends raise these texts.
+
+HANDLER_SET = (
+    "events go to the handler given to set_handler(); "
+    "call set_handler(None) before recv(), recv_batch() or async for"
+)
+HANDLER_WHILE_WAITING = (
+    "set_handler() while a recv(), recv_batch() or async for is waiting for an event: "
+    "the events would go to both"
+)
+HANDLER_RAISED = "bullet_ws: the event handler raised"
 
 
 def _seconds(value: float) -> str:

@@ -6,8 +6,10 @@ Every error message starts with the argument's name.
 from __future__ import annotations
 
 import base64
+import inspect
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from bullet_ws._policy import KEEPALIVE_ID_BASE
 
@@ -15,6 +17,7 @@ __all__ = [
     "MAX_ID",
     "conflate_arg",
     "count_arg",
+    "handler_arg",
     "id_arg",
     "max_events_arg",
     "symbol_arg",
@@ -117,6 +120,20 @@ def max_events_arg(n: object) -> int:
     if n < 1:
         raise ValueError(f"max_events must be >= 1, got {n}")
     return int(n)
+
+
+def handler_arg(handler: object) -> Callable[[Any], object] | None:
+    """None or a callable; a coroutine function is refused: it would never be awaited."""
+    if handler is None:
+        return None
+    if not callable(handler):
+        raise TypeError(f"handler must be a callable or None, got {type(handler).__name__}")
+    if inspect.iscoroutinefunction(handler):
+        raise TypeError(
+            "handler must be a plain function: it is called on the loop's thread for each "
+            "event and its result is not awaited (got a coroutine function)"
+        )
+    return handler
 
 
 def count_arg(n: object) -> int | None:

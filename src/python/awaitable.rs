@@ -43,6 +43,10 @@ impl Wait {
                 )),
             };
         }
+        if self.wants_events() {
+            // One made before `set_handler` and awaited after.
+            super::socket::refuse_pull_with_handler(py, &self.side)?;
+        }
         let q = &self.side.queue;
         match self.wait {
             Awaiting::One | Awaiting::Next => {

@@ -27,12 +27,17 @@ pub(super) struct Classes {
     pub(super) latency_summary: Py<PyAny>,
     pub(super) logger: Py<PyAny>,
     pub(super) max_events_arg: Py<PyAny>,
+    /// `bullet_ws._policy`'s texts of the errors `set_handler` brings.
+    pub(super) handler_set: Py<PyAny>,
+    pub(super) handler_while_waiting: Py<PyAny>,
+    pub(super) handler_raised: Py<PyAny>,
 }
 
 pub(super) fn classes(py: Python<'_>) -> PyResult<&Classes> {
     static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
     CLASSES.get_or_try_init(py, || {
         let events = py.import("bullet_ws.events")?;
+        let policy = py.import("bullet_ws._policy")?;
         Ok(Classes {
             reconnecting: events.getattr("Reconnecting")?.unbind(),
             reconnected: events.getattr("Reconnected")?.unbind(),
@@ -49,6 +54,9 @@ pub(super) fn classes(py: Python<'_>) -> PyResult<&Classes> {
                 .import("bullet_ws._validate")?
                 .getattr("max_events_arg")?
                 .unbind(),
+            handler_set: policy.getattr("HANDLER_SET")?.unbind(),
+            handler_while_waiting: policy.getattr("HANDLER_WHILE_WAITING")?.unbind(),
+            handler_raised: policy.getattr("HANDLER_RAISED")?.unbind(),
         })
     })
 }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use pyo3::exceptions::PyNotImplementedError;
+use pyo3::exceptions::{PyException, PyNotImplementedError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-use super::convert::classes;
+use super::convert::{classes, event_to_python};
 use super::wakefd::WakeFd;
 use crate::event_queue::{EventQueue, LogLevel};
 use crate::managed::Shutdown;
@@ -35,6 +36,10 @@ pub(super) struct LoopSide {
     /// `recv_batch`'s buffer, kept between batches: a fresh one would grow to hundreds of
     /// kilobytes by doubling on each batch of a flood.
     pub(super) batch: Mutex<Vec<crate::event_queue::Event>>,
+    /// `set_handler`'s callable: while set, the doorbell hands it every event, and the pull
+    /// methods refuse (`has_handler` is the lock-free look they take).
+    pub(super) handler: Mutex<Option<Py<PyAny>>>,
+    pub(super) has_handler: AtomicBool,
 }
 
 impl LoopSide {
@@ -82,6 +87,48 @@ impl LoopSide {
         Ok(fut)
     }
 
+    /// Hands the queued events, one at a time and in order, to the handler while one is set,
+    /// then arms the ring for the next burst. An exception from the handler goes to the loop's
+    /// exception handler (as one from any asyncio callback) and delivery goes on; one that is not
+    /// an `Exception` (KeyboardInterrupt) propagates, and `resume` is scheduled to go on later.
+    pub(super) fn deliver(&self, py: Python<'_>, resume: &Bound<'_, PyAny>) -> PyResult<()> {
+        let q = &self.queue;
+        loop {
+            let Some(handler) = self.handler.lock().as_ref().map(|h| h.clone_ref(py)) else {
+                return Ok(());
+            };
+            if let Some(event) = q.pop() {
+                let event = event_to_python(py, event)?;
+                if let Err(e) = handler.call1(py, (event,)) {
+                    self.handler_failed(py, e, resume)?;
+                }
+                continue;
+            }
+            if q.is_exhausted() {
+                return Ok(());
+            }
+            if q.prepare_wait() {
+                if !self.spin.is_zero() {
+                    self.wake.arm();
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    fn handler_failed(&self, py: Python<'_>, e: PyErr, resume: &Bound<'_, PyAny>) -> PyResult<()> {
+        let event_loop = self.event_loop.bind(py);
+        if !e.is_instance_of::<PyException>(py) {
+            event_loop.call_method1("call_soon", (resume,))?;
+            return Err(e);
+        }
+        let context = PyDict::new(py);
+        context.set_item("message", classes(py)?.handler_raised.clone_ref(py))?;
+        context.set_item("exception", e.into_value(py))?;
+        event_loop.call_method1("call_exception_handler", (context,))?;
+        Ok(())
+    }
+
     pub(super) fn unregister(&self, py: Python<'_>) {
         let mut registered = self.reader_registered.lock();
         if *registered {
@@ -117,8 +164,8 @@ impl Drop for Doorbell {
 
 #[pymethods]
 impl Doorbell {
-    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
-        let side = &self.0;
+    fn __call__(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<()> {
+        let side = &slf.get().0;
         if side.orphaned() {
             return Ok(());
         }
@@ -131,7 +178,8 @@ impl Doorbell {
         // ring came with them: wait a little for the task's burst here, rather than for its
         // ring after it (a second wake-up in series). Only for a sleeping consumer. Nothing
         // came in time (a control frame, a swallowed pong): sleep on, the ring still to come.
-        if arrived && !rang && !side.waiters.lock().is_empty() && !side.queue.has_events() {
+        let sleeping = side.has_handler.load(Ordering::Acquire) || !side.waiters.lock().is_empty();
+        if arrived && !rang && sleeping && !side.queue.has_events() {
             let spin = side.spin;
             let came = py.detach(|| {
                 let deadline = Instant::now() + spin;
@@ -149,6 +197,9 @@ impl Doorbell {
                 return side.flush_logs(py);
             }
         }
+        if side.has_handler.load(Ordering::Acquire) {
+            side.deliver(py, slf.as_any())?;
+        }
         let waiters = std::mem::take(&mut *side.waiters.lock());
         for fut in waiters {
             let fut = fut.bind(py);
@@ -161,6 +212,24 @@ impl Doorbell {
             side.unregister(py);
         }
         flushed
+    }
+}
+
+/// What `set_handler` schedules with `call_soon` to deliver the events queued already. Apart
+/// from the doorbell: a reference to the doorbell would keep it alive past its loop, and its end
+/// is what stops a socket whose loop is gone.
+#[pyclass(frozen, module = "bullet_ws._core", name = "_Deliver")]
+pub(super) struct Deliver(pub(super) Arc<LoopSide>);
+
+#[pymethods]
+impl Deliver {
+    fn __call__(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<()> {
+        let side = &slf.get().0;
+        if side.orphaned() || !side.has_handler.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        side.deliver(py, slf.as_any())?;
+        side.flush_logs(py)
     }
 }
 

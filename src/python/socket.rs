@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyFrozenSet, PyInt};
 
 use super::awaitable::{Awaiting, Wait};
 use super::convert::{classes, command_error, latency_to_python, ConnectError};
-use super::doorbell::{add_reader, spawn_ring_relay, Doorbell, LoopSide};
+use super::doorbell::{add_reader, spawn_ring_relay, Deliver, Doorbell, LoopSide};
 use super::wakefd::WakeFd;
 use crate::config::{Config, MAX_DURATION, MAX_SIZE};
 use crate::event_queue::EventQueue;
@@ -119,6 +119,21 @@ impl ManagedWebSocket {
             wait,
         }
     }
+
+    /// The pull methods refuse while a handler takes the events.
+    fn pull(&self, py: Python<'_>, wait: Awaiting) -> PyResult<Wait> {
+        refuse_pull_with_handler(py, &self.side)?;
+        Ok(self.wait(wait))
+    }
+}
+
+pub(super) fn refuse_pull_with_handler(py: Python<'_>, side: &LoopSide) -> PyResult<()> {
+    if side.has_handler.load(Ordering::Acquire) {
+        return Err(PyRuntimeError::new_err(
+            classes(py)?.handler_set.clone_ref(py),
+        ));
+    }
+    Ok(())
 }
 
 #[pymethods]
@@ -151,6 +166,8 @@ impl ManagedWebSocket {
             generation: fork_generation(),
             spin,
             batch: Mutex::new(Vec::new()),
+            handler: Mutex::new(None),
+            has_handler: AtomicBool::new(false),
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         if add_reader(&event_loop, &wake, &doorbell)? {
@@ -171,10 +188,10 @@ impl ManagedWebSocket {
     }
 
     /// The next event, or None once the socket has stopped and the queue is drained.
-    fn recv(&self) -> Wait {
+    fn recv(&self, py: Python<'_>) -> PyResult<Wait> {
         // A fresh object per call: `asyncio.gather(ws.recv(), ws.recv())` tells awaitables apart
         // by identity.
-        self.wait(Awaiting::One)
+        self.pull(py, Awaiting::One)
     }
 
     /// Every queued event up to `max_events` (waits for at least one); [] once stopped.
@@ -196,15 +213,44 @@ impl ManagedWebSocket {
                     .extract::<usize>()?,
             },
         };
-        Ok(self.wait(Awaiting::Batch(n)))
+        self.pull(py, Awaiting::Batch(n))
     }
 
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
-    fn __anext__(&self) -> Wait {
-        self.wait(Awaiting::Next)
+    fn __anext__(&self, py: Python<'_>) -> PyResult<Wait> {
+        self.pull(py, Awaiting::Next)
+    }
+
+    /// `handler` is validated by the caller (`bullet_ws._validate.handler_arg`).
+    fn _set_handler(&self, py: Python<'_>, handler: Option<Py<PyAny>>) -> PyResult<()> {
+        let side = &self.side;
+        if handler.is_some() {
+            let waiting = side.waiters.lock().iter().any(|w| {
+                !w.bind(py)
+                    .call_method0("done")
+                    .and_then(|d| d.is_truthy())
+                    .unwrap_or(true)
+            });
+            if waiting {
+                return Err(PyRuntimeError::new_err(
+                    classes(py)?.handler_while_waiting.clone_ref(py),
+                ));
+            }
+        }
+        let on = handler.is_some();
+        *side.handler.lock() = handler;
+        side.has_handler.store(on, Ordering::Release);
+        if on && !side.orphaned() {
+            // What is queued already goes out on the loop's next turn, never inside this call.
+            let deliver = Bound::new(py, Deliver(side.clone()))?;
+            side.event_loop
+                .bind(py)
+                .call_method1("call_soon", (deliver,))?;
+        }
+        Ok(())
     }
 
     /// Ends the background task at its next await point, even mid-reconnect.
@@ -322,5 +368,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ManagedWebSocket>()?;
     m.add_class::<Wait>()?;
     m.add_class::<Doorbell>()?;
+    m.add_class::<Deliver>()?;
     Ok(())
 }

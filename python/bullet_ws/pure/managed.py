@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -31,6 +31,9 @@ from bullet_ws import _policy, _validate
 from bullet_ws._policy import (
     COMMAND_QUEUE_CAPACITY,
     DROP_WARNING_INTERVAL,
+    HANDLER_RAISED,
+    HANDLER_SET,
+    HANDLER_WHILE_WAITING,
     MAX_OUTSTANDING_KEEPALIVES,
     ROTATION_CATCH_UP,
     ROTATION_DRAIN,
@@ -186,6 +189,10 @@ class _Session:
         self.capacity = config.channel_capacity
         self.max_bytes = config.queue_max_bytes
         self.waiter: asyncio.Future[None] | None = None
+        self.sleepers = 0  # consumers waiting on `waiter` now (cancelled ones leave)
+        # `set_handler`: while set, events go to it from a callback, once per burst.
+        self.handler: Callable[[Event], object] | None = None
+        self.delivery_scheduled = False
         # Commands: FIFO; `requested` is the call-time view (dedup, `topics`), `applied` the
         # task's replay set, both in insertion order (`_policy.TopicSet`). Keeping them
         # apart means a replay never duplicates a subscribe that is still queued.
@@ -315,6 +322,9 @@ class _Session:
             )
 
     def _wake_consumer(self) -> None:
+        if self.handler is not None:
+            self.schedule_delivery()
+            return
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
@@ -328,7 +338,34 @@ class _Session:
             waiter = self.waiter = self.loop.create_future()
         # Shared by every sleeping consumer: shielded, so that cancelling one of them (a timeout
         # around one recv()) never cancels the others.
-        await asyncio.shield(waiter)
+        self.sleepers += 1
+        try:
+            await asyncio.shield(waiter)
+        finally:
+            self.sleepers -= 1
+
+    def schedule_delivery(self) -> None:
+        if not self.delivery_scheduled:
+            self.delivery_scheduled = True
+            self.loop.call_soon(self._deliver)
+
+    def _deliver(self) -> None:
+        """Hand the queued events to the handler, one at a time and in order (as native)."""
+        self.delivery_scheduled = False
+        events = self.events
+        while events:
+            handler = self.handler
+            if handler is None:
+                return
+            event = self.take()
+            try:
+                handler(event)
+            except Exception as exc:  # noqa: BLE001 - reported to the loop, as asyncio does
+                self.loop.call_exception_handler({"message": HANDLER_RAISED, "exception": exc})
+            except BaseException:
+                if events:
+                    self.schedule_delivery()
+                raise
 
     # --- commands (called synchronously from the handle) ----------------------------------------
 
@@ -912,7 +949,7 @@ class _Session:
             self.sizes.append(size)
             self.stamps.append(read_at)
             self.queued_bytes += size
-            if self.waiter is not None:
+            if self.waiter is not None or self.handler is not None:
                 self._wake_consumer()
         else:
             self._count_drop()
@@ -1202,9 +1239,23 @@ class ManagedWebSocket:
 
     # --- events ---------------------------------------------------------------------------------
 
+    def set_handler(self, handler: Callable[[Event], object] | None) -> None:
+        """Push delivery: `handler(event)` for every event, in order, from a loop callback once
+        per burst (see the native class). `recv()`, `recv_batch()` and `async for` raise
+        RuntimeError while it is set; None returns to them, with what is still queued."""
+        handler = _validate.handler_arg(handler)
+        session = self._session
+        if handler is not None and session.sleepers:
+            raise RuntimeError(HANDLER_WHILE_WAITING)
+        session.handler = handler
+        if handler is not None and session.events:
+            session.schedule_delivery()
+
     async def recv(self) -> Event | None:
         """The next event, or None once the socket has stopped and the queue is drained."""
         session = self._session
+        if session.handler is not None:
+            raise RuntimeError(HANDLER_SET)
         events = session.events
         while True:
             if events:
@@ -1217,6 +1268,8 @@ class ManagedWebSocket:
         """Every queued event up to `max_events` (waits for at least one); [] once stopped."""
         limit = _validate.max_events_arg(max_events)
         session = self._session
+        if session.handler is not None:
+            raise RuntimeError(HANDLER_SET)
         events = session.events
         while not events:
             if session.stopped:
