@@ -38,7 +38,14 @@ WORKER = HERE / "worker.py"
 CEILING_TARGET = REPO / "target" / "bench-release"
 CEILING_BIN = CEILING_TARGET / "release" / "examples" / "rust_ceiling"
 
-PY_CONTENDERS = ["native", "native-batch", "pure", "websockets+json", "picows+msgspec"]
+PY_CONTENDERS = [
+    "native",
+    "native-batch",
+    "native-handler",
+    "pure",
+    "websockets+json",
+    "picows+msgspec",
+]
 ALL_CONTENDERS = PY_CONTENDERS + ["rust-ceiling"]
 S3_CONTENDERS = ["native", "pure", "websockets+json", "picows+msgspec"]
 S4_CONTENDERS = ["native", "pure"]

@@ -142,7 +142,9 @@ def make_hit(m: Meter) -> Callable[[int], bool]:
 # ---------------------------------------------------------------- bullet_ws (native and pure)
 
 
-async def run_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str, Any]:
+async def run_bullet(
+    task: dict[str, Any], pure: bool, batch: bool, push: bool = False
+) -> dict[str, Any]:
     if pure:
         import bullet_ws.pure as bw
     else:
@@ -157,7 +159,19 @@ async def run_bullet(task: dict[str, Any], pure: bool, batch: bool) -> dict[str,
     cap = task["n"] + task.get("warmup", 0) + 1000
     ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=cap)
     ws.subscribe([task["topic"]], id=1)
-    if batch:
+    if push:
+        finished = asyncio.Event()
+
+        def on_event(ev: Any) -> None:
+            if type(ev) in market:
+                read(ev)
+                if hit(ev.event_time):
+                    ws.set_handler(None)
+                    finished.set()
+
+        ws.set_handler(on_event)
+        await finished.wait()
+    elif batch:
         while True:
             evs = await ws.recv_batch(1024)
             if not evs:
@@ -373,7 +387,12 @@ EARLY_SPIN = 0.0002
 
 
 async def s5_bullet(
-    task: dict[str, Any], pure: bool, batch: bool, direct: bool = True, spin: float = 0.0
+    task: dict[str, Any],
+    pure: bool,
+    batch: bool,
+    direct: bool = True,
+    spin: float = 0.0,
+    push: bool = False,
 ) -> dict[str, Any]:
     if pure:
         import bullet_ws.pure as bw
@@ -407,7 +426,17 @@ async def s5_bullet(
             o.acks += 1
         return o.done()
 
-    if batch:
+    if push:
+        finished = asyncio.Event()
+
+        def on_event(ev: Any) -> None:
+            if handle(ev):
+                ws.set_handler(None)
+                finished.set()
+
+        ws.set_handler(on_event)
+        await finished.wait()
+    elif batch:
         stop = False
         while not stop:
             evs = await ws.recv_batch(1024)
@@ -505,6 +534,8 @@ async def run_s5(task: dict[str, Any]) -> dict[str, Any]:
     c = task["contender"]
     if c in ("native", "native-batch", "pure"):
         return await s5_bullet(task, pure=c == "pure", batch=c == "native-batch")
+    if c == "native-handler":
+        return await s5_bullet(task, pure=False, batch=False, push=True)
     if c == "native-queued":
         return await s5_bullet(task, pure=False, batch=False, direct=False)
     if c == "native-early":
@@ -751,6 +782,8 @@ async def main_async(task: dict[str, Any]) -> tuple[dict[str, Any], array[int] |
         return await run_s5(task), None
     if c == "native":
         r, m = await run_bullet(task, pure=False, batch=False)
+    elif c == "native-handler":
+        r, m = await run_bullet(task, pure=False, batch=False, push=True)
     elif c == "native-batch":
         r, m = await run_bullet(task, pure=False, batch=True)
     elif c == "pure":
