@@ -46,9 +46,6 @@ pub fn decimal_key(s: &str) -> Option<u128> {
     if whole.is_empty() || (dotted && frac.is_empty()) {
         return None;
     }
-    if !whole.iter().chain(frac).all(u8::is_ascii_digit) {
-        return None;
-    }
     let first = whole.iter().position(|&c| c != b'0').unwrap_or(whole.len());
     let whole = &whole[first..];
     if whole.len() > MAX_WHOLE {
@@ -58,14 +55,17 @@ pub fn decimal_key(s: &str) -> Option<u128> {
     if beyond.iter().any(|&c| c != b'0') {
         return None;
     }
-    let mut value: u128 = 0;
-    for &c in whole {
-        value = value * 10 + u128::from(c - b'0');
-    }
-    for i in 0..SCALE {
-        value = value * 10 + kept.get(i).map_or(0, |&c| u128::from(c - b'0'));
-    }
-    Some(value)
+    // Each half in a u64 (up to 19 digits each; 20 integer digits take two steps), then one
+    // u128 multiply-add: a book applies two of these per level, on the socket thread.
+    let digits = |part: &[u8]| -> Option<u64> {
+        part.iter().try_fold(0u64, |v, &c| {
+            c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0'))
+        })
+    };
+    let (high, low) = whole.split_at(whole.len().saturating_sub(19));
+    let whole = u128::from(digits(high)?) * 10u128.pow(19) + u128::from(digits(low)?);
+    let frac = u128::from(digits(kept)?) * 10u128.pow((SCALE - kept.len()) as u32);
+    Some(whole * 10u128.pow(SCALE as u32) + frac)
 }
 
 /// What a book tells the user, queued right after the message that caused it.

@@ -333,3 +333,72 @@ fn random_updates_match_a_reference_book() {
         });
     }
 }
+
+/// The digit-by-digit version the book used before: the reference of the fast one.
+fn reference_key(s: &str) -> Option<u128> {
+    let bytes = s.as_bytes();
+    let (whole, frac) = match bytes.iter().position(|&c| c == b'.') {
+        Some(i) => (&bytes[..i], &bytes[i + 1..]),
+        None => (bytes, &bytes[..0]),
+    };
+    let dotted = whole.len() != bytes.len();
+    if whole.is_empty() || (dotted && frac.is_empty()) {
+        return None;
+    }
+    if !whole.iter().chain(frac).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let first = whole.iter().position(|&c| c != b'0').unwrap_or(whole.len());
+    let whole = &whole[first..];
+    if whole.len() > MAX_WHOLE {
+        return None;
+    }
+    let (kept, beyond) = frac.split_at(frac.len().min(SCALE));
+    if beyond.iter().any(|&c| c != b'0') {
+        return None;
+    }
+    let mut value: u128 = 0;
+    for &c in whole {
+        value = value * 10 + u128::from(c - b'0');
+    }
+    for i in 0..SCALE {
+        value = value * 10 + kept.get(i).map_or(0, |&c| u128::from(c - b'0'));
+    }
+    Some(value)
+}
+
+/// `decimal_key` against the digit-by-digit reference on generated decimal-like strings: digits,
+/// dots and other bytes, leading zeros, up to 22 integer and 22 fractional digits.
+#[test]
+fn decimal_keys_match_the_reference() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let alphabet = b"0123456789000000.x-+e ";
+    for _ in 0..200_000 {
+        let (w, f) = (next(23) as usize, next(23) as usize);
+        let mut s = String::new();
+        for i in 0..w + f + 1 {
+            let c = if i == w {
+                if next(4) == 0 {
+                    alphabet[next(alphabet.len() as u64) as usize]
+                } else {
+                    b'.'
+                }
+            } else if next(40) == 0 {
+                alphabet[next(alphabet.len() as u64) as usize]
+            } else {
+                b'0' + next(10) as u8
+            };
+            s.push(c as char);
+        }
+        if next(3) == 0 {
+            s.truncate(w);
+        }
+        assert_eq!(decimal_key(&s), reference_key(&s), "{s:?}");
+    }
+}
