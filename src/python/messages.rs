@@ -6,8 +6,9 @@
 use pyo3::exceptions::PyTypeError;
 use std::sync::OnceLock;
 
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyString};
 
 pub(super) use super::message_classes::to_python;
 pub(super) use crate::protocol::server::is_success;
@@ -53,23 +54,40 @@ impl<T: Attr> Attr for Option<T> {
 
 impl<T: Attr> Attr for Vec<T> {
     fn attr<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let items = self
-            .iter()
-            .map(|v| v.attr(py))
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok(PyList::new(py, items)?.into_any())
+        // Filled in place: no list of intermediate references (a depth20 side is 20 levels,
+        // read on the loop thread for every message).
+        // SAFETY: PyList_New returns a list of `len` NULL slots, or NULL with an error set; each
+        // slot is set once with an owned reference, which PyList_SetItem steals. A list dropped
+        // on an error with NULL slots left is valid (list_dealloc skips them).
+        let list = unsafe {
+            Bound::from_owned_ptr_or_err(py, ffi::PyList_New(self.len() as ffi::Py_ssize_t))?
+        };
+        for (i, v) in self.iter().enumerate() {
+            let item = v.attr(py)?;
+            // SAFETY: see above; `i < len`.
+            unsafe { ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
+        }
+        Ok(list)
     }
 }
 
 impl Attr for (Str, Str) {
     fn attr<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let level = PyTuple::new(py, [self.0.attr(py)?, self.1.attr(py)?])?;
+        let (price, qty) = (self.0.attr(py)?, self.1.attr(py)?);
+        // SAFETY: PyTuple_New(2) returns a tuple of two NULL slots (or NULL with an error set),
+        // each set once below with an owned reference, which PyTuple_SetItem steals.
+        let level = unsafe {
+            let level = Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(2))?;
+            ffi::PyTuple_SetItem(level.as_ptr(), 0, price.into_ptr());
+            ffi::PyTuple_SetItem(level.as_ptr(), 1, qty.into_ptr());
+            level
+        };
         // Two strings, and a tuple never changes: it can never be part of a cycle. Untracked now
-        // rather than at the collector's next pass: a kept message (`Cache`) holds 40 of them,
-        // and a batch of kept messages would otherwise make every collection walk them all.
+        // rather than at the collector's next pass: a batch of messages holds many of them, and
+        // every collection would otherwise walk them all.
         // SAFETY: `level` is a live tuple, a GC type; untracking it is always allowed.
-        unsafe { pyo3::ffi::PyObject_GC_UnTrack(level.as_ptr().cast()) };
-        Ok(level.into_any())
+        unsafe { ffi::PyObject_GC_UnTrack(level.as_ptr().cast()) };
+        Ok(level)
     }
 }
 
