@@ -16,6 +16,7 @@ with None exactly for the absent ones.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import pathlib
@@ -72,7 +73,9 @@ def _valid(kind: str) -> st.SearchStrategy[Any]:
     raise AssertionError(kind)
 
 
-_WRONG = st.sampled_from([1.5, -1, "1", True, [], {}, [["1"]], "s", 0])
+# Copied on each draw: a frame is mutated after it is drawn (an extra key, `e`), and a shared `{}`
+# that kept such a key would change later draws (hypothesis: FlakyStrategyDefinition).
+_WRONG = st.sampled_from([1.5, -1, "1", True, [], {}, [["1"]], "s", 0]).map(copy.deepcopy)
 
 
 def _value(kind: str) -> st.SearchStrategy[Any]:
