@@ -11,7 +11,8 @@ use pyo3::types::PyList;
 
 use super::convert::{event_to_python, ConnectError, ConnectTimeout, HandshakeError};
 use super::doorbell::LoopSide;
-use crate::event_queue::{ConnectState, Event};
+use super::messages::list_of;
+use crate::event_queue::ConnectState;
 use crate::transport::ConnectErrorKind;
 
 /// What an awaitable waits for.
@@ -44,7 +45,7 @@ impl Wait {
             };
         }
         if self.wants_events() {
-            // One made before `set_handler` and awaited after.
+            // At the await, as on the pure backend (whose pull methods are coroutines).
             super::socket::refuse_pull_with_handler(py, &self.side)?;
         }
         let q = &self.side.queue;
@@ -70,9 +71,9 @@ impl Wait {
                     *self.side.batch.lock() = events;
                     return Ok(None);
                 }
-                let list = events_to_list(py, &mut events);
+                let list = list_of(py, events.drain(..).map(|e| event_to_python(py, e)));
                 *self.side.batch.lock() = events;
-                Ok(Some(list?.into_any().unbind()))
+                Ok(Some(list?.unbind()))
             }
             Awaiting::Connected => match q.connect_state() {
                 ConnectState::Pending => Ok(None),
@@ -93,27 +94,6 @@ impl Wait {
             Awaiting::One | Awaiting::Next | Awaiting::Batch(_)
         )
     }
-}
-
-/// A list of the events' Python objects, made in place; `events` is left empty, its capacity
-/// kept. On an error the events not yet converted are dropped with it.
-fn events_to_list<'py>(py: Python<'py>, events: &mut Vec<Event>) -> PyResult<Bound<'py, PyList>> {
-    let n = events.len();
-    // SAFETY: PyList_New returns a new list of `n` NULL slots (or NULL with an error set); each
-    // slot is set exactly once below with an owned reference, which PyList_SetItem steals. A
-    // list dropped with NULL slots left (on an error) is valid: list_dealloc skips them.
-    let list = unsafe {
-        Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyList_New(n as pyo3::ffi::Py_ssize_t))?
-            .cast_into_unchecked::<PyList>()
-    };
-    for (i, event) in events.drain(..).enumerate() {
-        let item = event_to_python(py, event)?;
-        // SAFETY: see above; `i < n`.
-        unsafe {
-            pyo3::ffi::PyList_SetItem(list.as_ptr(), i as pyo3::ffi::Py_ssize_t, item.into_ptr());
-        }
-    }
-    Ok(list)
 }
 
 #[pymethods]

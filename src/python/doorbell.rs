@@ -81,9 +81,7 @@ impl LoopSide {
         }
         live.push(fut.clone().unbind());
         *waiters = live;
-        if !self.spin.is_zero() {
-            self.wake.arm();
-        }
+        self.going_to_sleep();
         Ok(fut)
     }
 
@@ -108,11 +106,16 @@ impl LoopSide {
                 return Ok(());
             }
             if q.prepare_wait() {
-                if !self.spin.is_zero() {
-                    self.wake.arm();
-                }
+                self.going_to_sleep();
                 return Ok(());
             }
+        }
+    }
+
+    /// The consumer sleeps: with `inbound_spin`, the socket's bytes wake this thread too.
+    fn going_to_sleep(&self) {
+        if !self.spin.is_zero() {
+            self.wake.arm();
         }
     }
 

@@ -52,22 +52,28 @@ impl<T: Attr> Attr for Option<T> {
     }
 }
 
+/// A list of `items`, filled in place: no vector of intermediate references (a depth20 side is
+/// 20 levels, a batch up to 1024 events, made on the loop thread). An error drops the rest.
+pub(super) fn list_of<'py>(
+    py: Python<'py>,
+    items: impl ExactSizeIterator<Item = PyResult<Bound<'py, PyAny>>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: PyList_New returns a list of `len` NULL slots, or NULL with an error set; each
+    // slot is set once with an owned reference, which PyList_SetItem steals. A list dropped on an
+    // error with NULL slots left is valid (list_dealloc skips them).
+    let list = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyList_New(items.len() as ffi::Py_ssize_t))?
+    };
+    for (i, item) in items.enumerate() {
+        // SAFETY: see above; `i < len`.
+        unsafe { ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, item?.into_ptr()) };
+    }
+    Ok(list)
+}
+
 impl<T: Attr> Attr for Vec<T> {
     fn attr<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        // Filled in place: no list of intermediate references (a depth20 side is 20 levels,
-        // read on the loop thread for every message).
-        // SAFETY: PyList_New returns a list of `len` NULL slots, or NULL with an error set; each
-        // slot is set once with an owned reference, which PyList_SetItem steals. A list dropped
-        // on an error with NULL slots left is valid (list_dealloc skips them).
-        let list = unsafe {
-            Bound::from_owned_ptr_or_err(py, ffi::PyList_New(self.len() as ffi::Py_ssize_t))?
-        };
-        for (i, v) in self.iter().enumerate() {
-            let item = v.attr(py)?;
-            // SAFETY: see above; `i < len`.
-            unsafe { ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
-        }
-        Ok(list)
+        list_of(py, self.iter().map(|v| v.attr(py)))
     }
 }
 

@@ -119,12 +119,6 @@ impl ManagedWebSocket {
             wait,
         }
     }
-
-    /// The pull methods refuse while a handler takes the events.
-    fn pull(&self, py: Python<'_>, wait: Awaiting) -> PyResult<Wait> {
-        refuse_pull_with_handler(py, &self.side)?;
-        Ok(self.wait(wait))
-    }
 }
 
 pub(super) fn refuse_pull_with_handler(py: Python<'_>, side: &LoopSide) -> PyResult<()> {
@@ -188,10 +182,10 @@ impl ManagedWebSocket {
     }
 
     /// The next event, or None once the socket has stopped and the queue is drained.
-    fn recv(&self, py: Python<'_>) -> PyResult<Wait> {
+    fn recv(&self) -> Wait {
         // A fresh object per call: `asyncio.gather(ws.recv(), ws.recv())` tells awaitables apart
         // by identity.
-        self.pull(py, Awaiting::One)
+        self.wait(Awaiting::One)
     }
 
     /// Every queued event up to `max_events` (waits for at least one); [] once stopped.
@@ -213,15 +207,15 @@ impl ManagedWebSocket {
                     .extract::<usize>()?,
             },
         };
-        self.pull(py, Awaiting::Batch(n))
+        Ok(self.wait(Awaiting::Batch(n)))
     }
 
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
-    fn __anext__(&self, py: Python<'_>) -> PyResult<Wait> {
-        self.pull(py, Awaiting::Next)
+    fn __anext__(&self) -> Wait {
+        self.wait(Awaiting::Next)
     }
 
     /// `handler` is validated by the caller (`bullet_ws._validate.handler_arg`).
