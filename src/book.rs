@@ -100,6 +100,10 @@ pub struct BookState {
     last_resubscribe: Option<Instant>,
     /// A resubscribe was due but held back by [`RESUBSCRIBE_EVERY`].
     wanted: bool,
+    /// The levels are kept from the first read of the book on ([`Books::book`]). Until then
+    /// only the sequence is followed (gaps, resyncs, resubscribes): a socket whose books nobody
+    /// reads does not pay for keeping them (a quarter of the socket thread on depth20).
+    levels_kept: bool,
 }
 
 /// What applying one message asks of the socket task.
@@ -121,6 +125,20 @@ impl BookState {
             waiting_since: now,
             last_resubscribe: None,
             wanted: false,
+            levels_kept: false,
+        }
+    }
+
+    /// The book is read: its levels are kept from now on. Read first while synced, it waits
+    /// for the next snapshot (asked for after [`RESUBSCRIBE_EVERY`] without one), and the
+    /// wait reports neither a gap nor a resync.
+    fn keep_levels(&mut self, now: Instant) {
+        if std::mem::replace(&mut self.levels_kept, true) {
+            return;
+        }
+        if self.synced {
+            self.synced = false;
+            self.waiting_since = now;
         }
     }
 
@@ -156,8 +174,10 @@ impl BookState {
 
     pub fn apply(&mut self, symbol: &Str, d: &DepthUpdate, now: Instant) -> Outcome {
         if d.message_type == "s" {
-            replace(&mut self.bids, &d.bids);
-            replace(&mut self.asks, &d.asks);
+            if self.levels_kept {
+                replace(&mut self.bids, &d.bids);
+                replace(&mut self.asks, &d.asks);
+            }
             self.last_update_id = d.final_update_id;
             self.event_time = d.event_time;
             self.wanted = false;
@@ -195,8 +215,10 @@ impl BookState {
                 resubscribe: self.request_resubscribe(now),
             };
         }
-        update(&mut self.bids, &d.bids);
-        update(&mut self.asks, &d.asks);
+        if self.levels_kept {
+            update(&mut self.bids, &d.bids);
+            update(&mut self.asks, &d.asks);
+        }
         self.last_update_id = d.final_update_id;
         self.event_time = d.event_time;
         Outcome::default()
@@ -308,8 +330,12 @@ pub fn depth_symbol(topic: &str) -> Option<&str> {
 }
 
 impl Books {
-    pub fn book(&self, symbol: &str) -> Option<Arc<Book>> {
-        self.entries.read().get(symbol).map(|e| e.book.clone())
+    /// The book of `symbol`, for reading: its levels are kept from this call on (see
+    /// `BookState::keep_levels`).
+    pub fn book(&self, symbol: &str, now: Instant) -> Option<Arc<Book>> {
+        let book = self.entries.read().get(symbol).map(|e| e.book.clone())?;
+        book.state.lock().keep_levels(now);
+        Some(book)
     }
 
     /// Topics just subscribed: each depth topic gets its symbol's book (new ones not synced).

@@ -169,9 +169,50 @@ def test_book_logic_equals_a_reference_over_10000_updates_with_gaps(backend: Mod
     assert gaps > 20 and resyncs > 10 and len(resubscribes) >= gaps
 
 
+def test_levels_are_kept_from_the_first_read_of_the_book(backend: ModuleType) -> None:
+    """A book nobody has read follows its topic's sequence (gaps, resyncs) but keeps no levels:
+    read first mid-stream, it is not synced until the next snapshot, asked for after a second
+    without one, and that wait reports no gap and no resync."""
+    books = feeder(backend)
+    books.subscribe([TOPIC], 0.0)
+    assert books.feed(frame("s", 0, 1, [("10", "1")], [("11", "1")]), 0.1) == (None, [])
+    assert books.feed(frame("u", 1, 2, [("9", "2")], []), 0.2) == (None, [])
+    # The sequence is followed while nobody reads the book: a gap is reported and healed.
+    event, resubscribe = books.feed(frame("u", 5, 6, [], []), 0.3)
+    assert (event, resubscribe) == (BookGap(SYMBOL, 2, 5), [TOPIC])
+    event, _ = books.feed(frame("s", 0, 7, [("10", "3")], [("12", "1")]), 0.4)
+    assert isinstance(event, BookResynced)
+    assert books.feed(frame("u", 7, 8, [("8", "1")], []), 0.5) == (None, [])
+    book = books.book(SYMBOL, 0.6)
+    assert (book.is_synced, book.bids(), book.asks(), book.best_bid) == (False, [], [], None)
+    assert books.book(SYMBOL, 0.7).is_synced is False  # a second read changes nothing
+    assert books.feed(frame("u", 8, 9, [("7", "1")], []), 0.8) == (None, [])
+    assert (book.is_synced, book.bids()) == (False, [])
+    # A second after the first read without a snapshot: the topic is asked again, once.
+    assert books.feed(frame("u", 9, 10, [], []), 1.6) == (None, [TOPIC])
+    assert books.feed(frame("u", 10, 11, [], []), 1.7) == (None, [])
+    assert books.feed(frame("s", 0, 12, [("10", "4"), ("9", "1")], [("12", "2")]), 1.8) == (
+        None,
+        [],
+    )
+    assert book.is_synced and book.bids() == [("10", "4"), ("9", "1")]
+    assert (book.asks(), book.last_update_id) == ([("12", "2")], 12)
+    assert books.feed(frame("u", 12, 13, [("9", "0")], []), 1.9) == (None, [])
+    assert book.bids() == [("10", "4")]
+
+
+def test_a_book_read_before_its_first_snapshot_misses_nothing(backend: ModuleType) -> None:
+    books = feeder(backend)
+    books.subscribe([TOPIC], 0.0)
+    book = books.book(SYMBOL, 0.0)
+    assert books.feed(frame("s", 0, 1, [("10", "1")], [("11", "1")]), 0.1) == (None, [])
+    assert (book.is_synced, book.bids(), book.asks()) == (True, [("10", "1")], [("11", "1")])
+
+
 def test_prices_order_by_value_and_zero_quantities_remove(backend: ModuleType) -> None:
     books = feeder(backend)
     books.subscribe([TOPIC], 0.0)
+    book = books.book(SYMBOL)
     books.feed(
         frame(
             "s",
@@ -182,7 +223,6 @@ def test_prices_order_by_value_and_zero_quantities_remove(backend: ModuleType) -
         ),
         0.0,
     )
-    book = books.book(SYMBOL)
     assert book.bids() == [("100", "2"), ("99.5", "1"), ("9.75", "3")]
     assert book.asks(2) == [("100.25", "1"), ("200", "3")]
     books.feed(
@@ -236,6 +276,24 @@ async def test_book_lookup(backend: ModuleType, mock: Any) -> None:
         with pytest.raises(BookNotFound):
             ws.book("ETH-USD")
         assert not book.is_synced
+
+
+async def test_a_book_read_mid_stream_syncs_with_the_next_snapshot(
+    backend: ModuleType, mock_factory: Any
+) -> None:
+    mock = mock_factory(rate=400.0)
+    async with backend.connect(mock.url, **options()) as ws:
+        ws.subscribe([TOPIC], id=1)
+        events: list[Any] = []
+        async with asyncio.timeout(WAIT):
+            while not any(isinstance(e, backend.DepthUpdate) and not e.is_snapshot for e in events):
+                events.append(await ws.recv())
+        book = ws.book(SYMBOL)
+        assert not book.is_synced and book.bids() == [] and book.asks() == []
+        await assert_book_follows_the_exchange(ws, backend, book, mock)
+        # The periodic snapshot (every 100 updates at 400/s) came before the one-second wait
+        # for it ran out: no resubscribe.
+        assert [r["method"] for r in mock.requests(0)] == ["SUBSCRIBE"]
 
 
 async def collect_until(ws: Any, cls: type, into: list[Any]) -> Any:

@@ -91,7 +91,11 @@ class ManagedWebSocket(_core.ManagedWebSocket):
 
     def book(self, symbol: str) -> _core.OrderBook:
         """The live order book of `symbol`, kept in Rust from its subscribed depth topic
-        (`SYMBOL@depth5|10|20`); `BookNotFound` (a KeyError) when there is none."""
+        (`SYMBOL@depth5|10|20`); `BookNotFound` (a KeyError) when there is none.
+
+        Its levels are kept from the first call on: called right after `subscribe`, before
+        the topic's first snapshot arrives, it misses nothing. First called later, it is not
+        synced until the next snapshot (periodic; asked for after a second without one)."""
         book = self._book(symbol_arg(symbol))
         if book is None:
             raise BookNotFound(symbol)

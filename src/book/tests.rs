@@ -85,8 +85,10 @@ fn decimal_keys_are_exact_and_strict() {
 fn snapshot_then_updates_keep_numeric_order_and_wire_strings() {
     let t = Instant::now();
     let books = books(t);
-    let book = books.book("BTC-USD").expect("a depth topic makes a book");
-    assert!(books.book("ETH-USD").is_none());
+    let book = books
+        .book("BTC-USD", t)
+        .expect("a depth topic makes a book");
+    assert!(books.book("ETH-USD", t).is_none());
     assert!(!book.read(|s| s.is_synced()));
     // Updates before the first snapshot are not applied.
     apply(&books, &depth("u", 0, 3, &[("1", "1")], &[]), t);
@@ -133,7 +135,7 @@ fn snapshot_then_updates_keep_numeric_order_and_wire_strings() {
 fn a_gap_unsyncs_resubscribes_at_most_once_a_second_and_a_snapshot_resyncs() {
     let t = Instant::now();
     let books = books(t);
-    let book = books.book("BTC-USD").unwrap();
+    let book = books.book("BTC-USD", t).unwrap();
     apply(&books, &depth("s", 0, 5, &[("10", "1")], &[("11", "1")]), t);
     apply(&books, &depth("u", 5, 6, &[("10", "2")], &[]), t);
     let (event, resub) = apply(&books, &depth("u", 7, 8, &[("10", "3")], &[]), t);
@@ -197,10 +199,47 @@ fn a_gap_unsyncs_resubscribes_at_most_once_a_second_and_a_snapshot_resyncs() {
 }
 
 #[test]
+fn an_unread_book_follows_the_sequence_and_keeps_levels_from_its_first_read() {
+    let t = Instant::now();
+    let ms = |n: u64| t + Duration::from_millis(n);
+    let books = books(t);
+    apply(&books, &depth("s", 0, 1, &[("10", "1")], &[]), t);
+    let (event, resub) = apply(&books, &depth("u", 3, 4, &[], &[]), ms(100));
+    assert!(matches!(
+        event,
+        Some(BookEvent::Gap {
+            expected: 1,
+            got: 3,
+            ..
+        })
+    ));
+    assert_eq!(resub, vec!["BTC-USD@depth10".to_string()]);
+    let (event, _) = apply(&books, &depth("s", 0, 5, &[("10", "2")], &[]), ms(200));
+    assert!(matches!(event, Some(BookEvent::Resynced { .. })));
+    let book = books.book("BTC-USD", ms(300)).unwrap();
+    book.read(|s| {
+        assert!(!s.is_synced());
+        assert_eq!((s.bids(None), s.last_update_id()), (vec![], 5));
+    });
+    assert_eq!(
+        apply(&books, &depth("u", 5, 6, &[], &[]), ms(400)),
+        (None, vec![])
+    );
+    let (_, resub) = apply(&books, &depth("u", 6, 7, &[], &[]), ms(1300));
+    assert_eq!(resub, vec!["BTC-USD@depth10".to_string()]);
+    let snap = depth("s", 0, 8, &[("10", "3"), ("9", "1")], &[]);
+    assert_eq!(apply(&books, &snap, ms(1400)), (None, vec![]));
+    book.read(|s| {
+        assert!(s.is_synced());
+        assert_eq!(s.bids(None), vec![lv("10", "3"), lv("9", "1")]);
+    });
+}
+
+#[test]
 fn a_reconnect_unsyncs_until_the_snapshot_and_unsubscribing_drops_the_book() {
     let t = Instant::now();
     let books = books(t);
-    let book = books.book("BTC-USD").unwrap();
+    let book = books.book("BTC-USD", t).unwrap();
     apply(&books, &depth("s", 0, 5, &[("10", "1")], &[]), t);
     books.connection_lost(t);
     assert!(!book.read(|s| s.is_synced()));
@@ -217,7 +256,7 @@ fn a_reconnect_unsyncs_until_the_snapshot_and_unsubscribing_drops_the_book() {
         matches!(event, Some(BookEvent::Resynced { downtime, .. }) if downtime == Duration::from_secs(2))
     );
     books.topics_removed(&["BTC-USD@depth10".into()], t);
-    assert!(books.book("BTC-USD").is_none());
+    assert!(books.book("BTC-USD", t).is_none());
     assert!(!book.read(|s| s.is_synced()));
     assert_eq!(
         apply(&books, &depth("u", 1, 2, &[], &[]), t),
@@ -269,7 +308,7 @@ fn random_updates_match_a_reference_book() {
     let mut rng = fastrand::Rng::with_seed(7);
     let t = Instant::now();
     let books = books(t);
-    let book = books.book("BTC-USD").unwrap();
+    let book = books.book("BTC-USD", t).unwrap();
     // The reference: a plain map of integer cents, filled from the same levels.
     let mut reference: [BTreeMap<u64, String>; 2] = Default::default();
     let price = |cents: u64, rng: &mut fastrand::Rng| match rng.u8(0..3) {

@@ -1169,7 +1169,11 @@ async fn a_depth_gap_resubscribes_its_topic_at_most_once_a_second() {
     h.handle
         .subscribe(vec!["BTC-USD@depth5".into()], Some(1), false)
         .unwrap();
-    let book = h.handle.books().book("BTC-USD").expect("a book at once");
+    let book = h
+        .handle
+        .books()
+        .book("BTC-USD", Instant::now())
+        .expect("a book at once");
     h.until(|h| h.net.sent(0).len() == 1).await;
     h.net.push(0, &depth_frame("s", 0, 1));
     h.net.push(0, &depth_frame("u", 1, 2));

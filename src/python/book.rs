@@ -234,7 +234,9 @@ impl BookFeeder {
         ))
     }
 
-    fn book(&self, symbol: &str) -> Option<OrderBook> {
-        self.books.book(symbol).map(OrderBook)
+    /// The book, read at `now` (its levels are kept from then on, as from `ws.book`).
+    #[pyo3(signature = (symbol, now = 0.0))]
+    fn book(&self, symbol: &str, now: f64) -> Option<OrderBook> {
+        self.books.book(symbol, self.at(now)).map(OrderBook)
     }
 }

@@ -330,7 +330,10 @@ impl ManagedWebSocket {
     }
 
     fn _book(&self, symbol: &str) -> Option<super::book::OrderBook> {
-        self.handle.books().book(symbol).map(super::book::OrderBook)
+        self.handle
+            .books()
+            .book(symbol, tokio::time::Instant::now())
+            .map(super::book::OrderBook)
     }
 }
 

@@ -105,6 +105,7 @@ class OrderBook:
         "_event_time",
         "_last_resubscribe",
         "_last_update_id",
+        "_levels_kept",
         "_lost_at",
         "_symbol",
         "_synced",
@@ -125,6 +126,9 @@ class OrderBook:
         self._waiting_since = now
         self._last_resubscribe: float | None = None
         self._wanted = False
+        # Levels are kept from the first read of the book on (`Books.book`); until then only
+        # the sequence is followed, so a socket whose books nobody reads does not pay for them.
+        self._levels_kept = False
 
     @property
     def symbol(self) -> str:
@@ -175,11 +179,22 @@ class OrderBook:
 
     # --- the socket's side ---------------------------------------------------------------------
 
+    def _keep_levels(self, now: float) -> None:
+        """Read first while synced, the book waits for the next snapshot (asked for after
+        RESUBSCRIBE_EVERY without one); the wait reports neither a gap nor a resync."""
+        if self._levels_kept:
+            return
+        self._levels_kept = True
+        if self._synced:
+            self._synced = False
+            self._waiting_since = now
+
     def _apply(self, d: DepthUpdate, now: float) -> tuple[BookGap | BookResynced | None, bool]:
         """Apply one depth message; returns the event to report and whether to resubscribe."""
         if d.message_type == "s":
-            self._bids.replace(d.bids)
-            self._asks.replace(d.asks)
+            if self._levels_kept:
+                self._bids.replace(d.bids)
+                self._asks.replace(d.asks)
             self._last_update_id = d.final_update_id
             self._event_time = d.event_time
             self._wanted = False
@@ -198,8 +213,9 @@ class OrderBook:
             self._lose_sync(now)
             gap = BookGap(self._symbol, expected, d.prev_final_update_id)
             return gap, self._request_resubscribe(now)
-        self._bids.update(d.bids)
-        self._asks.update(d.asks)
+        if self._levels_kept:
+            self._bids.update(d.bids)
+            self._asks.update(d.asks)
         self._last_update_id = d.final_update_id
         self._event_time = d.event_time
         return None, False
@@ -238,9 +254,13 @@ class Books:
     def __bool__(self) -> bool:
         return bool(self._entries)
 
-    def book(self, symbol: str) -> OrderBook | None:
+    def book(self, symbol: str, now: float) -> OrderBook | None:
+        """The book of `symbol`, for reading: its levels are kept from this call on."""
         entry = self._entries.get(symbol)
-        return None if entry is None else entry[0]
+        if entry is None:
+            return None
+        entry[0]._keep_levels(now)
+        return entry[0]
 
     def topics_added(self, topics: list[str], now: float) -> None:
         for topic in topics:
@@ -302,5 +322,5 @@ class _BookFeeder:
             return None, []
         return self.books.apply(message, now)
 
-    def book(self, symbol: str) -> OrderBook | None:
-        return self.books.book(symbol)
+    def book(self, symbol: str, now: float = 0.0) -> OrderBook | None:
+        return self.books.book(symbol, now)

@@ -1188,8 +1188,12 @@ class ManagedWebSocket:
 
     def book(self, symbol: str) -> OrderBook:
         """The live order book of `symbol`, kept from its subscribed depth topic
-        (`SYMBOL@depth5|10|20`); `BookNotFound` (a KeyError) when there is none."""
-        book = self._session.books.book(_validate.symbol_arg(symbol))
+        (`SYMBOL@depth5|10|20`); `BookNotFound` (a KeyError) when there is none.
+
+        Its levels are kept from the first call on: called right after `subscribe`, before
+        the topic's first snapshot arrives, it misses nothing. First called later, it is not
+        synced until the next snapshot (periodic; asked for after a second without one)."""
+        book = self._session.books.book(_validate.symbol_arg(symbol), time.monotonic())
         if book is None:
             raise BookNotFound(symbol)
         return book
