@@ -633,10 +633,11 @@ def s5(
                     pooled[(c, lp)].extend(a)
                     pr = percentiles(a)
                     pr["inbound_p50"], pr["inbound_p99"] = res["inbound_p50"], res["inbound_p99"]
+                    pr["sent_p50"] = res["sent_p50"]
                     per_round[(c, lp)].append(pr)
                     log(
                         f"S5 round {r + 1} {c:16s} {lp:8s} p50 {pr['p50']:>6} p99 {pr['p99']:>6} "
-                        f"p99.9 {pr['p99.9']:>6} max {pr['max']:>6} µs (tick->handler p50 {pr['inbound_p50']})"
+                        f"p99.9 {pr['p99.9']:>6} max {pr['max']:>6} µs (tick->handler p50 {pr['inbound_p50']}, ->sent {pr['sent_p50']})"
                     )
                 else:
                     failures[(c, lp)].append(str(res.get("error")))
@@ -655,6 +656,8 @@ def s5(
                 # Client clock: the stamp-to-handler half of the trip (S2's measure), per round.
                 "inbound_p50_per_round": summary([x["inbound_p50"] for x in per_round[(c, lp)]]),
                 "inbound_p99_per_round": summary([x["inbound_p99"] for x in per_round[(c, lp)]]),
+                # Client clock: stamp to the return of the order's send call.
+                "sent_p50_per_round": summary([x["sent_p50"] for x in per_round[(c, lp)]]),
                 "failures": failures[(c, lp)],
             }
             for c, lp in keys

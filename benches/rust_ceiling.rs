@@ -138,6 +138,8 @@ async fn tick_to_order(url: &str, topic: &str, total: u64, warmup: u64, every: u
     let (mut ticks, mut orders, mut acks) = (0u64, 0u64, 0u64);
     // The inbound half (stamp to handler entry, as in `latency`), after the warm-up.
     let mut inbound: Vec<i64> = Vec::with_capacity(total as usize);
+    // Stamp to the return of the order's send.
+    let mut sent: Vec<i64> = Vec::with_capacity(total as usize);
     while ticks < total || acks < orders {
         let (m, _size) = conn.recv().await.expect("connection lost");
         match m {
@@ -157,6 +159,9 @@ async fn tick_to_order(url: &str, topic: &str, total: u64, warmup: u64, every: u
                     };
                     conn.send(order.to_json()).await.expect("send order");
                     orders += 1;
+                    if ticks > warmup {
+                        sent.push(now_us() - t.event_time as i64);
+                    }
                 }
             }
             ServerMessage::OrderResult(_) => acks += 1,
@@ -164,15 +169,17 @@ async fn tick_to_order(url: &str, topic: &str, total: u64, warmup: u64, every: u
         }
     }
     inbound.sort_unstable();
-    let q = |f: f64| {
-        inbound
-            .get(((f * inbound.len() as f64) as usize).min(inbound.len().saturating_sub(1)))
+    sent.sort_unstable();
+    let q = |xs: &[i64], f: f64| {
+        xs.get(((f * xs.len() as f64) as usize).min(xs.len().saturating_sub(1)))
             .map_or("null".to_string(), i64::to_string)
     };
     println!(
-        "{{\"ok\":true,\"ticks\":{ticks},\"orders\":{orders},\"acks\":{acks},\"inbound_p50\":{},\"inbound_p99\":{}}}",
-        q(0.5),
-        q(0.99)
+        "{{\"ok\":true,\"ticks\":{ticks},\"orders\":{orders},\"acks\":{acks},\"inbound_p50\":{},\"inbound_p99\":{},\"sent_p50\":{},\"sent_p99\":{}}}",
+        q(&inbound, 0.5),
+        q(&inbound, 0.99),
+        q(&sent, 0.5),
+        q(&sent, 0.99)
     );
     conn.close().await;
 }

@@ -347,7 +347,9 @@ class Orders:
 
     Every `every`-th tick gets an order whose id is the tick's `E` (event_time): the fake exchange
     records when the order arrived, so the round trip is measured on its own clocks (run.py).
-    The inbound half (stamp to handler entry, as S2 measures it) is kept too, to split the trip."""
+    The inbound half (stamp to handler entry, as S2 measures it) and the stamp to the return of
+    the order's send call are kept too, to split the trip: in, the client's own way out, and the
+    exchange's side."""
 
     def __init__(self, task: dict[str, Any]) -> None:
         self.warmup = task["warmup"]
@@ -358,6 +360,7 @@ class Orders:
         self.orders = 0
         self.acks = 0
         self.inbound = array("q")
+        self.outbound = array("q")
 
     def tick(self, event_time: int) -> bool:
         """Counts a tick at handler entry; True when it gets an order."""
@@ -369,16 +372,21 @@ class Orders:
         self.orders += 1
         return True
 
+    def sent(self, event_time: int) -> None:
+        """The order's send call returned."""
+        if self.ticks > self.warmup:
+            self.outbound.append(time.time_ns() // 1000 - event_time)
+
     def done(self) -> bool:
         # Waiting for the last ack: the order frame has reached the exchange and is recorded.
         return self.ticks >= self.total and self.acks >= self.orders
 
     def result(self) -> dict[str, Any]:
-        s = sorted(self.inbound)
-        q = {
-            f"inbound_{k}": s[min(len(s) - 1, int(f * len(s)))] if s else None
-            for k, f in (("p50", 0.5), ("p99", 0.99))
-        }
+        q = {}
+        for name, xs in (("inbound", self.inbound), ("sent", self.outbound)):
+            s = sorted(xs)
+            for k, f in (("p50", 0.5), ("p99", 0.99)):
+                q[f"{name}_{k}"] = s[min(len(s) - 1, int(f * len(s)))] if s else None
         return {"ticks": self.ticks, "orders": self.orders, "acks": self.acks, **q}
 
 
@@ -422,6 +430,7 @@ async def s5_bullet(
             read(ev)
             if tick:
                 submit(tx, id=e)
+                o.sent(e)
         elif t is OrderResult:
             o.acks += 1
         return o.done()
@@ -452,7 +461,7 @@ async def s5_bullet(
                 break
     stats = ws.stats
     await ws.close()
-    return dict(o.result(), events_dropped=stats.events_dropped)
+    return dict(o.result(), events_dropped=stats.events_dropped, direct_writes=stats.direct_writes)
 
 
 async def s5_websockets(task: dict[str, Any]) -> dict[str, Any]:
@@ -475,6 +484,7 @@ async def s5_websockets(task: dict[str, Any]) -> dict[str, Any]:
                 read(d)
                 if tick:
                     await ws.send(dumps({"method": "SUBMIT", "id": stamp, "params": {"tx": tx}}))
+                    o.sent(stamp)
             elif e == "SUBMIT":
                 o.acks += 1
             if o.done():
@@ -516,6 +526,7 @@ async def s5_picows(task: dict[str, Any]) -> dict[str, Any]:
                     read(msg)
                     if tick:
                         transport.send(TEXT, encode(Submit("SUBMIT", e, TxParams(tx))))
+                        o.sent(e)
                 elif t is SubmitAck:
                     o.acks += 1
                 if o.done():
