@@ -188,17 +188,32 @@ def test_levels_are_kept_from_the_first_read_of_the_book(backend: ModuleType) ->
     assert books.book(SYMBOL, 0.7).is_synced is False  # a second read changes nothing
     assert books.feed(frame("u", 8, 9, [("7", "1")], []), 0.8) == (None, [])
     assert (book.is_synced, book.bids()) == (False, [])
+    # The second counts from the read: 1.1 s after the last resubscribe, 0.8 s after the read.
+    assert books.feed(frame("u", 9, 10, [], []), 1.4) == (None, [])
     # A second after the first read without a snapshot: the topic is asked again, once.
-    assert books.feed(frame("u", 9, 10, [], []), 1.6) == (None, [TOPIC])
-    assert books.feed(frame("u", 10, 11, [], []), 1.7) == (None, [])
-    assert books.feed(frame("s", 0, 12, [("10", "4"), ("9", "1")], [("12", "2")]), 1.8) == (
+    assert books.feed(frame("u", 10, 11, [], []), 1.6) == (None, [TOPIC])
+    assert books.feed(frame("u", 11, 12, [], []), 1.7) == (None, [])
+    assert books.feed(frame("s", 0, 13, [("10", "4"), ("9", "1")], [("12", "2")]), 1.8) == (
         None,
         [],
     )
     assert book.is_synced and book.bids() == [("10", "4"), ("9", "1")]
-    assert (book.asks(), book.last_update_id) == ([("12", "2")], 12)
-    assert books.feed(frame("u", 12, 13, [("9", "0")], []), 1.9) == (None, [])
+    assert (book.asks(), book.last_update_id) == ([("12", "2")], 13)
+    assert books.feed(frame("u", 13, 14, [("9", "0")], []), 1.9) == (None, [])
     assert book.bids() == [("10", "4")]
+
+
+def test_a_book_synced_long_before_its_first_read_waits_a_second_from_the_read(
+    backend: ModuleType,
+) -> None:
+    books = feeder(backend)
+    books.subscribe([TOPIC], 0.0)
+    assert books.feed(frame("s", 0, 1, [("10", "1")], []), 0.1) == (None, [])
+    assert books.feed(frame("u", 1, 2, [], []), 50.0) == (None, [])
+    book = books.book(SYMBOL, 60.0)
+    assert not book.is_synced
+    assert books.feed(frame("u", 2, 3, [], []), 60.5) == (None, [])
+    assert books.feed(frame("u", 3, 4, [], []), 61.0) == (None, [TOPIC])
 
 
 def test_a_book_read_before_its_first_snapshot_misses_nothing(backend: ModuleType) -> None:

@@ -780,7 +780,8 @@ class OrderBook:
     """The live order book of one symbol, kept in Rust by the socket from its depth topic.
 
     While `is_synced` is False (before the first snapshot, after a gap or a reconnect), the
-    levels are the last known ones and may be stale.
+    levels are the last known ones and may be stale; a book first read mid-stream has none until
+    its next snapshot.
     """
 
     @property
@@ -805,7 +806,8 @@ class OrderBook:
         """`E` (µs) of the last message applied (0 before the first snapshot)."""
     @property
     def is_synced(self) -> bool:
-        """True from a snapshot until a gap, a reconnect or the unsubscribe of its topic."""
+        """True from a snapshot until a gap, a reconnect or the unsubscribe of its topic (and,
+        for a book first read mid-stream, False until the next snapshot)."""
 
 @final
 class _BookFeeder:

@@ -100,7 +100,9 @@ class BookGap:
 @dataclass(frozen=True, slots=True)
 class BookResynced:
     """The order book of `symbol`, out of sync since a gap or a reconnect, got its snapshot and is
-    synced again; `downtime` is the seconds it was out of sync."""
+    synced again; `downtime` is the seconds it was out of sync. Reported whether or not the book
+    has been read; one first read after it (`ws.book`) waits for the next snapshot for its levels
+    (docs/API.md, "Order book")."""
 
     symbol: str
     downtime: float

@@ -225,9 +225,14 @@ fn an_unread_book_follows_the_sequence_and_keeps_levels_from_its_first_read() {
         apply(&books, &depth("u", 5, 6, &[], &[]), ms(400)),
         (None, vec![])
     );
-    let (_, resub) = apply(&books, &depth("u", 6, 7, &[], &[]), ms(1300));
+    // The second counts from the read (ms(300)), not from the last resubscribe (ms(100)).
+    assert_eq!(
+        apply(&books, &depth("u", 6, 7, &[], &[]), ms(1200)),
+        (None, vec![])
+    );
+    let (_, resub) = apply(&books, &depth("u", 7, 8, &[], &[]), ms(1300));
     assert_eq!(resub, vec!["BTC-USD@depth10".to_string()]);
-    let snap = depth("s", 0, 8, &[("10", "3"), ("9", "1")], &[]);
+    let snap = depth("s", 0, 9, &[("10", "3"), ("9", "1")], &[]);
     assert_eq!(apply(&books, &snap, ms(1400)), (None, vec![]));
     book.read(|s| {
         assert!(s.is_synced());
