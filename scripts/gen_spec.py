@@ -64,6 +64,7 @@ class Message:
     properties: list[str]
     kinds: list[str]
     record: bool = False
+    boxed: bool = False
 
     @property
     def decoded(self) -> bool:
@@ -100,6 +101,7 @@ def load() -> tuple[list[Message], list[Message], dict[str, str], list[str]]:
             entry.get("properties", []),
             entry.get("kinds", []),
             record,
+            entry.get("boxed", False),
         )
 
     messages = [parse(m, False) for m in spec["message"]]
@@ -138,6 +140,13 @@ def rust_type(m: Message, f: Field) -> str:
     else:
         base = RUST_TYPES[f.type]
     return f"Option<{base}>" if f.nullable else base
+
+
+def variant(m: Message) -> str:
+    """The constructor of `m`'s `ServerMessage` variant, as a function of the decoded struct."""
+    if m.boxed:
+        return f"|m| ServerMessage::{m.name}(Box::new(m))"
+    return f"ServerMessage::{m.name}"
 
 
 def ident(key: str) -> str:
@@ -214,7 +223,7 @@ def gen_rust(
     out.append("/// Every server message; `Unknown` for a frame of no known shape.\n")
     out.append("#[derive(Debug, Clone, PartialEq, Eq)]\npub enum ServerMessage {\n")
     for m in messages:
-        out.append(f"    {m.name}({m.name}),\n")
+        out.append(f"    {m.name}(Box<{m.name}>),\n" if m.boxed else f"    {m.name}({m.name}),\n")
     out.append("}\n\nimpl ServerMessage {\n")
     out.append(
         "    /// The class name Python sees.\n    pub fn name(&self) -> &'static str {\n        match self {\n"
@@ -272,7 +281,7 @@ def gen_rust(
     out.append("        let tag = req::<Str>(self.e)?;\n        match tag.as_str() {\n")
     for m in messages:
         for t in m.tags:
-            out.append(f'            "{t}" => self.{m.snake}().map(ServerMessage::{m.name}),\n')
+            out.append(f'            "{t}" => self.{m.snake}().map({variant(m)}),\n')
     by_method: dict[str, list[str]] = {}
     for t, method in tags.items():
         by_method.setdefault(method, []).append(t)
@@ -285,8 +294,8 @@ def gen_rust(
     out.append("    /// The untagged candidates, in the SDK's order.\n")
     out.append("    pub(super) fn untagged(&self) -> Option<ServerMessage> {\n")
     for i, name in enumerate(untagged):
-        snake = next(m.snake for m in messages if m.name == name)
-        call = f"self.{snake}().map(ServerMessage::{name})"
+        m = next(m for m in messages if m.name == name)
+        call = f"self.{m.snake}().map({variant(m)})"
         out.append(f"        {call}\n" if i == 0 else f"            .or_else(|| {call})\n")
     out.append("    }\n\n")
     for m in messages:
@@ -422,7 +431,7 @@ def gen_pyclasses(messages: list[Message], records: list[Message]) -> str:
     )
     for m in messages:
         out.append(
-            f"        ServerMessage::{m.name}(m) => new_message(py, {m.name}(m, Default::default())),\n"
+            f"        ServerMessage::{m.name}(m) => new_message(py, {m.name}({'*m' if m.boxed else 'm'}, Default::default())),\n"
         )
     out.append("    }\n}\n\n")
     out.append(

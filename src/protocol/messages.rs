@@ -466,7 +466,7 @@ pub enum ServerMessage {
     BookTicker(BookTicker),
     MarkPrice(MarkPrice),
     ForceOrder(ForceOrder),
-    OrderUpdate(OrderUpdate),
+    OrderUpdate(Box<OrderUpdate>),
     MarketStatus(MarketStatus),
     DegenPositionCompleted(DegenPositionCompleted),
     Unknown(Unknown),
@@ -727,7 +727,10 @@ impl<'a> Top<'a> {
             .or_else(|| self.book_ticker().map(ServerMessage::BookTicker))
             .or_else(|| self.mark_price().map(ServerMessage::MarkPrice))
             .or_else(|| self.force_order().map(ServerMessage::ForceOrder))
-            .or_else(|| self.order_update().map(ServerMessage::OrderUpdate))
+            .or_else(|| {
+                self.order_update()
+                    .map(|m| ServerMessage::OrderUpdate(Box::new(m)))
+            })
             .or_else(|| self.market_status().map(ServerMessage::MarketStatus))
             .or_else(|| {
                 self.degen_position_completed()

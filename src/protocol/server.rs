@@ -209,6 +209,20 @@ mod tests {
         assert_eq!(ms.markets[1].change.as_deref(), Some("listed"));
     }
 
+    /// Every message is moved at the enum's size from the parse to the queue and out of it: a
+    /// large, rare message is boxed (`boxed` in spec/messages.toml) so that the hot market
+    /// messages set the size. OrderUpdate unboxed made it 584 bytes.
+    #[test]
+    fn the_hot_market_messages_set_the_size_of_a_message() {
+        use crate::protocol::messages::AggTrade;
+        let hot = std::mem::size_of::<AggTrade>();
+        assert!(
+            std::mem::size_of::<ServerMessage>() <= hot + 8,
+            "ServerMessage is {} bytes, AggTrade {hot}: box the large rare variant",
+            std::mem::size_of::<ServerMessage>()
+        );
+    }
+
     #[test]
     fn live_agg_trade_takes_the_fast_path() {
         for line in samples("live_2026")

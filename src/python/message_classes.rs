@@ -102,7 +102,7 @@ pub fn to_python(py: Python<'_>, message: ServerMessage) -> PyResult<Bound<'_, P
         ServerMessage::BookTicker(m) => new_message(py, BookTicker(m, Default::default())),
         ServerMessage::MarkPrice(m) => new_message(py, MarkPrice(m, Default::default())),
         ServerMessage::ForceOrder(m) => new_message(py, ForceOrder(m, Default::default())),
-        ServerMessage::OrderUpdate(m) => new_message(py, OrderUpdate(m, Default::default())),
+        ServerMessage::OrderUpdate(m) => new_message(py, OrderUpdate(*m, Default::default())),
         ServerMessage::MarketStatus(m) => new_message(py, MarketStatus(m, Default::default())),
         ServerMessage::DegenPositionCompleted(m) => {
             new_message(py, DegenPositionCompleted(m, Default::default()))
