@@ -4,7 +4,10 @@ Runs one S1 throughput worker against a flooding CLI mock under ``perf record -e
 (software clock: works where hardware counters do not) and prints, per thread (the loop thread
 is the process's main thread, ``python``; the native backend's tokio thread is ``bullet-ws-io``),
 the share of samples per DSO and the top self-time symbols. With ``--py-spy`` it also records the
-Python stacks of the loop thread with py-spy (``--native``) and prints the top frames.
+Python stacks of the loop thread with py-spy (``--native``) and prints the top frames. With
+``--callers SYMBOL`` it records again with DWARF call graphs (release builds keep no frame
+pointers) and prints who calls SYMBOL on the socket thread, e.g. ``--callers
+__memmove_avx512_unaligned_erms``.
 
 Needs ``perf`` (and ``py-spy`` for ``--py-spy``); run from the benchmark venv, as run.py.
 """
@@ -77,6 +80,32 @@ def perf_profile(cmd: list[str], workdir: str, top: int) -> None:
             print(f"   {pct:5.1f}%  {dso:28.28s} {sym[:110]}")
 
 
+def callers_profile(cmd: list[str], workdir: str, symbol: str) -> None:
+    data = os.path.join(workdir, "perf-dwarf.data")
+    subprocess.run(
+        ["perf", "record", "-q", "-e", "cpu-clock", "-F", "1500", "--call-graph", "dwarf,16384"]
+        + ["-o", data, "--", *cmd],
+        cwd=workdir,
+        env=clean_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    rep = subprocess.run(
+        ["perf", "report", "-i", data, "--no-children", "--comm", "bullet-ws-io"]
+        + ["--symbols", symbol, "-g", "caller,0.5,callee,function,percent", "--stdio"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    # Only the frames of this crate and of tungstenite: the runtime's own frames are the same
+    # for every caller.
+    keep = ("%--", "bullet_ws", "tungstenite", "compact_str")
+    print(f"\n== callers of {symbol} on the socket thread (% of all samples)")
+    for line in rep.splitlines():
+        if any(k in line for k in keep) and "tokio::runtime" not in line:
+            print("  " + line.rstrip()[:150])
+
+
 def pyspy_profile(cmd: list[str], workdir: str, top: int) -> None:
     out = os.path.join(workdir, "pyspy.txt")
     subprocess.run(
@@ -107,6 +136,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500_000)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--py-spy", action="store_true")
+    ap.add_argument("--callers", metavar="SYMBOL", help="who calls SYMBOL on the socket thread")
     a = ap.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bw-prof-") as workdir,
@@ -124,6 +154,8 @@ def main() -> None:
         perf_profile(cmd, workdir, a.top)
         if a.py_spy:
             pyspy_profile(cmd, workdir, a.top)
+        if a.callers:
+            callers_profile(cmd, workdir, a.callers)
 
 
 if __name__ == "__main__":
