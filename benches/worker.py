@@ -360,7 +360,7 @@ class Orders:
         self.orders = 0
         self.acks = 0
         self.inbound = array("q")
-        self.outbound = array("q")
+        self.sent_after = array("q")
 
     def tick(self, event_time: int) -> bool:
         """Counts a tick at handler entry; True when it gets an order."""
@@ -375,7 +375,7 @@ class Orders:
     def sent(self, event_time: int) -> None:
         """The order's send call returned."""
         if self.ticks > self.warmup:
-            self.outbound.append(time.time_ns() // 1000 - event_time)
+            self.sent_after.append(time.time_ns() // 1000 - event_time)
 
     def done(self) -> bool:
         # Waiting for the last ack: the order frame has reached the exchange and is recorded.
@@ -383,7 +383,7 @@ class Orders:
 
     def result(self) -> dict[str, Any]:
         q = {}
-        for name, xs in (("inbound", self.inbound), ("sent", self.outbound)):
+        for name, xs in (("inbound", self.inbound), ("sent", self.sent_after)):
             s = sorted(xs)
             for k, f in (("p50", 0.5), ("p99", 0.99)):
                 q[f"{name}_{k}"] = s[min(len(s) - 1, int(f * len(s)))] if s else None
@@ -461,7 +461,7 @@ async def s5_bullet(
                 break
     stats = ws.stats
     await ws.close()
-    return dict(o.result(), events_dropped=stats.events_dropped, direct_writes=stats.direct_writes)
+    return dict(o.result(), events_dropped=stats.events_dropped)
 
 
 async def s5_websockets(task: dict[str, Any]) -> dict[str, Any]:

@@ -58,15 +58,28 @@ pub(super) fn list_of<'py>(
     py: Python<'py>,
     items: impl ExactSizeIterator<Item = PyResult<Bound<'py, PyAny>>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let len = items.len();
     // SAFETY: PyList_New returns a list of `len` NULL slots, or NULL with an error set; each
-    // slot is set once with an owned reference, which PyList_SetItem steals. A list dropped on an
-    // error with NULL slots left is valid (list_dealloc skips them).
-    let list = unsafe {
-        Bound::from_owned_ptr_or_err(py, ffi::PyList_New(items.len() as ffi::Py_ssize_t))?
-    };
-    for (i, item) in items.enumerate() {
-        // SAFETY: see above; `i < len`.
-        unsafe { ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, item?.into_ptr()) };
+    // slot is set once with an owned reference, which PyList_SetItem steals (it checks the
+    // index). A list dropped on an error with NULL slots left is valid (list_dealloc skips them).
+    let list =
+        unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len as ffi::Py_ssize_t))? };
+    let mut filled = 0;
+    for item in items {
+        // SAFETY: see above.
+        if unsafe {
+            ffi::PyList_SetItem(list.as_ptr(), filled as ffi::Py_ssize_t, item?.into_ptr())
+        } != 0
+        {
+            return Err(PyErr::fetch(py));
+        }
+        filled += 1;
+    }
+    // `len()` is a promise safe code may break; a NULL slot must never reach Python.
+    if filled != len {
+        return Err(pyo3::exceptions::PySystemError::new_err(
+            "list_of: fewer items than len()",
+        ));
     }
     Ok(list)
 }
