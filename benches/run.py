@@ -42,6 +42,9 @@ PY_CONTENDERS = [
     "native",
     "native-batch",
     "native-handler",
+    # The same two with `loop_reads=True`: the event loop's thread reads the socket.
+    "native-loop",
+    "native-handler-loop",
     "pure",
     "websockets+json",
     "picows+msgspec",

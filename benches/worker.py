@@ -143,7 +143,7 @@ def make_hit(m: Meter) -> Callable[[int], bool]:
 
 
 async def run_bullet(
-    task: dict[str, Any], pure: bool, batch: bool, push: bool = False
+    task: dict[str, Any], pure: bool, batch: bool, push: bool = False, loop_reads: bool = False
 ) -> dict[str, Any]:
     if pure:
         import bullet_ws.pure as bw
@@ -157,7 +157,7 @@ async def run_bullet(
     read = strategy_reads(bw.AggTrade)
     # A queue that never drops: S1/S2 measure delivery of every message (S4 measures drops).
     cap = task["n"] + task.get("warmup", 0) + 1000
-    ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=cap)
+    ws = await bw.connect(task["url"], idle_timeout=0, channel_capacity=cap, loop_reads=loop_reads)
     ws.subscribe([task["topic"]], id=1)
     if push:
         finished = asyncio.Event()
@@ -401,6 +401,7 @@ async def s5_bullet(
     direct: bool = True,
     spin: float = 0.0,
     push: bool = False,
+    loop_reads: bool = False,
 ) -> dict[str, Any]:
     if pure:
         import bullet_ws.pure as bw
@@ -418,6 +419,7 @@ async def s5_bullet(
         channel_capacity=o.total * 2 + 1000,
         direct_write=direct,
         inbound_spin=spin,
+        loop_reads=loop_reads,
     )
     ws.subscribe([task["topic"]], id=1)
     submit = ws.submit
@@ -542,11 +544,11 @@ async def s5_picows(task: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_s5(task: dict[str, Any]) -> dict[str, Any]:
-    c = task["contender"]
+    c, lr = contender_of(task)
     if c in ("native", "native-batch", "pure"):
-        return await s5_bullet(task, pure=c == "pure", batch=c == "native-batch")
+        return await s5_bullet(task, pure=c == "pure", batch=c == "native-batch", loop_reads=lr)
     if c == "native-handler":
-        return await s5_bullet(task, pure=False, batch=False, push=True)
+        return await s5_bullet(task, pure=False, batch=False, push=True, loop_reads=lr)
     if c == "native-queued":
         return await s5_bullet(task, pure=False, batch=False, direct=False)
     if c == "native-early":
@@ -782,9 +784,19 @@ async def run_s4(task: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- main
 
 
+def contender_of(task: dict[str, Any]) -> tuple[str, bool]:
+    """The contender without its `-loop` suffix (native with `loop_reads=True`), and whether it
+    had one."""
+    c: str = task["contender"]
+    if c.startswith("native") and c.endswith("-loop"):
+        return c.removesuffix("-loop"), True
+    return c, False
+
+
 async def main_async(task: dict[str, Any]) -> tuple[dict[str, Any], array[int] | None]:
     """The result, and for S2 the latency samples (written to ``task["out"]`` by `main`)."""
-    sc, c = task["scenario"], task["contender"]
+    sc = task["scenario"]
+    c, lr = contender_of(task)
     if sc == "s3":
         return await run_s3(task), None
     if sc == "s4":
@@ -792,11 +804,11 @@ async def main_async(task: dict[str, Any]) -> tuple[dict[str, Any], array[int] |
     if sc == "s5":
         return await run_s5(task), None
     if c == "native":
-        r, m = await run_bullet(task, pure=False, batch=False)
+        r, m = await run_bullet(task, pure=False, batch=False, loop_reads=lr)
     elif c == "native-handler":
-        r, m = await run_bullet(task, pure=False, batch=False, push=True)
+        r, m = await run_bullet(task, pure=False, batch=False, push=True, loop_reads=lr)
     elif c == "native-batch":
-        r, m = await run_bullet(task, pure=False, batch=True)
+        r, m = await run_bullet(task, pure=False, batch=True, loop_reads=lr)
     elif c == "pure":
         r, m = await run_bullet(task, pure=True, batch=False)
     elif c == "websockets+json":

@@ -466,6 +466,12 @@ impl EventQueue {
 
     // ---- consumer side ----
 
+    /// The consumer is awake and about to produce on its own thread (`Config::loop_reads`):
+    /// what it queues must not ring its own doorbell. It announces its next sleep as usual.
+    pub fn awake(&self) {
+        self.waiting.store(false, Ordering::SeqCst);
+    }
+
     /// Refills the consumer's deque when it is empty: one shared lock per burst. The drained
     /// deque goes to the producer, with its spare chunks.
     fn refill(&self, consumer: &mut Consumer) {

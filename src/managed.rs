@@ -17,9 +17,12 @@ use crate::protocol::client::{json_string_len, topics_frame_len};
 use crate::protocol::{ClientMessage, OrderMethod};
 use crate::transport::Connector;
 use crate::wire::Direct;
+pub use crate::wire::LoopRead;
 use direct::DirectPath;
+use inbound::Inbound;
 
 mod direct;
+mod inbound;
 mod rotation;
 mod shutdown;
 mod task;
@@ -36,6 +39,23 @@ use topics::TopicSet;
 
 /// How long a stopping socket keeps writing: the commands queued before `stop()`, and a write
 /// already under way. Documented in docs/API.md ("flush on close").
+/// Reads on the event loop's thread (`Config::loop_reads`), for the Python glue.
+#[derive(Clone)]
+pub struct LoopReader(Arc<Inbound>);
+
+impl LoopReader {
+    /// Takes over the reads of the current connection when the task allows it; true when it
+    /// just did (then it must read at once, and whenever the socket is readable).
+    pub fn claim(&self) -> bool {
+        self.0.claim()
+    }
+
+    /// Reads, parses and queues what the socket has, as the task would have.
+    pub fn read(&self) -> LoopRead {
+        self.0.read_on_loop()
+    }
+}
+
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
 /// Keepalive pings take their ids from the top 2**32 ids of u64, which the Python commands refuse
 /// (`_validate.id_arg`): a pong in this range that answers an outstanding keepalive can then be
@@ -98,6 +118,7 @@ pub struct ManagedHandle {
     max_message_size: usize,
     books: Arc<Books>,
     direct: Arc<DirectPath>,
+    inbound: Arc<Inbound>,
 }
 
 impl ManagedHandle {
@@ -115,6 +136,7 @@ impl ManagedHandle {
         let task = Task::new(connector, config, events.clone(), rx, shutdown.clone());
         let books = task.books.clone();
         let direct = task.direct.clone();
+        let inbound = task.inbound.clone();
         runtime.spawn(guarded(task.run(), events.clone()));
         ManagedHandle {
             commands,
@@ -124,12 +146,23 @@ impl ManagedHandle {
             max_message_size,
             books,
             direct,
+            inbound,
         }
+    }
+
+    /// The loop's side of `Config::loop_reads`: claim the reads, read what arrived.
+    pub fn loop_reader(&self) -> LoopReader {
+        LoopReader(self.inbound.clone())
     }
 
     /// Commands written on the caller's thread, without a hop to the task, so far.
     pub fn direct_writes(&self) -> u64 {
         self.direct.writes()
+    }
+
+    /// Messages read and parsed on the event loop's thread (`Config::loop_reads`).
+    pub fn loop_reads(&self) -> u64 {
+        self.inbound.loop_reads()
     }
 
     /// The order books of the subscribed depth topics.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -233,9 +233,11 @@ impl Connector for WsConnector {
             ConnectError::new(ConnectErrorKind::Io, format!("connection failed: {e}"))
         })?;
         let written = Arc::new(AtomicU64::new(0));
+        let loop_reads = Arc::new(AtomicBool::new(false));
         let counted = Counted {
             inner: tcp,
             written: written.clone(),
+            loop_reads: loop_reads.clone(),
         };
         let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(
             request,
@@ -246,7 +248,7 @@ impl Connector for WsConnector {
         .await
         .map_err(connect_error)?;
         let mut conn = WsConnection {
-            wire: Arc::new(Wire::new(ws, written)),
+            wire: Arc::new(Wire::new(ws, written, loop_reads)),
         };
         // The server's first message must be the `connected` status; it is consumed here.
         match conn.recv().await {
@@ -274,6 +276,10 @@ pub struct WsConnection {
 pub struct Counted<S> {
     inner: S,
     written: Arc<AtomicU64>,
+    /// Set while the event loop's thread owns the reads (`Wire::claim_reads`): they go straight
+    /// to the socket, since tokio's readiness is only refreshed by the socket thread, which may
+    /// not have seen the bytes yet.
+    loop_reads: Arc<AtomicBool>,
 }
 
 impl<S> Counted<S> {
@@ -282,13 +288,54 @@ impl<S> Counted<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+impl<S: AsyncRead + Unpin + RawSocket> AsyncRead for Counted<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.loop_reads.load(Ordering::Relaxed) {
+            // Pending without a waker: the loop is called again when the socket is readable.
+            return match self.inner.recv_now(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                r => Poll::Ready(r),
+            };
+        }
         Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+/// A non-blocking read that bypasses tokio's readiness (see `Counted::loop_reads`).
+pub trait RawSocket {
+    fn recv_now(&self, buf: &mut ReadBuf<'_>) -> io::Result<()>;
+}
+
+impl RawSocket for TcpStream {
+    #[cfg(unix)]
+    fn recv_now(&self, buf: &mut ReadBuf<'_>) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the unfilled part is valid for writes of its length; recv writes at most that
+        // many bytes and reports how many, which are then initialised.
+        unsafe {
+            let unfilled = buf.unfilled_mut();
+            let n = libc::recv(
+                self.as_raw_fd(),
+                unfilled.as_mut_ptr().cast(),
+                unfilled.len(),
+                libc::MSG_DONTWAIT,
+            );
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            buf.assume_init(n as usize);
+            buf.advance(n as usize);
+        }
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn recv_now(&self, _buf: &mut ReadBuf<'_>) -> io::Result<()> {
+        Err(io::ErrorKind::WouldBlock.into())
     }
 }
 

@@ -9,7 +9,7 @@
 //! owed. A write the kernel did not take in full is finished by the task (`settle_owed`).
 
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::COMMAND_CAPACITY;
+use crate::protocol::{parse_bytes, parse_str, ServerMessage};
 use crate::transport::{lost, Counted, Lost};
 
 /// An order on the wire: its id and `OrderResult.method` name.
@@ -68,16 +69,44 @@ struct State {
     sent: Vec<SentOrder>,
     /// Frames written directly since the task last looked (`take_sent`).
     unseen: usize,
+    /// The task lets the event loop's thread own the reads (`claim_reads`).
+    loop_allowed: bool,
+    /// The loop owns the reads: the task does not read until it takes them back.
+    loop_reads: bool,
+    /// Reads the loop made (`read_on_loop`), and their count when the task last found the
+    /// socket readable (`take_back_if_stalled`).
+    loop_read_count: u64,
+    stalled_at: Option<u64>,
+    /// What the loop met that ends the connection, for the task to report.
+    handback: Option<Lost>,
+    /// The task's read, waiting while the loop owns the reads.
+    task_read: Option<Waker>,
+    /// The task read messages it has not queued yet (`delivered`): a read of the loop now
+    /// could queue newer ones ahead of them, so the loop may not claim the reads.
+    task_holds: bool,
+}
+
+/// What a read on the loop's thread did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopRead {
+    /// The loop does not own the reads (any more): nothing was read.
+    NotMine,
+    /// Read until the socket had no more.
+    Drained,
+    /// Stopped at the bound with more to read, possibly already buffered: read again soon.
+    More,
 }
 
 pub struct Wire {
     state: Mutex<State>,
     written: Arc<AtomicU64>,
     owed: Notify,
+    /// Shared with the stream's socket (`Counted`): reads bypass tokio while the loop owns them.
+    loop_reads: Arc<AtomicBool>,
 }
 
 impl Wire {
-    pub(crate) fn new(ws: Ws, written: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(ws: Ws, written: Arc<AtomicU64>, loop_reads: Arc<AtomicBool>) -> Self {
         Wire {
             state: Mutex::new(State {
                 ws,
@@ -87,27 +116,23 @@ impl Wire {
                 broken: None,
                 sent: Vec::new(),
                 unseen: 0,
+                loop_allowed: false,
+                loop_reads: false,
+                loop_read_count: 0,
+                stalled_at: None,
+                handback: None,
+                task_read: None,
+                task_holds: false,
             }),
             written,
             owed: Notify::new(),
+            loop_reads,
         }
     }
 
     /// The socket's descriptor (for the consumer's watch, `Config::inbound_spin`).
     pub fn raw_fd(&self) -> Option<i32> {
-        #[cfg(unix)]
-        {
-            use std::os::fd::AsRawFd;
-            let st = self.state.lock();
-            let tcp = match st.ws.get_ref() {
-                MaybeTlsStream::Plain(s) => s.get_ref(),
-                MaybeTlsStream::Rustls(s) => s.get_ref().0.get_ref(),
-                _ => return None,
-            };
-            Some(tcp.as_raw_fd())
-        }
-        #[cfg(not(unix))]
-        None
+        socket_fd(&self.state.lock().ws)
     }
 
     pub fn bytes_written(&self) -> u64 {
@@ -185,17 +210,156 @@ impl Wire {
     pub fn set_open(&self, open: bool) -> Vec<SentOrder> {
         let mut st = self.state.lock();
         st.open = open;
+        if !open {
+            self.revoke(&mut st);
+        }
         std::mem::take(&mut st.sent)
     }
 
-    /// The orders written directly since the last call, oldest first.
-    pub fn take_sent(&self) -> Vec<SentOrder> {
+    // ---- reads on the event loop's thread (`Config::loop_reads`) ----
+
+    /// Lets the loop claim the reads, or takes them back (the task then reads again). Called by
+    /// the task: with `false` before it needs every message itself (a rotation's filter).
+    pub fn allow_loop_reads(&self, allowed: bool) {
+        let mut st = self.state.lock();
+        st.loop_allowed = allowed;
+        if !allowed {
+            self.revoke(&mut st);
+        }
+    }
+
+    fn revoke(&self, st: &mut State) {
+        st.loop_allowed = false;
+        self.set_loop_reads(st, false);
+    }
+
+    fn set_loop_reads(&self, st: &mut State, on: bool) {
+        st.loop_reads = on;
+        st.stalled_at = None;
+        self.loop_reads.store(on, Ordering::Relaxed);
+        if !on {
+            if let Some(w) = st.task_read.take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// The loop takes over the reads, when the task allows it; true when it just did (it
+    /// must then read at once: the task may have left whole frames in the stream's buffer).
+    pub fn claim_reads(&self) -> bool {
+        if self.loop_reads.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut st = self.state.lock();
+        let can = st.loop_allowed
+            && !st.loop_reads
+            && !st.task_holds
+            && st.broken.is_none()
+            && st.handback.is_none();
+        if can {
+            self.set_loop_reads(&mut st, true);
+        }
+        can
+    }
+
+    /// The task queued what it read: the loop may claim the reads again.
+    pub fn delivered(&self) {
+        self.state.lock().task_holds = false;
+    }
+
+    /// Called by the task every `LOOP_READ_CHECK`: when bytes have waited on the socket since
+    /// the last check and the loop read nothing meanwhile, its thread is busy or blocked, and
+    /// the task takes the reads back, so that pings are still answered. True when it did.
+    pub fn take_back_if_stalled(&self) -> bool {
+        let mut st = self.state.lock();
+        if !st.loop_reads {
+            return false;
+        }
+        let waiting = socket_fd(&st.ws).is_some_and(readable);
+        let count = st.loop_read_count;
+        if waiting && st.stalled_at == Some(count) {
+            self.set_loop_reads(&mut st, false);
+            return true;
+        }
+        st.stalled_at = waiting.then_some(count);
+        false
+    }
+
+    /// Reads on the caller's (the loop's) thread what the socket has, up to `max` frames
+    /// (control frames count: a flood of pings must not hold the loop), parsed into `batch`, then calls `deliver` with them and with the orders written directly
+    /// since the task last looked, still under the stream's lock: a read of the task that
+    /// follows cannot queue its messages ahead of these. A close or a failure hands the reads
+    /// back to the task, which reports the loss.
+    pub fn read_on_loop(
+        &self,
+        max: usize,
+        batch: &mut Vec<(ServerMessage, usize)>,
+        deliver: impl FnOnce(&mut Vec<(ServerMessage, usize)>, Vec<SentOrder>),
+    ) -> LoopRead {
+        let mut st = self.state.lock();
+        if !st.loop_reads || st.broken.is_some() {
+            return LoopRead::NotMine;
+        }
+        st.loop_read_count += 1;
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut outcome = LoopRead::More;
+        let mut pinged = false;
+        for _ in 0..max {
+            let lost = match st.ws.poll_next_unpin(&mut cx) {
+                Poll::Pending => {
+                    outcome = LoopRead::Drained;
+                    break;
+                }
+                Poll::Ready(Some(Ok(Message::Text(text)))) => {
+                    batch.push((parse_str(text.as_str()), text.len()));
+                    continue;
+                }
+                Poll::Ready(Some(Ok(Message::Binary(bytes)))) => {
+                    batch.push((parse_bytes(&bytes), bytes.len()));
+                    continue;
+                }
+                Poll::Ready(Some(Ok(Message::Ping(_)))) => {
+                    pinged = true;
+                    continue;
+                }
+                Poll::Ready(Some(Ok(Message::Pong(_) | Message::Frame(_)))) => continue,
+                Poll::Ready(Some(Ok(Message::Close(frame)))) => {
+                    let (code, reason) = frame
+                        .map(|f| (u16::from(f.code), f.reason.as_str().to_owned()))
+                        .unwrap_or((1005, String::new()));
+                    Lost::Closed { code, reason }
+                }
+                Poll::Ready(Some(Err(e))) => lost(e),
+                Poll::Ready(None) => Lost::Ended,
+            };
+            st.handback = Some(lost);
+            self.revoke(&mut st);
+            outcome = LoopRead::NotMine;
+            break;
+        }
+        // tungstenite queued the pong; what the kernel does not take now, the task flushes.
+        if pinged
+            && st.owed.is_none()
+            && st.broken.is_none()
+            && st.ws.poll_flush_unpin(&mut cx).is_pending()
+        {
+            st.owed = Some(("pong", Instant::now()));
+            self.owed.notify_one();
+        }
+        st.unseen = 0;
+        let sent = std::mem::take(&mut st.sent);
+        deliver(batch, sent);
+        outcome
+    }
+
+    /// Hands the orders written directly since the last call, oldest first, to `adopt`, under
+    /// the stream's lock: a read on the loop's thread adopts them under it too, so the ledger
+    /// keeps the order they were written in.
+    pub fn take_sent(&self, adopt: impl FnOnce(Vec<SentOrder>)) {
         let mut st = self.state.lock();
         st.unseen = 0;
-        if st.sent.is_empty() {
-            Vec::new()
-        } else {
-            std::mem::take(&mut st.sent)
+        if !st.sent.is_empty() {
+            adopt(std::mem::take(&mut st.sent));
         }
     }
 
@@ -271,6 +435,19 @@ impl Wire {
             if let Some((_, lost)) = &st.broken {
                 return Poll::Ready(Some(Err(lost.clone())));
             }
+            if let Some(lost) = st.handback.take() {
+                return Poll::Ready(Some(Err(lost)));
+            }
+            if st.loop_reads {
+                if !st
+                    .task_read
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    st.task_read = Some(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
             // Owed bytes move whenever the task reads, also on a connection a rotation left.
             if let Some((method, _)) = st.owed {
                 match st.ws.poll_flush_unpin(cx) {
@@ -283,9 +460,11 @@ impl Wire {
                     Poll::Pending => {}
                 }
             }
-            st.ws
-                .poll_next_unpin(cx)
-                .map(|r| r.map(|r| r.map_err(lost)))
+            let next = st.ws.poll_next_unpin(cx);
+            if let Poll::Ready(Some(Ok(_))) = next {
+                st.task_holds = true;
+            }
+            next.map(|r| r.map(|r| r.map_err(lost)))
         })
         .await
     }
@@ -335,6 +514,7 @@ impl Wire {
         {
             let mut st = self.state.lock();
             st.open = false;
+            self.revoke(&mut st);
             // A broken stream may still hold the frame whose write failed, which the caller
             // queued to the task: flushing it now could send it twice. Owed bytes still here
             // are those of an order reported unacknowledged: never sent late.
@@ -344,6 +524,45 @@ impl Wire {
         }
         let _ = poll_fn(|cx| self.state.lock().ws.poll_close_unpin(cx)).await;
         while let Some(Ok(_)) = self.next().await {}
+    }
+}
+
+/// The descriptor of the stream's socket.
+fn socket_fd(ws: &Ws) -> Option<i32> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let tcp = match ws.get_ref() {
+            MaybeTlsStream::Plain(s) => s.get_ref(),
+            MaybeTlsStream::Rustls(s) => s.get_ref().0.get_ref(),
+            _ => return None,
+        };
+        Some(tcp.as_raw_fd())
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// Whether a read of the socket would not block: bytes, the peer's end, or an error wait.
+fn readable(fd: i32) -> bool {
+    #[cfg(unix)]
+    {
+        let mut byte = 0u8;
+        // SAFETY: a one-byte buffer on the stack; MSG_PEEK leaves the byte in the socket.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = fd;
+        false
     }
 }
 

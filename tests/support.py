@@ -17,6 +17,10 @@ import pytest
 
 WAIT = 5.0  # upper bound of any single wait for something that should happen
 
+# BULLET_WS_TEST_LOOP_READS=1 runs every test with `loop_reads=True` (.ci/run does, on the native
+# backend): the event loop's thread reads the socket, and every guarantee must hold as before.
+LOOP_READS = os.environ.get("BULLET_WS_TEST_LOOP_READS") == "1"
+
 
 def options(**overrides: Any) -> dict[str, Any]:
     """Test-sized config: fast backoff, idle timer off unless a test turns it on."""
@@ -26,6 +30,8 @@ def options(**overrides: Any) -> dict[str, Any]:
         "idle_timeout": 0,
         "connection_timeout": 2.0,
     }
+    if LOOP_READS:
+        base["loop_reads"] = True
     base.update(overrides)
     return base
 

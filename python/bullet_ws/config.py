@@ -83,6 +83,16 @@ class ManagedWsConfig:
     thread has parsed it: one thread wake-up in series instead of two. 0 disables; at most 0.01.
     The pure backend ignores it.
 
+    `loop_reads` (native backend, Linux): while the consumer waits, the event loop's thread
+    reads and parses the socket itself when bytes arrive, instead of being woken by the
+    socket's thread once that thread has parsed them: one thread wake-up per tick instead of
+    two. The socket's thread keeps the timers, keepalives, reconnects and rotations, and takes
+    the reads back whenever the loop leaves bytes unread for 50-100 ms (a busy or blocked
+    loop), so pings are still answered; the loop claims them again when its consumer next
+    waits. Events, their order and every guarantee are the same either way. The parsing then
+    costs the loop's thread, so a flood consumer may prefer the default. The pure backend,
+    which reads on the loop's thread anyway, accepts and ignores it.
+
     The event queue holds at most `channel_capacity` events and `queue_max_bytes` bytes of
     frames (their wire size); a new event that does not fit is dropped and counted. An empty
     queue always takes the next event, so a frame larger than `queue_max_bytes` still arrives.
@@ -103,6 +113,7 @@ class ManagedWsConfig:
     max_connection_age: float = 84_600.0
     direct_write: bool = True
     inbound_spin: float = 0.0
+    loop_reads: bool = False
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
@@ -142,8 +153,9 @@ class ManagedWsConfig:
                 f"got {self.inbound_spin!r}"
             )
         set_field(self, "inbound_spin", spin)
-        if not isinstance(self.direct_write, bool):
-            raise TypeError(f"direct_write must be a bool, got {type(self.direct_write).__name__}")
+        for flag in ("direct_write", "loop_reads"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"{flag} must be a bool, got {type(getattr(self, flag)).__name__}")
         _size("channel_capacity", self.channel_capacity, 1)
         _size("queue_max_bytes", self.queue_max_bytes, 1024)
         _size("max_message_size", self.max_message_size, 1024)

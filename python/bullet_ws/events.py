@@ -139,7 +139,8 @@ class Stats:
     as 0); delivery_delay: from the frame's read to its hand-over by `recv()` / `recv_batch()` /
     `async for`, over about the last 10 s. Both are None when the window holds no sample;
     direct_writes: frames written on the calling thread (`ManagedWsConfig.direct_write`; always
-    0 on the pure backend).
+    0 on the pure backend); loop_reads: messages read and parsed on the event loop's thread
+    (`ManagedWsConfig.loop_reads`; always 0 on the pure backend).
     """
 
     messages_received: int
@@ -152,3 +153,4 @@ class Stats:
     exchange_delay: LatencySummary | None = None
     delivery_delay: LatencySummary | None = None
     direct_writes: int = 0
+    loop_reads: int = 0

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
 
 use super::direct::DirectPath;
+use super::inbound::{settle, Inbound};
 use super::rotation::Dedup;
 use super::topics::TopicSet;
 use super::{Command, Shutdown, KEEPALIVE_ID_BASE, STOP_GRACE};
@@ -50,6 +51,9 @@ pub(super) async fn guarded(task: impl Future<Output = ()>, events: Arc<EventQue
 const BURST: usize = 256;
 /// A slow consumer makes drops continuous; one warning per second is enough.
 pub const DROP_WARNING_EVERY: Duration = Duration::from_secs(1);
+/// How often the task looks whether the loop, owning the reads, left bytes waiting on the
+/// socket: after two looks with no read of the loop between them, it takes the reads back.
+pub const LOOP_READ_CHECK: Duration = Duration::from_millis(50);
 /// A polite close frame must not delay anything.
 pub const CLOSE_GRACE: Duration = Duration::from_millis(250);
 
@@ -64,22 +68,22 @@ pub(super) struct Task<C: Connector> {
     replay: TopicSet,
     last_drop_warning: Option<Instant>,
     drops_since_warning: u64,
-    /// Orders written on the current connection and not acknowledged yet, oldest first.
-    pending: VecDeque<PendingOrder>,
+    /// The orders pending on the current connection, our keepalives, a rotation asked for:
+    /// shared with the reads on the loop's thread (`Config::loop_reads`).
+    pub(super) inbound: Arc<Inbound>,
     /// Set once stopping: writes go on until then, never longer.
     stop_deadline: Option<Instant>,
     /// Last frame sent on the current connection (or its opening): the keepalive clock.
     last_sent: Instant,
-    keepalives: VecDeque<u64>,
     next_keepalive: u64,
     /// Orders written on the connection a rotation left, still read for their acks.
     old_pending: VecDeque<PendingOrder>,
-    /// A `disconnecting` notice seen in the last burst: its reason starts a rotation.
-    rotate_for: Option<String>,
     pub(super) books: Arc<Books>,
     pub(super) direct: Arc<DirectPath>,
     /// The current connection's stream while it is open to direct writes.
     published: Option<Arc<Wire>>,
+    /// The loop may own the reads of `published` (`Config::loop_reads`, no rotation).
+    loop_allowed: bool,
 }
 
 type PendingOrder = SentOrder;
@@ -108,21 +112,6 @@ enum SendFailure {
         reason: String,
         written: bool,
     },
-}
-
-/// Acks (order results and errors) settle the pending orders they answer: by id, or, for
-/// orders sent without one, the oldest id-less order.
-fn settle(pending: &mut VecDeque<PendingOrder>, batch: &[(ServerMessage, usize)]) {
-    for (message, _) in batch {
-        let id = match message {
-            ServerMessage::OrderResult(r) => r.id,
-            ServerMessage::ErrorMessage(e) => e.id,
-            _ => continue,
-        };
-        if let Some(i) = pending.iter().position(|(p, _)| *p == id) {
-            pending.remove(i);
-        }
-    }
 }
 
 pub(super) fn order_of(message: &ClientMessage) -> Option<PendingOrder> {
@@ -175,6 +164,8 @@ enum Step<C: Connection> {
     Rotation(RotationStep<C>),
     RotationDeadline,
     Age,
+    Wanted,
+    LoopCheck,
 }
 
 /// How long the new connection of a rotation may take to catch up with the old one (every
@@ -275,27 +266,27 @@ impl<C: Connector> Task<C> {
         commands: mpsc::Receiver<Command>,
         shutdown: Arc<Shutdown>,
     ) -> Self {
+        let books = Arc::<Books>::default();
         Task {
             backoff: Backoff::new(&config),
             connector: Arc::new(connector),
             config,
-            events,
+            events: events.clone(),
             commands,
             shutdown,
             rng: fastrand::Rng::new(),
             replay: TopicSet::default(),
             last_drop_warning: None,
             drops_since_warning: 0,
-            pending: VecDeque::new(),
             stop_deadline: None,
             last_sent: Instant::now(),
-            keepalives: VecDeque::new(),
             next_keepalive: 0,
             old_pending: VecDeque::new(),
-            rotate_for: None,
-            books: Arc::default(),
+            inbound: Arc::new(Inbound::new(books.clone(), events.clone())),
+            books,
             direct: Arc::default(),
             published: None,
+            loop_allowed: false,
         }
     }
 
@@ -311,7 +302,8 @@ impl<C: Connector> Task<C> {
 
     /// Every written order still waiting for its ack becomes `OrderUnacked`.
     fn unack_pending(&mut self, reason: &str) {
-        for order in std::mem::take(&mut self.pending) {
+        let pending = std::mem::take(&mut self.inbound.ledger().pending);
+        for order in pending {
             self.unacked(order, reason.to_owned());
         }
     }
@@ -337,7 +329,7 @@ impl<C: Connector> Task<C> {
     /// Opens the current connection to direct writes and to the consumer's watch of its socket
     /// (each when configured), unless that is done already.
     fn publish(&mut self, conn: &C::Conn) {
-        let watch = !self.config.inbound_spin.is_zero();
+        let watch = self.watches_socket();
         if self.published.is_some() || (!self.config.direct_write && !watch) {
             return;
         }
@@ -348,7 +340,28 @@ impl<C: Connector> Task<C> {
             if watch {
                 self.events.watch_socket(wire.raw_fd());
             }
+            if self.config.loop_reads {
+                self.inbound.publish(Some(wire.clone()));
+            }
             self.published = Some(wire);
+            self.loop_allowed = false;
+        }
+    }
+
+    /// The consumer watches the socket: to wait for the task's burst, or to read it itself.
+    fn watches_socket(&self) -> bool {
+        !self.config.inbound_spin.is_zero() || self.config.loop_reads
+    }
+
+    /// Lets the loop own the reads of the published connection while no rotation needs every
+    /// message to pass through the task, or takes them back.
+    fn allow_loop_reads(&mut self, allowed: bool) {
+        let allowed = allowed && self.config.loop_reads;
+        if allowed != self.loop_allowed {
+            if let Some(wire) = &self.published {
+                wire.allow_loop_reads(allowed);
+                self.loop_allowed = allowed;
+            }
         }
     }
 
@@ -357,12 +370,18 @@ impl<C: Connector> Task<C> {
     /// none can follow.
     fn withdraw(&mut self) {
         if let Some(wire) = self.published.take() {
+            if self.config.loop_reads {
+                wire.allow_loop_reads(false);
+                self.inbound.publish(None);
+                self.loop_allowed = false;
+            }
             // While `wire` still holds the socket open: a closed descriptor's number may be
             // reused at once.
-            if !self.config.inbound_spin.is_zero() {
+            if self.watches_socket() {
                 self.events.watch_socket(None);
             }
-            self.pending.extend(self.direct.withdraw());
+            let sent = self.direct.withdraw();
+            self.inbound.ledger().pending.extend(sent);
             drop(wire);
         }
     }
@@ -371,7 +390,7 @@ impl<C: Connector> Task<C> {
     /// task's own sends come after them (a direct write waits for the queue to be empty).
     fn adopt_direct(&mut self) {
         if let Some(wire) = &self.published {
-            self.pending.extend(wire.take_sent());
+            wire.take_sent(|sent| self.inbound.ledger().pending.extend(sent));
         }
     }
 
@@ -401,39 +420,7 @@ impl<C: Connector> Task<C> {
     /// one's keepalives can no longer arrive.
     fn connection_opened(&mut self) {
         self.last_sent = Instant::now();
-        self.keepalives.clear();
-    }
-
-    /// Looks at a server message before it is queued; true when it must not reach the user
-    /// (the pong of one of our keepalives).
-    fn intercept(&mut self, message: &ServerMessage) -> bool {
-        match message {
-            ServerMessage::Pong(p) => match p.id {
-                Some(id) if id >= KEEPALIVE_ID_BASE => {
-                    match self.keepalives.iter().position(|&k| k == id) {
-                        Some(i) => {
-                            self.keepalives.remove(i);
-                            true
-                        }
-                        None => false,
-                    }
-                }
-                _ => false,
-            },
-            ServerMessage::Status(s) if s.status == "disconnecting" => {
-                self.log(
-                    LogLevel::Warning,
-                    format!(
-                        "server is disconnecting this connection ({}), reason: {}",
-                        s.client_id,
-                        s.reason.as_deref().unwrap_or("none given")
-                    ),
-                );
-                self.rotate_for = Some(s.reason.as_deref().unwrap_or("disconnecting").to_owned());
-                false
-            }
-            _ => false,
-        }
+        self.inbound.ledger().keepalives.clear();
     }
 
     async fn send_keepalive(&mut self, conn: &mut C::Conn) -> Result<(), SendFailure> {
@@ -441,10 +428,12 @@ impl<C: Connector> Task<C> {
         self.next_keepalive = self.next_keepalive.wrapping_add(1);
         self.send(conn, ClientMessage::Ping { id: Some(id) }.to_json())
             .await?;
-        if self.keepalives.len() >= MAX_OUTSTANDING_KEEPALIVES {
-            self.keepalives.pop_front();
+        let mut ledger = self.inbound.ledger();
+        if ledger.keepalives.len() >= MAX_OUTSTANDING_KEEPALIVES {
+            ledger.keepalives.pop_front();
         }
-        self.keepalives.push_back(id);
+        ledger.keepalives.push_back(id);
+        drop(ledger);
         self.events.count_keepalive();
         Ok(())
     }
@@ -563,6 +552,8 @@ impl<C: Connector> Task<C> {
         });
         tokio::pin!(keepalive_timer);
         let mut batch: Vec<(ServerMessage, usize)> = Vec::with_capacity(BURST);
+        let loop_check = sleep(LOOP_READ_CHECK);
+        tokio::pin!(loop_check);
         let max_age = self.config.max_connection_age;
         let mut rot: Option<Rotation<C::Conn>> = None;
 
@@ -571,10 +562,13 @@ impl<C: Connector> Task<C> {
             self.adopt_direct();
             // A notice seen while a rotation is under way waits for its end.
             if rot.is_none() {
-                if let Some(reason) = self.rotate_for.take() {
+                let asked = self.inbound.ledger().rotate_for.take();
+                if let Some(reason) = asked {
                     rot = Some(self.start_rotation(reason));
                 }
             }
+            // A rotation's filter needs every message of the current connection.
+            self.allow_loop_reads(rot.is_none());
             let rot_deadline = rot.as_ref().and_then(|r| r.deadline);
             let age_due = (!max_age.is_zero() && rot.is_none()).then(|| {
                 let due = clock.connected_at + max_age;
@@ -591,6 +585,8 @@ impl<C: Connector> Task<C> {
                 c = self.commands.recv() => Step::Command(c),
                 _ = &mut idle_timer, if !idle.is_zero() => Step::Idle,
                 _ = &mut keepalive_timer, if !keepalive.is_zero() => Step::Keepalive,
+                _ = self.inbound.wanted() => Step::Wanted,
+                _ = &mut loop_check, if self.loop_allowed => Step::LoopCheck,
                 r = rotation_step(&mut rot) => Step::Rotation(r),
                 _ = sleep_until(rot_deadline.unwrap_or(far)), if rot_deadline.is_some() => {
                     Step::RotationDeadline
@@ -613,18 +609,12 @@ impl<C: Connector> Task<C> {
                 }
                 Step::Message(first) => {
                     clock.last_message = Instant::now();
-                    if !self.intercept(&first.0) {
-                        batch.push(first);
-                    }
+                    batch.push(first);
                     // Take what is already buffered before handing over: one lock, one wake-up.
                     let mut pending_loss = None;
                     while batch.len() < BURST {
                         match conn.recv().now_or_never() {
-                            Some(Ok(m)) => {
-                                if !self.intercept(&m.0) {
-                                    batch.push(m);
-                                }
-                            }
+                            Some(Ok(m)) => batch.push(m),
                             Some(Err(l)) => {
                                 pending_loss = Some(l);
                                 break;
@@ -633,8 +623,9 @@ impl<C: Connector> Task<C> {
                         }
                     }
                     self.adopt_direct();
-                    if !self.pending.is_empty() {
-                        settle(&mut self.pending, &batch);
+                    {
+                        let mut ledger = self.inbound.ledger();
+                        self.inbound.admit(&mut ledger, &mut batch);
                     }
                     // Only while two connections are read: the usual path stays as cheap.
                     if let Some(dedup) = rot.as_mut().and_then(Rotation::dedup) {
@@ -647,6 +638,11 @@ impl<C: Connector> Task<C> {
                     }
                     let (dropped, resubscribe) =
                         self.books.deliver(&self.events, &mut batch, Instant::now());
+                    if self.config.loop_reads {
+                        if let Some(wire) = &self.published {
+                            wire.delivered();
+                        }
+                    }
                     if dropped > 0 {
                         self.warn_drops(dropped);
                     }
@@ -666,7 +662,11 @@ impl<C: Connector> Task<C> {
                 Step::Lost(l) => l.to_string(),
                 Step::Broken(reason) => reason,
                 Step::Idle => {
-                    let deadline = clock.last_message + idle;
+                    let last = match self.inbound.last_loop_message() {
+                        Some(l) => l.max(clock.last_message),
+                        None => clock.last_message,
+                    };
+                    let deadline = last + idle;
                     if Instant::now() < deadline {
                         idle_timer.as_mut().reset(deadline);
                         continue;
@@ -702,6 +702,39 @@ impl<C: Connector> Task<C> {
                 }
                 Step::Age => {
                     rot = Some(self.start_rotation("max_connection_age".into()));
+                    continue;
+                }
+                // What reads on the loop left: a loss (handed back, read next), drops to warn
+                // of, books to resubscribe, a rotation (started at the top of the loop).
+                Step::Wanted => {
+                    let (dropped, resubscribe) = {
+                        let mut ledger = self.inbound.ledger();
+                        (
+                            std::mem::take(&mut ledger.dropped),
+                            std::mem::take(&mut ledger.resubscribe),
+                        )
+                    };
+                    if dropped > 0 {
+                        self.warn_drops(dropped);
+                    }
+                    if !resubscribe.is_empty() && !self.resubscribe(&mut conn, resubscribe).await {
+                        return;
+                    }
+                    continue;
+                }
+                Step::LoopCheck => {
+                    if self
+                        .published
+                        .as_ref()
+                        .is_some_and(|w| w.take_back_if_stalled())
+                    {
+                        self.log(
+                            LogLevel::Debug,
+                            "the event loop did not read the socket in time: the socket task reads it"
+                                .into(),
+                        );
+                    }
+                    loop_check.as_mut().reset(Instant::now() + LOOP_READ_CHECK);
                     continue;
                 }
                 Step::Rotation(r) => {
@@ -779,7 +812,7 @@ impl<C: Connector> Task<C> {
                                 match self.send(&mut conn, frame).await {
                                     Ok(()) => {
                                         self.adopt_direct();
-                                        self.pending.extend(order);
+                                        self.inbound.ledger().pending.extend(order);
                                     }
                                     Err(SendFailure::Stopped) => {
                                         if let Some(order) = order {
@@ -1026,8 +1059,12 @@ impl<C: Connector> Task<C> {
         }
         let old = std::mem::replace(conn, new);
         // A notice seen on the old connection during the overlap concerned the old one.
-        self.rotate_for = None;
-        self.old_pending.extend(std::mem::take(&mut self.pending));
+        let pending = {
+            let mut ledger = self.inbound.ledger();
+            ledger.rotate_for = None;
+            std::mem::take(&mut ledger.pending)
+        };
+        self.old_pending.extend(pending);
         self.connection_opened();
         let overlap = rot.opened_at.elapsed();
         match lost {
@@ -1146,7 +1183,7 @@ impl<C: Connector> Task<C> {
         match self.send(conn, frame).await {
             Ok(()) => {
                 self.adopt_direct();
-                self.pending.extend(order);
+                self.inbound.ledger().pending.extend(order);
                 Applied::Done
             }
             Err(SendFailure::Stopped) => {

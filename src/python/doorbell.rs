@@ -13,8 +13,8 @@ use pyo3::types::PyDict;
 
 use super::convert::{classes, event_to_python};
 use super::wakefd::WakeFd;
-use crate::event_queue::{EventQueue, LogLevel};
-use crate::managed::Shutdown;
+use crate::event_queue::{EventQueue, LogLevel, Notify};
+use crate::managed::{LoopRead, LoopReader, Shutdown};
 use crate::runtime::fork_generation;
 
 /// What the loop side shares with its reader callback (never with the tokio side).
@@ -40,6 +40,10 @@ pub(super) struct LoopSide {
     /// methods refuse (`has_handler` is the lock-free look they take).
     pub(super) handler: Mutex<Option<Py<PyAny>>>,
     pub(super) has_handler: AtomicBool,
+    /// `loop_reads`: this thread reads the socket itself while its consumer waits.
+    pub(super) reader: Option<LoopReader>,
+    /// A read stopped at its bound, or the reads were just claimed: read on the next call.
+    pub(super) read_again: AtomicBool,
 }
 
 impl LoopSide {
@@ -112,10 +116,43 @@ impl LoopSide {
         }
     }
 
-    /// The consumer sleeps: with `inbound_spin`, the socket's bytes wake this thread too.
+    /// The consumer sleeps: with `inbound_spin` or `loop_reads`, the socket's bytes wake this
+    /// thread too. With `loop_reads` the loop claims the reads (again, after the task took them
+    /// back); the first read is rung at once, for what the task left in the stream's buffer.
     fn going_to_sleep(&self) {
-        if !self.spin.is_zero() {
-            self.wake.arm();
+        if self.relayed.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(reader) = &self.reader {
+            if reader.claim() {
+                self.read_again.store(true, Ordering::Relaxed);
+                self.wake.notify();
+            }
+        } else if self.spin.is_zero() {
+            return;
+        }
+        self.wake.arm();
+    }
+
+    /// With `loop_reads`: reads the socket on this thread when bytes arrived (or a read is
+    /// owed), and queues its messages without ringing. False when the loop does not own the
+    /// reads (the task does: its ring brings the messages).
+    fn read_socket(&self, arrived: bool) -> bool {
+        let Some(reader) = &self.reader else {
+            return false;
+        };
+        if !(self.read_again.swap(false, Ordering::Relaxed) || arrived) {
+            return false;
+        }
+        self.queue.awake();
+        match reader.read() {
+            LoopRead::NotMine => false,
+            LoopRead::Drained => true,
+            LoopRead::More => {
+                self.read_again.store(true, Ordering::Relaxed);
+                self.wake.notify();
+                true
+            }
         }
     }
 
@@ -181,8 +218,10 @@ impl Doorbell {
         // ring came with them: wait a little for the task's burst here, rather than for its
         // ring after it (a second wake-up in series). Only for a sleeping consumer. Nothing
         // came in time (a control frame, a swallowed pong): sleep on, the ring still to come.
+        let read = side.read_socket(arrived);
         let sleeping = side.has_handler.load(Ordering::Acquire) || !side.waiters.lock().is_empty();
-        if arrived && !rang && sleeping && !side.queue.has_events() {
+        if arrived && !read && !rang && sleeping && !side.spin.is_zero() && !side.queue.has_events()
+        {
             let spin = side.spin;
             let came = py.detach(|| {
                 let deadline = Instant::now() + spin;

@@ -88,6 +88,7 @@ fn config_from_python(config: &Bound<'_, PyAny>) -> PyResult<Config> {
         },
         direct_write: config.getattr("direct_write")?.extract()?,
         inbound_spin: duration(config, "inbound_spin")?,
+        loop_reads: config.getattr("loop_reads")?.extract()?,
     })
 }
 
@@ -137,11 +138,13 @@ impl ManagedWebSocket {
     fn new(py: Python<'_>, url: &str, config: &Bound<'_, PyAny>) -> PyResult<Self> {
         let config = config_from_python(config)?;
         let spin = config.inbound_spin;
+        // Reads on the loop need the socket watched with the doorbell (Linux's epoll).
+        let loop_reads = config.loop_reads && cfg!(target_os = "linux");
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
         let connector =
             WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;
         let wake = Arc::new(
-            WakeFd::new(!spin.is_zero())
+            WakeFd::new(!spin.is_zero() || loop_reads)
                 .map_err(|e| PyOSError::new_err(format!("eventfd: {e}")))?,
         );
         let queue = Arc::new(
@@ -162,11 +165,14 @@ impl ManagedWebSocket {
             batch: Mutex::new(Vec::new()),
             handler: Mutex::new(None),
             has_handler: AtomicBool::new(false),
+            reader: loop_reads.then(|| handle.loop_reader()),
+            read_again: AtomicBool::new(false),
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         if add_reader(&event_loop, &wake, &doorbell)? {
             *side.reader_registered.lock() = true;
         } else {
+            // A relayed ring would be a second hop: the task keeps the reads.
             side.relayed.store(true, Ordering::Relaxed);
             spawn_ring_relay(side.clone(), doorbell.unbind())
                 .map_err(|e| PyOSError::new_err(format!("ring relay thread: {e}")))?;
@@ -279,6 +285,7 @@ impl ManagedWebSocket {
             latency_to_python(py, s.exchange_delay)?,
             latency_to_python(py, s.delivery_delay)?,
             self.live().map_or(0, ManagedHandle::direct_writes),
+            self.live().map_or(0, ManagedHandle::loop_reads),
         ))
     }
 
