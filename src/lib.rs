@@ -20,6 +20,7 @@
 pub mod config;
 pub mod runtime;
 
+pub mod tcp;
 pub mod transport;
 pub mod wire;
 

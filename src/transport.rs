@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::tcp::Tcp;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -224,12 +224,7 @@ impl Connector for WsConnector {
         let port = uri
             .port_u16()
             .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
-        let tcp = TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| {
-                ConnectError::new(ConnectErrorKind::Io, format!("connection failed: {e}"))
-            })?;
-        tcp.set_nodelay(true).map_err(|e| {
+        let tcp = Tcp::connect(host.as_str(), port).await.map_err(|e| {
             ConnectError::new(ConnectErrorKind::Io, format!("connection failed: {e}"))
         })?;
         let written = Arc::new(AtomicU64::new(0));
@@ -286,9 +281,13 @@ impl<S> Counted<S> {
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
+
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
 }
 
-impl<S: AsyncRead + Unpin + RawSocket> AsyncRead for Counted<S> {
+impl AsyncRead for Counted<Tcp> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -302,40 +301,6 @@ impl<S: AsyncRead + Unpin + RawSocket> AsyncRead for Counted<S> {
             };
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-/// A non-blocking read that bypasses tokio's readiness (see `Counted::loop_reads`).
-pub trait RawSocket {
-    fn recv_now(&self, buf: &mut ReadBuf<'_>) -> io::Result<()>;
-}
-
-impl RawSocket for TcpStream {
-    #[cfg(unix)]
-    fn recv_now(&self, buf: &mut ReadBuf<'_>) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: the unfilled part is valid for writes of its length; recv writes at most that
-        // many bytes and reports how many, which are then initialised.
-        unsafe {
-            let unfilled = buf.unfilled_mut();
-            let n = libc::recv(
-                self.as_raw_fd(),
-                unfilled.as_mut_ptr().cast(),
-                unfilled.len(),
-                libc::MSG_DONTWAIT,
-            );
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            buf.assume_init(n as usize);
-            buf.advance(n as usize);
-        }
-        Ok(())
-    }
-
-    #[cfg(not(unix))]
-    fn recv_now(&self, _buf: &mut ReadBuf<'_>) -> io::Result<()> {
-        Err(io::ErrorKind::WouldBlock.into())
     }
 }
 

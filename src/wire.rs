@@ -16,19 +16,19 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::COMMAND_CAPACITY;
 use crate::protocol::{parse_bytes, parse_str, ServerMessage};
+use crate::tcp::Tcp;
 use crate::transport::{lost, Counted, Lost};
 
 /// An order on the wire: its id and `OrderResult.method` name.
 pub type SentOrder = (Option<u64>, &'static str);
 
-pub(crate) type Ws = WebSocketStream<MaybeTlsStream<Counted<TcpStream>>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<Counted<Tcp>>>;
 
 /// Why the task must give up a connection that direct writes left owing bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +79,9 @@ struct State {
     stalled_at: Option<u64>,
     /// What the loop met that ends the connection, for the task to report.
     handback: Option<Lost>,
-    /// The task's read, waiting while the loop owns the reads.
-    task_read: Option<Waker>,
+    /// The task's last wait on this stream (a read while the loop owns them, a write): woken
+    /// when the reads change hands, as the socket's registration changes with them.
+    task_waker: Option<Waker>,
     /// The task read messages it has not queued yet (`delivered`): a read of the loop now
     /// could queue newer ones ahead of them, so the loop may not claim the reads.
     task_holds: bool,
@@ -121,7 +122,7 @@ impl Wire {
                 loop_read_count: 0,
                 stalled_at: None,
                 handback: None,
-                task_read: None,
+                task_waker: None,
                 task_holds: false,
             }),
             written,
@@ -233,14 +234,28 @@ impl Wire {
         self.set_loop_reads(st, false);
     }
 
+    /// Hands the reads to the loop or back to the task. The socket is registered with the
+    /// reactor for writes alone while the loop reads, so that the socket thread does not wake for
+    /// every frame; a registration that fails breaks the connection.
     fn set_loop_reads(&self, st: &mut State, on: bool) {
-        st.loop_reads = on;
+        if st.loop_reads == on {
+            return;
+        }
         st.stalled_at = None;
-        self.loop_reads.store(on, Ordering::Relaxed);
-        if !on {
-            if let Some(w) = st.task_read.take() {
-                w.wake();
+        match tcp_mut(&mut st.ws).map_or(Ok(()), |tcp| tcp.watch_reads(!on)) {
+            Ok(()) => {
+                st.loop_reads = on;
+                self.loop_reads.store(on, Ordering::Relaxed);
             }
+            Err(e) if st.broken.is_none() => {
+                st.broken = Some(("read", Lost::Error(format!("socket registration: {e}"))));
+                self.owed.notify_one();
+            }
+            Err(_) => {}
+        }
+        // Its wait was registered with the registration just dropped.
+        if let Some(w) = st.task_waker.take() {
+            w.wake();
         }
     }
 
@@ -412,7 +427,10 @@ impl Wire {
                     Poll::Ready(Ok(()))
                 }
                 Poll::Ready(Err(e)) => Poll::Ready(Err(send_failed(method, &lost(e)))),
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    park(&mut st, cx);
+                    Poll::Pending
+                }
             }
         })
         .await
@@ -439,13 +457,7 @@ impl Wire {
                 return Poll::Ready(Some(Err(lost)));
             }
             if st.loop_reads {
-                if !st
-                    .task_read
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
-                {
-                    st.task_read = Some(cx.waker().clone());
-                }
+                park(&mut st, cx);
                 return Poll::Pending;
             }
             // Owed bytes move whenever the task reads, also on a connection a rotation left.
@@ -461,8 +473,10 @@ impl Wire {
                 }
             }
             let next = st.ws.poll_next_unpin(cx);
-            if let Poll::Ready(Some(Ok(_))) = next {
-                st.task_holds = true;
+            match next {
+                Poll::Ready(Some(Ok(_))) => st.task_holds = true,
+                Poll::Pending => park(&mut st, cx),
+                _ => {}
             }
             next.map(|r| r.map(|r| r.map_err(lost)))
         })
@@ -482,6 +496,7 @@ impl Wire {
                     Poll::Pending => {
                         message = Some(m);
                         st.task_flushing = true;
+                        park(&mut st, cx);
                         return Poll::Pending;
                     }
                     Poll::Ready(Err(e)) => {
@@ -497,6 +512,9 @@ impl Wire {
             }
             let r = st.ws.poll_flush_unpin(cx);
             st.task_flushing = r.is_pending();
+            if r.is_pending() {
+                park(&mut st, cx);
+            }
             if let Poll::Ready(Ok(())) = r {
                 st.owed = None;
             }
@@ -522,25 +540,45 @@ impl Wire {
                 return;
             }
         }
-        let _ = poll_fn(|cx| self.state.lock().ws.poll_close_unpin(cx)).await;
+        let _ = poll_fn(|cx| {
+            let mut st = self.state.lock();
+            let r = st.ws.poll_close_unpin(cx);
+            if r.is_pending() {
+                park(&mut st, cx);
+            }
+            r
+        })
+        .await;
         while let Some(Ok(_)) = self.next().await {}
     }
 }
 
 /// The descriptor of the stream's socket.
 fn socket_fd(ws: &Ws) -> Option<i32> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        let tcp = match ws.get_ref() {
-            MaybeTlsStream::Plain(s) => s.get_ref(),
-            MaybeTlsStream::Rustls(s) => s.get_ref().0.get_ref(),
-            _ => return None,
-        };
-        Some(tcp.as_raw_fd())
+    match ws.get_ref() {
+        MaybeTlsStream::Plain(s) => s.get_ref().raw_fd(),
+        MaybeTlsStream::Rustls(s) => s.get_ref().0.get_ref().raw_fd(),
+        _ => None,
     }
-    #[cfg(not(unix))]
-    None
+}
+
+fn tcp_mut(ws: &mut Ws) -> Option<&mut Tcp> {
+    match ws.get_mut() {
+        MaybeTlsStream::Plain(s) => Some(s.get_mut()),
+        MaybeTlsStream::Rustls(s) => Some(s.get_mut().0.get_mut()),
+        _ => None,
+    }
+}
+
+/// Keeps the task's waker, for `set_loop_reads` to wake.
+fn park(st: &mut State, cx: &Context<'_>) {
+    if !st
+        .task_waker
+        .as_ref()
+        .is_some_and(|w| w.will_wake(cx.waker()))
+    {
+        st.task_waker = Some(cx.waker().clone());
+    }
 }
 
 /// Whether a read of the socket would not block: bytes, the peer's end, or an error wait.

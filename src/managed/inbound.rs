@@ -146,6 +146,8 @@ impl Inbound {
             if !batch.is_empty() {
                 let ns = self.epoch.elapsed().as_nanos() as u64;
                 self.last_message_ns.fetch_max(ns, Ordering::Relaxed);
+                // The consumer is this thread, awake: what it queues must not ring its doorbell.
+                self.events.awake();
             }
             let mut wake = {
                 let mut ledger = self.ledger.lock();

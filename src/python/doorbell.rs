@@ -144,7 +144,6 @@ impl LoopSide {
         if !(self.read_again.swap(false, Ordering::Relaxed) || arrived) {
             return false;
         }
-        self.queue.awake();
         match reader.read() {
             LoopRead::NotMine => false,
             LoopRead::Drained => true,

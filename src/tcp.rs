@@ -1,0 +1,249 @@
+//! The connection's TCP socket, registered with tokio's reactor for reads only while the socket
+//! task reads it. While the event loop's thread owns the reads (`Config::loop_reads`), the
+//! socket is registered for writes alone: an arriving frame then wakes the loop's thread and not
+//! the socket thread too (tokio's registration is edge-triggered, so every frame would wake it).
+
+#[cfg(not(unix))]
+pub use portable::Tcp;
+#[cfg(unix)]
+pub use unix::Tcp;
+
+#[cfg(unix)]
+mod unix {
+    use std::io::{self, Write};
+    use std::net::Shutdown;
+    use std::pin::Pin;
+    use std::task::{ready, Context, Poll};
+
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+    use tokio::runtime::Handle;
+
+    pub struct Tcp {
+        /// None only after a registration failed (`watch_reads`): every later call then fails.
+        io: Option<AsyncFd<std::net::TcpStream>>,
+        reads: bool,
+        /// The runtime whose reactor watches the socket: a registration made on the loop's thread
+        /// goes to it too.
+        runtime: Handle,
+    }
+
+    fn register(
+        std: std::net::TcpStream,
+        interest: Interest,
+    ) -> io::Result<AsyncFd<std::net::TcpStream>> {
+        // SAFETY: the descriptor is the stream's own, open for as long as the stream, which the
+        // AsyncFd owns and gives back only by `into_inner`.
+        unsafe { AsyncFd::register_with_interest(std, interest) }.map_err(|e| e.into_parts().1)
+    }
+
+    fn lost_registration() -> io::Error {
+        io::Error::other("the socket lost its registration with the reactor")
+    }
+
+    impl Tcp {
+        /// Connects with TCP_NODELAY; must be called in a tokio runtime.
+        pub async fn connect(host: &str, port: u16) -> io::Result<Tcp> {
+            let stream = tokio::net::TcpStream::connect((host, port)).await?;
+            stream.set_nodelay(true)?;
+            // Non-blocking already, as tokio left it.
+            let std = stream.into_std()?;
+            Ok(Tcp {
+                io: Some(register(std, Interest::READABLE | Interest::WRITABLE)?),
+                reads: true,
+                runtime: Handle::current(),
+            })
+        }
+
+        fn io(&self) -> io::Result<&AsyncFd<std::net::TcpStream>> {
+            self.io.as_ref().ok_or_else(lost_registration)
+        }
+
+        pub fn raw_fd(&self) -> Option<i32> {
+            use std::os::fd::AsRawFd;
+            self.io.as_ref().map(|io| io.get_ref().as_raw_fd())
+        }
+
+        /// Registers the socket for reads and writes, or for writes alone. Whoever waits on the
+        /// socket must be woken afterwards: the old registration's wakers are dropped with it.
+        pub fn watch_reads(&mut self, on: bool) -> io::Result<()> {
+            if on == self.reads {
+                return Ok(());
+            }
+            let std = self.io.take().ok_or_else(lost_registration)?.into_inner();
+            let interest = if on {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::WRITABLE
+            };
+            let _context = self.runtime.enter();
+            let io = register(std, interest)?;
+            self.io = Some(io);
+            self.reads = on;
+            Ok(())
+        }
+
+        /// A non-blocking read that bypasses tokio's readiness: the reactor does not watch reads
+        /// while the loop owns them, and even when it does, it may not have seen the bytes yet.
+        pub fn recv_now(&self, buf: &mut ReadBuf<'_>) -> io::Result<()> {
+            recv(self.io()?.get_ref(), buf)
+        }
+    }
+
+    fn recv(socket: &std::net::TcpStream, buf: &mut ReadBuf<'_>) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the unfilled part is valid for writes of its length; recv writes at most that many
+        // bytes and reports how many, which are then initialised.
+        unsafe {
+            let unfilled = buf.unfilled_mut();
+            let n = libc::recv(
+                socket.as_raw_fd(),
+                unfilled.as_mut_ptr().cast(),
+                unfilled.len(),
+                libc::MSG_DONTWAIT,
+            );
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            buf.assume_init(n as usize);
+            buf.advance(n as usize);
+        }
+        Ok(())
+    }
+
+    impl AsyncRead for Tcp {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let io = self.io()?;
+            loop {
+                let mut guard = ready!(io.poll_read_ready(cx))?;
+                if let Ok(result) = guard.try_io(|io| recv(io.get_ref(), buf)) {
+                    return Poll::Ready(result);
+                }
+            }
+        }
+    }
+
+    impl AsyncWrite for Tcp {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let io = self.io()?;
+            loop {
+                let mut guard = ready!(io.poll_write_ready(cx))?;
+                if let Ok(result) = guard.try_io(|io| {
+                    let mut socket = io.get_ref();
+                    socket.write(buf)
+                }) {
+                    return Poll::Ready(result);
+                }
+            }
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let io = self.io()?;
+            loop {
+                let mut guard = ready!(io.poll_write_ready(cx))?;
+                if let Ok(result) = guard.try_io(|io| {
+                    let mut socket = io.get_ref();
+                    socket.write_vectored(bufs)
+                }) {
+                    return Poll::Ready(result);
+                }
+            }
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(self.io()?.get_ref().shutdown(Shutdown::Write))
+        }
+    }
+}
+
+/// Elsewhere the event loop never owns the reads: tokio's stream, as it is.
+#[cfg(not(unix))]
+mod portable {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    pub struct Tcp(tokio::net::TcpStream);
+
+    impl Tcp {
+        pub async fn connect(host: &str, port: u16) -> io::Result<Tcp> {
+            let stream = tokio::net::TcpStream::connect((host, port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Tcp(stream))
+        }
+
+        pub fn raw_fd(&self) -> Option<i32> {
+            None
+        }
+
+        pub fn watch_reads(&mut self, _on: bool) -> io::Result<()> {
+            Ok(())
+        }
+
+        pub fn recv_now(&self, _buf: &mut ReadBuf<'_>) -> io::Result<()> {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+    }
+
+    impl AsyncRead for Tcp {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Tcp {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.0.is_write_vectored()
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+}
