@@ -50,6 +50,11 @@ impl LoopReader {
         self.0.claim()
     }
 
+    /// Whether the loop owns the reads of the current connection (a lock and an atomic load).
+    pub fn owns(&self) -> bool {
+        self.0.owns()
+    }
+
     /// Reads, parses and queues what the socket has, as the task would have.
     pub fn read(&self) -> LoopRead {
         self.0.read_on_loop()

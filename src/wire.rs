@@ -277,6 +277,11 @@ impl Wire {
         can
     }
 
+    /// Whether the loop owns the reads now (a lock-free look).
+    pub fn loop_owns_reads(&self) -> bool {
+        self.loop_reads.load(Ordering::Relaxed)
+    }
+
     /// The task queued what it read: the loop may claim the reads again.
     pub fn delivered(&self) {
         self.state.lock().task_holds = false;

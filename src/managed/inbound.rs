@@ -133,6 +133,13 @@ impl Inbound {
         }
     }
 
+    pub(crate) fn owns(&self) -> bool {
+        self.current
+            .lock()
+            .as_ref()
+            .is_some_and(|wire| wire.loop_owns_reads())
+    }
+
     /// Reads on the loop's thread what the socket has and queues it, as the task would have.
     pub(crate) fn read_on_loop(&self) -> LoopRead {
         let Some(wire) = self.current.lock().clone() else {

@@ -118,20 +118,26 @@ impl LoopSide {
 
     /// The consumer sleeps: with `inbound_spin` or `loop_reads`, the socket's bytes wake this
     /// thread too. With `loop_reads` the loop claims the reads (again, after the task took them
-    /// back); the first read is rung at once, for what the task left in the stream's buffer.
+    /// back) and watches the socket for as long as it owns them; the first read is rung at once,
+    /// for what the task left in the stream's buffer.
     fn going_to_sleep(&self) {
         if self.relayed.load(Ordering::Relaxed) {
             return;
         }
         if let Some(reader) = &self.reader {
+            if reader.owns() {
+                return;
+            }
             if reader.claim() {
+                self.wake.watch_level(true);
                 self.read_again.store(true, Ordering::Relaxed);
                 self.wake.notify();
+                return;
             }
-        } else if self.spin.is_zero() {
-            return;
         }
-        self.wake.arm();
+        if !self.spin.is_zero() {
+            self.wake.arm();
+        }
     }
 
     /// With `loop_reads`: reads the socket on this thread when bytes arrived (or a read is
@@ -145,7 +151,12 @@ impl LoopSide {
             return false;
         }
         match reader.read() {
-            LoopRead::NotMine => false,
+            LoopRead::NotMine => {
+                // The task took the reads back (the loop was busy) or the connection is going:
+                // its rings bring the messages now, until the next claim.
+                self.wake.watch_level(false);
+                false
+            }
             LoopRead::Drained => true,
             LoopRead::More => {
                 self.read_again.store(true, Ordering::Relaxed);

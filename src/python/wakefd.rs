@@ -120,6 +120,25 @@ mod unix {
             }
         }
 
+        /// While the loop owns the socket's reads (`loop_reads`), the socket is watched for as
+        /// long as it is readable (level-triggered: the loop reads whenever it can, busy or not,
+        /// with no call per sleep); otherwise not at all until `arm`.
+        #[cfg(target_os = "linux")]
+        pub fn watch_level(&self, on: bool) {
+            let Some(ep) = self.epoll.as_ref().map(AsRawFd::as_raw_fd) else {
+                return;
+            };
+            let watched = self.watched.lock();
+            if let Some(fd) = *watched {
+                // EPOLLONESHOT without EPOLLIN: registered, disarmed.
+                let events = if on { libc::EPOLLIN } else { libc::EPOLLONESHOT } as u32;
+                let _ = epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, events, SOCKET);
+            }
+        }
+
+        #[cfg(not(target_os = "linux"))]
+        pub fn watch_level(&self, _on: bool) {}
+
         #[cfg(not(target_os = "linux"))]
         pub fn arm(&self) {}
 
@@ -165,6 +184,22 @@ mod unix {
         /// arrival on the watched socket). Returns whether it rang, and whether bytes arrived on
         /// the socket.
         pub fn drain(&self) -> (bool, bool) {
+            #[cfg(target_os = "linux")]
+            if let Some(ep) = &self.epoll {
+                // Which of the two is ready: the eventfd is read only when it rang.
+                let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
+                // SAFETY: a valid epoll descriptor and a local buffer of the given length.
+                let n = unsafe { libc::epoll_wait(ep.as_raw_fd(), events.as_mut_ptr(), 2, 0) };
+                let ready = &events[..n.max(0) as usize];
+                let arrived = ready.iter().any(|e| e.u64 == SOCKET);
+                let rang = ready.iter().any(|e| e.u64 == RING) && self.read_ring();
+                return (rang, arrived);
+            }
+            (self.read_ring(), false)
+        }
+
+        /// Empties the eventfd (the pipe); whether it had rung.
+        fn read_ring(&self) -> bool {
             let mut buf = [0u8; 64];
             let mut rang = false;
             loop {
@@ -177,27 +212,7 @@ mod unix {
                     break;
                 }
             }
-            (rang, self.socket_arrived())
-        }
-
-        /// Takes the watched socket's arrival, if any (the ring's level is gone once read).
-        #[cfg(target_os = "linux")]
-        fn socket_arrived(&self) -> bool {
-            let Some(ep) = &self.epoll else {
-                return false;
-            };
-            let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
-            // SAFETY: a valid epoll descriptor and a local buffer of the given length.
-            let n = unsafe { libc::epoll_wait(ep.as_raw_fd(), events.as_mut_ptr(), 2, 0) };
-            events[..n.max(0) as usize].iter().any(|e| {
-                let tag = e.u64;
-                tag == SOCKET
-            })
-        }
-
-        #[cfg(not(target_os = "linux"))]
-        fn socket_arrived(&self) -> bool {
-            false
+            rang
         }
 
         /// Blocks until the doorbell rings (then empties it and returns true) or `timeout`
@@ -279,6 +294,8 @@ mod portable {
         }
 
         pub fn arm(&self) {}
+
+        pub fn watch_level(&self, _on: bool) {}
 
         pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
             let mut rung = self.rung.lock();
