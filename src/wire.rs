@@ -94,8 +94,10 @@ pub enum LoopRead {
     NotMine,
     /// Read until the socket had no more.
     Drained,
-    /// Stopped at the bound with more to read, possibly already buffered: read again soon.
-    More,
+    /// Stopped at the bound with more to read: a flood, which the task keeps up with better,
+    /// parsing on its own thread while the loop's thread builds the events. The reads went
+    /// back to the task, which reads what is left (buffered already, perhaps).
+    Flood,
 }
 
 pub struct Wire {
@@ -322,7 +324,7 @@ impl Wire {
         }
         st.loop_read_count += 1;
         let mut cx = Context::from_waker(Waker::noop());
-        let mut outcome = LoopRead::More;
+        let mut outcome = LoopRead::Flood;
         let mut pinged = false;
         for _ in 0..max {
             let lost = match st.ws.poll_next_unpin(&mut cx) {
@@ -369,6 +371,10 @@ impl Wire {
         st.unseen = 0;
         let sent = std::mem::take(&mut st.sent);
         deliver(batch, sent);
+        if outcome == LoopRead::Flood {
+            // After this burst is queued: the task's reads come after it.
+            self.set_loop_reads(&mut st, false);
+        }
         outcome
     }
 

@@ -161,3 +161,20 @@ async def test_reads_go_back_and_forth_without_a_gap_or_a_reorder(
             stream += await agg_ids(ws, native, 1000)
         assert stream == list(range(stream[0], stream[0] + len(stream)))
         assert ws.stats.events_dropped == 0 and ws.stats.reconnects == 0
+
+
+async def test_a_flood_goes_to_the_socket_thread_and_arrives_whole(
+    native: ModuleType, mock_factory: Callable[..., Any]
+) -> None:
+    """A read that finds more than a burst's worth hands the reads to the socket's thread,
+    which parses in parallel with the loop; the loop claims them again when it next waits."""
+    n = 20_000
+    mock = mock_factory(rate=1e6, symbols=["BTC-USD"], max_messages=n)
+    async with native.connect(mock.url, **options(loop_reads=True, channel_capacity=n)) as ws:
+        ws.subscribe([TOPIC], id=1)
+        stream = await agg_ids(ws, native, n)
+        assert stream == list(range(stream[0], stream[0] + n))
+        stats = ws.stats
+        # The socket thread parsed a good part of it.
+        assert 0 < stats.loop_reads < stats.messages_received - n // 4
+        assert stats.events_dropped == 0

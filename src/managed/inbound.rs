@@ -20,9 +20,9 @@ use crate::wire::{LoopRead, SentOrder, Wire};
 
 use super::KEEPALIVE_ID_BASE;
 
-/// Frames a read on the loop takes at most before it lets the consumer run: a flood, of pings
-/// too, must not keep the loop reading for ever.
-const LOOP_READ_MAX: usize = 1024;
+/// Frames a read on the loop takes at most: more waiting is a flood (of pings too, which must
+/// not hold the loop), and the reads go back to the task (`LoopRead::Flood`).
+const LOOP_READ_MAX: usize = 256;
 
 /// Shared by the task and the loop's reads; the task alone changes it otherwise.
 #[derive(Default)]

@@ -42,7 +42,7 @@ pub(super) struct LoopSide {
     pub(super) has_handler: AtomicBool,
     /// `loop_reads`: this thread reads the socket itself while its consumer waits.
     pub(super) reader: Option<LoopReader>,
-    /// A read stopped at its bound, or the reads were just claimed: read on the next call.
+    /// The reads were just claimed: read on the next call, for what the task left buffered.
     pub(super) read_again: AtomicBool,
 }
 
@@ -158,9 +158,9 @@ impl LoopSide {
                 false
             }
             LoopRead::Drained => true,
-            LoopRead::More => {
-                self.read_again.store(true, Ordering::Relaxed);
-                self.wake.notify();
+            // The task reads the flood; the loop claims the reads again when it next waits.
+            LoopRead::Flood => {
+                self.wake.watch_level(false);
                 true
             }
         }

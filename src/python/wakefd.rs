@@ -131,7 +131,11 @@ mod unix {
             let watched = self.watched.lock();
             if let Some(fd) = *watched {
                 // EPOLLONESHOT without EPOLLIN: registered, disarmed.
-                let events = if on { libc::EPOLLIN } else { libc::EPOLLONESHOT } as u32;
+                let events = if on {
+                    libc::EPOLLIN
+                } else {
+                    libc::EPOLLONESHOT
+                } as u32;
                 let _ = epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, events, SOCKET);
             }
         }
