@@ -42,9 +42,9 @@ PY_CONTENDERS = [
     "native",
     "native-batch",
     "native-handler",
-    # The same two with `loop_reads=True`: the event loop's thread reads the socket.
-    "native-loop",
-    "native-handler-loop",
+    # The same two with `loop_reads=False`: every read on the socket's thread, as before.
+    "native-task",
+    "native-handler-task",
     "pure",
     "websockets+json",
     "picows+msgspec",

@@ -143,7 +143,7 @@ def make_hit(m: Meter) -> Callable[[int], bool]:
 
 
 async def run_bullet(
-    task: dict[str, Any], pure: bool, batch: bool, push: bool = False, loop_reads: bool = False
+    task: dict[str, Any], pure: bool, batch: bool, push: bool = False, loop_reads: bool = True
 ) -> dict[str, Any]:
     if pure:
         import bullet_ws.pure as bw
@@ -401,7 +401,7 @@ async def s5_bullet(
     direct: bool = True,
     spin: float = 0.0,
     push: bool = False,
-    loop_reads: bool = False,
+    loop_reads: bool = True,
 ) -> dict[str, Any]:
     if pure:
         import bullet_ws.pure as bw
@@ -785,12 +785,12 @@ async def run_s4(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def contender_of(task: dict[str, Any]) -> tuple[str, bool]:
-    """The contender without its `-loop` suffix (native with `loop_reads=True`), and whether it
-    had one."""
+    """The contender without its `-task` suffix (native with `loop_reads=False`: every read on
+    the socket's thread), and its `loop_reads`."""
     c: str = task["contender"]
-    if c.startswith("native") and c.endswith("-loop"):
-        return c.removesuffix("-loop"), True
-    return c, False
+    if c.startswith("native") and c.endswith("-task"):
+        return c.removesuffix("-task"), False
+    return c, True
 
 
 async def main_async(task: dict[str, Any]) -> tuple[dict[str, Any], array[int] | None]:

@@ -55,9 +55,9 @@ pub struct Config {
     /// task's burst instead of for its wake-up; zero: it sleeps until woken (see
     /// `python/wakefd.rs`).
     pub inbound_spin: Duration,
-    /// The event loop's thread reads and parses the socket itself while its consumer waits,
-    /// instead of being woken by the socket task (one wake-up per tick instead of two); the
-    /// task takes the reads back when the loop leaves bytes unread (see `crate::wire`).
+    /// The event loop's thread reads and parses the socket itself, instead of being woken by
+    /// the socket task (one wake-up per tick instead of two); the task takes the reads back for
+    /// a flood, a rotation, or when the loop leaves bytes unread (see `crate::wire`).
     pub loop_reads: bool,
 }
 
@@ -79,7 +79,7 @@ impl Default for Config {
             order_max_age: None,
             direct_write: true,
             inbound_spin: Duration::ZERO,
-            loop_reads: false,
+            loop_reads: true,
         }
     }
 }

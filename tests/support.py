@@ -17,9 +17,9 @@ import pytest
 
 WAIT = 5.0  # upper bound of any single wait for something that should happen
 
-# BULLET_WS_TEST_LOOP_READS=1 runs every test with `loop_reads=True` (.ci/run does, on the native
-# backend): the event loop's thread reads the socket, and every guarantee must hold as before.
-LOOP_READS = os.environ.get("BULLET_WS_TEST_LOOP_READS") == "1"
+# BULLET_WS_TEST_LOOP_READS=0 runs every test with `loop_reads=False` (scripts/test does, on the
+# native backend): the socket's thread reads the socket, and every guarantee must hold there too.
+LOOP_READS = {"0": False, "1": True}.get(os.environ.get("BULLET_WS_TEST_LOOP_READS", ""))
 
 
 def options(**overrides: Any) -> dict[str, Any]:
@@ -30,8 +30,8 @@ def options(**overrides: Any) -> dict[str, Any]:
         "idle_timeout": 0,
         "connection_timeout": 2.0,
     }
-    if LOOP_READS:
-        base["loop_reads"] = True
+    if LOOP_READS is not None:
+        base["loop_reads"] = LOOP_READS
     base.update(overrides)
     return base
 

@@ -1,8 +1,8 @@
-"""`ManagedWsConfig.loop_reads` (issue 15): while the consumer waits, the event loop's thread reads
-and parses the socket itself. The whole suite also runs with it on (`BULLET_WS_TEST_LOOP_READS=1`,
-in .ci/run); these tests check what is particular to it: the loop does read (`Stats.loop_reads`),
-a busy loop hands the reads back to the socket's thread and claims them again afterwards, and
-nothing is lost, repeated or reordered on the way. The pure backend accepts and ignores it.
+"""`ManagedWsConfig.loop_reads` (issue 15, on by default): the event loop's thread reads and parses
+the socket itself. The native suite also runs with it off (`BULLET_WS_TEST_LOOP_READS=0`, in
+scripts/test); these tests check what is particular to it: the loop does read (`Stats.loop_reads`),
+a blocked loop or a flood hands the reads to the socket's thread and the loop claims them again,
+and nothing is lost, repeated or reordered on the way. The pure backend accepts and ignores it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ TX = "AAECAwQFBgc="
 
 
 def test_loop_reads_is_validated() -> None:
-    assert ManagedWsConfig().loop_reads is False
-    assert ManagedWsConfig(loop_reads=True).loop_reads is True
+    assert ManagedWsConfig().loop_reads is True
+    assert ManagedWsConfig(loop_reads=False).loop_reads is False
     for bad in (1, "yes", None):
         with pytest.raises(TypeError, match="^loop_reads must be a bool"):
             ManagedWsConfig(loop_reads=bad)

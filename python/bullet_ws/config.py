@@ -83,15 +83,16 @@ class ManagedWsConfig:
     thread has parsed it: one thread wake-up in series instead of two. 0 disables; at most 0.01.
     The pure backend ignores it.
 
-    `loop_reads` (native backend, Linux): while the consumer waits, the event loop's thread
-    reads and parses the socket itself when bytes arrive, instead of being woken by the
-    socket's thread once that thread has parsed them: one thread wake-up per tick instead of
-    two. The socket's thread keeps the timers, keepalives, reconnects and rotations, and takes
-    the reads back whenever the loop leaves bytes unread for 50-100 ms (a busy or blocked
-    loop), so pings are still answered; the loop claims them again when its consumer next
-    waits. Events, their order and every guarantee are the same either way. The parsing then
-    costs the loop's thread, so a flood consumer may prefer the default. The pure backend,
-    which reads on the loop's thread anyway, accepts and ignores it.
+    `loop_reads` (native backend, Linux; default True): the event loop's thread reads and
+    parses the socket itself when bytes arrive, instead of being woken by the socket's thread
+    once that thread has parsed them: one thread wake-up per tick instead of two. The socket's
+    thread keeps the timers, keepalives, reconnects and rotations; it takes the reads back for
+    a flood (a read that finds more than 256 frames: it then parses in parallel with the loop),
+    during a rotation, and whenever the loop leaves bytes unread for 50-100 ms (a blocked
+    loop), so pings are still answered. The loop claims them again when its consumer next
+    waits. Events, their order and every guarantee are the same either way; False keeps every
+    read on the socket's thread. The pure backend, which reads on the loop's thread anyway,
+    accepts and ignores it.
 
     The event queue holds at most `channel_capacity` events and `queue_max_bytes` bytes of
     frames (their wire size); a new event that does not fit is dropped and counted. An empty
@@ -113,7 +114,7 @@ class ManagedWsConfig:
     max_connection_age: float = 84_600.0
     direct_write: bool = True
     inbound_spin: float = 0.0
-    loop_reads: bool = False
+    loop_reads: bool = True
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
