@@ -94,6 +94,9 @@ pub enum LoopRead {
     NotMine,
     /// Read until the socket had no more.
     Drained,
+    /// A close or a failure: what came before it is queued, and the reads went back to the
+    /// task, which reports the loss.
+    Lost,
     /// Stopped at the bound with more to read: a flood, which the task keeps up with better,
     /// parsing on its own thread while the loop's thread builds the events. The reads went
     /// back to the task, which reads what is left (buffered already, perhaps).
@@ -284,6 +287,19 @@ impl Wire {
         self.loop_reads.load(Ordering::Relaxed)
     }
 
+    /// Resolves when the loop owns the reads (its claim wakes the task). Cancel-safe.
+    pub async fn owned_by_loop(&self) {
+        poll_fn(|cx| {
+            let mut st = self.state.lock();
+            if st.loop_reads {
+                return Poll::Ready(());
+            }
+            park(&mut st, cx);
+            Poll::Pending
+        })
+        .await
+    }
+
     /// The task queued what it read: the loop may claim the reads again.
     pub fn delivered(&self) {
         self.state.lock().task_holds = false;
@@ -318,6 +334,9 @@ impl Wire {
         batch: &mut Vec<(ServerMessage, usize)>,
         deliver: impl FnOnce(&mut Vec<(ServerMessage, usize)>, Vec<SentOrder>),
     ) -> LoopRead {
+        if !self.loop_reads.load(Ordering::Relaxed) {
+            return LoopRead::NotMine;
+        }
         let mut st = self.state.lock();
         if !st.loop_reads || st.broken.is_some() {
             return LoopRead::NotMine;
@@ -356,13 +375,16 @@ impl Wire {
             };
             st.handback = Some(lost);
             self.revoke(&mut st);
-            outcome = LoopRead::NotMine;
+            outcome = LoopRead::Lost;
             break;
         }
         // tungstenite queued the pong; what the kernel does not take now, the task flushes.
+        // Not while the task's own write waits: its flush takes the pong along, and a flush from
+        // here would leave tokio-tungstenite with this thread's no-op waker for that write.
         if pinged
             && st.owed.is_none()
             && st.broken.is_none()
+            && !st.task_flushing
             && st.ws.poll_flush_unpin(&mut cx).is_pending()
         {
             st.owed = Some(("pong", Instant::now()));
@@ -485,7 +507,9 @@ impl Wire {
             }
             let next = st.ws.poll_next_unpin(cx);
             match next {
-                Poll::Ready(Some(Ok(_))) => st.task_holds = true,
+                Poll::Ready(Some(Ok(Message::Text(_) | Message::Binary(_)))) => {
+                    st.task_holds = true
+                }
                 Poll::Pending => park(&mut st, cx),
                 _ => {}
             }
@@ -546,8 +570,8 @@ impl Wire {
             self.revoke(&mut st);
             // A broken stream may still hold the frame whose write failed, which the caller
             // queued to the task: flushing it now could send it twice. Owed bytes still here
-            // are those of an order reported unacknowledged: never sent late.
-            if st.broken.is_some() || st.owed.is_some() {
+            // are those of an order reported unacknowledged: never sent late (a pong's may go).
+            if st.broken.is_some() || st.owed.is_some_and(|(method, _)| method != "pong") {
                 return;
             }
         }

@@ -217,3 +217,29 @@ async def test_an_ack_read_while_its_order_is_still_being_written_settles_it(
             while not isinstance(event := await ws.recv(), pure.Reconnected):
                 events.append(event)
     assert not [e for e in events if isinstance(e, OrderUnacked)], events
+
+
+async def test_orders_the_socket_thread_writes_are_settled_by_acks_read_on_the_loop(
+    backend: ModuleType, mock_factory: Any
+) -> None:
+    """With `direct_write=False` every order goes through the socket's thread, while the loop's
+    thread reads the stream (`loop_reads`, the default): an ack it reads in the instant after the
+    write, before the socket's thread is back, must still settle its order (each order is in the
+    ledger from before its write). Bursts of orders keep both threads busy at once."""
+    mock = mock_factory(rate=5000.0)
+    ws = await backend.connect(mock.url, **options(direct_write=False, loop_reads=True))
+    ws.subscribe(["BTC-USD@aggTrade"], id=1)
+    acks = 0
+    async with asyncio.timeout(WAIT * 2):
+        for burst in range(20):
+            for i in range(100):
+                ws.order_place(TX, id=burst * 100 + i)
+            got = 0
+            while got < 100:
+                if isinstance(await ws.recv(), backend.OrderResult):
+                    got += 1
+            acks += got
+    await ws.close()
+    events = await drain(ws)
+    unacked = [e.reason for e in events if isinstance(e, OrderUnacked)]
+    assert acks == 2000 and not unacked, (len(unacked), unacked[:3])

@@ -153,14 +153,16 @@ impl Inbound {
             if !batch.is_empty() {
                 let ns = self.epoch.elapsed().as_nanos() as u64;
                 self.last_message_ns.fetch_max(ns, Ordering::Relaxed);
-                // The consumer is this thread, awake: what it queues must not ring its doorbell.
-                self.events.awake();
             }
             let mut wake = {
                 let mut ledger = self.ledger.lock();
                 ledger.pending.extend(sent);
                 self.admit(&mut ledger, batch)
             };
+            if !batch.is_empty() {
+                // The consumer is this thread, awake: what it queues must not ring its doorbell.
+                self.events.awake();
+            }
             self.loop_reads
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             let (dropped, resubscribe) = self.books.deliver(&self.events, batch, Instant::now());
@@ -175,8 +177,8 @@ impl Inbound {
             }
         });
         batch.clear();
-        if outcome == LoopRead::NotMine {
-            // A loss handed back: the task reports it.
+        if outcome == LoopRead::Lost {
+            // The task reports it.
             self.task.notify_one();
         }
         outcome

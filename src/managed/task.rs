@@ -236,6 +236,18 @@ fn stalled(idle: Duration) -> String {
     format!("send stalled for idle_timeout ({:.3}s)", idle.as_secs_f64())
 }
 
+/// Resolves at `at` once the loop owns the reads of `wire` (the claim wakes the task): no timer
+/// runs while the task reads, or where the loop never claims.
+async fn loop_check(wire: Option<&Wire>, at: Instant) {
+    match wire {
+        Some(w) => {
+            w.owned_by_loop().await;
+            sleep_until(at).await
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// The next thing the rotation's other connection has for the loop; pending without one.
 async fn rotation_step<K: Connection>(rot: &mut Option<Rotation<K>>) -> RotationStep<K> {
     let Some(r) = rot.as_mut() else {
@@ -420,22 +432,60 @@ impl<C: Connector> Task<C> {
     /// one's keepalives can no longer arrive.
     fn connection_opened(&mut self) {
         self.last_sent = Instant::now();
-        self.inbound.ledger().keepalives.clear();
+        // What reads on the loop asked of the old connection does not concern this one.
+        let mut ledger = self.inbound.ledger();
+        ledger.keepalives.clear();
+        ledger.rotate_for = None;
+        ledger.resubscribe.clear();
     }
 
     async fn send_keepalive(&mut self, conn: &mut C::Conn) -> Result<(), SendFailure> {
         let id = KEEPALIVE_ID_BASE + (self.next_keepalive & u64::from(u32::MAX));
         self.next_keepalive = self.next_keepalive.wrapping_add(1);
-        self.send(conn, ClientMessage::Ping { id: Some(id) }.to_json())
-            .await?;
-        let mut ledger = self.inbound.ledger();
-        if ledger.keepalives.len() >= MAX_OUTSTANDING_KEEPALIVES {
-            ledger.keepalives.pop_front();
+        // Before the write: the loop's thread may read the pong before the write returns here.
+        {
+            let mut ledger = self.inbound.ledger();
+            if ledger.keepalives.len() >= MAX_OUTSTANDING_KEEPALIVES {
+                ledger.keepalives.pop_front();
+            }
+            ledger.keepalives.push_back(id);
         }
-        ledger.keepalives.push_back(id);
-        drop(ledger);
+        let sent = self
+            .send(conn, ClientMessage::Ping { id: Some(id) }.to_json())
+            .await;
+        if sent.is_err() {
+            let mut ledger = self.inbound.ledger();
+            if let Some(i) = ledger.keepalives.iter().rposition(|&k| k == id) {
+                ledger.keepalives.remove(i);
+            }
+        }
+        sent?;
         self.events.count_keepalive();
         Ok(())
+    }
+
+    /// Sends a frame of the task's own, its order (if any) in the ledger from before the write:
+    /// the loop's thread may read the ack before the write returns here. A failed write takes it
+    /// out again; the caller reports it.
+    async fn send_order(
+        &mut self,
+        conn: &mut C::Conn,
+        frame: String,
+        order: Option<PendingOrder>,
+    ) -> Result<(), SendFailure> {
+        if let Some(order) = order {
+            // After the direct writes before it: the ledger keeps the wire order.
+            self.adopt_direct();
+            self.inbound.ledger().pending.push_back(order);
+        }
+        let sent = self.send(conn, frame).await;
+        if let (Err(_), Some(order)) = (&sent, order) {
+            let mut ledger = self.inbound.ledger();
+            if let Some(i) = ledger.pending.iter().rposition(|o| *o == order) {
+                ledger.pending.remove(i);
+            }
+        }
+        sent
     }
 
     fn log(&self, level: LogLevel, message: String) {
@@ -552,8 +602,7 @@ impl<C: Connector> Task<C> {
         });
         tokio::pin!(keepalive_timer);
         let mut batch: Vec<(ServerMessage, usize)> = Vec::with_capacity(BURST);
-        let loop_check = sleep(LOOP_READ_CHECK);
-        tokio::pin!(loop_check);
+        let mut next_loop_check = Instant::now();
         let max_age = self.config.max_connection_age;
         let mut rot: Option<Rotation<C::Conn>> = None;
 
@@ -586,7 +635,9 @@ impl<C: Connector> Task<C> {
                 _ = &mut idle_timer, if !idle.is_zero() => Step::Idle,
                 _ = &mut keepalive_timer, if !keepalive.is_zero() => Step::Keepalive,
                 _ = self.inbound.wanted() => Step::Wanted,
-                _ = &mut loop_check, if self.loop_allowed => Step::LoopCheck,
+                _ = loop_check(self.published.as_deref(), next_loop_check), if self.loop_allowed => {
+                    Step::LoopCheck
+                }
                 r = rotation_step(&mut rot) => Step::Rotation(r),
                 _ = sleep_until(rot_deadline.unwrap_or(far)), if rot_deadline.is_some() => {
                     Step::RotationDeadline
@@ -734,7 +785,7 @@ impl<C: Connector> Task<C> {
                                 .into(),
                         );
                     }
-                    loop_check.as_mut().reset(Instant::now() + LOOP_READ_CHECK);
+                    next_loop_check = Instant::now() + LOOP_READ_CHECK;
                     continue;
                 }
                 Step::Rotation(r) => {
@@ -809,11 +860,8 @@ impl<C: Connector> Task<C> {
                             idle_timer.as_mut().reset(clock.last_message + idle);
                             // A frame whose write failed before any byte left gets one more try.
                             if let Some(Retry { frame, order }) = retry {
-                                match self.send(&mut conn, frame).await {
-                                    Ok(()) => {
-                                        self.adopt_direct();
-                                        self.inbound.ledger().pending.extend(order);
-                                    }
+                                match self.send_order(&mut conn, frame, order).await {
+                                    Ok(()) => {}
                                     Err(SendFailure::Stopped) => {
                                         if let Some(order) = order {
                                             self.unacked(
@@ -1180,12 +1228,8 @@ impl<C: Connector> Task<C> {
             return Applied::Done;
         }
         let keep = retried.then(|| frame.clone());
-        match self.send(conn, frame).await {
-            Ok(()) => {
-                self.adopt_direct();
-                self.inbound.ledger().pending.extend(order);
-                Applied::Done
-            }
+        match self.send_order(conn, frame, order).await {
+            Ok(()) => Applied::Done,
             Err(SendFailure::Stopped) => {
                 if let Some(order) = order {
                     self.unacked(order, "socket stopped while writing".into());

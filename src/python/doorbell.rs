@@ -151,7 +151,7 @@ impl LoopSide {
             return false;
         }
         match reader.read() {
-            LoopRead::NotMine => {
+            LoopRead::NotMine | LoopRead::Lost => {
                 // The task took the reads back (the loop was busy) or the connection is going:
                 // its rings bring the messages now, until the next claim.
                 self.wake.watch_level(false);

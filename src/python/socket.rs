@@ -136,10 +136,11 @@ impl ManagedWebSocket {
     /// Starts the socket task on the running loop; `await ws._wait_connected()` for the outcome.
     #[new]
     fn new(py: Python<'_>, url: &str, config: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let config = config_from_python(config)?;
+        let mut config = config_from_python(config)?;
         let spin = config.inbound_spin;
         // Reads on the loop need the socket watched with the doorbell (Linux's epoll).
         let loop_reads = config.loop_reads && cfg!(target_os = "linux");
+        config.loop_reads = loop_reads;
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
         let connector =
             WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;

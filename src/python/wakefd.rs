@@ -54,6 +54,16 @@ mod unix {
         Ok(())
     }
 
+    /// Watches `fd` for `events`, whether or not `watch_level(false)` removed it.
+    #[cfg(target_os = "linux")]
+    fn watch_events(epoll: RawFd, fd: RawFd, events: u32) {
+        if let Err(e) = epoll_ctl(epoll, libc::EPOLL_CTL_MOD, fd, events, SOCKET) {
+            if e.raw_os_error() == Some(libc::ENOENT) {
+                let _ = epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, events, SOCKET);
+            }
+        }
+    }
+
     impl WakeFd {
         /// `socket_watch`: the doorbell can also watch a socket (`watch`, `arm`); without it,
         /// the loop watches the bare eventfd, as cheap as before.
@@ -115,8 +125,7 @@ mod unix {
             };
             let watched = self.watched.lock();
             if let Some(fd) = *watched {
-                let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
-                let _ = epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, events, SOCKET);
+                watch_events(ep, fd, (libc::EPOLLIN | libc::EPOLLONESHOT) as u32);
             }
         }
 
@@ -130,13 +139,12 @@ mod unix {
             };
             let watched = self.watched.lock();
             if let Some(fd) = *watched {
-                // EPOLLONESHOT without EPOLLIN: registered, disarmed.
-                let events = if on {
-                    libc::EPOLLIN
+                if on {
+                    watch_events(ep, fd, libc::EPOLLIN as u32);
                 } else {
-                    libc::EPOLLONESHOT
-                } as u32;
-                let _ = epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, events, SOCKET);
+                    // Removed, not disarmed: a mask without EPOLLIN still reports a hang-up.
+                    let _ = epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd, 0, SOCKET);
+                }
             }
         }
 
