@@ -324,13 +324,14 @@ impl Wire {
     }
 
     /// Reads on the caller's (the loop's) thread what the socket has, up to `max` frames
-    /// (control frames count: a flood of pings must not hold the loop), parsed into `batch`, then calls `deliver` with them and with the orders written directly
-    /// since the task last looked, still under the stream's lock: a read of the task that
-    /// follows cannot queue its messages ahead of these. A close or a failure hands the reads
-    /// back to the task, which reports the loss.
+    /// (control frames count: a flood of pings must not hold the loop) or `max_bytes` of
+    /// messages, parsed into `batch`; then calls `deliver` with them and with the orders written
+    /// directly since the task last looked, still under the stream's lock: a read of the task
+    /// that follows cannot queue its messages ahead of these. Reaching a bound hands the reads
+    /// to the task (`Flood`); so does a close or a failure, which the task reports.
     pub fn read_on_loop(
         &self,
-        max: usize,
+        (max, max_bytes): (usize, usize),
         batch: &mut Vec<(ServerMessage, usize)>,
         deliver: impl FnOnce(&mut Vec<(ServerMessage, usize)>, Vec<SentOrder>),
     ) -> LoopRead {
@@ -345,18 +346,24 @@ impl Wire {
         let mut cx = Context::from_waker(Waker::noop());
         let mut outcome = LoopRead::Flood;
         let mut pinged = false;
+        let mut bytes = 0;
         for _ in 0..max {
+            if bytes >= max_bytes {
+                break;
+            }
             let lost = match st.ws.poll_next_unpin(&mut cx) {
                 Poll::Pending => {
                     outcome = LoopRead::Drained;
                     break;
                 }
                 Poll::Ready(Some(Ok(Message::Text(text)))) => {
+                    bytes += text.len();
                     batch.push((parse_str(text.as_str()), text.len()));
                     continue;
                 }
-                Poll::Ready(Some(Ok(Message::Binary(bytes)))) => {
-                    batch.push((parse_bytes(&bytes), bytes.len()));
+                Poll::Ready(Some(Ok(Message::Binary(data)))) => {
+                    bytes += data.len();
+                    batch.push((parse_bytes(&data), data.len()));
                     continue;
                 }
                 Poll::Ready(Some(Ok(Message::Ping(_)))) => {

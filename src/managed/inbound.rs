@@ -20,9 +20,10 @@ use crate::wire::{LoopRead, SentOrder, Wire};
 
 use super::KEEPALIVE_ID_BASE;
 
-/// Frames a read on the loop takes at most: more waiting is a flood (of pings too, which must
-/// not hold the loop), and the reads go back to the task (`LoopRead::Flood`).
-const LOOP_READ_MAX: usize = 256;
+/// Frames, and bytes of messages, a read on the loop takes at most: more waiting is a flood (of
+/// pings too, which must not hold the loop; of large depth messages, which the task parses in
+/// parallel better), and the reads go back to the task (`LoopRead::Flood`).
+const LOOP_READ_MAX: (usize, usize) = (256, 64 * 1024);
 
 /// Shared by the task and the loop's reads; the task alone changes it otherwise.
 #[derive(Default)]
