@@ -87,7 +87,7 @@ class ManagedWsConfig:
     parses the socket itself when bytes arrive, instead of being woken by the socket's thread
     once that thread has parsed them: one thread wake-up per tick instead of two. The socket's
     thread keeps the timers, keepalives, reconnects and rotations; it takes the reads back for
-    a flood (a read that finds more than 256 frames: it then parses in parallel with the loop),
+    a flood (a read that finds more than 256 frames or 64 KiB: it then parses in parallel),
     during a rotation, and whenever the loop leaves bytes unread for 50-100 ms (a blocked
     loop), so pings are still answered. The loop claims them again when its consumer next
     waits. Events, their order and every guarantee are the same either way; False keeps every
