@@ -90,6 +90,23 @@ mod unix {
         }
     }
 
+    impl Tcp {
+        /// A write when the reactor says the socket is writable, again after a false alarm.
+        fn poll_write_with(
+            &self,
+            cx: &mut Context<'_>,
+            mut write: impl FnMut(&std::net::TcpStream) -> io::Result<usize>,
+        ) -> Poll<io::Result<usize>> {
+            let io = self.io()?;
+            loop {
+                let mut guard = ready!(io.poll_write_ready(cx))?;
+                if let Ok(result) = guard.try_io(|io| write(io.get_ref())) {
+                    return Poll::Ready(result);
+                }
+            }
+        }
+    }
+
     fn recv(socket: &std::net::TcpStream, buf: &mut ReadBuf<'_>) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         // SAFETY: the unfilled part is valid for writes of its length; recv writes at most that many
@@ -133,16 +150,7 @@ mod unix {
             cx: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            let io = self.io()?;
-            loop {
-                let mut guard = ready!(io.poll_write_ready(cx))?;
-                if let Ok(result) = guard.try_io(|io| {
-                    let mut socket = io.get_ref();
-                    socket.write(buf)
-                }) {
-                    return Poll::Ready(result);
-                }
-            }
+            self.poll_write_with(cx, |mut socket| socket.write(buf))
         }
 
         fn poll_write_vectored(
@@ -150,16 +158,7 @@ mod unix {
             cx: &mut Context<'_>,
             bufs: &[io::IoSlice<'_>],
         ) -> Poll<io::Result<usize>> {
-            let io = self.io()?;
-            loop {
-                let mut guard = ready!(io.poll_write_ready(cx))?;
-                if let Ok(result) = guard.try_io(|io| {
-                    let mut socket = io.get_ref();
-                    socket.write_vectored(bufs)
-                }) {
-                    return Poll::Ready(result);
-                }
-            }
+            self.poll_write_with(cx, |mut socket| socket.write_vectored(bufs))
         }
 
         fn is_write_vectored(&self) -> bool {
