@@ -136,7 +136,7 @@ impl Wire {
         }
     }
 
-    /// The socket's descriptor (for the consumer's watch, `Config::inbound_spin`).
+    /// The socket's descriptor (for the consumer's watch: `Config::loop_reads`, `inbound_spin`).
     pub fn raw_fd(&self) -> Option<i32> {
         socket_fd(&self.state.lock().ws)
     }

@@ -1,10 +1,11 @@
 //! The loop's doorbell, rung by the socket task without the GIL.
 //!
 //! On Unix it is a non-blocking eventfd (a pipe elsewhere) that asyncio watches with
-//! `loop.add_reader`. On Linux with `inbound_spin`, the loop watches instead an epoll descriptor
-//! that holds the eventfd and the connection's socket, armed for one arrival each time the
-//! consumer goes to sleep: bytes arriving then wake the loop at the same time as the socket task,
-//! not after it. A loop without `add_reader` (Windows' Proactor loop) is woken instead by a
+//! `loop.add_reader`. On Linux with `loop_reads` or `inbound_spin`, the loop watches instead an
+//! epoll descriptor that holds the eventfd and the connection's socket: level-triggered while the
+//! loop owns the socket's reads (it reads whenever bytes arrive), otherwise armed for one arrival
+//! each time the consumer goes to sleep (bytes arriving then wake the loop at the same time as the
+//! socket task, not after it). A loop without `add_reader` (Windows' Proactor loop) is woken instead by a
 //! helper thread that blocks in `wait()` and hands the ring to the loop with
 //! `call_soon_threadsafe`; on Windows, where there is no descriptor to watch, that is the only way
 //! and the doorbell is a condition variable.
