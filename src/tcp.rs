@@ -109,8 +109,8 @@ mod unix {
 
     fn recv(socket: &std::net::TcpStream, buf: &mut ReadBuf<'_>) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        // SAFETY: the unfilled part is valid for writes of its length; recv writes at most that many
-        // bytes and reports how many, which are then initialised.
+        // SAFETY: the unfilled part is valid for writes of its length; recv writes at most that
+        // many bytes and reports how many, which are then initialised.
         unsafe {
             let unfilled = buf.unfilled_mut();
             let n = libc::recv(
