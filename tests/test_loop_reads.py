@@ -175,6 +175,7 @@ async def test_a_flood_goes_to_the_socket_thread_and_arrives_whole(
         stream = await agg_ids(ws, native, n)
         assert stream == list(range(stream[0], stream[0] + n))
         stats = ws.stats
-        # The socket thread parsed a good part of it.
-        assert 0 < stats.loop_reads < stats.messages_received - n // 4
+        # The socket thread parsed a good part of it (how much the loop read first depends on
+        # when its consumer first waited: possibly nothing).
+        assert stats.loop_reads < stats.messages_received - n // 4
         assert stats.events_dropped == 0
