@@ -624,20 +624,19 @@ fn park(st: &mut State, cx: &Context<'_>) {
 }
 
 /// Whether a read of the socket would not block: bytes, the peer's end, or an error wait.
+/// poll(), not a peeking recv: a recv would consume a pending reset, and the read that follows
+/// would then see an orderly end instead of the reset.
 fn readable(fd: i32) -> bool {
     #[cfg(unix)]
     {
-        let mut byte = 0u8;
-        // SAFETY: a one-byte buffer on the stack; MSG_PEEK leaves the byte in the socket.
-        let n = unsafe {
-            libc::recv(
-                fd,
-                (&mut byte as *mut u8).cast(),
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
         };
-        n >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock
+        // SAFETY: one valid pollfd on the stack; a zero timeout never blocks.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        n > 0 && pfd.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0
     }
     #[cfg(not(unix))]
     {
