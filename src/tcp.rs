@@ -22,6 +22,8 @@ mod unix {
     pub struct Tcp {
         /// None only after a registration failed (`watch_reads`): every later call then fails.
         io: Option<AsyncFd<std::net::TcpStream>>,
+        /// The reactor watches reads (the socket task reads); false while the event loop's
+        /// thread owns them (`watch_reads`).
         reads: bool,
         /// The runtime whose reactor watches the socket: a registration made on the loop's thread
         /// goes to it too.
@@ -82,12 +84,6 @@ mod unix {
             self.reads = on;
             Ok(())
         }
-
-        /// A non-blocking read that bypasses tokio's readiness: the reactor does not watch reads
-        /// while the loop owns them, and even when it does, it may not have seen the bytes yet.
-        pub fn recv_now(&self, buf: &mut ReadBuf<'_>) -> io::Result<()> {
-            recv(self.io()?.get_ref(), buf)
-        }
     }
 
     impl Tcp {
@@ -135,6 +131,15 @@ mod unix {
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
             let io = self.io()?;
+            if !self.reads {
+                // The event loop's thread reads (`watch_reads(false)`), straight from the socket:
+                // the reactor does not watch reads now. Pending without a waker: the loop reads
+                // again when the socket is readable.
+                return match recv(io.get_ref(), buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                    r => Poll::Ready(r),
+                };
+            }
             loop {
                 let mut guard = ready!(io.poll_read_ready(cx))?;
                 if let Ok(result) = guard.try_io(|io| recv(io.get_ref(), buf)) {
@@ -199,10 +204,6 @@ mod portable {
 
         pub fn watch_reads(&mut self, _on: bool) -> io::Result<()> {
             Ok(())
-        }
-
-        pub fn recv_now(&self, _buf: &mut ReadBuf<'_>) -> io::Result<()> {
-            Err(io::ErrorKind::WouldBlock.into())
         }
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -228,11 +228,9 @@ impl Connector for WsConnector {
             ConnectError::new(ConnectErrorKind::Io, format!("connection failed: {e}"))
         })?;
         let written = Arc::new(AtomicU64::new(0));
-        let loop_reads = Arc::new(AtomicBool::new(false));
         let counted = Counted {
             inner: tcp,
             written: written.clone(),
-            loop_reads: loop_reads.clone(),
         };
         let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(
             request,
@@ -243,7 +241,7 @@ impl Connector for WsConnector {
         .await
         .map_err(connect_error)?;
         let mut conn = WsConnection {
-            wire: Arc::new(Wire::new(ws, written, loop_reads)),
+            wire: Arc::new(Wire::new(ws, written)),
         };
         // The server's first message must be the `connected` status; it is consumed here.
         match conn.recv().await {
@@ -271,10 +269,6 @@ pub struct WsConnection {
 pub struct Counted<S> {
     inner: S,
     written: Arc<AtomicU64>,
-    /// Set while the event loop's thread owns the reads (`Wire::claim_reads`): they go straight
-    /// to the socket, since tokio's readiness is only refreshed by the socket thread, which may
-    /// not have seen the bytes yet.
-    loop_reads: Arc<AtomicBool>,
 }
 
 impl<S> Counted<S> {
@@ -287,19 +281,12 @@ impl<S> Counted<S> {
     }
 }
 
-impl AsyncRead for Counted<Tcp> {
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.loop_reads.load(Ordering::Relaxed) {
-            // Pending without a waker: the loop is called again when the socket is readable.
-            return match self.inner.recv_now(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
-                r => Poll::Ready(r),
-            };
-        }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
@@ -342,6 +329,23 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
+/// A frame as the managed loop sees it: a parsed message with its wire size, nothing (pings
+/// are answered by tungstenite; control frames are not messages), or the end of the connection
+/// (a close frame). Both readers of a connection, the task and the event loop, go through it.
+pub(crate) fn message_of(frame: Message) -> Result<Option<(ServerMessage, usize)>, Lost> {
+    match frame {
+        Message::Text(text) => Ok(Some((parse_str(text.as_str()), text.len()))),
+        Message::Binary(bytes) => Ok(Some((parse_bytes(&bytes), bytes.len()))),
+        Message::Close(frame) => {
+            let (code, reason) = frame
+                .map(|f| (u16::from(f.code), f.reason.as_str().to_owned()))
+                .unwrap_or((1005, String::new()));
+            Err(Lost::Closed { code, reason })
+        }
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
+    }
+}
+
 pub(crate) fn lost(e: WsError) -> Lost {
     match e {
         WsError::ConnectionClosed | WsError::AlreadyClosed => Lost::Ended,
@@ -359,19 +363,13 @@ pub(crate) fn lost(e: WsError) -> Lost {
 impl Connection for WsConnection {
     async fn recv(&mut self) -> Result<(ServerMessage, usize), Lost> {
         loop {
-            match self.wire.next().await {
-                None => return Err(Lost::Ended),
-                Some(Ok(Message::Text(text))) => return Ok((parse_str(text.as_str()), text.len())),
-                Some(Ok(Message::Binary(bytes))) => return Ok((parse_bytes(&bytes), bytes.len())),
-                Some(Ok(Message::Close(frame))) => {
-                    let (code, reason) = frame
-                        .map(|f| (u16::from(f.code), f.reason.as_str().to_owned()))
-                        .unwrap_or((1005, String::new()));
-                    return Err(Lost::Closed { code, reason });
-                }
-                // Pings are answered by tungstenite; control frames are not messages.
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                Some(Err(l)) => return Err(l),
+            let next = match self.wire.next().await {
+                None => Err(Lost::Ended),
+                Some(Ok(frame)) => message_of(frame),
+                Some(Err(l)) => Err(l),
+            };
+            if let Some(message) = next.transpose() {
+                return message;
             }
         }
     }

@@ -21,9 +21,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::COMMAND_CAPACITY;
-use crate::protocol::{parse_bytes, parse_str, ServerMessage};
+use crate::protocol::ServerMessage;
 use crate::tcp::Tcp;
-use crate::transport::{lost, Counted, Lost};
+use crate::transport::{lost, message_of, Counted, Lost};
 
 /// An order on the wire: its id and `OrderResult.method` name.
 pub type SentOrder = (Option<u64>, &'static str);
@@ -71,8 +71,6 @@ struct State {
     unseen: usize,
     /// The task lets the event loop's thread own the reads (`claim_reads`).
     loop_allowed: bool,
-    /// The loop owns the reads: the task does not read until it takes them back.
-    loop_reads: bool,
     /// Reads the loop made (`read_on_loop`), and their count when the task last found the
     /// socket readable (`take_back_if_stalled`).
     loop_read_count: u64,
@@ -107,12 +105,14 @@ pub struct Wire {
     state: Mutex<State>,
     written: Arc<AtomicU64>,
     owed: Notify,
-    /// Shared with the stream's socket (`Counted`): reads bypass tokio while the loop owns them.
-    loop_reads: Arc<AtomicBool>,
+    /// The loop owns the reads: the task does not read until it takes them back. Changed only
+    /// under `state`'s lock, with the socket's registration (`set_loop_reads`); read without it
+    /// for a lock-free look.
+    loop_reads: AtomicBool,
 }
 
 impl Wire {
-    pub(crate) fn new(ws: Ws, written: Arc<AtomicU64>, loop_reads: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(ws: Ws, written: Arc<AtomicU64>) -> Self {
         Wire {
             state: Mutex::new(State {
                 ws,
@@ -123,7 +123,6 @@ impl Wire {
                 sent: Vec::new(),
                 unseen: 0,
                 loop_allowed: false,
-                loop_reads: false,
                 loop_read_count: 0,
                 stalled_at: None,
                 handback: None,
@@ -132,7 +131,7 @@ impl Wire {
             }),
             written,
             owed: Notify::new(),
-            loop_reads,
+            loop_reads: AtomicBool::new(false),
         }
     }
 
@@ -243,15 +242,12 @@ impl Wire {
     /// reactor for writes alone while the loop reads, so that the socket thread does not wake for
     /// every frame; a registration that fails breaks the connection.
     fn set_loop_reads(&self, st: &mut State, on: bool) {
-        if st.loop_reads == on {
+        if self.loop_owns_reads() == on {
             return;
         }
         st.stalled_at = None;
         match tcp_mut(&mut st.ws).map_or(Ok(()), |tcp| tcp.watch_reads(!on)) {
-            Ok(()) => {
-                st.loop_reads = on;
-                self.loop_reads.store(on, Ordering::Relaxed);
-            }
+            Ok(()) => self.loop_reads.store(on, Ordering::Relaxed),
             Err(e) if st.broken.is_none() => {
                 st.broken = Some(("read", Lost::Error(format!("socket registration: {e}"))));
                 self.owed.notify_one();
@@ -267,12 +263,12 @@ impl Wire {
     /// The loop takes over the reads, when the task allows it; true when it just did (it
     /// must then read at once: the task may have left whole frames in the stream's buffer).
     pub fn claim_reads(&self) -> bool {
-        if self.loop_reads.load(Ordering::Relaxed) {
+        if self.loop_owns_reads() {
             return false;
         }
         let mut st = self.state.lock();
         let can = st.loop_allowed
-            && !st.loop_reads
+            && !self.loop_owns_reads()
             && !st.task_holds
             && st.broken.is_none()
             && st.handback.is_none();
@@ -291,7 +287,7 @@ impl Wire {
     pub async fn owned_by_loop(&self) {
         poll_fn(|cx| {
             let mut st = self.state.lock();
-            if st.loop_reads {
+            if self.loop_owns_reads() {
                 return Poll::Ready(());
             }
             park(&mut st, cx);
@@ -310,7 +306,7 @@ impl Wire {
     /// the task takes the reads back, so that pings are still answered. True when it did.
     pub fn take_back_if_stalled(&self) -> bool {
         let mut st = self.state.lock();
-        if !st.loop_reads {
+        if !self.loop_owns_reads() {
             return false;
         }
         let waiting = socket_fd(&st.ws).is_some_and(readable);
@@ -335,11 +331,11 @@ impl Wire {
         batch: &mut Vec<(ServerMessage, usize)>,
         deliver: impl FnOnce(&mut Vec<(ServerMessage, usize)>, Vec<SentOrder>),
     ) -> LoopRead {
-        if !self.loop_reads.load(Ordering::Relaxed) {
+        if !self.loop_owns_reads() {
             return LoopRead::NotMine;
         }
         let mut st = self.state.lock();
-        if !st.loop_reads || st.broken.is_some() {
+        if !self.loop_owns_reads() || st.broken.is_some() {
             return LoopRead::NotMine;
         }
         st.loop_read_count += 1;
@@ -351,34 +347,26 @@ impl Wire {
             if bytes >= max_bytes {
                 break;
             }
-            let lost = match st.ws.poll_next_unpin(&mut cx) {
+            let next = match st.ws.poll_next_unpin(&mut cx) {
                 Poll::Pending => {
                     outcome = LoopRead::Drained;
                     break;
                 }
-                Poll::Ready(Some(Ok(Message::Text(text)))) => {
-                    bytes += text.len();
-                    batch.push((parse_str(text.as_str()), text.len()));
+                Poll::Ready(Some(Ok(frame))) => {
+                    pinged |= matches!(frame, Message::Ping(_));
+                    message_of(frame)
+                }
+                Poll::Ready(Some(Err(e))) => Err(lost(e)),
+                Poll::Ready(None) => Err(Lost::Ended),
+            };
+            let lost = match next {
+                Ok(Some(message)) => {
+                    bytes += message.1;
+                    batch.push(message);
                     continue;
                 }
-                Poll::Ready(Some(Ok(Message::Binary(data)))) => {
-                    bytes += data.len();
-                    batch.push((parse_bytes(&data), data.len()));
-                    continue;
-                }
-                Poll::Ready(Some(Ok(Message::Ping(_)))) => {
-                    pinged = true;
-                    continue;
-                }
-                Poll::Ready(Some(Ok(Message::Pong(_) | Message::Frame(_)))) => continue,
-                Poll::Ready(Some(Ok(Message::Close(frame)))) => {
-                    let (code, reason) = frame
-                        .map(|f| (u16::from(f.code), f.reason.as_str().to_owned()))
-                        .unwrap_or((1005, String::new()));
-                    Lost::Closed { code, reason }
-                }
-                Poll::Ready(Some(Err(e))) => lost(e),
-                Poll::Ready(None) => Lost::Ended,
+                Ok(None) => continue,
+                Err(lost) => lost,
             };
             st.handback = Some(lost);
             self.revoke(&mut st);
@@ -496,7 +484,7 @@ impl Wire {
             if let Some(lost) = st.handback.take() {
                 return Poll::Ready(Some(Err(lost)));
             }
-            if st.loop_reads {
+            if self.loop_owns_reads() {
                 park(&mut st, cx);
                 return Poll::Pending;
             }
