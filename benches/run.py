@@ -637,10 +637,11 @@ def s5(
                     pr = percentiles(a)
                     pr["inbound_p50"], pr["inbound_p99"] = res["inbound_p50"], res["inbound_p99"]
                     pr["sent_p50"] = res["sent_p50"]
+                    pr["cpu"] = res.get("loop_cpu_us_per_tick")
                     per_round[(c, lp)].append(pr)
                     log(
                         f"S5 round {r + 1} {c:16s} {lp:8s} p50 {pr['p50']:>6} p99 {pr['p99']:>6} "
-                        f"p99.9 {pr['p99.9']:>6} max {pr['max']:>6} µs (tick->handler p50 {pr['inbound_p50']}, ->sent {pr['sent_p50']})"
+                        f"p99.9 {pr['p99.9']:>6} max {pr['max']:>6} µs (tick->handler p50 {pr['inbound_p50']}, ->sent {pr['sent_p50']}, loop CPU/tick {pr['cpu']})"
                     )
                 else:
                     failures[(c, lp)].append(str(res.get("error")))
@@ -661,6 +662,10 @@ def s5(
                 "inbound_p99_per_round": summary([x["inbound_p99"] for x in per_round[(c, lp)]]),
                 # Client clock: stamp to the return of the order's send call.
                 "sent_p50_per_round": summary([x["sent_p50"] for x in per_round[(c, lp)]]),
+                # CPU time of the loop's thread per measured tick (µs), per round.
+                "loop_cpu_us_per_tick_per_round": summary(
+                    [x["cpu"] for x in per_round[(c, lp)] if x["cpu"] is not None]
+                ),
                 "failures": failures[(c, lp)],
             }
             for c, lp in keys

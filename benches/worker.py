@@ -361,12 +361,20 @@ class Orders:
         self.acks = 0
         self.inbound = array("q")
         self.sent_after = array("q")
+        # CPU time of the loop's thread over the measured ticks (steadier than latency on a
+        # noisy machine): what a tick costs the thread that runs the handler.
+        self.cpu_from = 0
+        self.cpu_ns = 0
 
     def tick(self, event_time: int) -> bool:
         """Counts a tick at handler entry; True when it gets an order."""
         self.ticks += 1
         if self.ticks > self.warmup:
             self.inbound.append(time.time_ns() // 1000 - event_time)
+            if self.ticks == self.warmup + 1:
+                self.cpu_from = time.thread_time_ns()
+            elif self.ticks == self.total:
+                self.cpu_ns = time.thread_time_ns() - self.cpu_from
         if self.ticks % self.every:
             return False
         self.orders += 1
@@ -387,7 +395,14 @@ class Orders:
             s = sorted(xs)
             for k, f in (("p50", 0.5), ("p99", 0.99)):
                 q[f"{name}_{k}"] = s[min(len(s) - 1, int(f * len(s)))] if s else None
-        return {"ticks": self.ticks, "orders": self.orders, "acks": self.acks, **q}
+        measured = max(1, self.total - self.warmup - 1)
+        return {
+            "ticks": self.ticks,
+            "orders": self.orders,
+            "acks": self.acks,
+            "loop_cpu_us_per_tick": round(self.cpu_ns / measured / 1000, 2),
+            **q,
+        }
 
 
 # `inbound_spin` of the `native-early` contender.

@@ -37,17 +37,21 @@ pub use task::{
 };
 use topics::TopicSet;
 
-/// How long a stopping socket keeps writing: the commands queued before `stop()`, and a write
-/// already under way. Documented in docs/API.md ("flush on close").
 /// Reads on the event loop's thread (`Config::loop_reads`), for the Python glue.
 #[derive(Clone)]
 pub struct LoopReader(Arc<Inbound>);
 
 impl LoopReader {
-    /// Takes over the reads of the current connection when the task allows it; true when it
-    /// just did (then it must read at once, and whenever the socket is readable).
-    pub fn claim(&self) -> bool {
+    /// Takes over the reads of the current connection when the task allows it. When it just
+    /// did: the socket to watch (a duplicate, which the loop closes when it stops watching); it
+    /// must then read at once, and whenever the socket is readable.
+    pub fn claim(&self) -> Option<crate::tcp::Lent> {
         self.0.claim()
+    }
+
+    /// Gives the reads back to the task: the loop could not watch the socket.
+    pub fn give_back(&self) {
+        self.0.give_back()
     }
 
     /// Whether the loop owns the reads of the current connection (a lock and an atomic load).
@@ -61,6 +65,8 @@ impl LoopReader {
     }
 }
 
+/// How long a stopping socket keeps writing: the commands queued before `stop()`, and a write
+/// already under way. Documented in docs/API.md ("flush on close").
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
 /// Keepalive pings take their ids from the top 2**32 ids of u64, which the Python commands refuse
 /// (`_validate.id_arg`): a pong in this range that answers an outstanding keepalive can then be

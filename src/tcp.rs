@@ -1,17 +1,22 @@
 //! The connection's TCP socket, registered with tokio's reactor for reads only while the socket
 //! task reads it. While the event loop's thread owns the reads (`Config::loop_reads`), the
 //! socket is registered for writes alone: an arriving frame then wakes the loop's thread and not
-//! the socket thread too (tokio's registration is edge-triggered, so every frame would wake it).
+//! the socket thread too (tokio's registration is edge-triggered, so every frame would wake it),
+//! and the loop watches a duplicate of the descriptor (`lend`) with its own selector.
 
 #[cfg(not(unix))]
-pub use portable::Tcp;
+pub use portable::{Lent, Tcp};
 #[cfg(unix)]
 pub use unix::Tcp;
+/// A duplicate of the socket's descriptor, lent to the event loop (`Tcp::lend`).
+#[cfg(unix)]
+pub type Lent = std::os::fd::OwnedFd;
 
 #[cfg(unix)]
 mod unix {
     use std::io::{self, Write};
     use std::net::Shutdown;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::pin::Pin;
     use std::task::{ready, Context, Poll};
 
@@ -28,6 +33,14 @@ mod unix {
         /// The runtime whose reactor watches the socket: a registration made on the loop's thread
         /// goes to it too.
         runtime: Handle,
+        /// While the loop reads: the last read found the socket emptied (it returned fewer bytes
+        /// than asked), so the next one returns `Pending` without asking the kernel again, until
+        /// `expect_bytes`. The loop's selector watches the socket level-triggered: bytes that
+        /// come after the short read call the loop back.
+        drained: bool,
+        /// A duplicate of the descriptor was lent (`lend`): dropping this one alone would not
+        /// close the connection.
+        lent: bool,
     }
 
     fn register(
@@ -54,6 +67,8 @@ mod unix {
                 io: Some(register(std, Interest::READABLE | Interest::WRITABLE)?),
                 reads: true,
                 runtime: Handle::current(),
+                drained: false,
+                lent: false,
             })
         }
 
@@ -62,8 +77,28 @@ mod unix {
         }
 
         pub fn raw_fd(&self) -> Option<i32> {
-            use std::os::fd::AsRawFd;
             self.io.as_ref().map(|io| io.get_ref().as_raw_fd())
+        }
+
+        /// A duplicate of the descriptor, for the event loop to watch while it owns the reads.
+        /// The loop's selector knows a descriptor by its number: a duplicate that the loop closes
+        /// itself, after it stops watching, is a number no other socket can be given meanwhile.
+        pub fn lend(&mut self) -> io::Result<OwnedFd> {
+            let fd = self.raw_fd().ok_or_else(lost_registration)?;
+            // SAFETY: `fd` is open (the stream owns it); F_DUPFD_CLOEXEC returns a new descriptor
+            // or -1.
+            let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+            if dup < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            self.lent = true;
+            // SAFETY: a fresh descriptor, ours alone.
+            Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+        }
+
+        /// The loop is about to read: the socket may have bytes again.
+        pub fn expect_bytes(&mut self) {
+            self.drained = false;
         }
 
         /// Registers the socket for reads and writes, or for writes alone. Whoever waits on the
@@ -82,6 +117,7 @@ mod unix {
             let io = register(std, interest)?;
             self.io = Some(io);
             self.reads = on;
+            self.drained = false;
             Ok(())
         }
     }
@@ -103,8 +139,8 @@ mod unix {
         }
     }
 
-    fn recv(socket: &std::net::TcpStream, buf: &mut ReadBuf<'_>) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
+    /// Whether it emptied the socket: fewer bytes than asked for.
+    fn recv(socket: &std::net::TcpStream, buf: &mut ReadBuf<'_>) -> io::Result<bool> {
         // SAFETY: the unfilled part is valid for writes of its length; recv writes at most that
         // many bytes and reports how many, which are then initialised.
         unsafe {
@@ -120,8 +156,8 @@ mod unix {
             }
             buf.assume_init(n as usize);
             buf.advance(n as usize);
+            Ok(buf.remaining() > 0)
         }
-        Ok(())
     }
 
     impl AsyncRead for Tcp {
@@ -130,20 +166,28 @@ mod unix {
             cx: &mut Context<'_>,
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
-            let io = self.io()?;
-            if !self.reads {
+            let this = self.get_mut();
+            let io = this.io.as_ref().ok_or_else(lost_registration)?;
+            if !this.reads {
                 // The event loop's thread reads (`watch_reads(false)`), straight from the socket:
                 // the reactor does not watch reads now. Pending without a waker: the loop reads
                 // again when the socket is readable.
+                if this.drained {
+                    return Poll::Pending;
+                }
                 return match recv(io.get_ref(), buf) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
-                    r => Poll::Ready(r),
+                    Ok(drained) => {
+                        this.drained = drained;
+                        Poll::Ready(Ok(()))
+                    }
+                    Err(e) => Poll::Ready(Err(e)),
                 };
             }
             loop {
                 let mut guard = ready!(io.poll_read_ready(cx))?;
                 if let Ok(result) = guard.try_io(|io| recv(io.get_ref(), buf)) {
-                    return Poll::Ready(result);
+                    return Poll::Ready(result.map(drop));
                 }
             }
         }
@@ -178,6 +222,16 @@ mod unix {
             Poll::Ready(self.io()?.get_ref().shutdown(Shutdown::Write))
         }
     }
+
+    impl Drop for Tcp {
+        /// The connection ends here even while the loop still holds a lent duplicate (it closes
+        /// that when it next looks): the peer sees the end now.
+        fn drop(&mut self) {
+            if let (true, Some(io)) = (self.lent, &self.io) {
+                let _ = io.get_ref().shutdown(Shutdown::Both);
+            }
+        }
+    }
 }
 
 /// Elsewhere the event loop never owns the reads: tokio's stream, as it is.
@@ -205,7 +259,16 @@ mod portable {
         pub fn watch_reads(&mut self, _on: bool) -> io::Result<()> {
             Ok(())
         }
+
+        pub fn expect_bytes(&mut self) {}
+
+        pub fn lend(&mut self) -> io::Result<Lent> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
     }
+
+    /// Never made: there is no descriptor to lend.
+    pub struct Lent;
 
     impl AsyncRead for Tcp {
         fn poll_read(

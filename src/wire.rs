@@ -22,7 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::COMMAND_CAPACITY;
 use crate::protocol::ServerMessage;
-use crate::tcp::Tcp;
+use crate::tcp::{Lent, Tcp};
 use crate::transport::{lost, message_of, Counted, Lost};
 
 /// An order on the wire: its id and `OrderResult.method` name.
@@ -260,11 +260,12 @@ impl Wire {
         }
     }
 
-    /// The loop takes over the reads, when the task allows it; true when it just did (it
-    /// must then read at once: the task may have left whole frames in the stream's buffer).
-    pub fn claim_reads(&self) -> bool {
+    /// The loop takes over the reads, when the task allows it. When it just did, the socket
+    /// to watch: the loop must then read at once (the task may have left whole frames in the
+    /// stream's buffer), and whenever it is readable.
+    pub fn claim_reads(&self) -> Option<Lent> {
         if self.loop_owns_reads() {
-            return false;
+            return None;
         }
         let mut st = self.state.lock();
         let can = st.loop_allowed
@@ -272,10 +273,18 @@ impl Wire {
             && !st.task_holds
             && st.broken.is_none()
             && st.handback.is_none();
-        if can {
-            self.set_loop_reads(&mut st, true);
+        if !can {
+            return None;
         }
-        can
+        let lent = tcp_mut(&mut st.ws)?.lend().ok()?;
+        self.set_loop_reads(&mut st, true);
+        self.loop_owns_reads().then_some(lent)
+    }
+
+    /// The loop gives the reads back (it could not watch the socket).
+    pub fn give_back_reads(&self) {
+        let mut st = self.state.lock();
+        self.set_loop_reads(&mut st, false);
     }
 
     /// Whether the loop owns the reads now (a lock-free look).
@@ -339,6 +348,9 @@ impl Wire {
             return LoopRead::NotMine;
         }
         st.loop_read_count += 1;
+        if let Some(tcp) = tcp_mut(&mut st.ws) {
+            tcp.expect_bytes();
+        }
         let mut cx = Context::from_waker(Waker::noop());
         let mut outcome = LoopRead::Flood;
         let mut pinged = false;

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::book::Books;
 use crate::event_queue::{EventQueue, LogLevel};
 use crate::protocol::ServerMessage;
+use crate::tcp::Lent;
 use crate::wire::{LoopRead, SentOrder, Wire};
 
 use super::KEEPALIVE_ID_BASE;
@@ -125,12 +126,15 @@ impl Inbound {
         *self.current.lock() = wire;
     }
 
-    /// The loop takes over the reads of the current connection, when the task allows it; true
-    /// when it just did.
-    pub(crate) fn claim(&self) -> bool {
-        match &*self.current.lock() {
-            Some(wire) => wire.claim_reads(),
-            None => false,
+    /// The loop takes over the reads of the current connection, when the task allows it; the
+    /// socket to watch when it just did.
+    pub(crate) fn claim(&self) -> Option<Lent> {
+        self.current.lock().as_ref()?.claim_reads()
+    }
+
+    pub(crate) fn give_back(&self) {
+        if let Some(wire) = &*self.current.lock() {
+            wire.give_back_reads();
         }
     }
 

@@ -1,7 +1,9 @@
 //! The loop's side of a socket: its doorbell callback (registered with `add_reader`, or rung by a
-//! relay thread on loops without it), the waiters it wakes and the logs it flushes. The socket
-//! task (tokio) never touches any of it: it only rings the `WakeFd`.
+//! relay thread on loops without it), the socket's own callback while the loop reads it, the
+//! waiters they wake and the logs they flush. The socket task (tokio) never touches any of it:
+//! it only rings the `WakeFd`.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use super::wakefd::WakeFd;
 use crate::event_queue::{EventQueue, LogLevel, Notify};
 use crate::managed::{LoopRead, LoopReader, Shutdown};
 use crate::runtime::fork_generation;
+use crate::tcp::Lent;
 
 /// What the loop side shares with its reader callback (never with the tokio side).
 pub(super) struct LoopSide {
@@ -44,6 +47,9 @@ pub(super) struct LoopSide {
     pub(super) reader: Option<LoopReader>,
     /// The reads were just claimed: read on the next call, for what the task left buffered.
     pub(super) read_again: AtomicBool,
+    /// While the loop owns the reads: the socket (a duplicate of its descriptor) that the loop
+    /// watches with `add_reader`, level-triggered, with a `SocketReader`.
+    pub(super) watching: Mutex<Option<Lent>>,
 }
 
 impl LoopSide {
@@ -74,7 +80,10 @@ impl LoopSide {
 
     /// A new Future to sleep on; the doorbell resolves it. Waiters that were cancelled (their
     /// Future is done) are forgotten here, so that the list stays as short as the live waiters.
-    pub(super) fn sleep_future<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    pub(super) fn sleep_future<'py>(
+        self: &Arc<Self>,
+        py: Python<'py>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let fut = self.event_loop.bind(py).call_method0("create_future")?;
         let mut waiters = self.waiters.lock();
         let mut live = Vec::with_capacity(waiters.len() + 1);
@@ -85,7 +94,8 @@ impl LoopSide {
         }
         live.push(fut.clone().unbind());
         *waiters = live;
-        self.going_to_sleep();
+        drop(waiters);
+        self.going_to_sleep(py);
         Ok(fut)
     }
 
@@ -93,7 +103,11 @@ impl LoopSide {
     /// then arms the ring for the next burst. An exception from the handler goes to the loop's
     /// exception handler (as one from any asyncio callback) and delivery goes on; one that is not
     /// an `Exception` (KeyboardInterrupt) propagates, and `resume` is scheduled to go on later.
-    pub(super) fn deliver(&self, py: Python<'_>, resume: &Bound<'_, PyAny>) -> PyResult<()> {
+    pub(super) fn deliver(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        resume: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let q = &self.queue;
         loop {
             let Some(handler) = self.handler.lock().as_ref().map(|h| h.clone_ref(py)) else {
@@ -110,7 +124,7 @@ impl LoopSide {
                 return Ok(());
             }
             if q.prepare_wait() {
-                self.going_to_sleep();
+                self.going_to_sleep(py);
                 return Ok(());
             }
         }
@@ -120,7 +134,7 @@ impl LoopSide {
     /// thread too. With `loop_reads` the loop claims the reads (again, after the task took them
     /// back) and watches the socket for as long as it owns them; the first read is rung at once,
     /// for what the task left in the stream's buffer.
-    fn going_to_sleep(&self) {
+    fn going_to_sleep(self: &Arc<Self>, py: Python<'_>) {
         if self.relayed.load(Ordering::Relaxed) {
             return;
         }
@@ -128,11 +142,13 @@ impl LoopSide {
             if reader.owns() {
                 return;
             }
-            if reader.claim() {
-                self.wake.watch_level(true);
-                self.read_again.store(true, Ordering::Relaxed);
-                self.wake.notify();
-                return;
+            if let Some(socket) = reader.claim() {
+                if self.watch(py, socket) {
+                    self.read_again.store(true, Ordering::Relaxed);
+                    self.wake.notify();
+                    return;
+                }
+                reader.give_back();
             }
         }
         if !self.spin.is_zero() {
@@ -140,10 +156,42 @@ impl LoopSide {
         }
     }
 
+    /// Watches the socket the loop just claimed with the loop's own selector: one wake-up per
+    /// arrival, straight to the read. False when the loop refused it.
+    fn watch(self: &Arc<Self>, py: Python<'_>, socket: Lent) -> bool {
+        self.unwatch(py);
+        let callback = match Bound::new(py, SocketReader(self.clone())) {
+            Ok(callback) => callback,
+            Err(_) => return false,
+        };
+        let added = self
+            .event_loop
+            .bind(py)
+            .call_method1("add_reader", (socket.as_raw_fd(), callback));
+        if added.is_err() {
+            return false;
+        }
+        *self.watching.lock() = Some(socket);
+        true
+    }
+
+    /// Stops watching the socket, then closes the duplicate: in this order, so that the loop's
+    /// selector never holds a number that another descriptor may be given.
+    fn unwatch(&self, py: Python<'_>) {
+        let Some(socket) = self.watching.lock().take() else {
+            return;
+        };
+        let _ = self
+            .event_loop
+            .bind(py)
+            .call_method1("remove_reader", (socket.as_raw_fd(),));
+        drop(socket);
+    }
+
     /// With `loop_reads`: reads the socket on this thread when bytes arrived (or a read is
     /// owed), and queues its messages without ringing. False when the loop does not own the
     /// reads (the task does: its ring brings the messages).
-    fn read_socket(&self, arrived: bool) -> bool {
+    fn read_socket(&self, py: Python<'_>, arrived: bool) -> bool {
         let Some(reader) = &self.reader else {
             return false;
         };
@@ -154,16 +202,67 @@ impl LoopSide {
             LoopRead::NotMine | LoopRead::Lost => {
                 // The task took the reads back (the loop was busy) or the connection is going:
                 // its rings bring the messages now, until the next claim.
-                self.wake.watch_level(false);
+                self.unwatch(py);
                 false
             }
             LoopRead::Drained => true,
             // The task reads the flood; the loop claims the reads again when it next waits.
             LoopRead::Flood => {
-                self.wake.watch_level(false);
+                self.unwatch(py);
                 true
             }
         }
+    }
+
+    /// What the doorbell, or the watched socket, woke the loop for: reads the socket when it
+    /// is the loop's to read, hands the events to the handler, wakes the waiters.
+    fn woken(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        resume: &Bound<'_, PyAny>,
+        rang: bool,
+        arrived: bool,
+    ) -> PyResult<()> {
+        // Bytes arrived on the socket and woke this thread along with the socket task, and no
+        // ring came with them: wait a little for the task's burst here, rather than for its
+        // ring after it (a second wake-up in series). Only for a sleeping consumer. Nothing
+        // came in time (a control frame, a swallowed pong): sleep on, the ring still to come.
+        let read = self.read_socket(py, arrived);
+        let sleeping = self.has_handler.load(Ordering::Acquire) || !self.waiters.lock().is_empty();
+        if arrived && !read && !rang && sleeping && !self.spin.is_zero() && !self.queue.has_events()
+        {
+            let spin = self.spin;
+            let came = py.detach(|| {
+                let deadline = Instant::now() + spin;
+                loop {
+                    if self.queue.queued_now() > 0 {
+                        return true;
+                    }
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    std::hint::spin_loop();
+                }
+            });
+            if !came {
+                return self.flush_logs(py);
+            }
+        }
+        if self.has_handler.load(Ordering::Acquire) {
+            self.deliver(py, resume)?;
+        }
+        let waiters = std::mem::take(&mut *self.waiters.lock());
+        for fut in waiters {
+            let fut = fut.bind(py);
+            if !fut.call_method0("done")?.is_truthy()? {
+                fut.call_method1("set_result", (py.None(),))?;
+            }
+        }
+        let flushed = self.flush_logs(py);
+        if self.queue.is_ended() {
+            self.unregister(py);
+        }
+        flushed
     }
 
     fn handler_failed(&self, py: Python<'_>, e: PyErr, resume: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -180,6 +279,7 @@ impl LoopSide {
     }
 
     pub(super) fn unregister(&self, py: Python<'_>) {
+        self.unwatch(py);
         let mut registered = self.reader_registered.lock();
         if *registered {
             *registered = false;
@@ -224,46 +324,23 @@ impl Doorbell {
         } else {
             side.wake.drain()
         };
-        // Bytes arrived on the socket and woke this thread along with the socket task, and no
-        // ring came with them: wait a little for the task's burst here, rather than for its
-        // ring after it (a second wake-up in series). Only for a sleeping consumer. Nothing
-        // came in time (a control frame, a swallowed pong): sleep on, the ring still to come.
-        let read = side.read_socket(arrived);
-        let sleeping = side.has_handler.load(Ordering::Acquire) || !side.waiters.lock().is_empty();
-        if arrived && !read && !rang && sleeping && !side.spin.is_zero() && !side.queue.has_events()
-        {
-            let spin = side.spin;
-            let came = py.detach(|| {
-                let deadline = Instant::now() + spin;
-                loop {
-                    if side.queue.queued_now() > 0 {
-                        return true;
-                    }
-                    if Instant::now() >= deadline {
-                        return false;
-                    }
-                    std::hint::spin_loop();
-                }
-            });
-            if !came {
-                return side.flush_logs(py);
-            }
+        side.woken(py, slf.as_any(), rang, arrived)
+    }
+}
+
+/// The callback of the socket the loop watches while it owns the reads (`LoopSide::watch`).
+/// Apart from the doorbell, whose end is the loop's end.
+#[pyclass(frozen, module = "bullet_ws._core", name = "_SocketReader")]
+pub(super) struct SocketReader(Arc<LoopSide>);
+
+#[pymethods]
+impl SocketReader {
+    fn __call__(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<()> {
+        let side = &slf.get().0;
+        if side.orphaned() {
+            return Ok(());
         }
-        if side.has_handler.load(Ordering::Acquire) {
-            side.deliver(py, slf.as_any())?;
-        }
-        let waiters = std::mem::take(&mut *side.waiters.lock());
-        for fut in waiters {
-            let fut = fut.bind(py);
-            if !fut.call_method0("done")?.is_truthy()? {
-                fut.call_method1("set_result", (py.None(),))?;
-            }
-        }
-        let flushed = side.flush_logs(py);
-        if side.queue.is_ended() {
-            side.unregister(py);
-        }
-        flushed
+        side.woken(py, slf.as_any(), false, true)
     }
 }
 

@@ -138,14 +138,14 @@ impl ManagedWebSocket {
     fn new(py: Python<'_>, url: &str, config: &Bound<'_, PyAny>) -> PyResult<Self> {
         let mut config = config_from_python(config)?;
         let spin = config.inbound_spin;
-        // Reads on the loop need the socket watched with the doorbell (Linux's epoll).
+        // Reads on the loop: Linux only for now (the paths are Linux-tested).
         let loop_reads = config.loop_reads && cfg!(target_os = "linux");
         config.loop_reads = loop_reads;
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
         let connector =
             WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;
         let wake = Arc::new(
-            WakeFd::new(!spin.is_zero() || loop_reads)
+            WakeFd::new(!spin.is_zero())
                 .map_err(|e| PyOSError::new_err(format!("eventfd: {e}")))?,
         );
         let queue = Arc::new(
@@ -168,6 +168,7 @@ impl ManagedWebSocket {
             has_handler: AtomicBool::new(false),
             reader: loop_reads.then(|| handle.loop_reader()),
             read_again: AtomicBool::new(false),
+            watching: Mutex::new(None),
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         if add_reader(&event_loop, &wake, &doorbell)? {

@@ -1,11 +1,11 @@
 //! The loop's doorbell, rung by the socket task without the GIL.
 //!
 //! On Unix it is a non-blocking eventfd (a pipe elsewhere) that asyncio watches with
-//! `loop.add_reader`. On Linux with `loop_reads` or `inbound_spin`, the loop watches instead an
-//! epoll descriptor that holds the eventfd and the connection's socket: level-triggered while the
-//! loop owns the socket's reads (it reads whenever bytes arrive), otherwise armed for one arrival
-//! each time the consumer goes to sleep (bytes arriving then wake the loop at the same time as the
-//! socket task, not after it). A loop without `add_reader` (Windows' Proactor loop) is woken
+//! `loop.add_reader`. On Linux with `inbound_spin`, the loop watches instead an epoll descriptor
+//! that holds the eventfd and the connection's socket, armed for one arrival each time the
+//! consumer goes to sleep (bytes arriving then wake the loop at the same time as the socket task,
+//! not after it). While the loop owns the reads (`loop_reads`), it watches the socket itself,
+//! apart from the doorbell (`doorbell::LoopSide::watch`). A loop without `add_reader` (Windows' Proactor loop) is woken
 //! instead by a helper thread that blocks in `wait()` and hands the ring to the loop with
 //! `call_soon_threadsafe`; on Windows, where there is no descriptor to watch, that is the only way
 //! and the doorbell is a condition variable.
@@ -53,16 +53,6 @@ mod unix {
             return Err(io::Error::last_os_error());
         }
         Ok(())
-    }
-
-    /// Watches `fd` for `events`, whether or not `watch_level(false)` removed it.
-    #[cfg(target_os = "linux")]
-    fn watch_events(epoll: RawFd, fd: RawFd, events: u32) {
-        if let Err(e) = epoll_ctl(epoll, libc::EPOLL_CTL_MOD, fd, events, SOCKET) {
-            if e.raw_os_error() == Some(libc::ENOENT) {
-                let _ = epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, events, SOCKET);
-            }
-        }
     }
 
     impl WakeFd {
@@ -126,31 +116,10 @@ mod unix {
             };
             let watched = self.watched.lock();
             if let Some(fd) = *watched {
-                watch_events(ep, fd, (libc::EPOLLIN | libc::EPOLLONESHOT) as u32);
+                let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
+                let _ = epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, events, SOCKET);
             }
         }
-
-        /// While the loop owns the socket's reads (`loop_reads`), the socket is watched for as
-        /// long as it is readable (level-triggered: the loop reads whenever it can, busy or not,
-        /// with no call per sleep); otherwise not at all until `arm`.
-        #[cfg(target_os = "linux")]
-        pub fn watch_level(&self, on: bool) {
-            let Some(ep) = self.epoll.as_ref().map(AsRawFd::as_raw_fd) else {
-                return;
-            };
-            let watched = self.watched.lock();
-            if let Some(fd) = *watched {
-                if on {
-                    watch_events(ep, fd, libc::EPOLLIN as u32);
-                } else {
-                    // Removed, not disarmed: a mask without EPOLLIN still reports a hang-up.
-                    let _ = epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd, 0, SOCKET);
-                }
-            }
-        }
-
-        #[cfg(not(target_os = "linux"))]
-        pub fn watch_level(&self, _on: bool) {}
 
         #[cfg(not(target_os = "linux"))]
         pub fn arm(&self) {}
@@ -307,8 +276,6 @@ mod portable {
         }
 
         pub fn arm(&self) {}
-
-        pub fn watch_level(&self, _on: bool) {}
 
         pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
             let mut rung = self.rung.lock();
