@@ -315,15 +315,15 @@ def markdown(res: dict[str, Any]) -> str:
             f"(CLOCK_REALTIME - CLOCK_MONOTONIC) drift over a run: at most {s5['clock_offset_drift_us_max']:.1f} µs.\n"
         )
         L.append(
-            "| contender | loop | orders | p50 | p99 | p99.9 | max | p50 vs picows+msgspec | p50 per round (min - max) | of which tick to handler, p50 | tick to send returned, p50 |"
+            "| contender | loop | orders | p50 | p99 | p99.9 | max | p50 vs picows+msgspec | p50 per round (min - max) | of which tick to handler, p50 | tick to send returned, p50 | loop thread CPU per tick |"
         )
-        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for key, v in s5["contenders"].items():
             name, lp = key.split("|")
             pp = v["pooled"]
             if not pp.get("samples"):
                 L.append(
-                    f"| {name} | {lp} | failed: {'; '.join(v['failures'])[:200]} | | | | | | | | |"
+                    f"| {name} | {lp} | failed: {'; '.join(v['failures'])[:200]} | | | | | | | | | |"
                 )
                 continue
             pic = _get(s5["contenders"], f"{PICOWS}|{lp}", "pooled", "p50")
@@ -331,16 +331,19 @@ def markdown(res: dict[str, Any]) -> str:
             r = v["p50_per_round"]
             inb = _get(v, "inbound_p50_per_round", "median")
             sent = _get(v, "sent_p50_per_round", "median")
+            cpu = _get(v, "loop_cpu_us_per_tick_per_round", "median")
             L.append(
                 f"| {name} | {lp} | {pp['samples']:,} | {pp['p50']:,} | {pp['p99']:,} | {pp['p99.9']:,} | {pp['max']:,} | "
-                f"{vs} | {r['min']:,} - {r['max']:,} | {_fmt(inb, 0)} | {_fmt(sent, 0)} |"
+                f"{vs} | {r['min']:,} - {r['max']:,} | {_fmt(inb, 0)} | {_fmt(sent, 0)} | {_fmt(cpu, 1)} |"
             )
         L.append("")
         L.append(
             "Tick to handler: `time.time_ns()` (Rust: `SystemTime`) at handler entry minus `E`, as S2 measures "
             "it, on the client's clock (the same machine); median over the rounds of each run's p50. Tick to send "
             "returned: the same clock when the order's send call has returned (the frame is in the kernel). "
-            "The rest of the trip is the exchange's side: its thread's wake-up, read and parse.\n"
+            "The rest of the trip is the exchange's side: its thread's wake-up, read and parse. Loop thread "
+            "CPU per tick: `time.thread_time_ns()` of the handler's thread over the measured ticks, divided "
+            "by them (µs; median over the rounds): steadier than latency on a noisy machine.\n"
         )
 
     tg = res.get("targets") or targets(res)
