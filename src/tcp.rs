@@ -310,3 +310,88 @@ mod portable {
         }
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncRead, ReadBuf};
+
+    use super::Tcp;
+
+    async fn pair() -> (Tcp, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tcp = Tcp::connect("127.0.0.1", port).await.unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        (tcp, peer)
+    }
+
+    fn read_now(tcp: &mut Tcp, buf: &mut [u8]) -> Poll<usize> {
+        let mut buf = ReadBuf::new(buf);
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(tcp).poll_read(&mut cx, &mut buf) {
+            Poll::Ready(r) => {
+                r.unwrap();
+                Poll::Ready(buf.filled().len())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Until a socket is readable again (the peer's bytes crossed the loopback).
+    fn readable(tcp: &Tcp) {
+        let mut pfd = libc::pollfd {
+            fd: tcp.raw_fd().unwrap(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd on the stack.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 5000) }, 1);
+    }
+
+    #[tokio::test]
+    async fn a_short_read_ends_the_pass_until_bytes_are_expected_again() {
+        let (mut tcp, mut peer) = pair().await;
+        tcp.watch_reads(false).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(read_now(&mut tcp, &mut buf), Poll::Pending);
+        peer.write_all(b"0123456789").unwrap();
+        readable(&tcp);
+        tcp.expect_bytes();
+        // Fewer bytes than asked: the socket is empty, and the next read does not ask the
+        // kernel, although more bytes have come meanwhile.
+        assert_eq!(read_now(&mut tcp, &mut buf), Poll::Ready(10));
+        peer.write_all(b"abcde").unwrap();
+        readable(&tcp);
+        assert_eq!(read_now(&mut tcp, &mut buf), Poll::Pending);
+        tcp.expect_bytes();
+        assert_eq!(read_now(&mut tcp, &mut buf), Poll::Ready(5));
+        // A full read says nothing of what is left: the next one asks.
+        peer.write_all(&[7; 100]).unwrap();
+        readable(&tcp);
+        tcp.expect_bytes();
+        assert_eq!(read_now(&mut tcp, &mut buf), Poll::Ready(64));
+        assert_eq!(read_now(&mut tcp, &mut buf), Poll::Ready(36));
+    }
+
+    #[tokio::test]
+    async fn a_lent_descriptor_outlives_the_socket_which_still_ends_the_connection() {
+        let (mut tcp, mut peer) = pair().await;
+        let lent = tcp.lend().unwrap();
+        assert_ne!(Some(lent.as_raw_fd()), tcp.raw_fd());
+        drop(tcp);
+        // The number stays the loop's until it closes it: no other socket can be given it.
+        // SAFETY: F_GETFD on a descriptor we own.
+        assert!(unsafe { libc::fcntl(lent.as_raw_fd(), libc::F_GETFD) } >= 0);
+        // And the peer sees the end now, not when the loop lets go of its duplicate.
+        let mut buf = [0u8; 8];
+        assert_eq!(peer.read(&mut buf).unwrap(), 0);
+        drop(lent);
+    }
+}
