@@ -12,6 +12,18 @@ pub use unix::Tcp;
 #[cfg(unix)]
 pub type Lent = std::os::fd::OwnedFd;
 
+/// The number of a lent descriptor, for the event loop's `add_reader`.
+#[cfg(unix)]
+pub fn lent_number(lent: &Lent) -> i32 {
+    use std::os::fd::AsRawFd;
+    lent.as_raw_fd()
+}
+
+#[cfg(not(unix))]
+pub fn lent_number(lent: &Lent) -> i32 {
+    match *lent {}
+}
+
 #[cfg(unix)]
 mod unix {
     use std::io::{self, Write};
@@ -268,7 +280,7 @@ mod portable {
     }
 
     /// Never made: there is no descriptor to lend.
-    pub struct Lent;
+    pub enum Lent {}
 
     impl AsyncRead for Tcp {
         fn poll_read(

@@ -3,7 +3,6 @@
 //! waiters they wake and the logs they flush. The socket task (tokio) never touches any of it:
 //! it only rings the `WakeFd`.
 
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ use super::wakefd::WakeFd;
 use crate::event_queue::{EventQueue, LogLevel, Notify};
 use crate::managed::{LoopRead, LoopReader, Shutdown};
 use crate::runtime::fork_generation;
-use crate::tcp::Lent;
+use crate::tcp::{lent_number, Lent};
 
 /// What the loop side shares with its reader callback (never with the tokio side).
 pub(super) struct LoopSide {
@@ -167,7 +166,7 @@ impl LoopSide {
         let added = self
             .event_loop
             .bind(py)
-            .call_method1("add_reader", (socket.as_raw_fd(), callback));
+            .call_method1("add_reader", (lent_number(&socket), callback));
         if added.is_err() {
             return false;
         }
@@ -184,7 +183,7 @@ impl LoopSide {
         let _ = self
             .event_loop
             .bind(py)
-            .call_method1("remove_reader", (socket.as_raw_fd(),));
+            .call_method1("remove_reader", (lent_number(&socket),));
         drop(socket);
     }
 
