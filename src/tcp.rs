@@ -55,13 +55,19 @@ mod unix {
         lent: bool,
     }
 
+    /// On failure, the stream is shut down before it goes: a lent duplicate (`lend`) would
+    /// otherwise keep the connection open.
     fn register(
         std: std::net::TcpStream,
         interest: Interest,
     ) -> io::Result<AsyncFd<std::net::TcpStream>> {
         // SAFETY: the descriptor is the stream's own, open for as long as the stream, which the
         // AsyncFd owns and gives back only by `into_inner`.
-        unsafe { AsyncFd::register_with_interest(std, interest) }.map_err(|e| e.into_parts().1)
+        unsafe { AsyncFd::register_with_interest(std, interest) }.map_err(|e| {
+            let (std, e) = e.into_parts();
+            let _ = std.shutdown(Shutdown::Both);
+            e
+        })
     }
 
     fn lost_registration() -> io::Error {

@@ -344,7 +344,12 @@ impl Wire {
             return LoopRead::NotMine;
         }
         let mut st = self.state.lock();
-        if !self.loop_owns_reads() || st.broken.is_some() {
+        if !self.loop_owns_reads() {
+            return LoopRead::NotMine;
+        }
+        if st.broken.is_some() {
+            // A direct write broke the connection: the task reports it; the loop stops reading.
+            self.revoke(&mut st);
             return LoopRead::NotMine;
         }
         st.loop_read_count += 1;

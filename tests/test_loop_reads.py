@@ -179,3 +179,40 @@ async def test_a_flood_goes_to_the_socket_thread_and_arrives_whole(
         # when its consumer first waited: possibly nothing).
         assert stats.loop_reads < stats.messages_received - n // 4
         assert stats.events_dropped == 0
+
+
+class SocketRefusingLoop(asyncio.SelectorEventLoop):
+    """Watches the first descriptor it is given (the socket's doorbell) and refuses any other, as
+    a loop whose `add_reader` took an eventfd but not a socket would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: Any = None
+        self.refused = 0
+
+    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        if self.first is None:
+            self.first = fd
+        if fd != self.first:
+            self.refused += 1
+            raise OSError("this loop watches no sockets")
+        super().add_reader(fd, callback, *args)
+
+
+def test_a_loop_that_refuses_to_watch_the_socket_leaves_the_reads_with_the_task(
+    native: ModuleType, mock: Any
+) -> None:
+    async def main() -> Any:
+        async with native.connect(mock.url, **options(loop_reads=True)) as ws:
+            ws.subscribe([TOPIC], id=1)
+            ids = await agg_ids(ws, native, 50)
+            assert ids == list(range(ids[0], ids[0] + 50))
+            return ws.stats
+
+    with asyncio.Runner(loop_factory=SocketRefusingLoop) as runner:
+        stats = runner.run(main())
+        loop = runner.get_loop()
+        assert isinstance(loop, SocketRefusingLoop)
+        # Asked once, not at every sleep of the consumer.
+        assert loop.refused == 1
+    assert stats.loop_reads == 0 and stats.events_dropped == 0

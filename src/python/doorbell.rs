@@ -49,6 +49,9 @@ pub(super) struct LoopSide {
     /// While the loop owns the reads: the socket (a duplicate of its descriptor) that the loop
     /// watches with `add_reader`, level-triggered, with a `SocketReader`.
     pub(super) watching: Mutex<Option<Lent>>,
+    /// The loop refused to watch a socket: the reads stay with the task from then on, rather than
+    /// go back and forth at every sleep.
+    pub(super) watch_refused: AtomicBool,
 }
 
 impl LoopSide {
@@ -137,7 +140,11 @@ impl LoopSide {
         if self.relayed.load(Ordering::Relaxed) {
             return;
         }
-        if let Some(reader) = &self.reader {
+        if let Some(reader) = self
+            .reader
+            .as_ref()
+            .filter(|_| !self.watch_refused.load(Ordering::Relaxed))
+        {
             if reader.owns() {
                 return;
             }
@@ -147,6 +154,7 @@ impl LoopSide {
                     self.wake.notify();
                     return;
                 }
+                self.watch_refused.store(true, Ordering::Relaxed);
                 reader.give_back();
             }
         }

@@ -169,6 +169,7 @@ impl ManagedWebSocket {
             reader: loop_reads.then(|| handle.loop_reader()),
             read_again: AtomicBool::new(false),
             watching: Mutex::new(None),
+            watch_refused: AtomicBool::new(false),
         });
         let doorbell = Bound::new(py, Doorbell(side.clone()))?;
         if add_reader(&event_loop, &wake, &doorbell)? {
