@@ -345,6 +345,10 @@ impl SocketReader {
     fn __call__(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<()> {
         let side = &slf.get().0;
         if side.orphaned() {
+            // A child of fork() running the parent's loop: the socket is the parent's to read,
+            // and a readable socket watched level-triggered would call this for ever. Only the
+            // loop's thread touches the watch, so its lock is free here.
+            side.unwatch(py);
             return Ok(());
         }
         side.woken(py, slf.as_any(), false, true)
