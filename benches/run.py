@@ -619,39 +619,33 @@ def s5(
     failures: dict[tuple[str, str], list[str]] = {k: [] for k in keys}
     drift: list[float] = []
     timeout = 60 + 5 * total / p["s5_rate"]
+
+    def run_one(c: str, lp: str) -> dict[str, Any]:
+        if c == "rust-ceiling":
+            cmd = [str(CEILING_BIN), "order", mock.url, topic, str(total), str(warmup), str(every)]
+            return run_proc([*cmd, S5_TX], timeout, workdir)
+        task = {
+            "scenario": "s5",
+            "contender": c,
+            "url": mock.url,
+            "topic": topic,
+            "n": ticks,
+            "warmup": warmup,
+            "every": every,
+            "tx": S5_TX,
+            "loop": lp,
+        }
+        return run_python(task, workdir, timeout)
+
     with MockExchange(rate=p["s5_rate"], symbols=["BTC-USD"], max_messages=total) as mock:
         for r in range(p["rounds"]):
             for c, lp in rotate(keys, r):  # type: ignore[arg-type]
-                # The wall clock of this machine was seen stepping by milliseconds (the offset
-                # moved 12.5 ms over one run): such a run measures the step, so it runs again.
-                for attempt in range(CLOCK_ATTEMPTS):
+                # The wall clock of this machine was seen moving against the monotonic one by
+                # 12.5 ms, once 5.9 s, over one run: such a run measures that, so it runs again.
+                for _ in range(CLOCK_ATTEMPTS):
                     index = mock.handshakes  # the record index of this run's connection
                     off0 = clock_offset_us()
-                    if c == "rust-ceiling":
-                        cmd = [
-                            str(CEILING_BIN),
-                            "order",
-                            mock.url,
-                            topic,
-                            str(total),
-                            str(warmup),
-                            str(every),
-                            S5_TX,
-                        ]
-                        res = run_proc(cmd, timeout, workdir)
-                    else:
-                        task = {
-                            "scenario": "s5",
-                            "contender": c,
-                            "url": mock.url,
-                            "topic": topic,
-                            "n": ticks,
-                            "warmup": warmup,
-                            "every": every,
-                            "tx": S5_TX,
-                            "loop": lp,
-                        }
-                        res = run_python(task, workdir, timeout)
+                    res = run_one(c, lp)
                     off1 = clock_offset_us()
                     moved = abs(off1[0] - off0[0])
                     if moved <= CLOCK_MOVE_LIMIT_US:

@@ -135,7 +135,6 @@ mod unix {
             let io = register(std, interest)?;
             self.io = Some(io);
             self.reads = on;
-            self.drained = false;
             Ok(())
         }
     }

@@ -230,12 +230,13 @@ impl LoopSide {
         rang: bool,
         arrived: bool,
     ) -> PyResult<()> {
-        // Bytes arrived on the socket and woke this thread along with the socket task, and no
-        // ring came with them: wait a little for the task's burst here, rather than for its
-        // ring after it (a second wake-up in series). Only for a sleeping consumer. Nothing
-        // came in time (a control frame, a swallowed pong): sleep on, the ring still to come.
         let read = self.read_socket(py, arrived);
         let sleeping = self.has_handler.load(Ordering::Acquire) || !self.waiters.lock().is_empty();
+        // With `inbound_spin`: bytes arrived on the socket and woke this thread along with the
+        // socket task, and no ring came with them: wait a little for the task's burst here,
+        // rather than for its ring after it (a second wake-up in series). Only for a sleeping
+        // consumer. Nothing came in time (a control frame, a swallowed pong): sleep on, the
+        // ring still to come.
         if arrived && !read && !rang && sleeping && !self.spin.is_zero() && !self.queue.has_events()
         {
             let spin = self.spin;

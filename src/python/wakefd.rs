@@ -5,8 +5,8 @@
 //! that holds the eventfd and the connection's socket, armed for one arrival each time the
 //! consumer goes to sleep (bytes arriving then wake the loop at the same time as the socket task,
 //! not after it). While the loop owns the reads (`loop_reads`), it watches the socket itself,
-//! apart from the doorbell (`doorbell::LoopSide::watch`). A loop without `add_reader` (Windows' Proactor loop) is woken
-//! instead by a helper thread that blocks in `wait()` and hands the ring to the loop with
+//! apart from the doorbell (`doorbell::LoopSide::watch`). A loop without `add_reader` (Windows'
+//! Proactor loop) is woken instead by a helper thread that blocks in `wait()` and hands the ring to the loop with
 //! `call_soon_threadsafe`; on Windows, where there is no descriptor to watch, that is the only way
 //! and the doorbell is a condition variable.
 
