@@ -131,6 +131,7 @@ impl WsConnector {
 /// so that the conformance run tests exactly this configuration).
 pub fn ws_config(config: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
+        .read_buffer_size(crate::tcp::FRAME_READ)
         .max_message_size(Some(config.max_message_size))
         .max_frame_size(Some(config.max_message_size))
 }

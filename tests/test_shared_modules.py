@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import sys
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from bullet_ws.errors import (
 from bullet_ws.events import Disconnected, Reconnected, Reconnecting, Stats
 from bullet_ws.topics import KlineInterval, OrderbookDepth, Topic
 from bullet_ws.urls import resolve_url
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # --- errors -------------------------------------------------------------------------------------
 
@@ -316,12 +319,28 @@ def test_tx_arg() -> None:
         ("AA-_", ValueError),
         ("AAE=CAwQ", ValueError),
         ("A===", ValueError),
+        ("AAAA=", ValueError),
+        ("AAQQ====", ValueError),
+        ("AA==AAAA", ValueError),
         (" AAAA", ValueError),
         (12, TypeError),
         (None, TypeError),
     ]:
         with pytest.raises(error, match="^tx"):
             _validate.tx_arg(bad)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="the regex is the check before 3.11")
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([*"AZaz09+/=-_ \n.\u00e9\x00\ud800", "QQ", "QUI=", "QUJD", "==", "QQ=="]),
+        min_size=1,
+        max_size=12,
+    ).map("".join)
+)
+def test_the_fast_base64_check_agrees_with_the_rule(tx: str) -> None:
+    assert _validate._decodes_base64(tx) == _validate._matches_base64(tx)
 
 
 def test_max_events_arg() -> None:

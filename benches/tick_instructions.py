@@ -1,0 +1,105 @@
+"""Instructions per S5 tick on the loop's thread, under callgrind, contenders side by side.
+
+S5's latency on a shared 2-core machine swings by tens of µs from run to run; instruction counts
+do not. Each contender runs S5's worker (`worker.py`: a tick arrives, the handler reads it and
+sends an order, the ack comes back) under `valgrind --tool=callgrind --separate-threads=yes`
+against the fake exchange in another process, once with N measured ticks and once with none.
+The difference of the two runs' instruction counts on the worker's main thread (the event
+loop's), over N, is what one tick costs that thread: the wake-up, read, parse, event, handler,
+order and ack. The kernel's work is not counted. The exchange sends 100 ticks/s, so that each
+tick is handled alone even at valgrind's pace. Usage, from benches/ with the release wheel,
+picows and msgspec installed (see README.md):
+
+    python tick_instructions.py [--ticks 500] [--loops asyncio,uvloop]
+        [--contenders native,native-handler,picows+msgspec]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TX = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+WARMUP = 50
+RATE = 100
+
+
+def loop_thread_instructions(url: str, contender: str, loop: str, ticks: int, out: str) -> int:
+    task = {
+        "scenario": "s5",
+        "contender": contender,
+        "url": url,
+        "topic": "BTC-USD@aggTrade",
+        "n": ticks,
+        "warmup": WARMUP,
+        "every": 1,
+        "tx": TX,
+        "loop": loop,
+    }
+    prefix = os.path.join(out, f"{contender}-{loop}-{ticks}")
+    cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        "--separate-threads=yes",
+        f"--callgrind-out-file={prefix}.%p",
+        sys.executable,
+        str(HERE / "worker.py"),
+        json.dumps(task),
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=HERE)
+    result = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    if r.returncode != 0 or not result or not json.loads(result[-1]).get("ok"):
+        raise SystemExit(f"{contender} {loop} failed: {r.stdout[-500:]} {r.stderr[-500:]}")
+    (main_thread,) = glob.glob(f"{prefix}.*-01")
+    with open(main_thread) as f:
+        for line in f:
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+    raise SystemExit(f"no totals in {main_thread}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ticks", type=int, default=500)
+    ap.add_argument("--loops", default="asyncio,uvloop")
+    ap.add_argument("--contenders", default="native,native-handler,picows+msgspec")
+    args = ap.parse_args()
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed")
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "bullet_ws.cli", "mock-exchange", "--port", "0"]
+        + ["--rate", str(RATE), "--symbols", "BTC-USD"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = mock.stdout.readline() if mock.stdout else ""
+        if not line.startswith("listening on "):
+            raise SystemExit(f"mock did not start: {line!r}")
+        url = line.split()[-1]
+        print(f"| contender | loop | instructions per tick ({args.ticks} ticks) |")
+        print("|---|---|---:|")
+        with tempfile.TemporaryDirectory() as out:
+            for loop in args.loops.split(","):
+                for c in args.contenders.split(","):
+                    with_ticks = loop_thread_instructions(url, c, loop, args.ticks, out)
+                    without = loop_thread_instructions(url, c, loop, 0, out)
+                    print(
+                        f"| {c} | {loop} | {(with_ticks - without) / args.ticks:,.0f} |", flush=True
+                    )
+    finally:
+        mock.terminate()
+        mock.wait(5)
+
+
+if __name__ == "__main__":
+    main()
