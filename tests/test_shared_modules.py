@@ -321,7 +321,7 @@ def test_tx_arg() -> None:
         ("A===", ValueError),
         ("AAAA=", ValueError),
         ("AAQQ====", ValueError),
-        ("AA==AAAA", ValueError),
+        ("AAAA====", ValueError),
         (" AAAA", ValueError),
         (12, TypeError),
         (None, TypeError),
