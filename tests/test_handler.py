@@ -160,6 +160,29 @@ async def test_set_handler_refuses_while_a_recv_waits_but_not_after_it_was_cance
         assert isinstance(seen[0], backend.SubscribeResult)
 
 
+async def test_set_handler_refuses_while_a_recv_waits_through_reads_that_bring_nothing(
+    backend: ModuleType, mock_factory: Any
+) -> None:
+    mock = mock_factory(ping_interval=0.005)
+    async with backend.connect(mock.url, **options()) as ws:
+        ws.ping(id=7)
+        await next_of(ws, backend.Pong)
+        pending = asyncio.create_task(ws.recv())
+        # Reads that bring no event wake the loop while the recv waits: on the native backend,
+        # the read the loop owes when it claims the reads at this recv's sleep, then the server's
+        # pings, which it reads itself. None may let a handler in before the recv has returned,
+        # at any loop iteration.
+        async with asyncio.timeout(WAIT):
+            while mock.connection(0).pongs < 10:
+                await asyncio.sleep(0)
+                with pytest.raises(RuntimeError) as caught:
+                    ws.set_handler(print)
+                assert str(caught.value) == _policy.HANDLER_WHILE_WAITING
+        ws.subscribe([TOPIC], id=1)
+        async with asyncio.timeout(WAIT):
+            assert isinstance(await pending, backend.SubscribeResult)
+
+
 async def test_a_handler_sees_a_reconnect_and_the_stream_after_it(
     backend: ModuleType, mock: Any
 ) -> None:

@@ -1,8 +1,9 @@
 //! The awaitables `recv()`, `recv_batch()`, `__anext__`, `close()` and the connect wait return.
-//! One completes at once, without an asyncio Future, when its result is ready; only a wait that
-//! has to sleep creates a Future, one per sleeping waiter, so that cancelling one waiter never
+//! One completes at once, without a Future, when its result is ready; only a wait that has to
+//! sleep creates one (a `Waiter`), one per sleeping waiter, so that cancelling one waiter never
 //! cancels another.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
@@ -30,6 +31,15 @@ pub(super) enum Awaiting {
 pub struct Wait {
     pub(super) side: Arc<LoopSide>,
     pub(super) wait: Awaiting,
+    /// A pull wait that yielded its sleep Future and has not ended: counted in `side.pulling`.
+    pub(super) asleep: AtomicBool,
+}
+
+impl Drop for Wait {
+    /// A sleeping wait whose Task was dropped without resuming it ends too.
+    fn drop(&mut self) {
+        self.ended();
+    }
 }
 
 impl Wait {
@@ -88,6 +98,30 @@ impl Wait {
         }
     }
 
+    /// `__next__`'s work: Err(StopIteration) with the result, another error, or the Future.
+    fn step(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        loop {
+            if let Some(result) = self.ready(py)? {
+                return Err(PyStopIteration::new_err((result,)));
+            }
+            // Announce the sleep, then look once more: an event that raced in must not be missed.
+            if self.wants_events() && !self.side.queue.prepare_wait() {
+                continue;
+            }
+            self.side.flush_logs(py)?;
+            let fut = self.side.sleep_future(py)?;
+            fut.get().set_blocking(true);
+            return Ok(fut.into_any().unbind());
+        }
+    }
+
+    /// The wait ends (a result, an error, a cancellation): it no longer counts as pulling.
+    fn ended(&self) {
+        if self.asleep.swap(false, Ordering::Relaxed) {
+            self.side.pulling.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     fn wants_events(&self) -> bool {
         matches!(
             self.wait,
@@ -108,24 +142,19 @@ impl Wait {
 
     /// Either finishes (StopIteration carrying the result) or yields the Future to sleep on.
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        loop {
-            if let Some(result) = self.ready(py)? {
-                return Err(PyStopIteration::new_err((result,)));
-            }
-            // Announce the sleep, then look once more: an event that raced in must not be missed.
-            if self.wants_events() && !self.side.queue.prepare_wait() {
-                continue;
-            }
-            self.side.flush_logs(py)?;
-            let fut = self.side.sleep_future(py)?;
-            fut.setattr(pyo3::intern!(py, "_asyncio_future_blocking"), true)?;
-            return Ok(fut.unbind());
+        let stepped = self.step(py);
+        if stepped.is_err() {
+            self.ended();
+        } else if self.wants_events() && !self.asleep.swap(true, Ordering::Relaxed) {
+            self.side.pulling.fetch_add(1, Ordering::Relaxed);
         }
+        stepped
     }
 
     /// Called by a Task that is cancelled while we sleep.
     #[pyo3(signature = (*args))]
     fn throw(&self, args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Py<PyAny>> {
+        self.ended();
         let exc = args.get_item(0)?;
         if exc.is_instance_of::<pyo3::exceptions::PyBaseException>() {
             return Err(PyErr::from_value(exc));
@@ -155,5 +184,7 @@ impl Wait {
         self.__next__(py)
     }
 
-    fn close(&self) {}
+    fn close(&self) {
+        self.ended();
+    }
 }

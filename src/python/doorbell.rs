@@ -3,7 +3,7 @@
 //! waiters they wake and the logs they flush. The socket task (tokio) never touches any of it:
 //! it only rings the `WakeFd`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::convert::{classes, event_to_python};
+use super::waiter::Waiter;
 use super::wakefd::WakeFd;
 use crate::event_queue::{EventQueue, LogLevel, Notify};
 use crate::managed::{LoopRead, LoopReader, Shutdown};
@@ -25,7 +26,11 @@ pub(super) struct LoopSide {
     pub(super) wake: Arc<WakeFd>,
     pub(super) event_loop: Py<PyAny>,
     /// One Future per sleeping waiter; the doorbell resolves them all.
-    pub(super) waiters: Mutex<Vec<Py<PyAny>>>,
+    pub(super) waiters: Mutex<Vec<Py<Waiter>>>,
+    /// Pull waits (`recv`, `recv_batch`, `__anext__`) asleep and not yet resumed to their end:
+    /// what `set_handler` refuses for. `waiters` cannot tell it: every ring resolves (and
+    /// forgets) all of them, even one that brought nothing, and the wait sleeps again after.
+    pub(super) pulling: AtomicUsize,
     pub(super) reader_registered: Mutex<bool>,
     /// Rings reach the loop through the helper thread, which also empties the doorbell.
     pub(super) relayed: AtomicBool,
@@ -80,22 +85,16 @@ impl LoopSide {
         Ok(())
     }
 
-    /// A new Future to sleep on; the doorbell resolves it. Waiters that were cancelled (their
-    /// Future is done) are forgotten here, so that the list stays as short as the live waiters.
+    /// A new Future to sleep on (a `Waiter`); the doorbell wakes it. Waiters that were cancelled
+    /// are forgotten here, so that the list stays as short as the live waiters.
     pub(super) fn sleep_future<'py>(
         self: &Arc<Self>,
         py: Python<'py>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let fut = self.event_loop.bind(py).call_method0("create_future")?;
+    ) -> PyResult<Bound<'py, Waiter>> {
+        let fut = Bound::new(py, Waiter::new(self.event_loop.clone_ref(py)))?;
         let mut waiters = self.waiters.lock();
-        let mut live = Vec::with_capacity(waiters.len() + 1);
-        for w in waiters.drain(..) {
-            if !w.bind(py).call_method0("done")?.is_truthy()? {
-                live.push(w);
-            }
-        }
-        live.push(fut.clone().unbind());
-        *waiters = live;
+        waiters.retain(|w| !w.get().is_done());
+        waiters.push(fut.clone().unbind());
         drop(waiters);
         self.going_to_sleep(py);
         Ok(fut)
@@ -259,16 +258,26 @@ impl LoopSide {
         if self.has_handler.load(Ordering::Acquire) {
             self.deliver(py, resume)?;
         }
+        // The waiting Tasks run now, one after the other (`Waiter::wake`).
         let waiters = std::mem::take(&mut *self.waiters.lock());
-        for fut in waiters {
-            let fut = fut.bind(py);
-            if !fut.call_method0("done")?.is_truthy()? {
-                fut.call_method1("set_result", (py.None(),))?;
+        let mut waiters = waiters.into_iter();
+        while let Some(waiter) = waiters.next() {
+            if let Err(e) = Waiter::wake(waiter.bind(py)) {
+                for waiter in waiters {
+                    Waiter::wake_later(waiter.bind(py))?;
+                }
+                return Err(e);
             }
         }
         let flushed = self.flush_logs(py);
         if self.queue.is_ended() {
             self.unregister(py);
+            // A Task woken above may have slept again before the end, whose ring this pass
+            // drops with the doorbell: it resumes on the next iteration and sees the end.
+            let late = std::mem::take(&mut *self.waiters.lock());
+            for waiter in late {
+                Waiter::wake_later(waiter.bind(py))?;
+            }
         }
         flushed
     }

@@ -6,6 +6,7 @@
 //! wakefd       the eventfd (pipe, condvar) the socket task rings without the GIL
 //! doorbell     the loop's side: the add_reader callback (or relay thread), waiters, logs
 //! awaitable    _Wait: recv/recv_batch/__anext__/close, complete without a Future when ready
+//! waiter       _Waiter: the Future a sleeping _Wait yields, whose Task runs when it is woken
 //! convert      core events and errors -> bullet_ws.events / bullet_ws.errors
 //! messages     Message/Record bases and field conversion; message_classes is generated
 //! book         OrderBook views and the events of the books
@@ -26,6 +27,7 @@ mod message_classes;
 mod mock;
 mod policy;
 mod socket;
+mod waiter;
 mod wakefd;
 
 #[pymodule]

@@ -4,7 +4,7 @@
 
 use std::mem::ManuallyDrop;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,6 +118,7 @@ impl ManagedWebSocket {
         Wait {
             side: self.side.clone(),
             wait,
+            asleep: AtomicBool::new(false),
         }
     }
 }
@@ -158,6 +159,7 @@ impl ManagedWebSocket {
             wake: wake.clone(),
             event_loop: event_loop.clone().unbind(),
             waiters: Mutex::new(Vec::new()),
+            pulling: AtomicUsize::new(0),
             reader_registered: Mutex::new(false),
             relayed: AtomicBool::new(false),
             stop: handle.stop_signal(),
@@ -230,18 +232,10 @@ impl ManagedWebSocket {
     /// `handler` is validated by the caller (`bullet_ws._validate.handler_arg`).
     fn _set_handler(&self, py: Python<'_>, handler: Option<Py<PyAny>>) -> PyResult<()> {
         let side = &self.side;
-        if handler.is_some() {
-            let waiting = side.waiters.lock().iter().any(|w| {
-                !w.bind(py)
-                    .call_method0("done")
-                    .and_then(|d| d.is_truthy())
-                    .unwrap_or(true)
-            });
-            if waiting {
-                return Err(PyRuntimeError::new_err(
-                    classes(py)?.handler_while_waiting.clone_ref(py),
-                ));
-            }
+        if handler.is_some() && side.pulling.load(Ordering::Relaxed) > 0 {
+            return Err(PyRuntimeError::new_err(
+                classes(py)?.handler_while_waiting.clone_ref(py),
+            ));
         }
         let on = handler.is_some();
         *side.handler.lock() = handler;

@@ -1,0 +1,212 @@
+//! What a sleeping wait (`_Wait`) yields to its asyncio Task: a Future of our own. The Task takes
+//! any object with the Future protocol (`_asyncio_future_blocking`, `get_loop`,
+//! `add_done_callback`, `cancel`, `result`). The doorbell or the socket reader wakes it on the
+//! loop's thread and runs the Task's wake-up at once, in the Task's context. An asyncio Future
+//! would schedule that wake-up for the loop's next iteration instead: one more pass of the loop
+//! (its `epoll_wait` included) before `async for` sees a tick. Only a cancelled waiter schedules
+//! its callbacks, as asyncio does.
+//!
+//! Woken inline, the Task runs inside a loop callback, as a `set_handler` handler does: never
+//! inside another Task, which asyncio would refuse.
+
+use parking_lot::Mutex;
+use pyo3::exceptions::asyncio::{CancelledError, InvalidStateError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// A done-callback and the context it runs in (None: the caller's).
+type Callback = (Py<PyAny>, Option<Py<PyAny>>);
+
+#[derive(Default)]
+struct State {
+    blocking: bool,
+    done: bool,
+    /// Set by `cancel`: the message `result()` raises `CancelledError` with.
+    cancelled: Option<Option<Py<PyAny>>>,
+    callbacks: Vec<Callback>,
+}
+
+#[pyclass(frozen, module = "bullet_ws._core", name = "_Waiter")]
+pub(super) struct Waiter {
+    event_loop: Py<PyAny>,
+    state: Mutex<State>,
+}
+
+impl Waiter {
+    pub(super) fn new(event_loop: Py<PyAny>) -> Self {
+        Waiter {
+            event_loop,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub(super) fn is_done(&self) -> bool {
+        self.state.lock().done
+    }
+
+    /// The wait may go on: runs the done-callbacks (the Task's wake-up) now. Once.
+    pub(super) fn wake(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let callbacks = {
+            let mut st = slf.get().state.lock();
+            if st.done {
+                return Ok(());
+            }
+            st.done = true;
+            std::mem::take(&mut st.callbacks)
+        };
+        let py = slf.py();
+        let mut callbacks = callbacks.into_iter();
+        while let Some((callback, context)) = callbacks.next() {
+            let ran = match &context {
+                Some(context) => context
+                    .bind(py)
+                    .call_method1(pyo3::intern!(py, "run"), (&callback, slf))
+                    .map(drop),
+                None => callback.bind(py).call1((slf,)).map(drop),
+            };
+            if let Err(e) = ran {
+                // Only what a Task lets through (KeyboardInterrupt, SystemExit): the rest of
+                // the callbacks run later, as asyncio's would.
+                for (callback, context) in callbacks {
+                    slf.get().schedule(py, callback, context, slf)?;
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Wakes the waiter on the loop's next iteration (the callbacks are scheduled).
+    pub(super) fn wake_later(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let callbacks = {
+            let mut st = slf.get().state.lock();
+            if st.done {
+                return Ok(());
+            }
+            st.done = true;
+            std::mem::take(&mut st.callbacks)
+        };
+        for (callback, context) in callbacks {
+            slf.get().schedule(slf.py(), callback, context, slf)?;
+        }
+        Ok(())
+    }
+
+    fn schedule(
+        &self,
+        py: Python<'_>,
+        callback: Py<PyAny>,
+        context: Option<Py<PyAny>>,
+        slf: &Bound<'_, Self>,
+    ) -> PyResult<()> {
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(pyo3::intern!(py, "context"), context)?;
+        self.event_loop.bind(py).call_method(
+            pyo3::intern!(py, "call_soon"),
+            (callback, slf),
+            Some(&kwargs),
+        )?;
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl Waiter {
+    #[getter(_asyncio_future_blocking)]
+    fn blocking(&self) -> bool {
+        self.state.lock().blocking
+    }
+
+    #[setter(_asyncio_future_blocking)]
+    pub(super) fn set_blocking(&self, value: bool) {
+        self.state.lock().blocking = value;
+    }
+
+    fn get_loop(&self, py: Python<'_>) -> Py<PyAny> {
+        self.event_loop.clone_ref(py)
+    }
+
+    #[getter]
+    fn _loop(&self, py: Python<'_>) -> Py<PyAny> {
+        self.event_loop.clone_ref(py)
+    }
+
+    #[pyo3(signature = (callback, *, context = None))]
+    fn add_done_callback(
+        slf: &Bound<'_, Self>,
+        callback: Py<PyAny>,
+        context: Option<Py<PyAny>>,
+    ) -> PyResult<()> {
+        let me = slf.get();
+        let mut st = me.state.lock();
+        if st.done {
+            drop(st);
+            return me.schedule(slf.py(), callback, context, slf);
+        }
+        st.callbacks.push((callback, context));
+        Ok(())
+    }
+
+    fn remove_done_callback(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut st = self.state.lock();
+        let before = st.callbacks.len();
+        let mut kept = Vec::with_capacity(before);
+        for (cb, context) in std::mem::take(&mut st.callbacks) {
+            if !cb.bind(py).eq(callback)? {
+                kept.push((cb, context));
+            }
+        }
+        st.callbacks = kept;
+        Ok(before - st.callbacks.len())
+    }
+
+    #[pyo3(signature = (msg = None))]
+    fn cancel(slf: &Bound<'_, Self>, msg: Option<Py<PyAny>>) -> PyResult<bool> {
+        {
+            let mut st = slf.get().state.lock();
+            if st.done {
+                return Ok(false);
+            }
+            st.cancelled = Some(msg);
+        }
+        Self::wake_later(slf)?;
+        Ok(true)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.state.lock().cancelled.is_some()
+    }
+
+    fn done(&self) -> bool {
+        self.is_done()
+    }
+
+    fn result(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.exception(py)?;
+        Ok(py.None())
+    }
+
+    /// None once woken; raises as an asyncio Future does when cancelled or still pending.
+    fn exception(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let st = self.state.lock();
+        if let Some(msg) = &st.cancelled {
+            return Err(match msg {
+                Some(msg) => CancelledError::new_err((msg.clone_ref(py),)),
+                None => CancelledError::new_err(()),
+            });
+        }
+        if !st.done {
+            return Err(InvalidStateError::new_err("Result is not ready."));
+        }
+        Ok(py.None())
+    }
+
+    fn __repr__(&self) -> &'static str {
+        let st = self.state.lock();
+        match (st.done, st.cancelled.is_some()) {
+            (_, true) => "<_Waiter cancelled>",
+            (true, false) => "<_Waiter finished>",
+            (false, false) => "<_Waiter pending>",
+        }
+    }
+}

@@ -1,0 +1,74 @@
+"""What a waiting `recv()` sleeps on (`src/python/waiter.rs` on the native backend, an asyncio
+Future on the pure one): the task resumes in its own context, and cancelling it behaves as
+cancelling any asyncio wait (both backends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from types import ModuleType
+from typing import Any
+
+import pytest
+from support import WAIT, next_of, options
+
+pytestmark = pytest.mark.timeout(60)
+
+owner: contextvars.ContextVar[str] = contextvars.ContextVar("owner", default="nobody")
+
+
+async def test_a_waiting_recv_resumes_in_its_tasks_context(backend: ModuleType, mock: Any) -> None:
+    async with backend.connect(mock.url, **options()) as ws:
+        asleep = asyncio.Event()
+
+        async def consumer(name: str) -> tuple[str, Any]:
+            owner.set(name)
+            asleep.set()
+            pong = await next_of(ws, backend.Pong)
+            return owner.get(), pong.id
+
+        tasks = [asyncio.create_task(consumer(n)) for n in ("first", "second")]
+        async with asyncio.timeout(WAIT):
+            await asleep.wait()
+            ws.ping(id=1)
+            ws.ping(id=2)
+            results = await asyncio.gather(*tasks)
+        assert [name for name, _ in results] == ["first", "second"]
+        assert sorted(pong_id for _, pong_id in results) == [1, 2]
+        assert owner.get() == "nobody"
+
+
+async def test_a_cancelled_recv_raises_with_the_cancel_message(
+    backend: ModuleType, mock: Any
+) -> None:
+    async with backend.connect(mock.url, **options()) as ws:
+        started = asyncio.Event()
+
+        async def consumer() -> Any:
+            started.set()
+            return await ws.recv()
+
+        task = asyncio.create_task(consumer())
+        async with asyncio.timeout(WAIT):
+            await started.wait()
+            await asyncio.sleep(0)  # the consumer is asleep in recv()
+            task.cancel("enough")
+            with pytest.raises(asyncio.CancelledError, match="enough"):
+                await task
+        # The socket goes on: the next recv gets the next event.
+        ws.ping(id=5)
+        async with asyncio.timeout(WAIT):
+            assert (await next_of(ws, backend.Pong)).id == 5
+
+
+async def test_a_timeout_around_a_waiting_recv_cancels_it_and_nothing_else(
+    backend: ModuleType, mock: Any
+) -> None:
+    async with backend.connect(mock.url, **options()) as ws:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.02):
+                await ws.recv()
+        ws.ping(id=6)
+        async with asyncio.timeout(WAIT):
+            assert (await next_of(ws, backend.Pong)).id == 6
