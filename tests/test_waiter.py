@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -14,6 +15,8 @@ import pytest
 from support import WAIT, next_of, options
 
 pytestmark = pytest.mark.timeout(60)
+
+NEW_CANCEL = sys.version_info >= (3, 11)
 
 owner: contextvars.ContextVar[str] = contextvars.ContextVar("owner", default="nobody")
 
@@ -54,7 +57,8 @@ async def test_a_cancelled_recv_raises_with_the_cancel_message(
             await started.wait()
             await asyncio.sleep(0)  # the consumer is asleep in recv()
             task.cancel("enough")
-            with pytest.raises(asyncio.CancelledError, match="enough"):
+            # Python 3.10 does not hand the message to whoever awaits the task (both backends).
+            with pytest.raises(asyncio.CancelledError, match="enough" if NEW_CANCEL else None):
                 await task
         # The socket goes on: the next recv gets the next event.
         ws.ping(id=5)
