@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -19,6 +20,13 @@ from bullet_ws._policy import ROTATION_CATCH_UP, ROTATION_DRAIN
 from support import WAIT, next_of, options
 
 pytestmark = pytest.mark.timeout(60)
+
+# The loop reads only a socket it can watch (`add_reader`): on a loop without it
+# (BULLET_WS_TEST_LOOP=no_add_reader) every read stays with the socket's thread.
+needs_add_reader = pytest.mark.skipif(
+    os.environ.get("BULLET_WS_TEST_LOOP") == "no_add_reader",
+    reason="the loop reads the socket only where it has add_reader",
+)
 
 TOPIC = "BTC-USD@aggTrade"
 TX = "AAECAwQFBgc="
@@ -43,6 +51,7 @@ async def agg_ids(ws: Any, backend: ModuleType, n: int) -> list[int]:
     return [(await next_of(ws, backend.AggTrade)).agg_trade_id for _ in range(n)]
 
 
+@needs_add_reader
 async def test_the_loop_reads_the_stream_and_acks_settle_its_orders(
     backend: ModuleType, mock: Any
 ) -> None:
@@ -73,6 +82,7 @@ async def test_the_loop_reads_the_stream_and_acks_settle_its_orders(
     assert not [e for e in rest if isinstance(e, OrderUnacked)]
 
 
+@needs_add_reader
 async def test_a_handler_gets_the_stream_read_on_the_loop(backend: ModuleType, mock: Any) -> None:
     async with backend.connect(mock.url, **options(loop_reads=True)) as ws:
         got: list[int] = []
@@ -94,6 +104,7 @@ async def test_a_handler_gets_the_stream_read_on_the_loop(backend: ModuleType, m
             assert ws.stats.loop_reads > 0
 
 
+@needs_add_reader
 async def test_a_blocked_loop_hands_the_reads_back_and_claims_them_again(
     native: ModuleType, mock_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -123,6 +134,7 @@ async def test_a_blocked_loop_hands_the_reads_back_and_claims_them_again(
     assert any("did not read the socket in time" in m for m in messages), messages
 
 
+@needs_add_reader
 async def test_the_loop_reads_again_after_a_reconnect_and_a_rotation(
     native: ModuleType, mock: Any
 ) -> None:

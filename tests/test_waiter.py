@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import WAIT, next_of, options
+from support import WAIT, next_of, options, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,3 +76,34 @@ async def test_a_timeout_around_a_waiting_recv_cancels_it_and_nothing_else(
         ws.ping(id=6)
         async with asyncio.timeout(WAIT):
             assert (await next_of(ws, backend.Pong)).id == 6
+
+
+async def test_the_future_a_recv_sleeps_on_keeps_asyncios_rules_for_other_callbacks(
+    backend: ModuleType, mock: Any
+) -> None:
+    async with backend.connect(mock.url, **options()) as ws:
+        task = asyncio.create_task(ws.recv())
+        for _ in range(3):
+            await asyncio.sleep(0)  # the task runs to its sleep
+        fut = task._fut_waiter
+        assert asyncio.isfuture(fut)
+        assert not fut.done()
+        seen: list[str] = []
+
+        class LooksAtTheFuture:
+            def __eq__(self, other: object) -> bool:
+                return fut.done() and other is self
+
+            __hash__ = object.__hash__
+
+        owner.set("adder")
+        fut.add_done_callback(lambda _: seen.append(owner.get()))
+        # A comparison that calls back into the future (asyncio compares with ==).
+        assert fut.remove_done_callback(LooksAtTheFuture()) == 0
+        owner.set("changed")
+        ws.ping(id=3)
+        async with asyncio.timeout(WAIT):
+            assert isinstance(await task, backend.Pong)
+            await until(lambda: bool(seen))
+        # A callback given no context runs in a copy of the adder's, taken when it was added.
+        assert seen == ["adder"]

@@ -131,12 +131,23 @@ impl Waiter {
         self.event_loop.clone_ref(py)
     }
 
+    /// A callback given no context runs in a copy of the caller's, as asyncio's do (the Task
+    /// always gives its own).
     #[pyo3(signature = (callback, *, context = None))]
     fn add_done_callback(
         slf: &Bound<'_, Self>,
         callback: Py<PyAny>,
         context: Option<Py<PyAny>>,
     ) -> PyResult<()> {
+        let context = match context {
+            Some(context) => context,
+            None => slf
+                .py()
+                .import(pyo3::intern!(slf.py(), "contextvars"))?
+                .call_method0(pyo3::intern!(slf.py(), "copy_context"))?
+                .unbind(),
+        };
+        let context = Some(context);
         let me = slf.get();
         let mut st = me.state.lock();
         if st.done {
@@ -147,17 +158,45 @@ impl Waiter {
         Ok(())
     }
 
+    /// The comparison runs Python code (`__eq__`), so it runs outside the lock, as does dropping
+    /// what is removed.
     fn remove_done_callback(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let mut st = self.state.lock();
-        let before = st.callbacks.len();
-        let mut kept = Vec::with_capacity(before);
-        for (cb, context) in std::mem::take(&mut st.callbacks) {
-            if !cb.bind(py).eq(callback)? {
-                kept.push((cb, context));
+        let callbacks = std::mem::take(&mut self.state.lock().callbacks);
+        let mut same = Vec::with_capacity(callbacks.len());
+        let mut failed = None;
+        for (cb, _) in &callbacks {
+            let eq = if cb.bind(py).is(callback) {
+                Ok(true)
+            } else {
+                cb.bind(py).eq(callback)
+            };
+            match eq {
+                Ok(eq) => same.push(eq),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
         }
+        let mut kept = Vec::with_capacity(callbacks.len());
+        let mut removed = Vec::new();
+        for (i, entry) in callbacks.into_iter().enumerate() {
+            // After a failed comparison nothing is removed.
+            if failed.is_none() && same[i] {
+                removed.push(entry);
+            } else {
+                kept.push(entry);
+            }
+        }
+        // Callbacks added meanwhile (by an `__eq__`) go after the ones kept.
+        let mut st = self.state.lock();
+        kept.append(&mut st.callbacks);
         st.callbacks = kept;
-        Ok(before - st.callbacks.len())
+        drop(st);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(removed.len()),
+        }
     }
 
     #[pyo3(signature = (msg = None))]
