@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import sys
 from types import ModuleType
 from typing import Any
@@ -107,3 +108,20 @@ async def test_the_future_a_recv_sleeps_on_keeps_asyncios_rules_for_other_callba
             await until(lambda: bool(seen))
         # A callback given no context runs in a copy of the adder's, taken when it was added.
         assert seen == ["adder"]
+
+
+async def test_the_future_a_recv_sleeps_on_takes_part_in_garbage_collection(
+    backend: ModuleType, mock: Any
+) -> None:
+    async with backend.connect(mock.url, **options()) as ws:
+        task = asyncio.create_task(ws.recv())
+        for _ in range(3):
+            await asyncio.sleep(0)  # the task runs to its sleep
+        fut = task._fut_waiter
+        # The task holds it and it holds the task's wake-up: a Task abandoned asleep is a cycle
+        # only the collector can free, so it must see the future's references.
+        assert gc.is_tracked(fut)
+        assert asyncio.get_running_loop() in gc.get_referents(fut)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

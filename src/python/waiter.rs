@@ -13,9 +13,10 @@ use parking_lot::Mutex;
 use pyo3::exceptions::asyncio::{CancelledError, InvalidStateError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use pyo3::{PyTraverseError, PyVisit};
 
-/// A done-callback and the context it runs in (None: the caller's).
-type Callback = (Py<PyAny>, Option<Py<PyAny>>);
+/// A done-callback and the context it runs in.
+type Callback = (Py<PyAny>, Py<PyAny>);
 
 #[derive(Default)]
 struct State {
@@ -44,26 +45,27 @@ impl Waiter {
         self.state.lock().done
     }
 
+    /// Marks the waiter done: its callbacks, or None when it was done already.
+    fn finish(&self) -> Option<Vec<Callback>> {
+        let mut st = self.state.lock();
+        if st.done {
+            return None;
+        }
+        st.done = true;
+        Some(std::mem::take(&mut st.callbacks))
+    }
+
     /// The wait may go on: runs the done-callbacks (the Task's wake-up) now. Once.
     pub(super) fn wake(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let callbacks = {
-            let mut st = slf.get().state.lock();
-            if st.done {
-                return Ok(());
-            }
-            st.done = true;
-            std::mem::take(&mut st.callbacks)
+        let Some(callbacks) = slf.get().finish() else {
+            return Ok(());
         };
         let py = slf.py();
         let mut callbacks = callbacks.into_iter();
         while let Some((callback, context)) = callbacks.next() {
-            let ran = match &context {
-                Some(context) => context
-                    .bind(py)
-                    .call_method1(pyo3::intern!(py, "run"), (&callback, slf))
-                    .map(drop),
-                None => callback.bind(py).call1((slf,)).map(drop),
-            };
+            let ran = context
+                .bind(py)
+                .call_method1(pyo3::intern!(py, "run"), (&callback, slf));
             if let Err(e) = ran {
                 // Only what a Task lets through (KeyboardInterrupt, SystemExit): the rest of
                 // the callbacks run later, as asyncio's would.
@@ -78,13 +80,8 @@ impl Waiter {
 
     /// Wakes the waiter on the loop's next iteration (the callbacks are scheduled).
     pub(super) fn wake_later(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let callbacks = {
-            let mut st = slf.get().state.lock();
-            if st.done {
-                return Ok(());
-            }
-            st.done = true;
-            std::mem::take(&mut st.callbacks)
+        let Some(callbacks) = slf.get().finish() else {
+            return Ok(());
         };
         for (callback, context) in callbacks {
             slf.get().schedule(slf.py(), callback, context, slf)?;
@@ -96,7 +93,7 @@ impl Waiter {
         &self,
         py: Python<'_>,
         callback: Py<PyAny>,
-        context: Option<Py<PyAny>>,
+        context: Py<PyAny>,
         slf: &Bound<'_, Self>,
     ) -> PyResult<()> {
         let kwargs = PyDict::new(py);
@@ -112,6 +109,29 @@ impl Waiter {
 
 #[pymethods]
 impl Waiter {
+    /// The Task holds its waiter and the waiter the Task's wake-up: a cycle, which the
+    /// collector must see through for a Task abandoned asleep (as asyncio's Future lets it).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.event_loop)?;
+        // Held, the lock is held by this thread in code that makes no Python object: what it
+        // guards then goes unreported, which only keeps it alive.
+        if let Some(st) = self.state.try_lock() {
+            for (callback, context) in &st.callbacks {
+                visit.call(callback)?;
+                visit.call(context)?;
+            }
+            if let Some(Some(msg)) = &st.cancelled {
+                visit.call(msg)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        let callbacks = std::mem::take(&mut self.state.lock().callbacks);
+        drop(callbacks);
+    }
+
     #[getter(_asyncio_future_blocking)]
     fn blocking(&self) -> bool {
         self.state.lock().blocking
@@ -147,7 +167,6 @@ impl Waiter {
                 .call_method0(pyo3::intern!(slf.py(), "copy_context"))?
                 .unbind(),
         };
-        let context = Some(context);
         let me = slf.get();
         let mut st = me.state.lock();
         if st.done {
