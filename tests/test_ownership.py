@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import sys
 import time
 from collections.abc import Callable
 from types import ModuleType
@@ -84,6 +85,8 @@ def test_a_socket_stops_when_its_loop_closes(
         await next_of(ws, backend.SubscribeResult)
         kept.append(ws)
 
+    if closing == "runner" and sys.version_info < (3, 11):
+        pytest.skip("asyncio.Runner (a loop factory for asyncio.run) is 3.11+")
     factory = _loop_factory(loop_kind)
     if closing == "runner":  # asyncio.run: the loop's tasks are cancelled, then it closes
         with asyncio.Runner(loop_factory=factory) as runner:
