@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from bullet_ws import ManagedWsConfig, OrderUnacked
 from bullet_ws._policy import ROTATION_CATCH_UP, ROTATION_DRAIN
-from support import WAIT, next_of, options
+from support import WAIT, next_of, options, run_with_loop
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -221,10 +221,17 @@ def test_a_loop_that_refuses_to_watch_the_socket_leaves_the_reads_with_the_task(
             assert ids == list(range(ids[0], ids[0] + 50))
             return ws.stats
 
-    with asyncio.Runner(loop_factory=SocketRefusingLoop) as runner:
-        stats = runner.run(main())
-        loop = runner.get_loop()
-        assert isinstance(loop, SocketRefusingLoop)
-        # Asked once, not at every sleep of the consumer.
-        assert loop.refused == 1
-    assert stats.loop_reads == 0 and stats.events_dropped == 0
+    loops: list[SocketRefusingLoop] = []
+    stats: list[Any] = []
+
+    def loop_factory() -> SocketRefusingLoop:
+        loops.append(SocketRefusingLoop())
+        return loops[-1]
+
+    async def run() -> None:
+        stats.append(await main())
+
+    run_with_loop(run, loop_factory)
+    # Asked once, not at every sleep of the consumer.
+    assert [loop.refused for loop in loops] == [1]
+    assert stats[0].loop_reads == 0 and stats[0].events_dropped == 0

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import sys
 import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
-from support import WAIT, NoReaderLoop, next_of, options
+from support import WAIT, NoReaderLoop, next_of, options, run_with_loop
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -85,12 +84,9 @@ def test_a_socket_stops_when_its_loop_closes(
         await next_of(ws, backend.SubscribeResult)
         kept.append(ws)
 
-    if closing == "runner" and sys.version_info < (3, 11):
-        pytest.skip("asyncio.Runner (a loop factory for asyncio.run) is 3.11+")
     factory = _loop_factory(loop_kind)
     if closing == "runner":  # asyncio.run: the loop's tasks are cancelled, then it closes
-        with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(main())
+        run_with_loop(main, factory)
     else:  # a bare close(): nothing on the loop runs again
         loop = factory()
         loop.run_until_complete(main())
