@@ -61,10 +61,12 @@ impl ReadAhead {
         true
     }
 
-    /// `n` bytes were read into `buf`.
-    fn filled(&mut self, n: usize) {
+    /// `n` bytes were read into `buf`: copies what `out` takes of them (none when `n` is 0, at
+    /// the end of the stream).
+    fn filled(&mut self, n: usize, out: &mut tokio::io::ReadBuf<'_>) {
         self.start = 0;
         self.end = n;
+        self.take(out);
     }
 }
 
@@ -260,9 +262,7 @@ mod unix {
                     }
                 }
             };
-            // None at the end of the stream: the caller reads no bytes.
-            this.ahead.filled(n);
-            this.ahead.take(buf);
+            this.ahead.filled(n, buf);
             Poll::Ready(Ok(()))
         }
     }
@@ -359,8 +359,7 @@ mod portable {
             let mut into = ReadBuf::new(&mut ahead.buf);
             ready!(Pin::new(stream).poll_read(cx, &mut into))?;
             let n = into.filled().len();
-            ahead.filled(n);
-            ahead.take(buf);
+            ahead.filled(n, buf);
             Poll::Ready(Ok(()))
         }
     }

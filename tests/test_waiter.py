@@ -22,6 +22,13 @@ NEW_CANCEL = sys.version_info >= (3, 11)
 owner: contextvars.ContextVar[str] = contextvars.ContextVar("owner", default="nobody")
 
 
+async def asleep_in_recv(ws: Any) -> tuple[asyncio.Task[Any], Any]:
+    """A task waiting in `ws.recv()`, and the future it sleeps on."""
+    task = asyncio.create_task(ws.recv())
+    await until(lambda: task._fut_waiter is not None)  # type: ignore[attr-defined]
+    return task, task._fut_waiter  # type: ignore[attr-defined]
+
+
 async def test_a_waiting_recv_resumes_in_its_tasks_context(backend: ModuleType, mock: Any) -> None:
     async with backend.connect(mock.url, **options()) as ws:
         asleep = asyncio.Event()
@@ -47,16 +54,8 @@ async def test_a_cancelled_recv_raises_with_the_cancel_message(
     backend: ModuleType, mock: Any
 ) -> None:
     async with backend.connect(mock.url, **options()) as ws:
-        started = asyncio.Event()
-
-        async def consumer() -> Any:
-            started.set()
-            return await ws.recv()
-
-        task = asyncio.create_task(consumer())
         async with asyncio.timeout(WAIT):
-            await started.wait()
-            await asyncio.sleep(0)  # the consumer is asleep in recv()
+            task, _ = await asleep_in_recv(ws)
             task.cancel("enough")
             # Python 3.10 does not hand the message to whoever awaits the task (both backends).
             with pytest.raises(asyncio.CancelledError, match="enough" if NEW_CANCEL else None):
@@ -83,10 +82,7 @@ async def test_the_future_a_recv_sleeps_on_keeps_asyncios_rules_for_other_callba
     backend: ModuleType, mock: Any
 ) -> None:
     async with backend.connect(mock.url, **options()) as ws:
-        task = asyncio.create_task(ws.recv())
-        for _ in range(3):
-            await asyncio.sleep(0)  # the task runs to its sleep
-        fut = task._fut_waiter
+        task, fut = await asleep_in_recv(ws)
         assert asyncio.isfuture(fut)
         assert not fut.done()
         seen: list[str] = []
@@ -114,10 +110,7 @@ async def test_the_future_a_recv_sleeps_on_takes_part_in_garbage_collection(
     backend: ModuleType, mock: Any
 ) -> None:
     async with backend.connect(mock.url, **options()) as ws:
-        task = asyncio.create_task(ws.recv())
-        for _ in range(3):
-            await asyncio.sleep(0)  # the task runs to its sleep
-        fut = task._fut_waiter
+        task, fut = await asleep_in_recv(ws)
         # The task holds it and it holds the task's wake-up: a Task abandoned asleep is a cycle
         # only the collector can free, so it must see the future's references.
         assert gc.is_tracked(fut)

@@ -43,9 +43,10 @@ def _matches_base64(tx: str) -> bool:
 if sys.version_info >= (3, 11):
 
     def _decodes_base64(tx: str) -> bool:
-        """`_BASE64`'s rule in C, two to three times faster than the regex on an order's hot path
-        (`tests/test_shared_modules.py` checks the two agree). The decoder's strict mode alone lets
-        through padding after a whole group ("AAAA=", "AAAA====")."""
+        """`_BASE64`'s rule in C, on an order's hot path: 1.5x (44 characters) to 2.5x (400)
+        faster than the regex (`tests/test_shared_modules.py` checks the two agree). The
+        decoder's strict mode alone lets through padding after a whole group ("AAAA=",
+        "AAAA====")."""
         n = len(tx)
         if n % 4 or tx.find("=", 0, n - 2) >= 0:
             return False

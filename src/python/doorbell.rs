@@ -25,7 +25,7 @@ pub(super) struct LoopSide {
     pub(super) queue: Arc<EventQueue>,
     pub(super) wake: Arc<WakeFd>,
     pub(super) event_loop: Py<PyAny>,
-    /// One Future per sleeping waiter; the doorbell resolves them all.
+    /// One `Waiter` per sleeping wait; the doorbell wakes them all.
     pub(super) waiters: Mutex<Vec<Py<Waiter>>>,
     /// Pull waits (`recv`, `recv_batch`, `__anext__`) asleep and not yet resumed to their end:
     /// what `set_handler` refuses for. `waiters` cannot tell it: every ring resolves (and
@@ -263,9 +263,7 @@ impl LoopSide {
         let mut waiters = waiters.into_iter();
         while let Some(waiter) = waiters.next() {
             if let Err(e) = Waiter::wake(waiter.bind(py)) {
-                for waiter in waiters {
-                    Waiter::wake_later(waiter.bind(py))?;
-                }
+                Waiter::wake_all_later(waiters, py)?;
                 return Err(e);
             }
         }
@@ -275,9 +273,7 @@ impl LoopSide {
             // A Task woken above may have slept again before the end, whose ring this pass
             // drops with the doorbell: it resumes on the next iteration and sees the end.
             let late = std::mem::take(&mut *self.waiters.lock());
-            for waiter in late {
-                Waiter::wake_later(waiter.bind(py))?;
-            }
+            Waiter::wake_all_later(late, py)?;
         }
         flushed
     }

@@ -69,9 +69,7 @@ impl Waiter {
             if let Err(e) = ran {
                 // Only what a Task lets through (KeyboardInterrupt, SystemExit): the rest of
                 // the callbacks run later, as asyncio's would.
-                for (callback, context) in callbacks {
-                    slf.get().schedule(py, callback, context, slf)?;
-                }
+                Self::schedule_all(slf, callbacks)?;
                 return Err(e);
             }
         }
@@ -80,9 +78,27 @@ impl Waiter {
 
     /// Wakes the waiter on the loop's next iteration (the callbacks are scheduled).
     pub(super) fn wake_later(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let Some(callbacks) = slf.get().finish() else {
-            return Ok(());
-        };
+        match slf.get().finish() {
+            Some(callbacks) => Self::schedule_all(slf, callbacks),
+            None => Ok(()),
+        }
+    }
+
+    /// Wakes these waiters on the loop's next iteration.
+    pub(super) fn wake_all_later(
+        waiters: impl IntoIterator<Item = Py<Self>>,
+        py: Python<'_>,
+    ) -> PyResult<()> {
+        for waiter in waiters {
+            Self::wake_later(waiter.bind(py))?;
+        }
+        Ok(())
+    }
+
+    fn schedule_all(
+        slf: &Bound<'_, Self>,
+        callbacks: impl IntoIterator<Item = Callback>,
+    ) -> PyResult<()> {
         for (callback, context) in callbacks {
             slf.get().schedule(slf.py(), callback, context, slf)?;
         }
@@ -181,27 +197,18 @@ impl Waiter {
     /// what is removed.
     fn remove_done_callback(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<usize> {
         let callbacks = std::mem::take(&mut self.state.lock().callbacks);
-        let mut same = Vec::with_capacity(callbacks.len());
-        let mut failed = None;
-        for (cb, _) in &callbacks {
-            let eq = if cb.bind(py).is(callback) {
-                Ok(true)
-            } else {
-                cb.bind(py).eq(callback)
-            };
-            match eq {
-                Ok(eq) => same.push(eq),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
         let mut kept = Vec::with_capacity(callbacks.len());
         let mut removed = Vec::new();
-        for (i, entry) in callbacks.into_iter().enumerate() {
-            // After a failed comparison nothing is removed.
-            if failed.is_none() && same[i] {
+        let mut failed = None;
+        for entry in callbacks {
+            // After a failed comparison, the rest are kept.
+            let same = failed.is_none()
+                && (entry.0.bind(py).is(callback)
+                    || entry.0.bind(py).eq(callback).unwrap_or_else(|e| {
+                        failed = Some(e);
+                        false
+                    }));
+            if same {
                 removed.push(entry);
             } else {
                 kept.push(entry);
@@ -212,10 +219,7 @@ impl Waiter {
         kept.append(&mut st.callbacks);
         st.callbacks = kept;
         drop(st);
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(removed.len()),
-        }
+        failed.map_or(Ok(removed.len()), Err)
     }
 
     #[pyo3(signature = (msg = None))]

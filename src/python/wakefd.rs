@@ -6,9 +6,9 @@
 //! consumer goes to sleep (bytes arriving then wake the loop at the same time as the socket task,
 //! not after it). While the loop owns the reads (`loop_reads`), it watches the socket itself,
 //! apart from the doorbell (`doorbell::LoopSide::watch`). A loop without `add_reader` (Windows'
-//! Proactor loop) is woken instead by a helper thread that blocks in `wait()` and hands the ring to the loop with
-//! `call_soon_threadsafe`; on Windows, where there is no descriptor to watch, that is the only way
-//! and the doorbell is a condition variable.
+//! Proactor loop) is woken instead by a helper thread that blocks in `wait()` and hands the ring
+//! to the loop with `call_soon_threadsafe`; on Windows, where there is no descriptor to watch,
+//! that is the only way and the doorbell is a condition variable.
 
 #[cfg(not(unix))]
 pub use portable::WakeFd;
