@@ -11,7 +11,7 @@ tick is handled alone even at valgrind's pace. Usage, from benches/ with the rel
 picows and msgspec installed (see README.md):
 
     python tick_instructions.py [--ticks 500] [--loops asyncio,uvloop]
-        [--contenders native,native-handler,picows+msgspec]
+        [--contenders native,native-handler,picows+msgspec] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=500)
     ap.add_argument("--loops", default="asyncio,uvloop")
     ap.add_argument("--contenders", default="native,native-handler,picows+msgspec")
+    ap.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep callgrind's output files in DIR, for callgrind_annotate (default: delete them)",
+    )
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed")
@@ -88,7 +93,9 @@ def main() -> None:
         url = line.split()[-1]
         print(f"| contender | loop | instructions per tick ({args.ticks} ticks) |")
         print("|---|---|---:|")
-        with tempfile.TemporaryDirectory() as out:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = args.keep or tmp
+            os.makedirs(out, exist_ok=True)
             for loop in args.loops.split(","):
                 for c in args.contenders.split(","):
                     with_ticks = loop_thread_instructions(url, c, loop, args.ticks, out)

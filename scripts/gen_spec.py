@@ -188,7 +188,7 @@ def gen_rust(
     messages: list[Message], records: list[Message], tags: dict[str, str], untagged: list[str]
 ) -> str:
     out = [
-        f"//! {HEADER}\n//!\n//! The message structs, their decoders (one per candidate of the ordered attempt), and the\n//! flat fast path of the market-data messages.\n"
+        f"//! {HEADER}\n//!\n//! The message structs, their decoders (one per candidate of the ordered attempt), and the\n//! flat fast path of the market-data messages and the order acks.\n"
     ]
     out.append("use serde::Deserialize;\n\nuse super::fields::*;\nuse super::flat;\n\n")
     # Structs
@@ -219,6 +219,17 @@ def gen_rust(
     for t in tags:
         out.append(f'    "{t}",\n')
     out.append("];\n\n")
+    by_method: dict[str, list[str]] = {}
+    for t, method in tags.items():
+        by_method.setdefault(method, []).append(t)
+    out.append(
+        "/// The `method` of an `OrderResult` tag.\n"
+        "pub(super) fn order_result_method(tag: &str) -> Option<&'static str> {\n"
+        "    Some(match tag {\n"
+    )
+    for method, ts in by_method.items():
+        out.append(f'        {" | ".join(f"{chr(34)}{t}{chr(34)}" for t in ts)} => "{method}",\n')
+    out.append("        _ => return None,\n    })\n}\n\n")
     # The enum
     out.append("/// Every server message; `Unknown` for a frame of no known shape.\n")
     out.append("#[derive(Debug, Clone, PartialEq, Eq)]\npub enum ServerMessage {\n")
@@ -282,15 +293,11 @@ def gen_rust(
     for m in messages:
         for t in m.tags:
             out.append(f'            "{t}" => self.{m.snake}().map({variant(m)}),\n')
-    by_method: dict[str, list[str]] = {}
-    for t, method in tags.items():
-        by_method.setdefault(method, []).append(t)
-    for method, ts in by_method.items():
-        pattern = " | ".join(f'"{t}"' for t in ts)
-        out.append(
-            f'            {pattern} => self.order_result("{method}").map(ServerMessage::OrderResult),\n'
-        )
-    out.append("            _ => None,\n        }\n    }\n\n")
+    out.append(
+        "            tag => self\n                .order_result(order_result_method(tag)?)\n"
+        "                .map(ServerMessage::OrderResult),\n"
+    )
+    out.append("        }\n    }\n\n")
     out.append("    /// The untagged candidates, in the SDK's order.\n")
     out.append("    pub(super) fn untagged(&self) -> Option<ServerMessage> {\n")
     for i, name in enumerate(untagged):
@@ -346,37 +353,102 @@ def gen_rust(
     out.append("}\n\n")
     # Flat fast path
     for m in messages:
-        if not m.fast:
-            continue
-        assert len(m.fields) < 64
-        out.append(f"fn {m.snake}_slot(key: &[u8]) -> Option<usize> {{\n    Some(match key {{\n")
-        for i, f in enumerate(m.fields):
-            out.append(f'        b"{f.key}" => {i},\n')
-        out.append("        _ => return None,\n    })\n}\n\n")
-        optional_mask = " | ".join(f"1 << {i}" for i, f in enumerate(m.fields) if f.optional) or "0"
-        out.append(f"/// The flat fast path of `{m.name}`; None means: take the general path.\n")
-        out.append(f"pub(super) fn flat_{m.snake}(text: &str) -> Option<{m.name}> {{\n")
-        out.append(f"    const REQUIRED: u64 = flat::required({len(m.fields)}, {optional_mask});\n")
-        out.append(f"    let mut m = {m.name}::default();\n")
-        out.append(
-            f"    let seen = flat::scan(text, {m.snake}_slot, |slot, s| {{\n        match slot {{\n"
-        )
-        for i, f in enumerate(m.fields):
-            read = {
-                "str": "string",
-                "mt": "message_type",
-                "u64": "uint",
-                "bool": "boolean",
-                "levels": "levels",
-            }[f.type]
-            if f.optional:
-                out.append(f"            {i} => m.{f.name} = s.optional(flat::Scanner::{read})?,\n")
-            else:
-                out.append(f"            {i} => m.{f.name} = s.{read}()?,\n")
-        out.append('            _ => unreachable!("slots come from the slot table"),\n')
-        out.append("        }\n        Some(())\n    })?;\n")
-        out.append("    (seen & REQUIRED == REQUIRED).then_some(m)\n}\n\n")
+        if m.fast:
+            out.append(gen_flat(m))
     return "".join(out).rstrip() + "\n"
+
+
+FLAT_READS = {
+    "str": "string",
+    "mt": "message_type",
+    "u64": "uint",
+    "bool": "boolean",
+    "levels": "levels",
+    "u64s": "uints",
+}
+
+
+def gen_flat(m: Message) -> str:
+    """The flat fast path of `m`: one strict pass that reads each value with the scanner method of
+    its field's type, nested objects (one level) included. A message without an `e` field (an order
+    result, whose `e` is its tag) is given the tag the caller saw, and checks it."""
+    out: list[str] = []
+    top: list[str] = [] if any(f.key == "e" for f in m.fields) else ["e"]
+    members: dict[str, list[Field]] = {}
+    for f in m.fields:
+        if not f.wire:
+            continue
+        key = f.parent or f.key
+        assert f.type in FLAT_READS, f"{m.name}.{f.name}: no flat read for {f.type}"
+        if key not in top:
+            top.append(key)
+        members.setdefault(key, []).append(f)
+
+    def slot_table(name: str, keys: list[str]) -> None:
+        assert len(keys) < 64
+        out.append(f"fn {name}(key: &[u8]) -> Option<usize> {{\n    Some(match key {{\n")
+        for i, k in enumerate(keys):
+            out.append(f'        b"{k}" => {i},\n')
+        out.append("        _ => return None,\n    })\n}\n\n")
+
+    def optional(f: Field) -> bool:
+        return f.optional or f.type == "u64s"  # an absent list is empty, as in `decode_expr`
+
+    def required(keys: list[str], is_optional: list[bool]) -> str:
+        mask = " | ".join(f"1 << {i}" for i, o in enumerate(is_optional) if o) or "0"
+        return f"flat::required({len(keys)}, {mask})"
+
+    def read(f: Field) -> str:
+        r = FLAT_READS[f.type]
+        if f.type == "u64s":
+            return f"s.optional(flat::Scanner::{r})?.unwrap_or_default()"
+        return f"s.optional(flat::Scanner::{r})?" if f.optional else f"s.{r}()?"
+
+    slot_table(f"{m.snake}_slot", top)
+    parents = [k for k in top if members.get(k) and members[k][0].parent]
+    for p in parents:
+        slot_table(f"{m.snake}_{p}_slot", [f.leaf for f in members[p]])
+    params = "".join(f", {f.name}: &'static str" for f in m.fields if not f.wire)
+    tag = ", tag: &str" if top[0] == "e" and "e" not in members else ""
+    init = (
+        f"{m.name} {{ {', '.join(f.name for f in m.fields if not f.wire)}, ..{m.name}::default() }}"
+        if params
+        else f"{m.name}::default()"
+    )
+    top_optional = [
+        k not in members or (not members[k][0].parent and optional(members[k][0])) for k in top
+    ]
+    top_optional = [o and k != "e" for k, o in zip(top, top_optional)]
+    out.append(f"/// The flat fast path of `{m.name}`; None means: take the general path.\n")
+    out.append(f"pub(super) fn flat_{m.snake}(text: &str{tag}{params}) -> Option<{m.name}> {{\n")
+    out.append(f"    const REQUIRED: u64 = {required(top, top_optional)};\n")
+    out.append(f"    let mut m = {init};\n")
+    out.append(f"    let seen = flat::scan(text, {m.snake}_slot, |slot, s| {{\n        match slot {{\n")
+    for i, k in enumerate(top):
+        if k not in members:
+            out.append(f"            {i} => s.tag(tag)?,\n")
+        elif k in parents:
+            fs = members[k]
+            out.append(f"            {i} => {{\n")
+            req = required([f.leaf for f in fs], [optional(f) for f in fs])
+            out.append(f"                const REQUIRED: u64 = {req};\n")
+            out.append(
+                f"                let seen = flat::object(s, {m.snake}_{k}_slot, |slot, s| {{\n"
+                "                    match slot {\n"
+            )
+            for j, f in enumerate(fs):
+                out.append(f"                        {j} => m.{f.name} = {read(f)},\n")
+            out.append(
+                '                        _ => unreachable!("slots come from the slot table"),\n'
+                "                    }\n                    Some(())\n                })?;\n"
+                "                (seen & REQUIRED == REQUIRED).then_some(())?\n            }\n"
+            )
+        else:
+            out.append(f"            {i} => m.{members[k][0].name} = {read(members[k][0])},\n")
+    out.append('            _ => unreachable!("slots come from the slot table"),\n')
+    out.append("        }\n        Some(())\n    })?;\n")
+    out.append("    (seen & REQUIRED == REQUIRED).then_some(m)\n}\n\n")
+    return "".join(out)
 
 
 PROPERTY_RS = {

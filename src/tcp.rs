@@ -27,8 +27,11 @@ pub fn lent_number(lent: &Lent) -> i32 {
 /// What tungstenite asks of the stream per read (its `read_buffer_size`). Before each read it
 /// zeroes that much of its buffer: 128 KiB by default, which cost more than the rest of a tick's
 /// read and parse (memset was three quarters of the loop thread's instructions per tick, under
-/// callgrind). Small asks are cheap because `ReadAhead` serves them.
-pub const FRAME_READ: usize = 4 * 1024;
+/// callgrind). Small asks are cheap because `ReadAhead` serves them. 1 KiB holds a tick or an ack:
+/// a tick takes two reads (the frame, then the empty socket), and 4 KiB asks zeroed 16 KiB per
+/// tick and its ack, 7 % of the loop's instructions; a flood's frames cost the same either way
+/// (docs/BENCHMARKS_RESULTS.md).
+pub const FRAME_READ: usize = 1024;
 
 /// How much one `recv` may take from the socket.
 const READ_AHEAD: usize = 128 * 1024;

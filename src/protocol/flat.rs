@@ -1,6 +1,6 @@
-//! A strict scanner for the market-data frames that dominate the feed: one flat JSON object whose
-//! values are plain strings (no escapes), non-negative integers, booleans, null, or arrays of
-//! `[price, qty]` string pairs. Anything else (an escape, a float, a nested object, an unknown key,
+//! A strict scanner for the frames that dominate the feed, market data and order acks: a JSON
+//! object whose values are plain strings (no escapes), non-negative integers, booleans, null,
+//! arrays of `[price, qty]` string pairs or of integers, or (one level deep) such an object. Anything else (an escape, a float, a nested object, an unknown key,
 //! a duplicate key, a value of another type than the field's, invalid JSON) makes it give up, and
 //! the caller falls back to serde_json, so the result is always the one serde would give; it is
 //! only faster on the frames that matter.
@@ -164,6 +164,35 @@ impl<'a> Scanner<'a> {
         (self.text.get(self.pos..end)? == word).then(|| self.pos = end)
     }
 
+    /// A string that must be `tag`: the event type the caller has already seen.
+    pub(super) fn tag(&mut self, tag: &str) -> Option<()> {
+        (self.plain_str()? == tag).then_some(())
+    }
+
+    /// `[1, 2, ...]`: integers as `uint` reads them.
+    pub(super) fn uints(&mut self) -> Option<Vec<u64>> {
+        let mut out = Vec::new();
+        self.eat(b'[')?;
+        self.skip_ws();
+        if self.peek()? == b']' {
+            self.pos += 1;
+            return Some(out);
+        }
+        loop {
+            self.skip_ws();
+            out.push(self.uint()?);
+            self.skip_ws();
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b']' => {
+                    self.pos += 1;
+                    return Some(out);
+                }
+                _ => return None,
+            }
+        }
+    }
+
     pub(super) fn boolean(&mut self) -> Option<bool> {
         match self.peek()? {
             b't' => self.literal("true").map(|_| true),
@@ -233,16 +262,29 @@ thread_local! {
     static LEVELS: std::cell::RefCell<Vec<Level>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Calls `field(slot, scanner)` for each key of a flat object, where `slot_of` maps the key to its
-/// slot (< 64) and `field` reads the value from the scanner. Returns the set of slots seen as a
-/// bit mask. Gives up on an unknown or repeated key, or on anything but a well-formed object.
+/// Calls `field(slot, scanner)` for each key of the object that is the whole of `text`, where
+/// `slot_of` maps the key to its slot (< 64) and `field` reads the value from the scanner. Returns
+/// the set of slots seen as a bit mask. Gives up on an unknown or repeated key, or on anything but
+/// a well-formed object.
 #[inline]
 pub(super) fn scan<'a>(
     text: &'a str,
     slot_of: impl Fn(&[u8]) -> Option<usize>,
-    mut field: impl FnMut(usize, &mut Scanner<'a>) -> Option<()>,
+    field: impl FnMut(usize, &mut Scanner<'a>) -> Option<()>,
 ) -> Option<u64> {
     let mut s = Scanner { text, pos: 0 };
+    let seen = object(&mut s, slot_of, field)?;
+    s.skip_ws();
+    (s.pos == text.len()).then_some(seen)
+}
+
+/// `scan` for the object at the scanner's position (a nested one), leaving the scanner after it.
+#[inline]
+pub(super) fn object<'a>(
+    s: &mut Scanner<'a>,
+    slot_of: impl Fn(&[u8]) -> Option<usize>,
+    mut field: impl FnMut(usize, &mut Scanner<'a>) -> Option<()>,
+) -> Option<u64> {
     let mut seen: u64 = 0;
     s.eat(b'{')?;
     s.skip_ws();
@@ -257,7 +299,7 @@ pub(super) fn scan<'a>(
             seen |= 1 << slot;
             s.eat(b':')?;
             s.skip_ws();
-            field(slot, &mut s)?;
+            field(slot, s)?;
             s.skip_ws();
             match s.peek()? {
                 b',' => s.pos += 1,
@@ -269,8 +311,7 @@ pub(super) fn scan<'a>(
             }
         }
     }
-    s.skip_ws();
-    (s.pos == text.len()).then_some(seen)
+    Some(seen)
 }
 
 /// Every slot below `n`, minus `optional`.

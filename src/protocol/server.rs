@@ -74,8 +74,10 @@ pub fn parse_bytes(bytes: &[u8]) -> ServerMessage {
 /// DepthUpdate is the first untagged candidate. AggTrade needs `a` to be an integer, which
 /// DepthUpdate's array `a` excludes. BookTicker's string `a` and `b` exclude AggTrade's integer
 /// `a` and DepthUpdate's array `b`. MarkPrice is taken only from the flat scanner, which accepts
-/// none of the keys that the three before it require (`U`, `q`, `B`). `None` means: take the
-/// ordered attempt.
+/// none of the keys that the three before it require (`U`, `q`, `B`). An order ack's `e` is its
+/// tag, and the tagged candidate is the first: the flat scanner accepts a subset of what serde's
+/// capture and `sdk_rules` accept, and reads the same values. `None` means: take the ordered
+/// attempt.
 fn fast_path(text: &str) -> Option<ServerMessage> {
     // Early returns rather than Option chains: each step of a chain moves the (large) message.
     Some(match leading_event_type(text)? {
@@ -92,7 +94,7 @@ fn fast_path(text: &str) -> Option<ServerMessage> {
             None => sdk_typed(text)?.book_ticker()?,
         }),
         "markPriceUpdate" => ServerMessage::MarkPrice(flat_mark_price(text)?),
-        _ => return None,
+        tag => ServerMessage::OrderResult(flat_order_result(text, tag, order_result_method(tag)?)?),
     })
 }
 
@@ -452,6 +454,95 @@ mod tests {
                     let frame = &line[..end];
                     assert_eq!(parse_str(frame), parse_ordered(frame), "{frame}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn order_acks_take_the_fast_path() {
+        for line in samples("order_result") {
+            let tag = leading_event_type(&line).unwrap();
+            let method = order_result_method(tag).unwrap();
+            assert!(flat_order_result(&line, tag, method).is_some(), "{line}");
+        }
+    }
+
+    /// The order acks' fast path, nested object and integer lists included, on odd frames.
+    #[test]
+    fn order_ack_fast_path_agrees_with_the_ordered_attempt() {
+        let mut frames: Vec<String> = Vec::new();
+        for line in samples("order_result") {
+            // Spaced after the leading `{"e":"...",`, which the fast path looks for as it is.
+            let (head, tail) = line.split_at(line.find(',').unwrap());
+            let spaced = [
+                tail.replace(',', " , ")
+                    .replace(':', " :\t")
+                    .replace('[', "[ "),
+                tail.replace(']', " ]")
+                    .replace('{', "{ ")
+                    .replace('}', "\n}"),
+            ]
+            .map(|tail| format!("{head}{tail}"));
+            for frame in [&line].into_iter().chain(&spaced) {
+                assert!(fast_path(frame).is_some(), "{frame}");
+            }
+            frames.push(line.clone());
+            frames.extend(spaced);
+            frames.push(line.replace("\"id\":", "\"id\":null,\"x\":"));
+            for (from, to) in [
+                ("\"E\":", "\"E\":1,\"E\":"),
+                ("\"status\":", "\"status\":\"dropped\",\"status\":"),
+                ("\"status\":\"", "\"status\":\"\\u0070"),
+                ("\"tx_id\":", "\"zz\":1,\"tx_id\":"),
+                ("\"results\":{", "\"results\":{\"order_ids\":null,"),
+                ("\"results\":{", "\"results\":{\"order_ids\":[],"),
+                (
+                    "\"results\":{",
+                    "\"results\":{\"client_order_ids\":[7, 18446744073709551615],",
+                ),
+                ("\"results\":{", "\"results\":{\"order_ids\":[01],"),
+                ("\"results\":{", "\"results\":{\"order_ids\":[-1],"),
+                ("\"results\":{", "\"results\":{\"order_ids\":[1.5],"),
+                ("\"results\":{", "\"results\":{\"order_ids\":[\"1\"],"),
+                ("\"results\":{", "\"results\":{\"order_ids\":[1,],"),
+                (
+                    "\"results\":{",
+                    "\"results\":{\"order_ids\":[18446744073709551616],",
+                ),
+                ("\"results\":{", "\"results\":{\"order_ids\":{},"),
+                ("\"results\":{", "\"results\":{\"x\":{\"y\":[]},"),
+                ("\"results\":{", "\"results\":{\"tx_id\":null,"),
+                ("\"results\":{", "\"x\":{},\"results\":{"),
+                ("\"results\":{", "\"results\":[],\"r\":{"),
+                ("\"results\":{", "\"results\":null,\"r\":{"),
+                ("\"results\":{\"tx_id\":", "\"results\":{\"\\u0074x_id\":"),
+                ("\"tx_id\":\"", "\"tx_id\":1,\"t\":\""),
+                ("\"e\":\"", "\"e\":\"x"),
+                ("\"e\":\"order.place\"", "\"e\":\"ORDER.PLACE\""),
+                ("\"e\":\"order.place\"", "\"e\":\"order.Place\""),
+                ("\"e\":\"order.place\",", ""),
+                ("\"id\":", "\"e\":\"order.cancel\",\"id\":"),
+            ] {
+                frames.push(line.replacen(from, to, 1));
+            }
+            for bad in ["null", "-1", "01", "1.5", "\"1\"", "18446744073709551616"] {
+                frames.push(set_value(&line, "E", bad));
+                if line.contains("\"id\":") {
+                    frames.push(set_value(&line, "id", bad));
+                }
+            }
+            frames.push(line.replacen("\"id\":", "\"i\":", 1));
+            frames.push(line.replacen("\"E\":", "\"F\":", 1));
+            frames.push(line.replacen("}}", "}", 1));
+            frames.push(format!("{line}}}"));
+        }
+        for frame in &frames {
+            assert_eq!(parse_str(frame), parse_ordered(frame), "{frame}");
+        }
+        for line in samples("order_result") {
+            for end in 0..line.len() {
+                let frame = &line[..end];
+                assert_eq!(parse_str(frame), parse_ordered(frame), "{frame}");
             }
         }
     }
