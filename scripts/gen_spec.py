@@ -423,7 +423,9 @@ def gen_flat(m: Message) -> str:
     out.append(f"pub(super) fn flat_{m.snake}(text: &str{tag}{params}) -> Option<{m.name}> {{\n")
     out.append(f"    const REQUIRED: u64 = {required(top, top_optional)};\n")
     out.append(f"    let mut m = {init};\n")
-    out.append(f"    let seen = flat::scan(text, {m.snake}_slot, |slot, s| {{\n        match slot {{\n")
+    out.append(
+        f"    let seen = flat::scan(text, {m.snake}_slot, |slot, s| {{\n        match slot {{\n"
+    )
     for i, k in enumerate(top):
         if k not in members:
             out.append(f"            {i} => s.tag(tag)?,\n")
