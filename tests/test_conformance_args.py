@@ -153,6 +153,75 @@ async def test_bad_command_arguments_change_nothing(backend: ModuleType, mock: A
         ]
 
 
+# Base64 pieces and near misses (padding in the middle, URL-safe letters, spaces, non-ASCII, a
+# lone surrogate), as in test_shared_modules.
+TX_PIECES = [*"AZaz09+/=-_ \n.\u00e9\x00\ud800", "QQ", "QUI=", "QUJD", "==", "QQ=="]
+
+
+def test_order_arguments_are_checked_as_validate_checks_them(
+    backend: ModuleType, mock: Any
+) -> None:
+    """The native order methods check `tx` and `id` themselves for speed and defer to
+    `bullet_ws._validate` for the rest: on a stopped socket every call must raise what
+    `tx_arg`/`id_arg` raise, or, where they accept, StoppedError (the check comes first)."""
+    from bullet_ws import _validate
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    async def stopped() -> Any:
+        ws = await backend.connect(mock.url, idle_timeout=0)
+        await ws.close()
+        return ws
+
+    ws = asyncio.run(stopped())
+    methods = [ws.submit, ws.order_place, ws.order_cancel, ws.order_amend, ws.order_cancel_all]
+
+    class Int(int):
+        pass
+
+    def outcome(call: Any) -> tuple[type, str]:
+        try:
+            call()
+        except (TypeError, ValueError, backend.StoppedError) as e:
+            return type(e), str(e)
+        raise AssertionError("accepted on a stopped socket")
+
+    @settings(
+        max_examples=1500,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        tx=st.one_of(
+            st.lists(st.sampled_from(TX_PIECES), max_size=12).map("".join),
+            st.binary(max_size=6),
+            st.sampled_from([None, 12, 1.5, bytearray(b"ab"), memoryview(b"abc")]),
+        ),
+        id=st.one_of(
+            st.none(),
+            st.integers(min_value=-2, max_value=2),
+            st.integers(min_value=_validate.MAX_ID - 2, max_value=2**64 + 2),
+            st.integers(min_value=3, max_value=2**70),
+            st.sampled_from([True, False, 1.0, "1", Int(7)]),
+        ),
+        method=st.sampled_from(range(len(methods))),
+    )
+    def check(tx: Any, id: Any, method: int) -> None:
+        def validate() -> None:
+            _validate.tx_arg(tx)
+            _validate.id_arg(id)
+            raise backend.StoppedError("accepted")
+
+        want = outcome(validate)
+        got = outcome(lambda: methods[method](tx, id=id))
+        if want[0] is backend.StoppedError:
+            assert got[0] is backend.StoppedError, (tx, id, got)
+        else:
+            assert got == want, (tx, id)
+
+    check()
+
+
 async def test_connect_awaitable_and_recv_batch(backend: ModuleType, mock: Any) -> None:
     ws = await backend.connect(mock.url, idle_timeout=0)
     try:

@@ -768,7 +768,25 @@ class ManagedWebSocket:
         """Subscribe `topics` (validated by the caller); `conflate` is then set on all of them,
         active ones included (a local setting: nothing is sent for it)."""
     def _unsubscribe(self, topics: list[str], id: int | None) -> list[str]: ...
-    def _order(self, method: str, tx: str, id: int | None) -> None: ...
+    def submit(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send SUBMIT, the way forward for every order action (place, cancel, amend, cancel
+        all, batches): the action is encoded in the signed transaction `tx` (base64 `str` or raw
+        `bytes`). The ack is an `OrderResult` with `method == "submit"`.
+
+        If the write fails, the socket reconnects and sends it once more.
+        """
+    def order_place(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.PLACE (deprecated upstream in favour of `submit`, still on the wire);
+        `tx` is a signed transaction, base64 `str` or raw `bytes`.
+
+        If the write fails, the socket reconnects and sends it once more.
+        """
+    def order_cancel(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.CANCEL (see `order_place`)."""
+    def order_amend(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.AMEND (see `order_place`)."""
+    def order_cancel_all(self, tx: str | bytes, id: int | None = None) -> None:
+        """Send ORDER.CANCEL_ALL (see `order_place`)."""
     def _list_subscriptions(self, id: int | None) -> None: ...
     def _ping(self, id: int | None) -> None: ...
     def _book(self, symbol: str) -> OrderBook | None: ...

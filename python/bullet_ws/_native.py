@@ -1,7 +1,9 @@
 """The native backend's socket and `connect()`: the Rust core behind the shared validation.
 
-The hot methods (`recv`, `recv_batch`, `__anext__`) are the native class's own; this subclass only
-adds the commands, which validate their arguments with the same code as the pure backend.
+The hot methods (`recv`, `recv_batch`, `__anext__`) and the order methods (`submit`, `order_*`)
+are the native class's own; this subclass adds the other commands. Every command validates its
+arguments with the same code as the pure backend (the order methods defer to it for anything
+that is not plainly valid).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from bullet_ws._validate import (
     id_arg,
     symbol_arg,
     topics_arg,
-    tx_arg,
 )
 from bullet_ws.config import ManagedWsConfig
 from bullet_ws.errors import BookNotFound
@@ -54,35 +55,6 @@ class ManagedWebSocket(_core.ManagedWebSocket):
     def unsubscribe(self, topics: Iterable[str], id: int | None = None) -> None:
         """Unsubscribe from the active ones among `topics` (nothing is sent if none are)."""
         self._unsubscribe(topics_arg(topics), id_arg(id))
-
-    def submit(self, tx: str | bytes, id: int | None = None) -> None:
-        """Send SUBMIT, the way forward for every order action (place, cancel, amend, cancel
-        all, batches): the action is encoded in the signed transaction `tx` (base64 `str` or raw
-        `bytes`). The ack is an `OrderResult` with `method == "submit"`.
-
-        If the write fails, the socket reconnects and sends it once more.
-        """
-        self._order("submit", tx_arg(tx), id_arg(id))
-
-    def order_place(self, tx: str | bytes, id: int | None = None) -> None:
-        """Send ORDER.PLACE (deprecated upstream in favour of `submit`, still on the wire);
-        `tx` is a signed transaction, base64 `str` or raw `bytes`.
-
-        If the write fails, the socket reconnects and sends it once more.
-        """
-        self._order("place", tx_arg(tx), id_arg(id))
-
-    def order_cancel(self, tx: str | bytes, id: int | None = None) -> None:
-        """Send ORDER.CANCEL (see `order_place`)."""
-        self._order("cancel", tx_arg(tx), id_arg(id))
-
-    def order_amend(self, tx: str | bytes, id: int | None = None) -> None:
-        """Send ORDER.AMEND (see `order_place`)."""
-        self._order("amend", tx_arg(tx), id_arg(id))
-
-    def order_cancel_all(self, tx: str | bytes, id: int | None = None) -> None:
-        """Send ORDER.CANCEL_ALL (see `order_place`)."""
-        self._order("cancel_all", tx_arg(tx), id_arg(id))
 
     def list_subscriptions(self, id: int | None = None) -> None:
         """Ask the server for its list of this connection's subscriptions (retried once after a

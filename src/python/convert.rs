@@ -27,6 +27,9 @@ pub(super) struct Classes {
     pub(super) latency_summary: Py<PyAny>,
     pub(super) logger: Py<PyAny>,
     pub(super) max_events_arg: Py<PyAny>,
+    /// The order methods' rules and error texts, for what `order_args` does not accept at once.
+    pub(super) tx_arg: Py<PyAny>,
+    pub(super) id_arg: Py<PyAny>,
     /// `bullet_ws._policy`'s texts of the errors `set_handler` brings.
     pub(super) handler_set: Py<PyAny>,
     pub(super) handler_while_waiting: Py<PyAny>,
@@ -37,6 +40,7 @@ pub(super) fn classes(py: Python<'_>) -> PyResult<&Classes> {
     static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
     CLASSES.get_or_try_init(py, || {
         let events = py.import("bullet_ws.events")?;
+        let validate = py.import("bullet_ws._validate")?;
         let policy = py.import("bullet_ws._policy")?;
         Ok(Classes {
             reconnecting: events.getattr("Reconnecting")?.unbind(),
@@ -50,10 +54,9 @@ pub(super) fn classes(py: Python<'_>) -> PyResult<&Classes> {
                 .import("logging")?
                 .call_method1("getLogger", ("bullet_ws",))?
                 .unbind(),
-            max_events_arg: py
-                .import("bullet_ws._validate")?
-                .getattr("max_events_arg")?
-                .unbind(),
+            max_events_arg: validate.getattr("max_events_arg")?.unbind(),
+            tx_arg: validate.getattr("tx_arg")?.unbind(),
+            id_arg: validate.getattr("id_arg")?.unbind(),
             handler_set: policy.getattr("HANDLER_SET")?.unbind(),
             handler_while_waiting: policy.getattr("HANDLER_WHILE_WAITING")?.unbind(),
             handler_raised: policy.getattr("HANDLER_RAISED")?.unbind(),

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyFrozenSet, PyInt};
+use pyo3::types::{PyFrozenSet, PyInt, PyString};
 
 use super::awaitable::{Awaiting, Wait};
 use super::convert::{classes, command_error, latency_to_python, ConnectError};
@@ -19,7 +19,7 @@ use super::doorbell::{add_reader, spawn_ring_relay, Deliver, Doorbell, LoopSide}
 use super::wakefd::WakeFd;
 use crate::config::{Config, MAX_DURATION, MAX_SIZE};
 use crate::event_queue::EventQueue;
-use crate::managed::{CommandError, ManagedHandle};
+use crate::managed::{CommandError, ManagedHandle, KEEPALIVE_ID_BASE};
 use crate::protocol::OrderMethod;
 use crate::runtime::{fork_generation, runtime};
 use crate::transport::WsConnector;
@@ -107,6 +107,31 @@ pub struct ManagedWebSocket {
 
 impl ManagedWebSocket {
     /// The handle, unless the socket was inherited across fork(): then StoppedError.
+    /// An order command. Its arguments are checked here, on the tick-to-order path, without a
+    /// Python frame: a `str` of base64 and an int id in range are taken at once, and anything
+    /// else goes to `bullet_ws._validate` (`tx_arg`, `id_arg`), whose rules and error texts both
+    /// backends share. It converts `bytes` and int subclasses, and refuses the rest.
+    fn order(
+        &self,
+        method: OrderMethod,
+        tx: &Bound<'_, PyAny>,
+        id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let py = tx.py();
+        let tx = match tx.cast::<PyString>().ok().and_then(|s| s.to_str().ok()) {
+            Some(text) if is_base64(text) => text.to_owned(),
+            _ => classes(py)?.tx_arg.bind(py).call1((tx,))?.extract()?,
+        };
+        let id = match id {
+            None => None,
+            Some(id) => match id.cast_exact::<PyInt>().ok().and_then(|i| i.extract().ok()) {
+                Some(n) if n < KEEPALIVE_ID_BASE => Some(n),
+                _ => classes(py)?.id_arg.bind(py).call1((id,))?.extract()?,
+            },
+        };
+        self.live()?.order(method, tx, id).map_err(command_error)
+    }
+
     fn live(&self) -> PyResult<&ManagedHandle> {
         if self.side.orphaned() {
             return Err(command_error(CommandError::Stopped));
@@ -309,20 +334,45 @@ impl ManagedWebSocket {
         self.live()?.unsubscribe(topics, id).map_err(command_error)
     }
 
-    fn _order(&self, method: &str, tx: String, id: Option<u64>) -> PyResult<()> {
-        let method = match method {
-            "submit" => OrderMethod::Submit,
-            "place" => OrderMethod::Place,
-            "cancel" => OrderMethod::Cancel,
-            "amend" => OrderMethod::Amend,
-            "cancel_all" => OrderMethod::CancelAll,
-            other => {
-                return Err(PyTypeError::new_err(format!(
-                    "unknown order method {other:?}"
-                )))
-            }
-        };
-        self.live()?.order(method, tx, id).map_err(command_error)
+    /// Send SUBMIT, the way forward for every order action (place, cancel, amend, cancel
+    /// all, batches): the action is encoded in the signed transaction `tx` (base64 `str` or raw
+    /// `bytes`). The ack is an `OrderResult` with `method == "submit"`.
+    ///
+    /// If the write fails, the socket reconnects and sends it once more.
+    #[pyo3(signature = (tx, id=None))]
+    fn submit(&self, tx: &Bound<'_, PyAny>, id: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.order(OrderMethod::Submit, tx, id)
+    }
+
+    /// Send ORDER.PLACE (deprecated upstream in favour of `submit`, still on the wire);
+    /// `tx` is a signed transaction, base64 `str` or raw `bytes`.
+    ///
+    /// If the write fails, the socket reconnects and sends it once more.
+    #[pyo3(signature = (tx, id=None))]
+    fn order_place(&self, tx: &Bound<'_, PyAny>, id: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.order(OrderMethod::Place, tx, id)
+    }
+
+    /// Send ORDER.CANCEL (see `order_place`).
+    #[pyo3(signature = (tx, id=None))]
+    fn order_cancel(&self, tx: &Bound<'_, PyAny>, id: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.order(OrderMethod::Cancel, tx, id)
+    }
+
+    /// Send ORDER.AMEND (see `order_place`).
+    #[pyo3(signature = (tx, id=None))]
+    fn order_amend(&self, tx: &Bound<'_, PyAny>, id: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.order(OrderMethod::Amend, tx, id)
+    }
+
+    /// Send ORDER.CANCEL_ALL (see `order_place`).
+    #[pyo3(signature = (tx, id=None))]
+    fn order_cancel_all(
+        &self,
+        tx: &Bound<'_, PyAny>,
+        id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.order(OrderMethod::CancelAll, tx, id)
     }
 
     fn _list_subscriptions(&self, id: Option<u64>) -> PyResult<()> {
@@ -371,4 +421,22 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Doorbell>()?;
     m.add_class::<Deliver>()?;
     Ok(())
+}
+
+/// `bullet_ws._validate._BASE64`'s rule, not empty: whole 4-character groups of the standard
+/// alphabet, with one or two `=` only at the end. A test checks the two agree.
+fn is_base64(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || bytes.len() % 4 != 0 {
+        return false;
+    }
+    let padding = bytes
+        .iter()
+        .rev()
+        .take(2)
+        .take_while(|&&b| b == b'=')
+        .count();
+    bytes[..bytes.len() - padding]
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
