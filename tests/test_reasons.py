@@ -163,3 +163,22 @@ async def test_a_connect_timeout_reads_the_same(backend: ModuleType, mock: Any) 
         "transport error: connection reset by peer",
         f"reconnect attempt 1 failed: {TIMED_OUT}",
     ]
+
+
+def test_a_connection_the_pure_backend_failed_reads_why_from_its_close_frame() -> None:
+    """websockets 16 (what pip installs on Python 3.10) raises the ConnectionClosed of a connection
+    it failed itself (a frame over `max_size`, invalid UTF-8) without the cause that 17 chains:
+    the close frame it sent says why, and the reason must say it too, not "stream ended"."""
+    from bullet_ws._policy import STREAM_ENDED
+    from bullet_ws.pure.transport import close_reason
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.frames import Close
+
+    too_big = "frame with 1099511627776 bytes exceeds limit of 4194304 bytes"
+    reason = close_reason(ConnectionClosedError(None, Close(1009, too_big)))
+    assert reason == f"transport error: {too_big} (1009)"
+    bad_text = "invalid start byte at position 0"
+    reason = close_reason(ConnectionClosedError(None, Close(1007, bad_text)))
+    assert reason == f"transport error: {bad_text} (1007)"
+    # A close of ours that the server did not answer is still a stream that ended.
+    assert close_reason(ConnectionClosedError(None, Close(1000, ""))) == STREAM_ENDED

@@ -177,6 +177,11 @@ async def open_connection(
         raise ConnectError(f"cannot connect to {ws_url}: {exc}") from exc
 
 
+# The close codes websockets sends when it fails a connection for what it received: a protocol
+# error, invalid UTF-8 in a text frame, a message over `max_size`.
+FAILED_HERE = frozenset({1002, 1007, 1009})
+
+
 def close_reason(exc: BaseException) -> str:
     """Why a connection was lost, for `Reconnecting(reason)` and the logs: the native backend's
     words (`transport::Lost`), so that both backends give the same reason for the same event."""
@@ -189,6 +194,10 @@ def close_reason(exc: BaseException) -> str:
         cause = exc.__cause__
         if isinstance(cause, ConnectionResetError):
             return "transport error: connection reset by peer"
+        if cause is None and frame is not None and frame.code in FAILED_HERE:
+            # websockets < 17 drops the cause of a connection it failed itself; the close frame
+            # it sent still says why.
+            return f"transport error: {frame.reason} ({frame.code})"
         if cause is None or isinstance(cause, EOFError):
             return STREAM_ENDED
         return f"transport error: {cause}"
