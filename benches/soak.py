@@ -10,8 +10,8 @@ of the run). Orders go out all along, about 200 a second (`submit` and `order_pl
 each with its own id; on the native backend most are written on the calling thread). RSS is
 sampled every 10 s (or a sixth of the run). Open fds and threads are counted when the run has
 settled, once after the warm-up and once at the end: faults off for 3 s, the most frequent count
-of samples taken every 0.1 s (a single sample can fall in a reconnect, a socket fewer, or in a
-rotation, one more). The last line printed is one JSON object:
+of the samples taken after each read in that time (a single sample can fall in a reconnect, a
+socket fewer, or in a rotation, one more). The last line printed is one JSON object:
 
     received, delivered, dropped, lost, duplicated, reconnects, rotations,
     orders_placed, orders_acked, orders_unacked, orders_unaccounted, orders_sent_twice,
@@ -150,8 +150,8 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
             ws.subscribe(list(TOPICS), id=1)
 
             async def settled() -> tuple[int, int]:
-                """Faults off and 3 s of events read, (fds, threads) sampled every 0.1 s: the
-                most frequent of each. One sample can fall in a reconnect (a socket fewer) or
+                """Faults off and 3 s of events read, (fds, threads) sampled after each read:
+                the most frequent of each. One sample can fall in a reconnect (a socket fewer) or
                 a rotation (one more), which is not a leak."""
                 mock.clear_faults()
                 counts: list[tuple[int, int]] = []

@@ -165,7 +165,7 @@ def test_order_arguments_are_checked_as_validate_checks_them(
     `bullet_ws._validate` for the rest: on a stopped socket every call must raise what
     `tx_arg`/`id_arg` raise, or, where they accept, StoppedError (the check comes first)."""
     from bullet_ws import _validate
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, example, given, settings
     from hypothesis import strategies as st
 
     async def stopped() -> Any:
@@ -206,6 +206,13 @@ def test_order_arguments_are_checked_as_validate_checks_them(
         ),
         method=st.sampled_from(range(len(methods))),
     )
+    # The edges of the id range, every time.
+    @example(tx=TX, id=_validate.MAX_ID, method=0)
+    @example(tx=TX, id=_validate.MAX_ID + 1, method=0)
+    @example(tx=TX, id=2**64 - 1, method=1)
+    @example(tx=TX, id=2**64, method=1)
+    @example(tx=TX, id=-1, method=2)
+    @example(tx=TX, id=0, method=2)
     def check(tx: Any, id: Any, method: int) -> None:
         def validate() -> None:
             _validate.tx_arg(tx)

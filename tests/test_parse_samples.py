@@ -133,6 +133,17 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("OrderResult", {"status": "submitted", "is_success": True, "client_order_ids": [12345]}),
         ("OrderResult", {"status": "dropped", "is_success": False}),
         ("OrderResult", {"id": 13, "status": "pending", "is_success": False}),
+        (
+            "OrderResult",
+            {
+                "method": "submit",
+                "id": 1733250000000000,
+                "event_time": 1733250000000123,
+                "status": "submitted",
+                "order_ids": [1042],
+                "client_order_ids": [],
+            },
+        ),
     ],
     "depth_update": [
         (

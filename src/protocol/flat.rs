@@ -1,7 +1,8 @@
 //! A strict scanner for the frames that dominate the feed, market data and order acks: a JSON
 //! object whose values are plain strings (no escapes), non-negative integers, booleans, null,
-//! arrays of `[price, qty]` string pairs or of integers, or (one level deep) such an object. Anything else (an escape, a float, a nested object, an unknown key,
-//! a duplicate key, a value of another type than the field's, invalid JSON) makes it give up, and
+//! arrays of `[price, qty]` string pairs or of integers, or (one level deep, where the message
+//! has one) such an object. Anything else (an escape, a float, deeper nesting, an unknown key, a
+//! duplicate key, a value of another type than the field's, invalid JSON) makes it give up, and
 //! the caller falls back to serde_json, so the result is always the one serde would give; it is
 //! only faster on the frames that matter.
 //! The per-message slot tables and builders are generated into `messages.rs` from the spec: each

@@ -383,6 +383,39 @@ mod tests {
         assert!(u.error.contains("UTF-8"));
     }
 
+    /// Where the value of `key` (a scalar or a flat list) is in `line`, at any depth: the start
+    /// of the key and the end of the value.
+    fn value_span(line: &str, key: &str) -> Option<(usize, usize)> {
+        let start = line.find(&format!("\"{key}\":"))?;
+        let value = start + key.len() + 3;
+        let end = if line[value..].starts_with('[') {
+            value + line[value..].find(']')? + 1
+        } else {
+            value + line[value..].find([',', '}'])?
+        };
+        Some((start, end))
+    }
+
+    /// `line` without `key` and its value.
+    fn without(line: &str, key: &str) -> String {
+        let Some((start, end)) = value_span(line, key) else {
+            return line.to_owned();
+        };
+        match (line[..start].ends_with(','), line[end..].starts_with(',')) {
+            (_, true) => format!("{}{}", &line[..start], &line[end + 1..]),
+            (true, false) => format!("{}{}", &line[..start - 1], &line[end..]),
+            _ => format!("{}{}", &line[..start], &line[end..]),
+        }
+    }
+
+    /// `line` with the value of `key` replaced by null.
+    fn nulled(line: &str, key: &str) -> String {
+        let Some((start, end)) = value_span(line, key) else {
+            return line.to_owned();
+        };
+        format!("{}\"{key}\":null{}", &line[..start], &line[end..])
+    }
+
     /// `line` with the value of its top-level `key` replaced by `value` (flat frames only).
     fn set_value(line: &str, key: &str, value: &str) -> String {
         let needle = format!("\"{key}\":");
@@ -533,6 +566,20 @@ mod tests {
             }
             frames.push(line.replacen("\"id\":", "\"i\":", 1));
             frames.push(line.replacen("\"E\":", "\"F\":", 1));
+            // A required key missing, or null, inside `results` and at the top.
+            for key in [
+                "tx_id",
+                "status",
+                "order_ids",
+                "client_order_ids",
+                "E",
+                "id",
+            ] {
+                frames.push(without(&line, key));
+                frames.push(nulled(&line, key));
+            }
+            let results = line.find(",\"results\":").unwrap();
+            frames.push(format!("{}}}", &line[..results]));
             frames.push(line.replacen("}}", "}", 1));
             frames.push(format!("{line}}}"));
         }

@@ -106,7 +106,6 @@ pub struct ManagedWebSocket {
 }
 
 impl ManagedWebSocket {
-    /// The handle, unless the socket was inherited across fork(): then StoppedError.
     /// An order command. Its arguments are checked here, on the tick-to-order path, without a
     /// Python frame: a `str` of base64 and an int id in range are taken at once, and anything
     /// else goes to `bullet_ws._validate` (`tx_arg`, `id_arg`), whose rules and error texts both
@@ -132,6 +131,7 @@ impl ManagedWebSocket {
         self.live()?.order(method, tx, id).map_err(command_error)
     }
 
+    /// The handle, unless the socket was inherited across fork(): then StoppedError.
     fn live(&self) -> PyResult<&ManagedHandle> {
         if self.side.orphaned() {
             return Err(command_error(CommandError::Stopped));
