@@ -285,7 +285,6 @@ impl EventQueue {
         if n == 0 {
             return 0;
         }
-        self.messages_received.fetch_add(n, Ordering::Relaxed);
         let read_ns = self.now_ns();
         let wall_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -376,6 +375,9 @@ impl EventQueue {
         if dropped > 0 {
             self.events_dropped.fetch_add(dropped, Ordering::Relaxed);
         }
+        // Counted last, and read first by `stats()`: a counted message is always already
+        // queued (or taken), dropped or conflated, so waiting for it and then draining works.
+        self.messages_received.fetch_add(n, Ordering::Release);
         self.wake_if_waiting();
         dropped
     }
@@ -578,7 +580,7 @@ impl EventQueue {
     pub fn stats(&self) -> Stats {
         let now_ns = self.now_ns();
         Stats {
-            messages_received: self.messages_received.load(Ordering::Relaxed),
+            messages_received: self.messages_received.load(Ordering::Acquire),
             events_dropped: self.events_dropped.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             queued: self.in_flight.load(Ordering::Relaxed) as u64,
@@ -594,7 +596,7 @@ impl EventQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
     use std::sync::Arc;
 
     #[derive(Default)]
@@ -874,5 +876,39 @@ mod tests {
             .expect("three messages handed over");
         assert_eq!(delivery.count, 3);
         assert!(delivery.p50_us <= delivery.p99_us && delivery.p99_us <= delivery.max_us);
+    }
+
+    /// A reader that waits for `messages_received` and then drains `queued` must find every
+    /// counted message: a message is counted once it is queued, dropped or conflated, never
+    /// before.
+    #[test]
+    fn a_counted_message_is_already_queued_dropped_or_conflated() {
+        let q = Arc::new(EventQueue::new(1 << 20, Box::new(Count::default())));
+        let done = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (q, done) = (q.clone(), done.clone());
+            std::thread::spawn(move || {
+                for burst in 0..2_000u64 {
+                    let mut batch: Vec<_> = (0..64).map(|i| (pong(burst * 64 + i), 10)).collect();
+                    q.push_messages(&mut batch);
+                }
+                done.store(true, Ordering::SeqCst);
+            })
+        };
+        let mut checks = 0u64;
+        while !done.load(Ordering::SeqCst) {
+            let s = q.stats();
+            assert!(
+                s.messages_received <= s.queued + s.events_dropped + s.events_conflated,
+                "counted {} but queued {}, dropped {}, conflated {}",
+                s.messages_received,
+                s.queued,
+                s.events_dropped,
+                s.events_conflated
+            );
+            checks += 1;
+        }
+        producer.join().unwrap();
+        assert!(checks > 0);
     }
 }
