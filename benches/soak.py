@@ -129,6 +129,17 @@ class Checker:
             self.lost += seq - last - 1
 
 
+async def read_events(ws: Any, checker: Checker, timeout: float) -> None:
+    """Check one batch of events, or none: the timeout gives the caller's loop its turn when
+    nothing comes (an outage, a silence fault)."""
+    try:
+        async with asyncio.timeout(timeout):
+            for event in await ws.recv_batch(4096):
+                checker.add(event)
+    except TimeoutError:
+        pass
+
+
 async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
     backend = importlib.import_module("bullet_ws" if backend_name == "native" else "bullet_ws.pure")
     fault_every = min(20.0, seconds / 20)
@@ -157,12 +168,7 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
                 counts: list[tuple[int, int]] = []
                 quiet_until = time.monotonic() + 3.0
                 while time.monotonic() < quiet_until:
-                    try:
-                        async with asyncio.timeout(0.1):
-                            for event in await ws.recv_batch(4096):
-                                checker.add(event)
-                    except TimeoutError:
-                        pass
+                    await read_events(ws, checker, 0.1)
                     counts.append(resources()[1:])
                 fds = Counter(c[0] for c in counts).most_common(1)[0][0]
                 threads = Counter(c[1] for c in counts).most_common(1)[0][0]
@@ -199,12 +205,7 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
                     next_fault, next_rotation, next_order = (
                         t + pause for t in (next_fault, next_rotation, next_order)
                     )
-                try:
-                    async with asyncio.timeout(0.05):
-                        for event in await ws.recv_batch(4096):
-                            checker.add(event)
-                except TimeoutError:
-                    pass
+                await read_events(ws, checker, 0.05)
             settled_end = await settled()
             samples.append((time.monotonic() - start, *resources()))
             # The orders still pending end as OrderUnacked at the close.

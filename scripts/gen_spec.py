@@ -394,9 +394,9 @@ def gen_flat(m: Message) -> str:
     def optional(f: Field) -> bool:
         return f.optional or f.type == "u64s"  # an absent list is empty, as in `decode_expr`
 
-    def required(keys: list[str], is_optional: list[bool]) -> str:
+    def required(is_optional: list[bool]) -> str:
         mask = " | ".join(f"1 << {i}" for i, o in enumerate(is_optional) if o) or "0"
-        return f"flat::required({len(keys)}, {mask})"
+        return f"flat::required({len(is_optional)}, {mask})"
 
     def read(f: Field) -> str:
         r = FLAT_READS[f.type]
@@ -409,19 +409,17 @@ def gen_flat(m: Message) -> str:
     for p in parents:
         slot_table(f"{m.snake}_{p}_slot", [f.leaf for f in members[p]])
     params = "".join(f", {f.name}: &'static str" for f in m.fields if not f.wire)
-    tag = ", tag: &str" if top[0] == "e" and "e" not in members else ""
+    tag = ", tag: &str" if "e" not in members else ""
     init = (
         f"{m.name} {{ {', '.join(f.name for f in m.fields if not f.wire)}, ..{m.name}::default() }}"
         if params
         else f"{m.name}::default()"
     )
-    top_optional = [
-        k not in members or (not members[k][0].parent and optional(members[k][0])) for k in top
-    ]
-    top_optional = [o and k != "e" for k, o in zip(top, top_optional)]
+    # `e` is required whether it is the tag slot or a field: it names the message.
+    top_optional = [k != "e" and not members[k][0].parent and optional(members[k][0]) for k in top]
     out.append(f"/// The flat fast path of `{m.name}`; None means: take the general path.\n")
     out.append(f"pub(super) fn flat_{m.snake}(text: &str{tag}{params}) -> Option<{m.name}> {{\n")
-    out.append(f"    const REQUIRED: u64 = {required(top, top_optional)};\n")
+    out.append(f"    const REQUIRED: u64 = {required(top_optional)};\n")
     out.append(f"    let mut m = {init};\n")
     out.append(
         f"    let seen = flat::scan(text, {m.snake}_slot, |slot, s| {{\n        match slot {{\n"
@@ -432,7 +430,7 @@ def gen_flat(m: Message) -> str:
         elif k in parents:
             fs = members[k]
             out.append(f"            {i} => {{\n")
-            req = required([f.leaf for f in fs], [optional(f) for f in fs])
+            req = required([optional(f) for f in fs])
             out.append(f"                const REQUIRED: u64 = {req};\n")
             out.append(
                 f"                let seen = flat::object(s, {m.snake}_{k}_slot, |slot, s| {{\n"

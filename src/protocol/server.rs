@@ -424,6 +424,19 @@ mod tests {
         format!("{}{value}{}", &line[..start], &line[end..])
     }
 
+    /// Values that are not a u64 (`null` passes only where the field is optional): one list, so
+    /// that every fast path is held to the same ones.
+    const NOT_U64: [&str; 8] = [
+        "1.5",
+        "-1",
+        "01",
+        "18446744073709551616",
+        "null",
+        "1e3",
+        "\"1\"",
+        "true",
+    ];
+
     /// The fast paths must give exactly what the ordered attempt gives, on odd frames too.
     #[test]
     fn fast_path_agrees_with_the_ordered_attempt() {
@@ -436,16 +449,7 @@ mod tests {
                 frames.push(line.replace("\"s\":\"", "\"s\":\"\\u0042"));
                 frames.push(line.replacen("\"E\":", "\"E\":1,\"E\":", 1));
                 frames.push(line.replacen('{', "{\"zz\":[1,{\"a\":2}],", 1));
-                for bad in [
-                    "1.5",
-                    "-1",
-                    "01",
-                    "18446744073709551616",
-                    "null",
-                    "1e3",
-                    "\"1\"",
-                    "true",
-                ] {
+                for bad in NOT_U64 {
                     frames.push(set_value(&line, "E", bad));
                 }
                 frames.push(set_value(&line, "E", "18446744073709551615"));
@@ -558,7 +562,7 @@ mod tests {
             ] {
                 frames.push(line.replacen(from, to, 1));
             }
-            for bad in ["null", "-1", "01", "1.5", "\"1\"", "18446744073709551616"] {
+            for bad in NOT_U64 {
                 frames.push(set_value(&line, "E", bad));
                 if line.contains("\"id\":") {
                     frames.push(set_value(&line, "id", bad));
