@@ -28,6 +28,12 @@ use crate::protocol::ServerMessage;
 /// not be hammered with requests. Shared with the pure backend (tests/test_shared_constants.py).
 pub const RESUBSCRIBE_EVERY: Duration = Duration::from_secs(1);
 
+/// A new book keeps its levels until its first read for up to this long after its subscribe:
+/// `ws.book()` right after `subscribe()` then misses nothing even when the socket thread got
+/// the first snapshot first (a busy machine). Unread by then, it keeps only its sequence.
+/// Shared with the pure backend (tests/test_shared_constants.py).
+pub const UNREAD_GRACE: Duration = Duration::from_secs(5);
+
 /// Fractional digits kept by [`decimal_key`]; more are allowed only when they are zeros.
 const SCALE: usize = 18;
 /// Integer digits allowed: 10**20 * 10**18 stays below u128::MAX (3.4 * 10**38).
@@ -100,10 +106,13 @@ pub struct BookState {
     last_resubscribe: Option<Instant>,
     /// A resubscribe was due but held back by [`RESUBSCRIBE_EVERY`].
     wanted: bool,
-    /// The levels are kept from the first read of the book on ([`Books::book`]). Until then
-    /// only the sequence is followed (gaps, resyncs, resubscribes): a socket whose books nobody
-    /// reads does not pay for keeping them (a quarter of the socket thread on depth20).
+    /// The levels are kept from the first read of the book on ([`Books::book`]), and before it
+    /// during [`UNREAD_GRACE`]. Otherwise only the sequence is followed (gaps, resyncs,
+    /// resubscribes): a socket whose books nobody reads does not pay for keeping them (a quarter
+    /// of the socket thread on depth20).
     levels_kept: bool,
+    /// Until when an unread book keeps its levels; None once read or past the grace.
+    unread_until: Option<Instant>,
 }
 
 /// What applying one message asks of the socket task.
@@ -125,7 +134,8 @@ impl BookState {
             waiting_since: now,
             last_resubscribe: None,
             wanted: false,
-            levels_kept: false,
+            levels_kept: true,
+            unread_until: Some(now + UNREAD_GRACE),
         }
     }
 
@@ -133,7 +143,8 @@ impl BookState {
     /// for the next snapshot (asked for after [`RESUBSCRIBE_EVERY`] without one), and the
     /// wait reports neither a gap nor a resync.
     fn keep_levels(&mut self, now: Instant) {
-        if std::mem::replace(&mut self.levels_kept, true) {
+        // Read within the grace: every message so far was applied, the levels are whole.
+        if self.unread_until.take().is_some() || std::mem::replace(&mut self.levels_kept, true) {
             return;
         }
         if self.synced {
@@ -173,6 +184,12 @@ impl BookState {
     }
 
     pub fn apply(&mut self, symbol: &Str, d: &DepthUpdate, now: Instant) -> Outcome {
+        if self.unread_until.is_some_and(|until| now >= until) {
+            self.unread_until = None;
+            self.levels_kept = false;
+            self.bids.clear();
+            self.asks.clear();
+        }
         if d.message_type == "s" {
             if self.levels_kept {
                 replace(&mut self.bids, &d.bids);

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from bullet_ws import BookGap, BookNotFound, BookResynced, Reconnected
+from bullet_ws._policy import BOOK_UNREAD_GRACE
 from support import WAIT, next_of, options, until
 
 pytestmark = pytest.mark.timeout(60)
@@ -169,12 +170,33 @@ def test_book_logic_equals_a_reference_over_10000_updates_with_gaps(backend: Mod
     assert gaps > 20 and resyncs > 10 and len(resubscribes) >= gaps
 
 
-def test_levels_are_kept_from_the_first_read_of_the_book(backend: ModuleType) -> None:
-    """A book nobody has read follows its topic's sequence (gaps, resyncs) but keeps no levels:
-    read first mid-stream, it is not synced until the next snapshot, asked for after a second
-    without one, and that wait reports no gap and no resync."""
+def test_a_book_read_soon_after_its_subscribe_misses_nothing_even_after_its_snapshot(
+    backend: ModuleType,
+) -> None:
+    """`ws.book` right after `subscribe` can lose the race with the first snapshot (a busy
+    machine, the socket thread first): a new book keeps its levels until its first read, for up
+    to BOOK_UNREAD_GRACE."""
     books = feeder(backend)
     books.subscribe([TOPIC], 0.0)
+    assert books.feed(frame("s", 0, 1, [("10", "1")], [("11", "1")]), 0.1) == (None, [])
+    assert books.feed(frame("u", 1, 2, [("9", "2")], []), 0.2) == (None, [])
+    book = books.book(SYMBOL, BOOK_UNREAD_GRACE + 0.5)  # read late, but no message came since
+    assert (book.is_synced, book.bids(), book.asks()) == (
+        True,
+        [("10", "1"), ("9", "2")],
+        [("11", "1")],
+    )
+    assert books.feed(frame("u", 2, 3, [("9", "0")], []), BOOK_UNREAD_GRACE + 1) == (None, [])
+    assert book.bids() == [("10", "1")], "kept for good once read"
+
+
+def test_levels_are_kept_from_the_first_read_of_the_book(backend: ModuleType) -> None:
+    """A book nobody has read within BOOK_UNREAD_GRACE of its subscribe follows its topic's
+    sequence (gaps, resyncs) but keeps no levels: read first mid-stream, it is not synced until
+    the next snapshot, asked for after a second without one, and that wait reports no gap and
+    no resync."""
+    books = feeder(backend)
+    books.subscribe([TOPIC], -BOOK_UNREAD_GRACE)
     assert books.feed(frame("s", 0, 1, [("10", "1")], [("11", "1")]), 0.1) == (None, [])
     assert books.feed(frame("u", 1, 2, [("9", "2")], []), 0.2) == (None, [])
     # The sequence is followed while nobody reads the book: a gap is reported and healed.
@@ -293,9 +315,12 @@ async def test_book_lookup(backend: ModuleType, mock: Any) -> None:
         assert not book.is_synced
 
 
-async def test_a_book_read_mid_stream_syncs_with_the_next_snapshot(
+async def test_a_book_first_read_after_its_snapshot_and_updates_is_whole(
     backend: ModuleType, mock_factory: Any
 ) -> None:
+    """Read after the consumer saw the snapshot and an update (within BOOK_UNREAD_GRACE): the
+    book has every level at once. Read past the grace, it would wait for the next snapshot
+    (`test_levels_are_kept_from_the_first_read_of_the_book`)."""
     mock = mock_factory(rate=400.0)
     async with backend.connect(mock.url, **options()) as ws:
         ws.subscribe([TOPIC], id=1)
@@ -304,11 +329,10 @@ async def test_a_book_read_mid_stream_syncs_with_the_next_snapshot(
             while not any(isinstance(e, backend.DepthUpdate) and not e.is_snapshot for e in events):
                 events.append(await ws.recv())
         book = ws.book(SYMBOL)
-        assert not book.is_synced and book.bids() == [] and book.asks() == []
+        assert book.is_synced and book.bids() and book.asks()
+        assert book.last_update_id >= events[-1].final_update_id
         await assert_book_follows_the_exchange(ws, backend, book, mock)
-        # The periodic snapshot (every 100 updates at 400/s) came before the one-second wait
-        # for it ran out: no resubscribe.
-        assert [r["method"] for r in mock.requests(0)] == ["SUBSCRIBE"]
+        assert [r["method"] for r in mock.requests(0)] == ["SUBSCRIBE"], "no resubscribe"
 
 
 async def collect_until(ws: Any, cls: type, into: list[Any]) -> Any:

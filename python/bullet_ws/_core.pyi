@@ -31,6 +31,7 @@ _Event: TypeAlias = (
 )
 
 __all__ = [
+    "BOOK_UNREAD_GRACE",
     "CLOSE_GRACE",
     "COMMAND_CAPACITY",
     "DROP_WARNING_INTERVAL",
@@ -96,6 +97,7 @@ KEEPALIVE_ID_BASE: int
 COMMAND_CAPACITY: int
 MIN_BACKOFF: float
 RESUBSCRIBE_EVERY: float
+BOOK_UNREAD_GRACE: float
 CLOSE_GRACE: float
 DROP_WARNING_INTERVAL: float
 MAX_OUTSTANDING_KEEPALIVES: int
@@ -798,8 +800,8 @@ class OrderBook:
     """The live order book of one symbol, kept in Rust by the socket from its depth topic.
 
     While `is_synced` is False (before the first snapshot, after a gap or a reconnect), the
-    levels are the last known ones and may be stale; a book first read mid-stream has none until
-    its next snapshot.
+    levels are the last known ones and may be stale; a book first read more than
+    BOOK_UNREAD_GRACE after its subscribe has none until its next snapshot.
     """
 
     @property
@@ -825,7 +827,8 @@ class OrderBook:
     @property
     def is_synced(self) -> bool:
         """True from a snapshot until a gap, a reconnect or the unsubscribe of its topic (and,
-        for a book first read mid-stream, False until the next snapshot)."""
+        for a book first read more than BOOK_UNREAD_GRACE after its subscribe, False until the
+        next snapshot)."""
 
 @final
 class _BookFeeder:

@@ -65,9 +65,10 @@ class ManagedWebSocket(_core.ManagedWebSocket):
         """The live order book of `symbol`, kept in Rust from its subscribed depth topic
         (`SYMBOL@depth5|10|20`); `BookNotFound` (a KeyError) when there is none.
 
-        Its levels are kept from the first call on: called right after `subscribe`, before
-        the topic's first snapshot arrives, it misses nothing. First called later, it is not
-        synced until the next snapshot (periodic; asked for after a second without one)."""
+        Its levels are kept from its subscribe on when it is first called within 5 s of it
+        (`BOOK_UNREAD_GRACE`), so called right after `subscribe` it misses nothing, whatever
+        came first. First called later, it is not synced until the next snapshot (periodic;
+        asked for after a second without one)."""
         book = self._book(symbol_arg(symbol))
         if book is None:
             raise BookNotFound(symbol)

@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 
 __all__ = [
+    "BOOK_UNREAD_GRACE",
     "CLOSE_GRACE",
     "COMMAND_QUEUE_CAPACITY",
     "DROP_WARNING_INTERVAL",
@@ -81,6 +82,10 @@ MAX_OUTSTANDING_KEEPALIVES = 16
 DROP_WARNING_INTERVAL = 1.0
 #: An order book out of sync asks for a fresh snapshot at most this often.
 RESUBSCRIBE_EVERY = 1.0
+#: A new order book keeps its levels until its first read for up to this long after its
+#: subscribe, so that `ws.book()` right after `subscribe()` misses nothing even when the first
+#: snapshot came first; a book unread by then keeps only its sequence.
+BOOK_UNREAD_GRACE = 5.0
 #: A rotation's new connection may take this long to catch up with the old one before the switch
 #: is made anyway; the old one is then read this long for the acks of its orders.
 ROTATION_CATCH_UP = 5.0

@@ -202,7 +202,8 @@ fn a_gap_unsyncs_resubscribes_at_most_once_a_second_and_a_snapshot_resyncs() {
 fn an_unread_book_follows_the_sequence_and_keeps_levels_from_its_first_read() {
     let t = Instant::now();
     let ms = |n: u64| t + Duration::from_millis(n);
-    let books = books(t);
+    // Subscribed a grace ago: nobody read it in time, so its levels go with its next message.
+    let books = books(t - UNREAD_GRACE);
     apply(&books, &depth("s", 0, 1, &[("10", "1")], &[]), t);
     let (event, resub) = apply(&books, &depth("u", 3, 4, &[], &[]), ms(100));
     assert!(matches!(
@@ -237,6 +238,47 @@ fn an_unread_book_follows_the_sequence_and_keeps_levels_from_its_first_read() {
     book.read(|s| {
         assert!(s.is_synced());
         assert_eq!(s.bids(None), vec![lv("10", "3"), lv("9", "1")]);
+    });
+}
+
+#[test]
+fn a_book_read_within_its_grace_has_every_level_even_after_its_snapshot() {
+    let t = Instant::now();
+    let books = books(t);
+    apply(&books, &depth("s", 0, 1, &[("10", "1")], &[]), t);
+    apply(
+        &books,
+        &depth("u", 1, 2, &[("9", "2")], &[]),
+        t + UNREAD_GRACE / 2,
+    );
+    // Read after the grace, but no message came after it: nothing was skipped.
+    let book = books.book("BTC-USD", t + UNREAD_GRACE * 2).unwrap();
+    book.read(|s| {
+        assert!(s.is_synced());
+        assert_eq!(s.bids(None), vec![lv("10", "1"), lv("9", "2")]);
+    });
+    apply(
+        &books,
+        &depth("u", 2, 3, &[("9", "0")], &[]),
+        t + UNREAD_GRACE * 3,
+    );
+    book.read(|s| assert_eq!(s.bids(None), vec![lv("10", "1")]));
+}
+
+#[test]
+fn an_unread_book_drops_its_levels_with_the_first_message_after_its_grace() {
+    let t = Instant::now();
+    let books = books(t);
+    apply(&books, &depth("s", 0, 1, &[("10", "1")], &[]), t);
+    apply(
+        &books,
+        &depth("u", 1, 2, &[("9", "2")], &[]),
+        t + UNREAD_GRACE,
+    );
+    let book = books.book("BTC-USD", t + UNREAD_GRACE).unwrap();
+    book.read(|s| {
+        assert!(!s.is_synced(), "waits for the next snapshot");
+        assert_eq!((s.bids(None), s.last_update_id()), (vec![], 2));
     });
 }
 

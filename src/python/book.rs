@@ -20,6 +20,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "RESUBSCRIBE_EVERY",
         crate::book::RESUBSCRIBE_EVERY.as_secs_f64(),
     )?;
+    m.add("BOOK_UNREAD_GRACE", crate::book::UNREAD_GRACE.as_secs_f64())?;
     m.add_class::<OrderBook>()?;
     m.add_class::<BookFeeder>()?;
     Ok(())
@@ -192,7 +193,14 @@ pub struct BookFeeder {
 
 impl BookFeeder {
     fn at(&self, now: f64) -> Instant {
-        self.origin + Duration::from_secs_f64(now.max(0.0))
+        // Negative: before the feeder was made (a book subscribed that long before).
+        if now < 0.0 {
+            return self
+                .origin
+                .checked_sub(Duration::from_secs_f64(-now))
+                .unwrap_or(self.origin);
+        }
+        self.origin + Duration::from_secs_f64(now)
     }
 }
 

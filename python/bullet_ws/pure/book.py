@@ -15,7 +15,7 @@ import re
 from bisect import bisect_left, insort
 
 from bullet_ws import _validate
-from bullet_ws._policy import RESUBSCRIBE_EVERY
+from bullet_ws._policy import BOOK_UNREAD_GRACE, RESUBSCRIBE_EVERY
 from bullet_ws.events import BookGap, BookResynced
 from bullet_ws.pure.messages import DepthUpdate
 from bullet_ws.pure.parse import parse_message
@@ -97,7 +97,7 @@ class OrderBook:
     Read it at any time: `bids(n)`/`asks(n)` copy up to `n` levels (all with None), best first,
     as (price, quantity) wire strings. While `is_synced` is False (before the first snapshot,
     after a gap or a reconnect), the levels are the last known ones and may be stale; a book
-    first read mid-stream has none until its next snapshot.
+    first read more than BOOK_UNREAD_GRACE after its subscribe has none until its next snapshot.
     """
 
     __slots__ = (
@@ -110,6 +110,7 @@ class OrderBook:
         "_lost_at",
         "_symbol",
         "_synced",
+        "_unread_until",
         "_waiting_since",
         "_wanted",
     )
@@ -127,9 +128,12 @@ class OrderBook:
         self._waiting_since = now
         self._last_resubscribe: float | None = None
         self._wanted = False
-        # Levels are kept from the first read of the book on (`Books.book`); until then only
-        # the sequence is followed, so a socket whose books nobody reads does not pay for them.
-        self._levels_kept = False
+        # Levels are kept from the first read of the book on (`Books.book`), and before it for
+        # BOOK_UNREAD_GRACE (a read right after the subscribe may come after the snapshot);
+        # otherwise only the sequence is followed, so a socket whose books nobody reads does not
+        # pay for them. `_unread_until` is None once read or past the grace.
+        self._levels_kept = True
+        self._unread_until: float | None = now + BOOK_UNREAD_GRACE
 
     @property
     def symbol(self) -> str:
@@ -169,7 +173,8 @@ class OrderBook:
     @property
     def is_synced(self) -> bool:
         """True from a snapshot until a gap, a reconnect or the unsubscribe of its topic (and,
-        for a book first read mid-stream, False until the next snapshot)."""
+        for a book first read more than BOOK_UNREAD_GRACE after its subscribe, False until the
+        next snapshot)."""
         return self._synced
 
     def __repr__(self) -> str:
@@ -184,6 +189,10 @@ class OrderBook:
     def _keep_levels(self, now: float) -> None:
         """Read first while synced, the book waits for the next snapshot (asked for after
         RESUBSCRIBE_EVERY without one); the wait reports neither a gap nor a resync."""
+        if self._unread_until is not None:
+            # Read within the grace: every message so far was applied, the levels are whole.
+            self._unread_until = None
+            return
         if self._levels_kept:
             return
         self._levels_kept = True
@@ -193,6 +202,11 @@ class OrderBook:
 
     def _apply(self, d: DepthUpdate, now: float) -> tuple[BookGap | BookResynced | None, bool]:
         """Apply one depth message; returns the event to report and whether to resubscribe."""
+        if self._unread_until is not None and now >= self._unread_until:
+            self._unread_until = None
+            self._levels_kept = False
+            self._bids.replace([])
+            self._asks.replace([])
         if d.message_type == "s":
             if self._levels_kept:
                 self._bids.replace(d.bids)

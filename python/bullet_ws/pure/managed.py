@@ -1190,9 +1190,10 @@ class ManagedWebSocket:
         """The live order book of `symbol`, kept from its subscribed depth topic
         (`SYMBOL@depth5|10|20`); `BookNotFound` (a KeyError) when there is none.
 
-        Its levels are kept from the first call on: called right after `subscribe`, before
-        the topic's first snapshot arrives, it misses nothing. First called later, it is not
-        synced until the next snapshot (periodic; asked for after a second without one)."""
+        Its levels are kept from its subscribe on when it is first called within 5 s of it
+        (`BOOK_UNREAD_GRACE`), so called right after `subscribe` it misses nothing, whatever
+        came first. First called later, it is not synced until the next snapshot (periodic;
+        asked for after a second without one)."""
         book = self._session.books.book(_validate.symbol_arg(symbol), time.monotonic())
         if book is None:
             raise BookNotFound(symbol)
