@@ -40,3 +40,20 @@ async def test_gather_and_create_task_get_distinct_events(backend: ModuleType, m
             first, second = await asyncio.gather(ws.recv(), ws.recv())
             third = await asyncio.create_task(ws.recv())
         assert [first.id, second.id, third.id] == [1, 2, 3]
+
+
+async def test_async_for_awaitables_are_independent(backend: ModuleType, mock: Any) -> None:
+    """`async for` may reuse its awaitable once its await is over (native): one still held
+    elsewhere is never handed out again, and one cancelled mid-sleep leaves the next working."""
+    async with backend.connect(mock.url, **options()) as ws:
+        it = aiter(ws)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(anext(it), 0.05)
+        for i in range(1, 6):
+            ws.ping(id=i)
+        async with asyncio.timeout(WAIT):
+            first, second = await asyncio.gather(anext(it), anext(it))
+            third = await anext(it)
+            fourth, fifth = await asyncio.gather(anext(it), asyncio.create_task(anext(it)))
+        assert [first.id, second.id, third.id] == [1, 2, 3]
+        assert {fourth.id, fifth.id} == {4, 5}, "the task made first may well take 4"

@@ -116,7 +116,7 @@ impl Wait {
     }
 
     /// The wait ends (a result, an error, a cancellation): it no longer counts as pulling.
-    fn ended(&self) {
+    pub(super) fn ended(&self) {
         if self.asleep.swap(false, Ordering::Relaxed) {
             self.side.pulling.fetch_sub(1, Ordering::Relaxed);
         }

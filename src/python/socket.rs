@@ -103,6 +103,8 @@ pub struct ManagedWebSocket {
     /// Dropped only in the process that made it (see `LoopSide::orphaned`).
     handle: ManuallyDrop<ManagedHandle>,
     side: Arc<LoopSide>,
+    /// The last `__anext__` awaitable, handed out again once nothing else holds it.
+    next_wait: Mutex<Option<Py<Wait>>>,
 }
 
 impl ManagedWebSocket {
@@ -210,6 +212,7 @@ impl ManagedWebSocket {
         Ok(ManagedWebSocket {
             handle: ManuallyDrop::new(handle),
             side,
+            next_wait: Mutex::new(None),
         })
     }
 
@@ -250,8 +253,21 @@ impl ManagedWebSocket {
         slf
     }
 
-    fn __anext__(&self) -> Wait {
-        self.wait(Awaiting::Next)
+    /// `async for` asks for one awaitable per event: the last one is reused when only this
+    /// socket holds it (its await is over, so no one can tell), which saves making and freeing
+    /// an object per event. One still held (by a Task of `asyncio.gather`, say) is left alone.
+    fn __anext__(&self, py: Python<'_>) -> PyResult<Py<Wait>> {
+        let mut spare = self.next_wait.lock();
+        // SAFETY: a live object (held here), and the GIL is held.
+        let only_ours = |w: &&Py<Wait>| unsafe { pyo3::ffi::Py_REFCNT(w.as_ptr()) } == 1;
+        if let Some(wait) = spare.as_ref().filter(only_ours) {
+            // Already ended, unless it was dropped mid-sleep by means that skip `close`.
+            wait.get().ended();
+            return Ok(wait.clone_ref(py));
+        }
+        let wait = Py::new(py, self.wait(Awaiting::Next))?;
+        *spare = Some(wait.clone_ref(py));
+        Ok(wait)
     }
 
     /// `handler` is validated by the caller (`bullet_ws._validate.handler_arg`).

@@ -1,5 +1,5 @@
 //! What a sleeping wait (`_Wait`) yields to its asyncio Task: a Future of our own. The Task takes
-//! any object with the Future protocol (`_asyncio_future_blocking`, `get_loop`,
+//! any object with the Future protocol (`_asyncio_future_blocking`, `get_loop` or `_loop`,
 //! `add_done_callback`, `cancel`, `result`). The doorbell or the socket reader wakes it on the
 //! loop's thread and runs the Task's wake-up at once, in the Task's context. An asyncio Future
 //! would schedule that wake-up for the loop's next iteration instead: one more pass of the loop
@@ -29,6 +29,8 @@ struct State {
 
 #[pyclass(frozen, module = "bullet_ws._core", name = "_Waiter")]
 pub(super) struct Waiter {
+    /// `_loop`, a struct member: with no `get_loop`, the Task reads the loop here without a call.
+    #[pyo3(get, name = "_loop")]
     event_loop: Py<PyAny>,
     state: Mutex<State>,
 }
@@ -156,15 +158,6 @@ impl Waiter {
     #[setter(_asyncio_future_blocking)]
     pub(super) fn set_blocking(&self, value: bool) {
         self.state.lock().blocking = value;
-    }
-
-    fn get_loop(&self, py: Python<'_>) -> Py<PyAny> {
-        self.event_loop.clone_ref(py)
-    }
-
-    #[getter]
-    fn _loop(&self, py: Python<'_>) -> Py<PyAny> {
-        self.event_loop.clone_ref(py)
     }
 
     /// A callback given no context runs in a copy of the caller's, as asyncio's do (the Task
