@@ -282,6 +282,22 @@ impl EventQueue {
     /// message with an `E`, the monotonic clock for its delivery delay.
     pub fn push_messages(&self, batch: &mut Vec<(ServerMessage, usize)>) -> u64 {
         let n = batch.len() as u64;
+        let dropped = self.push_uncounted(batch);
+        self.count_received(n);
+        dropped
+    }
+
+    /// Counts messages received, once they (and whatever they caused: a book event) are queued,
+    /// dropped or conflated. Read first by `stats()`: waiting for the count, then draining
+    /// `queued`, finds every counted message.
+    pub fn count_received(&self, n: u64) {
+        self.messages_received.fetch_add(n, Ordering::Release);
+    }
+
+    /// `push_messages` without counting: the caller counts the burst with `count_received`
+    /// once it has queued all of it.
+    pub fn push_uncounted(&self, batch: &mut Vec<(ServerMessage, usize)>) -> u64 {
+        let n = batch.len() as u64;
         if n == 0 {
             return 0;
         }
@@ -375,9 +391,6 @@ impl EventQueue {
         if dropped > 0 {
             self.events_dropped.fetch_add(dropped, Ordering::Relaxed);
         }
-        // Counted last, and read first by `stats()`: a counted message is always already
-        // queued (or taken), dropped or conflated, so waiting for it and then draining works.
-        self.messages_received.fetch_add(n, Ordering::Release);
         self.wake_if_waiting();
         dropped
     }

@@ -6,6 +6,7 @@ backends; what the fake exchange received is the proof for orders placed from th
 from __future__ import annotations
 
 import asyncio
+import gc
 from types import ModuleType
 from typing import Any
 
@@ -130,6 +131,25 @@ async def test_an_exception_from_the_handler_goes_to_the_loop_and_delivery_goes_
     assert len(reported) == 1
     assert reported[0]["message"] == _policy.HANDLER_RAISED
     assert reported[0]["exception"] is boom
+
+
+async def test_set_handler_is_accepted_after_an_async_for_step_was_dropped_asleep(
+    backend: ModuleType, mock: Any
+) -> None:
+    """An `async for` awaitable left asleep and dropped without `close` (driven by hand, or a
+    collected Task) is not a waiting pull any more, even though the native socket keeps the
+    object to reuse it."""
+    async with backend.connect(mock.url, **options()) as ws:
+        while ws.stats.queued:
+            await ws.recv()
+        step = ws.__anext__().__await__()
+        next(step)  # asleep: it yielded what it sleeps on
+        with pytest.raises(RuntimeError):
+            ws.set_handler(print)
+        del step
+        gc.collect()
+        ws.set_handler(print)
+        ws.set_handler(None)
 
 
 async def test_set_handler_refuses_while_a_recv_waits_but_not_after_it_was_cancelled(

@@ -800,8 +800,9 @@ class OrderBook:
     """The live order book of one symbol, kept in Rust by the socket from its depth topic.
 
     While `is_synced` is False (before the first snapshot, after a gap or a reconnect), the
-    levels are the last known ones and may be stale; a book first read more than
-    BOOK_UNREAD_GRACE after its subscribe has none until its next snapshot.
+    levels are the last known ones and may be stale; a book first read after it dropped
+    its levels (unread at a depth message BOOK_UNREAD_GRACE after its subscribe) has none until
+    its next snapshot.
     """
 
     @property
@@ -827,8 +828,7 @@ class OrderBook:
     @property
     def is_synced(self) -> bool:
         """True from a snapshot until a gap, a reconnect or the unsubscribe of its topic (and,
-        for a book first read more than BOOK_UNREAD_GRACE after its subscribe, False until the
-        next snapshot)."""
+        for a book first read after it dropped its levels, False until the next snapshot)."""
 
 @final
 class _BookFeeder:

@@ -65,10 +65,11 @@ class ManagedWebSocket(_core.ManagedWebSocket):
         """The live order book of `symbol`, kept in Rust from its subscribed depth topic
         (`SYMBOL@depth5|10|20`); `BookNotFound` (a KeyError) when there is none.
 
-        Its levels are kept from its subscribe on when it is first called within 5 s of it
-        (`BOOK_UNREAD_GRACE`), so called right after `subscribe` it misses nothing, whatever
-        came first. First called later, it is not synced until the next snapshot (periodic;
-        asked for after a second without one)."""
+        Its levels are kept from its subscribe until its first depth message 5 s or more after
+        it (`BOOK_UNREAD_GRACE`), and for good from the first call: called right after
+        `subscribe` it misses nothing, whatever came first. First called once the levels were
+        dropped, it is not synced until the next snapshot (periodic; asked for after a second
+        without one)."""
         book = self._book(symbol_arg(symbol))
         if book is None:
             raise BookNotFound(symbol)

@@ -82,9 +82,9 @@ MAX_OUTSTANDING_KEEPALIVES = 16
 DROP_WARNING_INTERVAL = 1.0
 #: An order book out of sync asks for a fresh snapshot at most this often.
 RESUBSCRIBE_EVERY = 1.0
-#: A new order book keeps its levels until its first read for up to this long after its
-#: subscribe, so that `ws.book()` right after `subscribe()` misses nothing even when the first
-#: snapshot came first; a book unread by then keeps only its sequence.
+#: A new order book keeps its levels until its first read, or until its first depth message this
+#: long after its subscribe, so that `ws.book()` right after `subscribe()` misses nothing even
+#: when the first snapshot came first; a book unread by then keeps only its sequence.
 BOOK_UNREAD_GRACE = 5.0
 #: A rotation's new connection may take this long to catch up with the old one before the switch
 #: is made anyway; the old one is then read this long for the acks of its orders.

@@ -150,6 +150,13 @@ impl ManagedWebSocket {
     }
 }
 
+/// Only the socket holds this object.
+fn only_ours(wait: &Py<Wait>) -> bool {
+    // SAFETY: a live object (held by the caller), and the GIL is held (a `Python` token is
+    // needed to reach any pyclass method that calls this).
+    unsafe { pyo3::ffi::Py_REFCNT(wait.as_ptr()) == 1 }
+}
+
 pub(super) fn refuse_pull_with_handler(py: Python<'_>, side: &LoopSide) -> PyResult<()> {
     if side.has_handler.load(Ordering::Acquire) {
         return Err(PyRuntimeError::new_err(
@@ -258,9 +265,7 @@ impl ManagedWebSocket {
     /// an object per event. One still held (by a Task of `asyncio.gather`, say) is left alone.
     fn __anext__(&self, py: Python<'_>) -> PyResult<Py<Wait>> {
         let mut spare = self.next_wait.lock();
-        // SAFETY: a live object (held here), and the GIL is held.
-        let only_ours = |w: &&Py<Wait>| unsafe { pyo3::ffi::Py_REFCNT(w.as_ptr()) } == 1;
-        if let Some(wait) = spare.as_ref().filter(only_ours) {
+        if let Some(wait) = spare.as_ref().filter(|w| only_ours(w)) {
             // Already ended, unless it was dropped mid-sleep by means that skip `close`.
             wait.get().ended();
             return Ok(wait.clone_ref(py));
@@ -273,6 +278,11 @@ impl ManagedWebSocket {
     /// `handler` is validated by the caller (`bullet_ws._validate.handler_arg`).
     fn _set_handler(&self, py: Python<'_>, handler: Option<Py<PyAny>>) -> PyResult<()> {
         let side = &self.side;
+        // A kept `__anext__` awaitable that no one else holds can never resume: had it been
+        // dropped mid-sleep without `close` (a collected Task), its drop would have ended it.
+        if let Some(wait) = self.next_wait.lock().as_ref().filter(|w| only_ours(w)) {
+            wait.get().ended();
+        }
         if handler.is_some() && side.pulling.load(Ordering::Relaxed) > 0 {
             return Err(PyRuntimeError::new_err(
                 classes(py)?.handler_while_waiting.clone_ref(py),

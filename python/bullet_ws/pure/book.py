@@ -97,7 +97,8 @@ class OrderBook:
     Read it at any time: `bids(n)`/`asks(n)` copy up to `n` levels (all with None), best first,
     as (price, quantity) wire strings. While `is_synced` is False (before the first snapshot,
     after a gap or a reconnect), the levels are the last known ones and may be stale; a book
-    first read more than BOOK_UNREAD_GRACE after its subscribe has none until its next snapshot.
+    first read after it dropped its levels (unread at a depth message BOOK_UNREAD_GRACE after
+    its subscribe) has none until its next snapshot.
     """
 
     __slots__ = (
@@ -173,8 +174,7 @@ class OrderBook:
     @property
     def is_synced(self) -> bool:
         """True from a snapshot until a gap, a reconnect or the unsubscribe of its topic (and,
-        for a book first read more than BOOK_UNREAD_GRACE after its subscribe, False until the
-        next snapshot)."""
+        for a book first read after it dropped its levels, False until the next snapshot)."""
         return self._synced
 
     def __repr__(self) -> str:
