@@ -896,13 +896,20 @@ mod tests {
     /// before.
     #[test]
     fn a_counted_message_is_already_queued_dropped_or_conflated() {
-        let q = Arc::new(EventQueue::new(1 << 20, Box::new(Count::default())));
+        // Queued while there is room, then conflated (BTC) or dropped (pongs) once it is full.
+        let q = Arc::new(EventQueue::new(50_000, Box::new(Count::default())));
+        conflated(&q, &["BTC@bookTicker"]);
         let done = Arc::new(AtomicBool::new(false));
         let producer = {
             let (q, done) = (q.clone(), done.clone());
             std::thread::spawn(move || {
                 for burst in 0..2_000u64 {
-                    let mut batch: Vec<_> = (0..64).map(|i| (pong(burst * 64 + i), 10)).collect();
+                    let mut batch: Vec<_> = (0..64)
+                        .map(|i| match i % 4 {
+                            0 => (ticker("BTC", burst * 64 + i), 10),
+                            _ => (pong(burst * 64 + i), 10),
+                        })
+                        .collect();
                     q.push_messages(&mut batch);
                 }
                 done.store(true, Ordering::SeqCst);
@@ -923,5 +930,11 @@ mod tests {
         }
         producer.join().unwrap();
         assert!(checks > 0);
+        let s = q.stats();
+        assert!(s.events_dropped > 0 && s.events_conflated > 0, "{s:?}");
+        assert_eq!(
+            s.messages_received,
+            s.queued + s.events_dropped + s.events_conflated
+        );
     }
 }
