@@ -435,30 +435,12 @@ impl Books {
             for (i, (message, _)) in batch.iter().enumerate() {
                 if let ServerMessage::DepthUpdate(d) = message {
                     if let Some(event) = apply_in(&entries, d, now, &mut resubscribe) {
-                        marks.push((i, event));
+                        marks.push((i, Event::Book(event)));
                     }
                 }
             }
         }
-        if marks.is_empty() {
-            return (events.push_messages(batch), resubscribe);
-        }
-        // Counted once all of it is queued, book events included (`EventQueue::count_received`).
-        let total = batch.len() as u64;
-        let mut dropped = 0;
-        let mut done = 0;
-        for (i, event) in marks {
-            let mut rest = batch.split_off(i + 1 - done);
-            done = i + 1;
-            dropped += events.push_uncounted(batch);
-            if !events.push_event(Event::Book(event)) {
-                dropped += 1;
-            }
-            std::mem::swap(batch, &mut rest);
-        }
-        dropped += events.push_uncounted(batch);
-        events.count_received(total);
-        (dropped, resubscribe)
+        (events.push_burst(batch, marks), resubscribe)
     }
 }
 

@@ -281,22 +281,21 @@ impl EventQueue {
     /// The burst is stamped once, as read now: the wall clock for the exchange delay of each
     /// message with an `E`, the monotonic clock for its delivery delay.
     pub fn push_messages(&self, batch: &mut Vec<(ServerMessage, usize)>) -> u64 {
-        let n = batch.len() as u64;
-        let dropped = self.push_uncounted(batch);
-        self.count_received(n);
-        dropped
+        self.push_burst(batch, Vec::new())
     }
 
-    /// Counts messages received, once they (and whatever they caused: a book event) are queued,
-    /// dropped or conflated. Read first by `stats()`: waiting for the count, then draining
-    /// `queued`, finds every counted message.
-    pub fn count_received(&self, n: u64) {
-        self.messages_received.fetch_add(n, Ordering::Release);
-    }
-
-    /// `push_messages` without counting: the caller counts the burst with `count_received`
-    /// once it has queued all of it.
-    pub fn push_uncounted(&self, batch: &mut Vec<(ServerMessage, usize)>) -> u64 {
+    /// `push_messages`, with each event of `after` queued right after the message at its index
+    /// (the book event a depth message caused); one that does not fit is dropped.
+    ///
+    /// The whole burst is queued and counted in `messages_received` in one critical section,
+    /// which the consumer needs to take any of it: a consumer that took a message finds it
+    /// counted, and a reader that waited for the count finds every counted message (and the
+    /// book events it caused) queued, dropped or conflated. The consumer is woken once.
+    pub fn push_burst(
+        &self,
+        batch: &mut Vec<(ServerMessage, usize)>,
+        after: Vec<(usize, Event)>,
+    ) -> u64 {
         let n = batch.len() as u64;
         if n == 0 {
             return 0;
@@ -305,69 +304,81 @@ impl EventQueue {
         let wall_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
-        let (dropped, conflated) = {
-            let mut guard = self.state.lock();
-            let st = &mut *guard;
-            let mut count = self.in_flight.load(Ordering::Acquire);
-            let mut bytes = self.in_flight_bytes.load(Ordering::Acquire);
-            let (mut kept, mut added_bytes, mut freed_bytes, mut conflated) = (0, 0, 0, 0u64);
-            // A pass by reference: moving each message once more would cost a copy of it.
-            let exchange = st.exchange_delay.start_burst(read_ns);
-            let mut total = 0usize;
-            for (message, size) in batch.iter() {
-                total = total.saturating_add(*size);
-                // A clock behind the exchange's (skew) counts as no delay, not as a huge one.
-                if let Some(sent) = event_time(message) {
-                    exchange.add(wall_us.saturating_sub(sent));
-                }
+        let mut st = self.state.lock();
+        // A pass by reference: moving each message once more would cost a copy of it.
+        let exchange = st.exchange_delay.start_burst(read_ns);
+        let mut total = 0usize;
+        for (message, size) in batch.iter() {
+            total = total.saturating_add(*size);
+            // A clock behind the exchange's (skew) counts as no delay, not as a huge one.
+            if let Some(sent) = event_time(message) {
+                exchange.add(wall_us.saturating_sub(sent));
             }
-            let all_fit = count + batch.len() <= self.capacity
-                && bytes.saturating_add(total) <= self.max_bytes;
-            if all_fit && st.conflation.is_empty() {
-                // The usual case: the whole burst moves straight into the deque.
-                (kept, added_bytes) = (batch.len(), total);
-                st.events.extend(
-                    batch
-                        .drain(..)
-                        .map(|(m, size)| (Event::Message(m), size, read_ns)),
-                );
-            } else if st.conflation.is_empty() {
-                for (message, size) in batch.drain(..) {
-                    let fits = count == 0 || bytes.saturating_add(size) <= self.max_bytes;
-                    if count < self.capacity && fits {
-                        st.events
-                            .push_back((Event::Message(message), size, read_ns));
-                        count += 1;
-                        bytes = bytes.saturating_add(size);
-                        kept += 1;
-                        added_bytes += size;
-                    }
+        }
+        let (mut dropped, mut conflated) = (0, 0);
+        if after.is_empty() {
+            (dropped, conflated) = self.queue_locked(&mut st, batch, total, read_ns);
+        } else {
+            let mut done = 0;
+            for (i, event) in after {
+                let mut rest = batch.split_off(i + 1 - done);
+                done = i + 1;
+                let part = batch.iter().map(|(_, size)| *size).sum();
+                let (d, c) = self.queue_locked(&mut st, batch, part, read_ns);
+                (dropped, conflated) = (dropped + d, conflated + c);
+                if self.in_flight.load(Ordering::Acquire) < self.capacity {
+                    st.events.push_back((event, 0, 0));
+                    self.in_flight.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    dropped += 1;
                 }
+                std::mem::swap(batch, &mut rest);
             }
-            // The conflating path (the batch is empty here when the usual one ran).
+            let part = batch.iter().map(|(_, size)| *size).sum();
+            let (d, c) = self.queue_locked(&mut st, batch, part, read_ns);
+            (dropped, conflated) = (dropped + d, conflated + c);
+        }
+        if conflated > 0 {
+            self.events_conflated
+                .fetch_add(conflated, Ordering::Relaxed);
+        }
+        if dropped > 0 {
+            self.events_dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+        // Last, and read first by `stats()`: what it counts is already queued or accounted for.
+        self.messages_received.fetch_add(n, Ordering::Release);
+        drop(st);
+        self.wake_if_waiting();
+        dropped
+    }
+
+    /// Moves `batch` (whose wire bytes total `total`) into the producer's deque under the
+    /// caller's lock; returns the messages dropped and conflated.
+    fn queue_locked(
+        &self,
+        st: &mut State,
+        batch: &mut Vec<(ServerMessage, usize)>,
+        total: usize,
+        read_ns: u64,
+    ) -> (u64, u64) {
+        let n = batch.len() as u64;
+        let mut count = self.in_flight.load(Ordering::Acquire);
+        let mut bytes = self.in_flight_bytes.load(Ordering::Acquire);
+        let (mut kept, mut added_bytes, mut freed_bytes, mut conflated) = (0, 0, 0, 0u64);
+        let all_fit =
+            count + batch.len() <= self.capacity && bytes.saturating_add(total) <= self.max_bytes;
+        if all_fit && st.conflation.is_empty() {
+            // The usual case: the whole burst moves straight into the deque.
+            (kept, added_bytes) = (batch.len(), total);
+            st.events.extend(
+                batch
+                    .drain(..)
+                    .map(|(m, size)| (Event::Message(m), size, read_ns)),
+            );
+        } else if st.conflation.is_empty() {
             for (message, size) in batch.drain(..) {
-                let slot = st.conflation.slot(&message);
-                let queued = slot.as_deref().copied().flatten();
-                if let Some(index) = queued.and_then(|seq| seq.checked_sub(st.base)) {
-                    let index = index as usize;
-                    let entry = st.events.get_mut(index).expect("a queued slot");
-                    let old_size = entry.1;
-                    // Its own slot is the one entry an over-budget message may take whole.
-                    let after = bytes - old_size + size;
-                    if count == 1 || after <= self.max_bytes {
-                        freed_bytes += old_size;
-                        added_bytes += size;
-                        bytes = after;
-                        *entry = (Event::Message(message), size, read_ns);
-                        conflated += 1;
-                    }
-                    continue;
-                }
                 let fits = count == 0 || bytes.saturating_add(size) <= self.max_bytes;
                 if count < self.capacity && fits {
-                    if let Some(slot) = slot {
-                        *slot = Some(st.base + st.events.len() as u64);
-                    }
                     st.events
                         .push_back((Event::Message(message), size, read_ns));
                     count += 1;
@@ -376,23 +387,46 @@ impl EventQueue {
                     added_bytes += size;
                 }
             }
-            // The freed bytes were counted in, and only this lock's holder can take them out.
-            self.in_flight_bytes
-                .fetch_add(added_bytes, Ordering::SeqCst);
-            self.in_flight_bytes
-                .fetch_sub(freed_bytes, Ordering::SeqCst);
-            self.in_flight.fetch_add(kept, Ordering::SeqCst);
-            (n - kept as u64 - conflated, conflated)
-        };
-        if conflated > 0 {
-            self.events_conflated
-                .fetch_add(conflated, Ordering::Relaxed);
         }
-        if dropped > 0 {
-            self.events_dropped.fetch_add(dropped, Ordering::Relaxed);
+        // The conflating path (the batch is empty here when the usual one ran).
+        for (message, size) in batch.drain(..) {
+            let slot = st.conflation.slot(&message);
+            let queued = slot.as_deref().copied().flatten();
+            if let Some(index) = queued.and_then(|seq| seq.checked_sub(st.base)) {
+                let index = index as usize;
+                let entry = st.events.get_mut(index).expect("a queued slot");
+                let old_size = entry.1;
+                // Its own slot is the one entry an over-budget message may take whole.
+                let after = bytes - old_size + size;
+                if count == 1 || after <= self.max_bytes {
+                    freed_bytes += old_size;
+                    added_bytes += size;
+                    bytes = after;
+                    *entry = (Event::Message(message), size, read_ns);
+                    conflated += 1;
+                }
+                continue;
+            }
+            let fits = count == 0 || bytes.saturating_add(size) <= self.max_bytes;
+            if count < self.capacity && fits {
+                if let Some(slot) = slot {
+                    *slot = Some(st.base + st.events.len() as u64);
+                }
+                st.events
+                    .push_back((Event::Message(message), size, read_ns));
+                count += 1;
+                bytes = bytes.saturating_add(size);
+                kept += 1;
+                added_bytes += size;
+            }
         }
-        self.wake_if_waiting();
-        dropped
+        // The freed bytes were counted in, and only this lock's holder can take them out.
+        self.in_flight_bytes
+            .fetch_add(added_bytes, Ordering::SeqCst);
+        self.in_flight_bytes
+            .fetch_sub(freed_bytes, Ordering::SeqCst);
+        self.in_flight.fetch_add(kept, Ordering::SeqCst);
+        (n - kept as u64 - conflated, conflated)
     }
 
     /// Queues a lifecycle event; like the SDK, it is dropped when the queue is full.
@@ -889,6 +923,37 @@ mod tests {
             .expect("three messages handed over");
         assert_eq!(delivery.count, 3);
         assert!(delivery.p50_us <= delivery.p99_us && delivery.p99_us <= delivery.max_us);
+    }
+
+    /// A consumer that took a message finds it counted in `messages_received`: the count is
+    /// made where the message becomes visible, not after.
+    #[test]
+    fn a_message_taken_is_already_counted() {
+        let q = Arc::new(EventQueue::new(1 << 20, Box::new(Count::default())));
+        let bursts = 20_000u64;
+        let producer = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                for burst in 0..bursts {
+                    let mut batch: Vec<_> = (0..4).map(|i| (pong(burst * 4 + i), 10)).collect();
+                    q.push_messages(&mut batch);
+                }
+            })
+        };
+        let mut taken = 0u64;
+        let mut out = vec![];
+        while taken < bursts * 4 {
+            out.clear();
+            q.pop_batch(usize::MAX, &mut out);
+            if out.is_empty() {
+                std::hint::spin_loop();
+                continue;
+            }
+            taken += out.len() as u64;
+            let counted = q.stats().messages_received;
+            assert!(counted >= taken, "took {taken} but {counted} counted");
+        }
+        producer.join().unwrap();
     }
 
     /// A reader that waits for `messages_received` and then drains `queued` must find every
