@@ -252,14 +252,18 @@ impl ManagedHandle {
             "SUBSCRIBE",
             id,
             |set| set.insert_new(topics.clone()),
-            |new| Command::Subscribe(new, id),
+            |new| {
+                // Before the SUBSCRIBE can go out: the socket's thread may read its first
+                // snapshot before this thread runs again, and a snapshot without a book is lost.
+                self.books.topics_added(&new, Instant::now());
+                self.queue(Command::Subscribe(new.clone(), id))
+                    .inspect_err(|_| self.books.topics_removed(&new, Instant::now()))
+            },
         );
-        let new = changed.inspect_err(|_| {
+        changed.inspect_err(|_| {
             self.events.set_conflated(&topics, false);
             self.events.set_conflated(&was_on, true);
-        })?;
-        self.books.topics_added(&new, Instant::now());
-        Ok(new)
+        })
     }
 
     /// Returns the topics actually sent (only those that were active).
@@ -272,22 +276,23 @@ impl ManagedHandle {
             "UNSUBSCRIBE",
             id,
             |set| set.remove_present(topics),
-            |gone| Command::Unsubscribe(gone, id),
+            |gone| self.queue(Command::Unsubscribe(gone, id)),
         )?;
         self.books.topics_removed(&gone, Instant::now());
         self.events.set_conflated(&gone, false);
         Ok(gone)
     }
 
-    /// Applies `edit` to the topic set and queues the command for what changed; nothing is
-    /// queued when nothing changed, and the set is left exactly as it was when the command is
-    /// refused: too large (its own frame, or the replay frame of the new set), or not queued.
+    /// Applies `edit` to the topic set and hands what changed to `send`, which queues the
+    /// command; nothing is sent when nothing changed, and the set is left exactly as it was when
+    /// the command is refused: too large (its own frame, or the replay frame of the new set), or
+    /// not queued.
     fn change_topics(
         &self,
         method: &'static str,
         id: Option<u64>,
         edit: impl FnOnce(&mut TopicSet) -> Vec<String>,
-        command: impl FnOnce(Vec<String>) -> Command,
+        send: impl FnOnce(Vec<String>) -> Result<(), CommandError>,
     ) -> Result<Vec<String>, CommandError> {
         self.check_running()?;
         let mut set = self.topics.lock();
@@ -301,7 +306,7 @@ impl ManagedHandle {
                 .and_then(|()| {
                     self.check_size("topics", "subscription replay", set.replay_frame_len())
                 })
-                .and_then(|()| self.queue(command(changed.clone())));
+                .and_then(|()| send(changed.clone()));
             if let Err(e) = queued {
                 *set = before;
                 return Err(e);

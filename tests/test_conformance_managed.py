@@ -481,6 +481,30 @@ async def test_a12_busy_then_stopped(backend: ModuleType, mock: Any) -> None:
                 call()
 
 
+async def test_a12_a_refused_subscribe_leaves_no_book(backend: ModuleType, mock: Any) -> None:
+    """A depth subscribe refused by a full command channel registers no order book (the native
+    socket registers it before the SUBSCRIBE can go out, and takes it back)."""
+    async with backend.connect(mock.url, **options()) as ws:
+        refused = None
+        for attempt in range(50):
+            try:
+                for i in range(100_000):  # synchronous: the queue (256) fills before it drains
+                    ws.ping(id=i)
+            except backend.BusyError:
+                pass
+            try:
+                ws.subscribe([f"S{attempt}-USD@depth10"])
+            except backend.BusyError:
+                refused = attempt
+                break
+        assert refused is not None, "the command channel drained every time"
+        assert f"S{refused}-USD@depth10" not in ws.topics
+        with pytest.raises(backend.BookNotFound):
+            ws.book(f"S{refused}-USD")
+        for accepted in range(refused):
+            assert ws.book(f"S{accepted}-USD").symbol == f"S{accepted}-USD"
+
+
 # --- A13 ----------------------------------------------------------------------------------------
 
 
