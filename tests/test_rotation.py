@@ -225,3 +225,28 @@ def test_the_new_connection_takes_over_once_level_with_the_old() -> None:
     dedup.admit(trade(13), False, out)
     dedup.admit(trade(13), True, out)
     assert [m.agg_trade_id for m, _ in out] == [10, 11, 12, 13]
+
+
+async def test_the_order_book_crosses_rotations_without_a_gap(
+    backend: ModuleType, mock_factory: Callable[..., Any]
+) -> None:
+    """The depth messages a rotation delivers from either connection reach the order book too."""
+    mock = mock_factory(rate=400.0, shared_sequence=True)
+    async with backend.connect(mock.url, **options(max_connection_age=0.6)) as ws:
+        ws.subscribe([TRADES, DEPTH, TICKER], id=1)
+        book = ws.book("ETH-USD")
+        streams = Streams(backend)
+        await pump(
+            ws,
+            streams,
+            lambda: sum(isinstance(e, backend.Rotated) for e in streams.lifecycle) >= 2,
+            timeout=3 * WAIT,
+        )
+        after = len(streams.depth)
+        await pump(ws, streams, lambda: len(streams.depth) >= after + 20)
+        streams.check()
+        book_events = (backend.BookGap, backend.BookResynced)
+        assert not [e for e in streams.lifecycle if isinstance(e, book_events)]
+        assert book.is_synced
+        # The book is applied as messages are read, ahead of what was taken.
+        assert book.last_update_id >= streams.depth[-1][1]
