@@ -925,6 +925,49 @@ mod tests {
         assert!(delivery.p50_us <= delivery.p99_us && delivery.p99_us <= delivery.max_us);
     }
 
+    #[test]
+    fn book_events_follow_their_message_and_a_dropped_one_is_counted_once() {
+        let gap = |got| {
+            Event::Book(crate::book::BookEvent::Gap {
+                symbol: "BTC-USD".into(),
+                expected: 1,
+                got,
+            })
+        };
+        let kinds = |q: &EventQueue| {
+            let mut out = vec![];
+            q.pop_batch(usize::MAX, &mut out);
+            out.iter()
+                .map(|e| match e {
+                    Event::Message(ServerMessage::Pong(p)) => format!("pong {}", p.id.unwrap_or(0)),
+                    Event::Book(crate::book::BookEvent::Gap { got, .. }) => format!("gap {got}"),
+                    _ => "other".into(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let q = EventQueue::new(10, Box::new(Count::default()));
+        let mut batch = vec![(pong(1), 1), (pong(2), 1), (pong(3), 1)];
+        assert_eq!(
+            q.push_burst(&mut batch, vec![(0, gap(10)), (2, gap(30))]),
+            0
+        );
+        assert_eq!(
+            kinds(&q),
+            ["pong 1", "gap 10", "pong 2", "pong 3", "gap 30"]
+        );
+
+        // Room for two: the first message and its book event; then everything is dropped.
+        let q = EventQueue::new(2, Box::new(Count::default()));
+        let mut batch = vec![(pong(1), 1), (pong(2), 1), (pong(3), 1)];
+        assert_eq!(
+            q.push_burst(&mut batch, vec![(0, gap(10)), (1, gap(20))]),
+            3
+        );
+        let s = q.stats();
+        assert_eq!((s.messages_received, s.events_dropped, s.queued), (3, 3, 2));
+        assert_eq!(kinds(&q), ["pong 1", "gap 10"]);
+    }
+
     /// A consumer that took a message finds it counted in `messages_received`: the count is
     /// made where the message becomes visible, not after.
     #[test]

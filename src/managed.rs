@@ -276,9 +276,14 @@ impl ManagedHandle {
             "UNSUBSCRIBE",
             id,
             |set| set.remove_present(topics),
-            |gone| self.queue(Command::Unsubscribe(gone, id)),
+            |gone| {
+                self.queue(Command::Unsubscribe(gone.clone(), id))?;
+                // Under the topics' lock: a subscribe of the same topic right after finds it
+                // gone and registers its book again.
+                self.books.topics_removed(&gone, Instant::now());
+                Ok(())
+            },
         )?;
-        self.books.topics_removed(&gone, Instant::now());
         self.events.set_conflated(&gone, false);
         Ok(gone)
     }

@@ -79,9 +79,6 @@ pub(super) struct Task<C: Connector> {
     /// Orders written on the connection a rotation left, still read for their acks.
     old_pending: VecDeque<PendingOrder>,
     pub(super) books: Arc<Books>,
-    /// Depth topics a rotation's other connection found out of sync: resubscribed on the
-    /// current connection with its next burst.
-    deferred_resubscribe: Vec<String>,
     pub(super) direct: Arc<DirectPath>,
     /// The current connection's stream while it is open to direct writes.
     published: Option<Arc<Wire>>,
@@ -299,7 +296,6 @@ impl<C: Connector> Task<C> {
             old_pending: VecDeque::new(),
             inbound: Arc::new(Inbound::new(books.clone(), events.clone())),
             books,
-            deferred_resubscribe: Vec::new(),
             direct: Arc::default(),
             published: None,
             loop_allowed: false,
@@ -691,9 +687,8 @@ impl<C: Connector> Task<C> {
                         }
                         batch = out;
                     }
-                    let (dropped, mut resubscribe) =
+                    let (dropped, resubscribe) =
                         self.books.deliver(&self.events, &mut batch, Instant::now());
-                    resubscribe.append(&mut self.deferred_resubscribe);
                     if self.config.loop_reads {
                         if let Some(wire) = &self.published {
                             wire.delivered();
@@ -966,11 +961,17 @@ impl<C: Connector> Task<C> {
         }
     }
 
-    /// Delivers what a rotation's dedup let through, books first, as the main path does; a
-    /// resubscribe it asks for waits for the current connection's next burst.
-    fn deliver_deferring(&mut self, out: &mut Vec<Item>) -> u64 {
+    /// Delivers what a rotation's dedup let through, books first, as the main path does. A
+    /// resubscribe it asks for is left to the book's own retry (`RESUBSCRIBE_EVERY`): while
+    /// two connections are read, a snapshot asked for on either may be the one the dedup drops.
+    fn deliver_rotating(&mut self, out: &mut Vec<Item>) -> u64 {
         let (dropped, resubscribe) = self.books.deliver(&self.events, out, Instant::now());
-        self.deferred_resubscribe.extend(resubscribe);
+        if !resubscribe.is_empty() {
+            self.log(
+                LogLevel::Debug,
+                format!("order book out of sync during a rotation; retried later {resubscribe:?}"),
+            );
+        }
         dropped
     }
 
@@ -1038,7 +1039,7 @@ impl<C: Connector> Task<C> {
                 for item in burst {
                     rot.dedup.admit(item, from_new, &mut out);
                 }
-                let dropped = self.deliver_deferring(&mut out);
+                let dropped = self.deliver_rotating(&mut out);
                 if dropped > 0 {
                     self.warn_drops(dropped);
                 }
@@ -1114,7 +1115,7 @@ impl<C: Connector> Task<C> {
         rot.caught_up = rot.dedup.caught_up();
         let mut out = Vec::new();
         rot.dedup.force_switch(&mut out);
-        let dropped = self.deliver_deferring(&mut out);
+        let dropped = self.deliver_rotating(&mut out);
         if dropped > 0 {
             self.warn_drops(dropped);
         }
@@ -1344,7 +1345,6 @@ impl<C: Connector> Task<C> {
         let unacked = format!("connection lost before the ack: {reason}");
         // Before the first `Reconnecting`: a consumer that sees it must find the books out of sync.
         self.books.connection_lost(Instant::now());
-        self.deferred_resubscribe.clear();
         self.backoff.connection_lost(uptime, reconnected);
         let lost_at = Instant::now();
         // Why the next attempt is made (`Reconnecting.reason`): the loss, then the last failure.
