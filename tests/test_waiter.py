@@ -118,3 +118,22 @@ async def test_the_future_a_recv_sleeps_on_takes_part_in_garbage_collection(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_a_woken_recvs_callbacks_get_a_finished_asyncio_future(
+    backend: ModuleType, mock: Any
+) -> None:
+    # What the Task's wake-up is handed: an asyncio Future, whose result CPython's C Task reads
+    # directly (on any other object it looks `result` up by name and calls it).
+    async with backend.connect(mock.url, **options()) as ws:
+        task, fut = await asleep_in_recv(ws)
+        handed: list[Any] = []
+        fut.add_done_callback(handed.append)
+        ws.ping(id=4)
+        async with asyncio.timeout(WAIT):
+            assert isinstance(await task, backend.Pong)
+            await until(lambda: bool(handed))
+        (done,) = handed
+        assert type(done) is asyncio.Future
+        assert done.done() and not done.cancelled()
+        assert done.result() is None

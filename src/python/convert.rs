@@ -34,6 +34,8 @@ pub(super) struct Classes {
     pub(super) handler_set: Py<PyAny>,
     pub(super) handler_while_waiting: Py<PyAny>,
     pub(super) handler_raised: Py<PyAny>,
+    /// `contextvars.Context.run`, unbound.
+    pub(super) context_run: Py<PyAny>,
 }
 
 pub(super) fn classes(py: Python<'_>) -> PyResult<&Classes> {
@@ -60,6 +62,11 @@ pub(super) fn classes(py: Python<'_>) -> PyResult<&Classes> {
             handler_set: policy.getattr("HANDLER_SET")?.unbind(),
             handler_while_waiting: policy.getattr("HANDLER_WHILE_WAITING")?.unbind(),
             handler_raised: policy.getattr("HANDLER_RAISED")?.unbind(),
+            context_run: py
+                .import("contextvars")?
+                .getattr("Context")?
+                .getattr("run")?
+                .unbind(),
         })
     })
 }

@@ -25,6 +25,9 @@ pub(super) struct LoopSide {
     pub(super) queue: Arc<EventQueue>,
     pub(super) wake: Arc<WakeFd>,
     pub(super) event_loop: Py<PyAny>,
+    /// A finished asyncio Future of this loop, result None: what a woken Task's wake-up is
+    /// handed (`waiter.rs`).
+    pub(super) resolved: Py<PyAny>,
     /// One `Waiter` per sleeping wait; the doorbell wakes them all.
     pub(super) waiters: Mutex<Vec<Py<Waiter>>>,
     /// Pull waits (`recv`, `recv_batch`, `__anext__`) asleep and not yet resumed to their end:
@@ -91,7 +94,7 @@ impl LoopSide {
         self: &Arc<Self>,
         py: Python<'py>,
     ) -> PyResult<Bound<'py, Waiter>> {
-        let fut = Bound::new(py, Waiter::new(self.event_loop.clone_ref(py)))?;
+        let fut = Bound::new(py, Waiter::new(self.event_loop.clone_ref(py), self.resolved.clone_ref(py)))?;
         let mut waiters = self.waiters.lock();
         waiters.retain(|w| !w.get().is_done());
         waiters.push(fut.clone().unbind());

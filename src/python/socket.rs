@@ -11,7 +11,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyFrozenSet, PyInt, PyString};
+use pyo3::types::{PyDict, PyFrozenSet, PyInt, PyString};
 
 use super::awaitable::{Awaiting, Wait};
 use super::convert::{classes, command_error, latency_to_python, ConnectError};
@@ -176,7 +176,12 @@ impl ManagedWebSocket {
         // Reads on the loop: Linux only for now (the paths are Linux-tested).
         let loop_reads = config.loop_reads && cfg!(target_os = "linux");
         config.loop_reads = loop_reads;
-        let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+        let asyncio = py.import("asyncio")?;
+        let event_loop = asyncio.call_method0("get_running_loop")?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("loop", &event_loop)?;
+        let resolved = asyncio.getattr("Future")?.call((), Some(&kwargs))?;
+        resolved.call_method1("set_result", (py.None(),))?;
         let connector =
             WsConnector::new(url, &config).map_err(|e| ConnectError::new_err(e.message))?;
         let wake = Arc::new(
@@ -192,6 +197,7 @@ impl ManagedWebSocket {
             queue,
             wake: wake.clone(),
             event_loop: event_loop.clone().unbind(),
+            resolved: resolved.unbind(),
             waiters: Mutex::new(Vec::new()),
             pulling: AtomicUsize::new(0),
             reader_registered: Mutex::new(false),
