@@ -39,7 +39,10 @@ async def test_gather_and_create_task_get_distinct_events(backend: ModuleType, m
         async with asyncio.timeout(WAIT):
             first, second = await asyncio.gather(ws.recv(), ws.recv())
             third = await asyncio.create_task(ws.recv())
-        assert [first.id, second.id, third.id] == [1, 2, 3]
+        # Two waiters asleep at once: either may take the first. A Task that runs before the
+        # ring is handled takes what is queued, as a second `asyncio.Queue.get()` would.
+        assert {first.id, second.id} == {1, 2}
+        assert third.id == 3
 
 
 async def test_async_for_awaitables_are_independent(backend: ModuleType, mock: Any) -> None:
@@ -55,5 +58,8 @@ async def test_async_for_awaitables_are_independent(backend: ModuleType, mock: A
             first, second = await asyncio.gather(anext(it), anext(it))
             third = await anext(it)
             fourth, fifth = await asyncio.gather(anext(it), asyncio.create_task(anext(it)))
-        assert [first.id, second.id, third.id] == [1, 2, 3]
+        # Two waiters asleep at once: either may take the first. A Task that runs before the
+        # ring is handled takes what is queued, as a second `asyncio.Queue.get()` would.
+        assert {first.id, second.id} == {1, 2}
+        assert third.id == 3
         assert {fourth.id, fifth.id} == {4, 5}, "the task made first may well take 4"

@@ -94,7 +94,10 @@ impl LoopSide {
         self: &Arc<Self>,
         py: Python<'py>,
     ) -> PyResult<Bound<'py, Waiter>> {
-        let fut = Bound::new(py, Waiter::new(self.event_loop.clone_ref(py), self.resolved.clone_ref(py)))?;
+        let fut = Bound::new(
+            py,
+            Waiter::new(self.event_loop.clone_ref(py), self.resolved.clone_ref(py)),
+        )?;
         let mut waiters = self.waiters.lock();
         waiters.retain(|w| !w.get().is_done());
         waiters.push(fut.clone().unbind());
