@@ -58,8 +58,7 @@ async def test_async_for_awaitables_are_independent(backend: ModuleType, mock: A
             first, second = await asyncio.gather(anext(it), anext(it))
             third = await anext(it)
             fourth, fifth = await asyncio.gather(anext(it), asyncio.create_task(anext(it)))
-        # Two waiters asleep at once: either may take the first. A Task that runs before the
-        # ring is handled takes what is queued, as a second `asyncio.Queue.get()` would.
+        # Either may take the first, as in the test above.
         assert {first.id, second.id} == {1, 2}
         assert third.id == 3
         assert {fourth.id, fifth.id} == {4, 5}, "the task made first may well take 4"

@@ -128,13 +128,16 @@ impl Waiter {
     ) -> PyResult<()> {
         let kwargs = PyDict::new(py);
         kwargs.set_item(pyo3::intern!(py, "context"), context)?;
-        let event_loop = self.event_loop.bind(py);
-        let call_soon = pyo3::intern!(py, "call_soon");
-        if self.cancelled() {
-            event_loop.call_method(call_soon, (callback, slf), Some(&kwargs))?;
+        let handed = if self.cancelled() {
+            slf.as_any()
         } else {
-            event_loop.call_method(call_soon, (callback, &self.resolved), Some(&kwargs))?;
-        }
+            self.resolved.bind(py)
+        };
+        self.event_loop.bind(py).call_method(
+            pyo3::intern!(py, "call_soon"),
+            (callback, handed),
+            Some(&kwargs),
+        )?;
         Ok(())
     }
 }
