@@ -56,7 +56,7 @@ fn run(books: Option<&Books>, frames: &[ServerMessage], rounds: usize) -> f64 {
                 burst.iter().map(|m| (m.clone(), 100)).collect();
             match books {
                 Some(b) => {
-                    b.deliver(&queue, &mut batch, tokio::time::Instant::now());
+                    b.deliver(&queue, &mut batch, tokio::time::Instant::now(), || {});
                 }
                 None => {
                     queue.push_messages(&mut batch);

@@ -417,17 +417,18 @@ impl Books {
     }
 
     /// Applies a burst to the books, then queues it, each book event right after the message
-    /// that caused it. Returns the events dropped (as `EventQueue::push_messages`) and the
-    /// topics to resubscribe.
+    /// that caused it, and runs `queued` before the consumer is woken. Returns the events dropped
+    /// (as `EventQueue::push_messages`) and the topics to resubscribe.
     pub fn deliver(
         &self,
         events: &EventQueue,
         batch: &mut Vec<(ServerMessage, usize)>,
         now: Instant,
+        queued: impl FnOnce(),
     ) -> (u64, Vec<String>) {
         let mut resubscribe = Vec::new();
         if self.count.load(Ordering::Acquire) == 0 {
-            return (events.push_messages(batch), resubscribe);
+            return (events.push_burst(batch, Vec::new(), queued), resubscribe);
         }
         let mut marks = Vec::new();
         {
@@ -440,7 +441,7 @@ impl Books {
                 }
             }
         }
-        (events.push_burst(batch, marks), resubscribe)
+        (events.push_burst(batch, marks, queued), resubscribe)
     }
 }
 

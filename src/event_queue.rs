@@ -281,7 +281,7 @@ impl EventQueue {
     /// The burst is stamped once, as read now: the wall clock for the exchange delay of each
     /// message with an `E`, the monotonic clock for its delivery delay.
     pub fn push_messages(&self, batch: &mut Vec<(ServerMessage, usize)>) -> u64 {
-        self.push_burst(batch, Vec::new())
+        self.push_burst(batch, Vec::new(), || {})
     }
 
     /// `push_messages`, with each event of `after` queued right after the message at its index
@@ -290,14 +290,17 @@ impl EventQueue {
     /// The whole burst is queued and counted in `messages_received` in one critical section,
     /// which the consumer needs to take any of it: a consumer that took a message finds it
     /// counted, and a reader that waited for the count finds every counted message (and the
-    /// book events it caused) queued, dropped or conflated. The consumer is woken once.
+    /// book events it caused) queued, dropped or conflated. The consumer is woken once, after
+    /// `queued` ran: the consumer may act at once on what that call changed.
     pub fn push_burst(
         &self,
         batch: &mut Vec<(ServerMessage, usize)>,
         after: Vec<(usize, Event)>,
+        queued: impl FnOnce(),
     ) -> u64 {
         let n = batch.len() as u64;
         if n == 0 {
+            queued();
             return 0;
         }
         let read_ns = self.now_ns();
@@ -348,6 +351,7 @@ impl EventQueue {
         // Last, and read first by `stats()`: what it counts is already queued or accounted for.
         self.messages_received.fetch_add(n, Ordering::Release);
         drop(st);
+        queued();
         self.wake_if_waiting();
         dropped
     }
@@ -948,7 +952,7 @@ mod tests {
         let q = EventQueue::new(10, Box::new(Count::default()));
         let mut batch = vec![(pong(1), 1), (pong(2), 1), (pong(3), 1)];
         assert_eq!(
-            q.push_burst(&mut batch, vec![(0, gap(10)), (2, gap(30))]),
+            q.push_burst(&mut batch, vec![(0, gap(10)), (2, gap(30))], || {}),
             0
         );
         assert_eq!(
@@ -960,7 +964,7 @@ mod tests {
         let q = EventQueue::new(2, Box::new(Count::default()));
         let mut batch = vec![(pong(1), 1), (pong(2), 1), (pong(3), 1)];
         assert_eq!(
-            q.push_burst(&mut batch, vec![(0, gap(10)), (1, gap(20))]),
+            q.push_burst(&mut batch, vec![(0, gap(10)), (1, gap(20))], || {}),
             3
         );
         let s = q.stats();

@@ -28,6 +28,9 @@ mod shutdown;
 mod task;
 mod topics;
 
+#[cfg(all(test, target_os = "linux"))]
+mod loop_reads_tests;
+
 pub use rotation::MAX_HELD as ROTATION_MAX_HELD;
 pub use shutdown::Shutdown;
 use task::{guarded, order_of, Task};

@@ -326,7 +326,7 @@ fn deliver_queues_each_book_event_right_after_its_message() {
         (depth("u", 3, 4, &[], &[]), 10),
         (trade.clone(), 10),
     ];
-    let (dropped, resubscribe) = books.deliver(&queue, &mut batch, t);
+    let (dropped, resubscribe) = books.deliver(&queue, &mut batch, t, || {});
     assert_eq!(
         (dropped, resubscribe),
         (0, vec!["BTC-USD@depth10".to_string()])

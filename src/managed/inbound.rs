@@ -170,7 +170,9 @@ impl Inbound {
             }
             self.loop_reads
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            let (dropped, resubscribe) = self.books.deliver(&self.events, batch, Instant::now());
+            let (dropped, resubscribe) =
+                self.books
+                    .deliver(&self.events, batch, Instant::now(), || {});
             if dropped > 0 || !resubscribe.is_empty() {
                 let mut ledger = self.ledger.lock();
                 ledger.dropped += dropped;

@@ -687,13 +687,18 @@ impl<C: Connector> Task<C> {
                         }
                         batch = out;
                     }
+                    let reads_to_hand =
+                        self.published.as_deref().filter(|_| self.config.loop_reads);
+                    // The loop may claim the reads again before the ring: the consumer it wakes
+                    // claims them at once, and one that always outran this thread would never
+                    // claim them (on a busy machine, the loop then never read).
                     let (dropped, resubscribe) =
-                        self.books.deliver(&self.events, &mut batch, Instant::now());
-                    if self.config.loop_reads {
-                        if let Some(wire) = &self.published {
-                            wire.delivered();
-                        }
-                    }
+                        self.books
+                            .deliver(&self.events, &mut batch, Instant::now(), || {
+                                if let Some(wire) = reads_to_hand {
+                                    wire.delivered();
+                                }
+                            });
                     if dropped > 0 {
                         self.warn_drops(dropped);
                     }
@@ -965,7 +970,7 @@ impl<C: Connector> Task<C> {
     /// resubscribe it asks for is left to the book's own retry (`RESUBSCRIBE_EVERY`): while
     /// two connections are read, a snapshot asked for on either may be the one the dedup drops.
     fn deliver_rotating(&mut self, out: &mut Vec<Item>) -> u64 {
-        let (dropped, resubscribe) = self.books.deliver(&self.events, out, Instant::now());
+        let (dropped, resubscribe) = self.books.deliver(&self.events, out, Instant::now(), || {});
         if !resubscribe.is_empty() {
             self.log(
                 LogLevel::Debug,
