@@ -669,10 +669,16 @@ def s5(
                     pr["inbound_p50"], pr["inbound_p99"] = res["inbound_p50"], res["inbound_p99"]
                     pr["sent_p50"] = res["sent_p50"]
                     pr["cpu"] = res.get("loop_cpu_us_per_tick")
+                    pr["loop_read_share"] = res.get("loop_read_share")
                     per_round[(c, lp)].append(pr)
                     log(
                         f"S5 round {r + 1} {c:16s} {lp:8s} p50 {pr['p50']:>6} p99 {pr['p99']:>6} "
-                        f"p99.9 {pr['p99.9']:>6} max {pr['max']:>6} µs (tick->handler p50 {pr['inbound_p50']}, ->sent {pr['sent_p50']}, loop CPU/tick {pr['cpu']})"
+                        f"p99.9 {pr['p99.9']:>6} max {pr['max']:>6} µs (tick->handler p50 {pr['inbound_p50']}, ->sent {pr['sent_p50']}, loop CPU/tick {pr['cpu']}"
+                        + (
+                            f", read on the loop {pr['loop_read_share']:.0%})"
+                            if pr["loop_read_share"] is not None
+                            else ")"
+                        )
                     )
                 else:
                     failures[(c, lp)].append(str(res.get("error")))
@@ -697,6 +703,12 @@ def s5(
                 "loop_cpu_us_per_tick_per_round": summary(
                     [x["cpu"] for x in per_round[(c, lp)] if x["cpu"] is not None]
                 ),
+                # Native: the share of messages the loop's thread read itself, per round.
+                "loop_read_share_per_round": [
+                    x["loop_read_share"]
+                    for x in per_round[(c, lp)]
+                    if x["loop_read_share"] is not None
+                ],
                 "failures": failures[(c, lp)],
             }
             for c, lp in keys

@@ -478,7 +478,12 @@ async def s5_bullet(
                 break
     stats = ws.stats
     await ws.close()
-    return dict(o.result(), events_dropped=stats.events_dropped)
+    return dict(
+        o.result(),
+        events_dropped=stats.events_dropped,
+        # A fast path that silently does not engage shows here (0 on the pure backend).
+        loop_read_share=round(stats.loop_reads / max(1, stats.messages_received), 3),
+    )
 
 
 async def s5_websockets(task: dict[str, Any]) -> dict[str, Any]:
