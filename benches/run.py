@@ -401,6 +401,16 @@ def s1(p: dict[str, Any], contenders: list[str], workdir: str, log: Any) -> dict
     return out
 
 
+def read_on_loop(share: float | None) -> str:
+    """For a round's log line: the share of messages the loop's thread read (native only)."""
+    return "" if share is None else f", read on the loop {share:.0%}"
+
+
+def loop_read_shares(rounds: list[dict[str, Any]]) -> list[float]:
+    """Native: the share of messages the loop's thread read itself, per round."""
+    return [x["loop_read_share"] for x in rounds if x["loop_read_share"] is not None]
+
+
 def s2(
     p: dict[str, Any], contenders: list[str], loops: list[str], workdir: str, log: Any
 ) -> dict[str, Any]:
@@ -447,10 +457,12 @@ def s2(
                         a = read_samples(res["samples_file"])
                         pooled[(c, lp)].extend(a)
                         pr = percentiles(a)
+                        pr["loop_read_share"] = res.get("loop_read_share")
                         per_round[(c, lp)].append(pr)
                         log(
                             f"S2 {rate:>6} msg/s round {r + 1} {c:16s} {lp:8s} p50 {pr['p50']:>7} "
                             f"p99 {pr['p99']:>7} p99.9 {pr['p99.9']:>7} µs"
+                            + read_on_loop(pr["loop_read_share"])
                         )
                     else:
                         failures[(c, lp)].append(str(res.get("error")))
@@ -463,6 +475,7 @@ def s2(
                     "pooled": percentiles(pooled[(c, lp)]),
                     "p99_per_round": summary([x["p99"] for x in per_round[(c, lp)]]),
                     "p99.9_per_round": summary([x["p99.9"] for x in per_round[(c, lp)]]),
+                    "loop_read_share_per_round": loop_read_shares(per_round[(c, lp)]),
                     "failures": failures[(c, lp)],
                 }
                 for c, lp in keys
@@ -674,11 +687,8 @@ def s5(
                     log(
                         f"S5 round {r + 1} {c:16s} {lp:8s} p50 {pr['p50']:>6} p99 {pr['p99']:>6} "
                         f"p99.9 {pr['p99.9']:>6} max {pr['max']:>6} µs (tick->handler p50 {pr['inbound_p50']}, ->sent {pr['sent_p50']}, loop CPU/tick {pr['cpu']}"
-                        + (
-                            f", read on the loop {pr['loop_read_share']:.0%})"
-                            if pr["loop_read_share"] is not None
-                            else ")"
-                        )
+                        + read_on_loop(pr["loop_read_share"])
+                        + ")"
                     )
                 else:
                     failures[(c, lp)].append(str(res.get("error")))
@@ -703,12 +713,7 @@ def s5(
                 "loop_cpu_us_per_tick_per_round": summary(
                     [x["cpu"] for x in per_round[(c, lp)] if x["cpu"] is not None]
                 ),
-                # Native: the share of messages the loop's thread read itself, per round.
-                "loop_read_share_per_round": [
-                    x["loop_read_share"]
-                    for x in per_round[(c, lp)]
-                    if x["loop_read_share"] is not None
-                ],
+                "loop_read_share_per_round": loop_read_shares(per_round[(c, lp)]),
                 "failures": failures[(c, lp)],
             }
             for c, lp in keys

@@ -142,6 +142,12 @@ def make_hit(m: Meter) -> Callable[[int], bool]:
 # ---------------------------------------------------------------- bullet_ws (native and pure)
 
 
+def loop_read_share(stats: Any) -> float:
+    """The share of messages the loop's thread read itself (0 on the pure backend): a fast path
+    that silently does not engage shows here."""
+    return round(stats.loop_reads / max(1, stats.messages_received), 3)
+
+
 async def run_bullet(
     task: dict[str, Any], pure: bool, batch: bool, push: bool = False, loop_reads: bool = True
 ) -> dict[str, Any]:
@@ -195,6 +201,7 @@ async def run_bullet(
     await ws.close()
     r = m.result()
     r["events_dropped"] = stats.events_dropped
+    r["loop_read_share"] = loop_read_share(stats)
     return r, m
 
 
@@ -481,8 +488,7 @@ async def s5_bullet(
     return dict(
         o.result(),
         events_dropped=stats.events_dropped,
-        # A fast path that silently does not engage shows here (0 on the pure backend).
-        loop_read_share=round(stats.loop_reads / max(1, stats.messages_received), 3),
+        loop_read_share=loop_read_share(stats),
     )
 
 
