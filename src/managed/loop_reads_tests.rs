@@ -70,12 +70,15 @@ fn a_consumer_woken_by_a_burst_can_claim_the_reads_at_once() {
         .subscribe(vec!["BTC-USD@aggTrade".into()], Some(1), false)
         .unwrap();
     // Each ring brings a burst the task read; the consumer takes it and sleeps again, claiming
-    // the reads as it does. Once claimed, the task rings no more (the loop reads).
-    let mut messages = 0;
-    while !ring.claimed.load(Ordering::SeqCst) && messages < 20 {
+    // the reads as it does. Once claimed, the task rings no more (the loop reads). Counted in
+    // sleeps, not messages: a ring comes only to a sleeping consumer, so a starved test thread
+    // cannot run out of chances.
+    let (mut sleeps, mut messages) = (0, 0);
+    while !ring.claimed.load(Ordering::SeqCst) && sleeps < 20 {
         while let Some(_event) = events.pop() {}
         messages = events.stats().messages_received;
         if events.prepare_wait() {
+            sleeps += 1;
             rx.recv_timeout(Duration::from_secs(5))
                 .expect("a ring within 5 s");
         }
@@ -87,7 +90,7 @@ fn a_consumer_woken_by_a_burst_can_claim_the_reads_at_once() {
     );
     assert!(
         ring.claimed.load(Ordering::SeqCst),
-        "no claim made at a ring succeeded ({} rings, {messages} messages)",
+        "no claim made at a ring succeeded ({} rings, {sleeps} sleeps, {messages} messages)",
         ring.rings.load(Ordering::SeqCst)
     );
     handle.stop();
