@@ -24,27 +24,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from report import PICOWS  # benches/ is on sys.path: the script's own directory
+
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"<!-- table (?P<kind>\w+) from (?P<run>\S+\.json) -->\n")
 END = "<!-- end of table -->"
 
-PICOWS = "picows+msgspec"
 WEBSOCKETS = "websockets+json"
 
-S1_ROWS = {
+LABELS = {
     "native": "bullet-ws native, `async for`",
     "native-batch": "bullet-ws native, `recv_batch`",
     "native-handler": "bullet-ws native, `set_handler`",
-    "native-task": "bullet-ws native, `async for`, `loop_reads=False`",
-    "pure": "bullet-ws pure-Python backend",
-    WEBSOCKETS: "websockets + json (dicts)",
-    PICOWS: "picows + msgspec (typed structs)",
-    "rust-ceiling": "Rust core alone (ceiling)",
-}
-S5_ROWS = {
-    "native": "bullet-ws native, `async for`",
-    "native-batch": "bullet-ws native, `recv_batch`",
-    "native-handler": "bullet-ws native, `set_handler` (push delivery)",
     "native-early": "bullet-ws native, `inbound_spin=0.0002`",
     "native-task": "bullet-ws native, `async for`, `loop_reads=False`",
     "native-handler-task": "bullet-ws native, `set_handler`, `loop_reads=False`",
@@ -54,16 +45,33 @@ S5_ROWS = {
     PICOWS: "picows + msgspec",
     "rust-ceiling": "Rust core alone (tokio)",
 }
-S2_ROWS = {
-    "native": "bullet-ws native, `async for`",
-    "native-batch": "bullet-ws native, `recv_batch`",
-    "native-handler": "bullet-ws native, `set_handler`",
-    "native-task": "bullet-ws native, `async for`, `loop_reads=False`",
-    "pure": "bullet-ws pure-Python backend",
-    WEBSOCKETS: "websockets + json",
-    PICOWS: "picows + msgspec",
-    "rust-ceiling": "Rust core alone (tokio)",
-}
+S1_S2_ROWS = (
+    "native",
+    "native-batch",
+    "native-handler",
+    "native-task",
+    "pure",
+    WEBSOCKETS,
+    PICOWS,
+    "rust-ceiling",
+)
+S5_ROWS = (
+    "native",
+    "native-batch",
+    "native-handler",
+    "native-early",
+    "native-task",
+    "native-handler-task",
+    "native-queued",
+    "pure",
+    WEBSOCKETS,
+    PICOWS,
+    "rust-ceiling",
+)
+
+
+def row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
 def s1_table(run: dict[str, Any]) -> list[str]:
@@ -75,8 +83,8 @@ def s1_table(run: dict[str, Any]) -> list[str]:
         f"| client | live aggTrade | {ratios} | depth20 | {ratios} |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for contender, label in S1_ROWS.items():
-        cells = [label]
+    for contender in S1_S2_ROWS:
+        cells = [LABELS[contender]]
         for shape in ("aggTrade", "depth20"):
             m = median(shape, contender)
             cells += [
@@ -84,7 +92,7 @@ def s1_table(run: dict[str, Any]) -> list[str]:
                 f"{m / median(shape, PICOWS):.2f}x",
                 f"{m / median(shape, WEBSOCKETS):.1f}x",
             ]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(row(cells))
     return lines
 
 
@@ -92,28 +100,23 @@ def s5_table(run: dict[str, Any]) -> list[str]:
     contenders = run["s5"]["contenders"]
 
     def cell(key: str) -> str:
-        if key not in contenders:
-            return ""
-        pooled = contenders[key]["pooled"]
-        return f"{pooled['p50']} / {pooled['p99']}"
+        pooled = contenders[key]["pooled"] if key in contenders else None
+        return f"{pooled['p50']} / {pooled['p99']}" if pooled else ""
 
     lines = ["| client | asyncio | uvloop |", "|---|---:|---:|"]
-    for contender, label in S5_ROWS.items():
-        if contender == "rust-ceiling":
-            cells = [cell("rust-ceiling|tokio"), ""]
-        else:
-            cells = [cell(f"{contender}|asyncio"), cell(f"{contender}|uvloop")]
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} |".replace(" |  |", " | |"))
+    for contender in S5_ROWS:
+        loops = ("tokio", "") if contender == "rust-ceiling" else ("asyncio", "uvloop")
+        lines.append(row([LABELS[contender], *(cell(f"{contender}|{lp}") for lp in loops)]))
     return lines
 
 
 def s2_table(run: dict[str, Any]) -> list[str]:
     contenders = run["s2"]["10000"]["contenders"]
     lines = ["| client | p50 | p99 | p99.9 |", "|---|---:|---:|---:|"]
-    for contender, label in S2_ROWS.items():
+    for contender in S1_S2_ROWS:
         loop = "tokio" if contender == "rust-ceiling" else "asyncio"
         p = contenders[f"{contender}|{loop}"]["pooled"]
-        lines.append(f"| {label} | {p['p50']:,} | {p['p99']:,} | {p['p99.9']:,} |")
+        lines.append(row([LABELS[contender], *(f"{p[q]:,}" for q in ("p50", "p99", "p99.9"))]))
     return lines
 
 

@@ -41,7 +41,7 @@ def test_a_figure_edited_by_hand_is_named_and_rendered_again(tmp_path: Path) -> 
     done = tables("--check", "--readme", str(copy))
     assert done.returncode == 1
     assert "table s5 from benches/results/" in done.stderr
-    assert "s1" not in done.stderr and "s2" not in done.stderr
+    assert "table s1 " not in done.stderr and "table s2 " not in done.stderr
 
     done = tables("--readme", str(copy))
     assert done.returncode == 0, done.stderr
