@@ -2,20 +2,20 @@
 
     python benches/soak.py --seconds 600 --backend native|pure
 
-The fake exchange (in this process, `shared_sequence=True`) streams two topics at 2 500 msgs/s
+The fake exchange (in a child process, `shared_sequence=True`) streams two topics at 2 500 msgs/s
 each (5k msgs/s); every fault kind is injected in turn about every 20 s, and a rotation comes
 every 60 s (the server's `disconnecting` notice, 2 s before its close, between faults; and
 `max_connection_age`); both intervals shrink for short runs (a twentieth and a fifth
 of the run). Orders go out all along, about 200 a second (`submit` and `order_place` in turn,
-each with its own id; on the native backend most are written on the calling thread). RSS is
-sampled every 10 s (or a sixth of the run). Open fds and threads are counted when the run has
+each with its own id; on the native backend most are written on the calling thread). RSS (this
+process's: the client alone) is sampled every 2 s (or a sixtieth of the run). Open fds and threads are counted when the run has
 settled, once after the warm-up and once at the end: faults off for 3 s, the most frequent count
 of the samples taken after each read in that time (a single sample can fall in a reconnect, a
 socket fewer, or in a rotation, one more). The last line printed is one JSON object:
 
     received, delivered, dropped, lost, duplicated, reconnects, rotations,
     orders_placed, orders_acked, orders_unacked, orders_unaccounted, orders_sent_twice,
-    direct_writes, rss_growth_mib (after warm-up), fd_growth, thread_growth
+    direct_writes, rss_growth_mib (see `rss_growth`), fd_growth, thread_growth
 
 `dropped` counts events dropped by the socket's queue (`stats.events_dropped`) plus the ids an
 outage skipped (a gap right after `Reconnecting`, which the API allows); `lost` is any other gap
@@ -23,22 +23,24 @@ and `duplicated` any id seen twice. Every order must end as exactly one ack (`Or
 `ErrorMessage` with its id) or one `OrderUnacked` (`orders_unaccounted` counts those with none or
 more than one), and reach the exchange at most once (`orders_sent_twice`, from the fake exchange's
 records). Exit status 1 when anything is lost or duplicated, an order is unaccounted for or sent
-twice, RSS grows more than 10 MiB, or fds or threads grow.
+twice, the floor of RSS rises more than 10 MiB, or fds or threads grow.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import importlib
 import json
 import os
+import pickle
+import subprocess
 import sys
+import textwrap
 import time
 from collections import Counter
 from typing import Any
-
-from bullet_ws.testing import MockExchange
 
 TOPICS = ("BTC-USD@aggTrade", "SOL-USD@bookTicker")
 RATE_PER_TOPIC = 2500.0
@@ -73,6 +75,77 @@ FAULTS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
+# The fake exchange runs in a child process, so that this process's RSS is the client's alone:
+# the exchange keeps every frame it receives (the orders' records grow all along) and shares the
+# client's allocator when in-process. Calls and replies are pickled (one fault carries bytes),
+# one base64 line each; the child stops its exchange when its stdin closes, parent dead or not.
+_EXCHANGE_CHILD = textwrap.dedent(
+    """
+    import base64, pickle, sys
+    from bullet_ws.testing import MockExchange
+
+    def reply(outcome):
+        sys.stdout.write(base64.b64encode(pickle.dumps(outcome)).decode() + "\\n")
+        sys.stdout.flush()
+
+    mock = MockExchange(**pickle.loads(base64.b64decode(sys.argv[1]))).start()
+    try:
+        reply((True, mock.url))
+        for line in sys.stdin:
+            name, args, kwargs = pickle.loads(base64.b64decode(line))
+            try:
+                value = getattr(mock, name)
+                reply((True, value(*args, **kwargs) if callable(value) else value))
+            except Exception as e:
+                reply((False, e))
+    finally:
+        mock.stop()
+    """
+)
+
+
+class ChildExchange:
+    """`MockExchange` in a child process: `call(name, ...)` runs one method (or reads one
+    property) there and returns its result or raises its exception."""
+
+    def __init__(self, **options: Any) -> None:
+        arg = base64.b64encode(pickle.dumps(options)).decode()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _EXCHANGE_CHILD, arg],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        try:
+            self.url: str = self._reply()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _reply(self) -> Any:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the fake exchange's process ended (status {self.proc.wait()})")
+        ok, value = pickle.loads(base64.b64decode(line))
+        if not ok:
+            raise value
+        return value
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(base64.b64encode(pickle.dumps((name, args, kwargs))) + b"\n")
+        self.proc.stdin.flush()
+        return self._reply()
+
+    def stop(self) -> None:
+        """Closes the pipe, which ends the child; kills it after 10 s."""
+        try:
+            self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+
+
 def resources() -> tuple[float, int, int]:
     """(RSS MiB, open fds, threads) of this process."""
     rss = threads = 0
@@ -85,22 +158,59 @@ def resources() -> tuple[float, int, int]:
     return rss / 1024, len(os.listdir("/proc/self/fd")), threads
 
 
+def rss_growth(samples: list[tuple[float, float]], warmup: float) -> float:
+    """How far the floor of RSS (MiB) rose from the first third of the run after `warmup` to its
+    last third: the lowest sample of each. RSS moves in steps of up to ~14 MiB that come back
+    down (bursts queued while a fault or a busy machine holds the reader up, allocator high-water
+    marks), so one sample against another measures noise; a leak lifts the floor."""
+    if not samples:
+        return 0.0
+    after = [(t, rss) for t, rss in samples if t >= warmup] or samples
+    t0, t1 = after[0][0], after[-1][0]
+    third = (t1 - t0) / 3
+    early = min(rss for t, rss in after if t <= t0 + third)
+    late = min(rss for t, rss in after if t >= t1 - third)
+    return round(late - early, 2)
+
+
 class Checker:
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, leak: int = 0) -> None:
         self.b = backend
+        self.leak = leak
+        self.leaked: list[bytes] = []
         self.last: dict[str, int] = {}
         self.outage: set[str] = set()  # topics whose next gap an outage explains
         self.delivered = self.skipped = self.lost = self.duplicated = 0
-        self.order_outcomes: dict[int, list[str]] = {}
+        # One byte per order placed, counting its acks and its OrderUnacked: the harness's own
+        # memory stays flat, so that RSS growth is the client's.
+        self.acks = bytearray()
+        self.unacks = bytearray()
+        self.unacked_reasons: Counter[str] = Counter()
+        self.stray_ids: Counter[int] = Counter()  # outcomes for no order placed
+
+    def placed(self, order_id: int) -> None:
+        assert order_id == ORDER_IDS + 1 + len(self.acks)
+        self.acks.append(0)
+        self.unacks.append(0)
+
+    def _outcome(self, order_id: int, table: bytearray) -> None:
+        i = order_id - ORDER_IDS - 1
+        if 0 <= i < len(table):
+            table[i] = min(table[i] + 1, 255)
+        else:
+            self.stray_ids[order_id] += 1
 
     def add(self, event: Any) -> None:
         self.delivered += 1
+        if self.leak:
+            self.leaked.append(bytes(self.leak))
         b = self.b
         if isinstance(event, (b.OrderResult, b.ErrorMessage)) and event.id is not None:
-            self.order_outcomes.setdefault(event.id, []).append("ack")
+            self._outcome(event.id, self.acks)
             return
         if isinstance(event, b.OrderUnacked) and event.id is not None:
-            self.order_outcomes.setdefault(event.id, []).append("unacked: " + event.reason)
+            self._outcome(event.id, self.unacks)
+            self.unacked_reasons[event.reason] += 1
             return
         if isinstance(event, b.AggTrade):
             key, seq = "trade", event.agg_trade_id
@@ -140,14 +250,14 @@ async def read_events(ws: Any, checker: Checker, timeout: float) -> None:
         pass
 
 
-async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
+async def soak(seconds: float, backend_name: str, leak: int = 0) -> dict[str, Any]:
     backend = importlib.import_module("bullet_ws" if backend_name == "native" else "bullet_ws.pure")
     fault_every = min(20.0, seconds / 20)
     rotate_every = min(60.0, seconds / 5)
-    sample_every = min(10.0, seconds / 6)
+    sample_every = min(2.0, seconds / 60)
     warmup = min(60.0, seconds / 5)
-    mock = MockExchange(rate=RATE_PER_TOPIC, shared_sequence=True).start()
-    checker = Checker(backend)
+    mock = ChildExchange(rate=RATE_PER_TOPIC, shared_sequence=True)
+    checker = Checker(backend, leak)
     samples: list[tuple[float, float, int, int]] = []
     try:
         async with backend.connect(
@@ -164,7 +274,7 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
                 """Faults off and 3 s of events read, (fds, threads) sampled after each read:
                 the most frequent of each. One sample can fall in a reconnect (a socket fewer) or
                 a rotation (one more), which is not a leak."""
-                mock.clear_faults()
+                mock.call("clear_faults")
                 counts: list[tuple[int, int]] = []
                 quiet_until = time.monotonic() + 3.0
                 while time.monotonic() < quiet_until:
@@ -184,17 +294,18 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
             while (now := time.monotonic()) - start < seconds:
                 while now >= next_order:
                     order_id += 1
+                    checker.placed(order_id)
                     place = ws.submit if order_id % 2 else ws.order_place
                     place(TX, id=order_id)
                     next_order += ORDER_EVERY
                 if now >= next_rotation:
-                    mock.fault("disconnecting", reason="max_duration", delay=2.0)
+                    mock.call("fault", "disconnecting", reason="max_duration", delay=2.0)
                     next_rotation += rotate_every
                 if now >= next_fault:
                     kind, scope, params = FAULTS[fault_i % len(FAULTS)]
                     fault_i += 1
-                    mock.clear_faults()
-                    mock.fault(kind, scope=scope, **params)
+                    mock.call("clear_faults")
+                    mock.call("fault", kind, scope=scope, **params)
                     next_fault += fault_every
                 if now >= next_sample:
                     samples.append((now - start, *resources()))
@@ -213,20 +324,23 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
             while (event := await ws.recv()) is not None:
                 checker.add(event)
             stats = ws.stats
-        placed = set(range(ORDER_IDS + 1, order_id + 1))
         sent: dict[int, int] = {}
-        for c in range(len(mock.connections)):
-            for request in mock.requests(c):
+        for c in range(mock.call("handshakes")):
+            for request in mock.call("requests", c):
                 if request.get("method") in ("SUBMIT", "ORDER.PLACE"):
                     sent[request["id"]] = sent.get(request["id"], 0) + 1
     finally:
         mock.stop()
-    outcomes = checker.order_outcomes
-    unaccounted = sorted(i for i in placed if len(outcomes.get(i, [])) != 1)
+    acks, unacks = checker.acks, checker.unacks
+    unaccounted = [i for i in range(len(acks)) if acks[i] + unacks[i] != 1]
     for i in unaccounted[:10]:
-        print(f"order {i}: outcomes {outcomes.get(i)}, sent {sent.get(i, 0)}x", file=sys.stderr)
-    after = [s for s in samples if s[0] >= warmup] or samples
-    base, end = after[0], samples[-1]
+        order = ORDER_IDS + 1 + i
+        print(
+            f"order {order}: {acks[i]} acks, {unacks[i]} OrderUnacked, sent {sent.get(order, 0)}x",
+            file=sys.stderr,
+        )
+    if checker.stray_ids:
+        print(f"outcomes for orders never placed: {dict(checker.stray_ids)}", file=sys.stderr)
     return {
         "backend": backend_name,
         "seconds": seconds,
@@ -237,13 +351,14 @@ async def soak(seconds: float, backend_name: str) -> dict[str, Any]:
         "duplicated": checker.duplicated,
         "reconnects": stats.reconnects,
         "rotations": stats.rotations,
-        "orders_placed": len(placed),
-        "orders_acked": sum(outcomes.get(i) == ["ack"] for i in placed),
-        "orders_unacked": sum(len(v := outcomes.get(i, [])) == 1 and v[0] != "ack" for i in placed),
-        "orders_unaccounted": len(unaccounted),
+        "orders_placed": len(acks),
+        "orders_acked": sum(a == 1 and u == 0 for a, u in zip(acks, unacks)),
+        "orders_unacked": sum(a == 0 and u == 1 for a, u in zip(acks, unacks)),
+        "orders_unacked_reasons": dict(checker.unacked_reasons),
+        "orders_unaccounted": len(unaccounted) + sum(checker.stray_ids.values()),
         "orders_sent_twice": sum(n > 1 for n in sent.values()),
         "direct_writes": stats.direct_writes,
-        "rss_growth_mib": round(end[1] - base[1], 2),
+        "rss_growth_mib": rss_growth([(t, rss) for t, rss, _, _ in samples], warmup),
         "fd_growth": settled_end[0] - (settled_base or settled_end)[0],
         "thread_growth": settled_end[1] - (settled_base or settled_end)[1],
     }
@@ -253,8 +368,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--backend", choices=("native", "pure"), default="native")
+    parser.add_argument(
+        "--leak",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="control: keep BYTES per event delivered, a leak the RSS check must catch",
+    )
     args = parser.parse_args()
-    result = asyncio.run(soak(args.seconds, args.backend))
+    if args.leak < 0:
+        parser.error(f"--leak must be 0 or more bytes, not {args.leak}")
+    result = asyncio.run(soak(args.seconds, args.backend, args.leak))
     print(json.dumps(result), flush=True)
     bad = (
         result["lost"] > 0
