@@ -1,5 +1,6 @@
-"""The README's benchmark tables are rendered from the run they quote (`benches/readme_tables.py`):
-a figure copied by hand, or a run replaced without its tables, is caught here."""
+"""The README's benchmark tables and the ratios its prose quotes are rendered from the run they quote
+(`benches/readme_tables.py`): a figure copied by hand, or a run replaced without its tables, is
+caught here."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ def tables(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_readme_tables_are_those_of_their_runs() -> None:
     readme = (ROOT / "README.md").read_text()
-    for kind in ("s1", "s5", "s2"):
-        assert f"<!-- table {kind} from benches/results/" in readme, kind
+    for kind in ("table s1", "table s5", "table s2", "ratios s5", "ratios s2"):
+        assert f"<!-- {kind} from benches/results/" in readme, kind
     done = tables("--check")
     assert done.returncode == 0, done.stderr
 
@@ -42,6 +43,26 @@ def test_a_figure_edited_by_hand_is_named_and_rendered_again(tmp_path: Path) -> 
     assert done.returncode == 1
     assert "table s5 from benches/results/" in done.stderr
     assert "table s1 " not in done.stderr and "table s2 " not in done.stderr
+
+    done = tables("--readme", str(copy))
+    assert done.returncode == 0, done.stderr
+    assert copy.read_text() == readme
+
+
+def test_a_ratio_edited_by_hand_is_named_and_rendered_again(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("<!-- ratios s2 from ")
+    at = readme.index("is ", start) + len("is ")
+    figure = readme[at : readme.index("x", at)]
+    edited = readme[:at] + "0.50" + readme[at + len(figure) :]
+    assert edited != readme
+    copy = tmp_path / "README.md"
+    copy.write_text(edited)
+
+    done = tables("--check", "--readme", str(copy))
+    assert done.returncode == 1
+    changed = [line for line in done.stderr.splitlines() if "differs" in line]
+    assert len(changed) == 1 and "ratios s2 from benches/results/" in changed[0], done.stderr
 
     done = tables("--readme", str(copy))
     assert done.returncode == 0, done.stderr
