@@ -224,11 +224,15 @@ impl Wire {
     // ---- reads on the event loop's thread (`Config::loop_reads`) ----
 
     /// Lets the loop claim the reads, or takes them back (the task then reads again). Called by
-    /// the task: with `false` before it needs every message itself (a rotation's filter).
+    /// the task: with `false` before it needs every message itself (a rotation's filter), with
+    /// `true` only when it has queued all it read, also what it read of this connection before
+    /// publishing it (a rotation's new one), which no `delivered` followed.
     pub fn allow_loop_reads(&self, allowed: bool) {
         let mut st = self.state.lock();
         st.loop_allowed = allowed;
-        if !allowed {
+        if allowed {
+            st.task_holds = false;
+        } else {
             self.revoke(&mut st);
         }
     }

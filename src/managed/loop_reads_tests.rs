@@ -96,3 +96,49 @@ fn a_consumer_woken_by_a_burst_can_claim_the_reads_at_once() {
     handle.stop();
     drop(runtime);
 }
+
+/// A rotation's new connection is read by the task before it is published, so no read of it is
+/// followed by `Wire::delivered`; once the rotation is over the task allows the loop, holding
+/// nothing it read. The loop's claim must then succeed, not wait for the task's next burst.
+#[test]
+fn the_loop_can_claim_a_connection_the_task_read_before_allowing_it() {
+    use crate::protocol::ClientMessage;
+    use crate::transport::{Connection, Connector};
+
+    let server = MockServer::start(MockConfig {
+        rate: Some(200.0),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = Config {
+            loop_reads: true,
+            ..Config::default()
+        };
+        let connector = WsConnector::new(&server.url(), &config).unwrap();
+        let mut conn = tokio::time::timeout(Duration::from_secs(5), connector.connect())
+            .await
+            .expect("connected within 5 s")
+            .unwrap();
+        let subscribe = ClientMessage::Subscribe {
+            id: Some(1),
+            params: vec!["BTC-USD@aggTrade".into()],
+        };
+        conn.send(subscribe.to_json()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), conn.recv())
+            .await
+            .expect("a message within 5 s")
+            .unwrap();
+        let wire = conn.wire().unwrap();
+        wire.allow_loop_reads(true);
+        assert!(
+            wire.claim_reads().is_some(),
+            "the loop could not claim the reads"
+        );
+        assert!(wire.loop_owns_reads());
+    });
+}
