@@ -9,7 +9,8 @@ Each sits between two markers that name its kind and its run:
     <!-- end of table -->
 
 Tables: `s1` (throughput, live aggTrade and depth20), `s5` (tick to order, p50 / p99) and `s2`
-(latency at 10 k msgs/s on asyncio). Ratios (`<!-- ratios s5 from ... -->` to `<!-- end of
+(latency at 10 k msgs/s on asyncio), from `run.py`'s JSON; `instructions` (per S5 tick on the
+loop's thread) from `tick_instructions.py`'s. Ratios (`<!-- ratios s5 from ... -->` to `<!-- end of
 ratios -->`): `s5` and `s2`, `set_handler` and `async for` against picows at p50 and p99 on
 each loop; `s5` adds the loop thread's CPU per tick and the spread of the rounds' medians.
 Usage, from the repository's root:
@@ -181,6 +182,15 @@ def s5_ratios(run: dict[str, Any]) -> list[str]:
     return textwrap.wrap(text, WIDTH, break_on_hyphens=False)
 
 
+def instructions_table(run: dict[str, Any]) -> list[str]:
+    per_tick = run["instructions_per_tick"]
+    lines = ["| client | asyncio | uvloop |", "|---|---:|---:|"]
+    for contender in ("native-handler", "native", PICOWS):
+        cells = [f"{per_tick[f'{contender}|{lp}']:,}" for lp in LOOPS]
+        lines.append(row([LABELS[contender], *cells]))
+    return lines
+
+
 def s2_ratios(run: dict[str, Any]) -> list[str]:
     text = against_picows(run["s2"]["10000"]["contenders"], "At 10 k msgs/s, against picows")
     return textwrap.wrap(text, WIDTH, break_on_hyphens=False)
@@ -190,6 +200,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "table s1": s1_table,
     "table s5": s5_table,
     "table s2": s2_table,
+    "table instructions": instructions_table,
     "ratios s5": s5_ratios,
     "ratios s2": s2_ratios,
 }

@@ -8,14 +8,16 @@ every 60 s (the server's `disconnecting` notice, 2 s before its close, between f
 `max_connection_age`); both intervals shrink for short runs (a twentieth and a fifth
 of the run). Orders go out all along, about 200 a second (`submit` and `order_place` in turn,
 each with its own id; on the native backend most are written on the calling thread). RSS (this
-process's: the client alone) is sampled every 2 s (or a sixtieth of the run). Open fds and threads are counted when the run has
-settled, once after the warm-up and once at the end: faults off for 3 s, the most frequent count
-of the samples taken after each read in that time (a single sample can fall in a reconnect, a
-socket fewer, or in a rotation, one more). The last line printed is one JSON object:
+process's: the client alone) is sampled every 2 s (or a sixtieth of the run). Open fds and
+threads are counted when the run has settled, once after the warm-up and once at the end: faults
+off for 3 s, the most frequent count of the samples taken after each read in that time (a single
+sample can fall in a reconnect, a socket fewer, or in a rotation, one more). The last line
+printed is one JSON object:
 
     received, delivered, dropped, lost, duplicated, reconnects, rotations,
-    orders_placed, orders_acked, orders_unacked, orders_unaccounted, orders_sent_twice,
-    direct_writes, rss_growth_mib (see `rss_growth`), fd_growth, thread_growth
+    orders_placed, orders_acked, orders_unacked, orders_unacked_reasons, orders_unaccounted,
+    orders_sent_twice, direct_writes, rss_growth_mib (see `rss_growth`), fd_growth,
+    thread_growth
 
 `dropped` counts events dropped by the socket's queue (`stats.events_dropped`) plus the ids an
 outage skipped (a gap right after `Reconnecting`, which the API allows); `lost` is any other gap
@@ -313,8 +315,8 @@ async def soak(seconds: float, backend_name: str, leak: int = 0) -> dict[str, An
                 if settled_base is None and now - start >= warmup:
                     settled_base = await settled()
                     pause = time.monotonic() - now
-                    next_fault, next_rotation, next_order = (
-                        t + pause for t in (next_fault, next_rotation, next_order)
+                    next_fault, next_rotation, next_order, next_sample = (
+                        t + pause for t in (next_fault, next_rotation, next_order, next_sample)
                     )
                 await read_events(ws, checker, 0.05)
             settled_end = await settled()

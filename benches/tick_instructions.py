@@ -12,6 +12,10 @@ picows and msgspec installed (see README.md):
 
     python tick_instructions.py [--ticks 500] [--loops asyncio,uvloop]
         [--contenders native,native-handler,picows+msgspec] [--keep DIR]
+
+Prints a table as it goes and writes results/instructions-<timestamp>.json (the run's header as
+run.py writes it, and per `contender|loop` the instructions per tick), which the README's table
+is rendered from (`readme_tables.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
+
+from run import header  # benches/ is on sys.path: the script's own directory
 
 HERE = Path(__file__).resolve().parent
 TX = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -91,6 +99,13 @@ def main() -> None:
         if not line.startswith("listening on "):
             raise SystemExit(f"mock did not start: {line!r}")
         url = line.split()[-1]
+        results: dict[str, Any] = {
+            "header": header(),
+            "command": "python tick_instructions.py " + " ".join(sys.argv[1:]),
+            "ticks": args.ticks,
+            "rate": RATE,
+            "instructions_per_tick": {},
+        }
         print(f"| contender | loop | instructions per tick ({args.ticks} ticks) |")
         print("|---|---|---:|")
         with tempfile.TemporaryDirectory() as tmp:
@@ -100,9 +115,14 @@ def main() -> None:
                 for c in args.contenders.split(","):
                     with_ticks = loop_thread_instructions(url, c, loop, args.ticks, out)
                     without = loop_thread_instructions(url, c, loop, 0, out)
-                    print(
-                        f"| {c} | {loop} | {(with_ticks - without) / args.ticks:,.0f} |", flush=True
-                    )
+                    per_tick = round((with_ticks - without) / args.ticks)
+                    results["instructions_per_tick"][f"{c}|{loop}"] = per_tick
+                    print(f"| {c} | {loop} | {per_tick:,} |", flush=True)
+        results["finished_at"] = datetime.now(timezone.utc).isoformat()
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+        path = HERE / "results" / f"instructions-{stamp}.json"
+        path.write_text(json.dumps(results, indent=1))
+        print(f"wrote {path.relative_to(HERE.parent)}")
     finally:
         mock.terminate()
         mock.wait(5)
