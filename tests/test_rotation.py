@@ -201,19 +201,25 @@ def test_max_connection_age_default_and_event(backend: ModuleType) -> None:
     assert backend.Stats(1, 2, 3, 4).rotations == 0
 
 
+def trade(a: int, symbol: str = "BTC-USD") -> tuple[Any, int]:
+    from bullet_ws.pure import parse_message
+
+    frame = (
+        f'{{"e":"aggTrade","E":1,"s":"{symbol}","a":{a},"p":"1","q":"1","f":1,"l":1,'
+        f'"T":1,"m":true,"th":"0x"}}'
+    )
+    return parse_message(frame), 0
+
+
+def agg_ids(out: list[tuple[Any, int]]) -> list[int]:
+    return [m.agg_trade_id for m, _ in out]
+
+
 def test_the_new_connection_takes_over_once_level_with_the_old() -> None:
     """Read after the old connection in a fixed order (asyncio reads sockets in fd order), the new
     one may never get ahead of it: level with what was delivered is enough to take over, with no
     gap and no duplicate (the pure backend's twin of the Rust unit test)."""
-    from bullet_ws.pure import parse_message
     from bullet_ws.pure.rotation import Dedup
-
-    def trade(a: int) -> tuple[Any, int]:
-        frame = (
-            f'{{"e":"aggTrade","E":1,"s":"BTC-USD","a":{a},"p":"1","q":"1","f":1,"l":1,'
-            f'"T":1,"m":true,"th":"0x"}}'
-        )
-        return parse_message(frame), 0
 
     dedup = Dedup()
     dedup.replay_acked = True
@@ -224,7 +230,42 @@ def test_the_new_connection_takes_over_once_level_with_the_old() -> None:
     assert dedup.caught_up()
     dedup.admit(trade(13), False, out)
     dedup.admit(trade(13), True, out)
-    assert [m.agg_trade_id for m, _ in out] == [10, 11, 12, 13]
+    assert agg_ids(out) == [10, 11, 12, 13]
+
+
+def test_a_topic_first_seen_after_the_switch_is_delivered_from_the_new_one() -> None:
+    """Subscribed while the old connection drains, or quiet all through the overlap: the new
+    connection's messages are delivered, not held for an old one that never carries them (what is
+    held ends with the rotation). The pure backend's twin of the Rust unit test."""
+    from bullet_ws.pure.rotation import Dedup
+
+    dedup = Dedup()
+    out: list[tuple[Any, int]] = []
+    dedup.admit(trade(10), False, out)
+    dedup.admit(trade(10), True, out)
+    dedup.force_switch(out)
+    dedup.admit(trade(5, "ETH-USD"), True, out)
+    dedup.admit(trade(6, "ETH-USD"), True, out)
+    dedup.admit(trade(4, "ETH-USD"), False, out)  # the old one's: dropped
+    dedup.admit(trade(7, "ETH-USD"), True, out)
+    assert agg_ids(out) == [10, 5, 6, 7]
+
+
+def test_after_the_switch_the_new_one_is_not_held_behind_the_old_one() -> None:
+    """After the switch the new connection alone delivers, also a topic the old one delivered
+    first (the pure backend's twin of the Rust unit test)."""
+    from bullet_ws.pure.rotation import Dedup
+
+    dedup = Dedup()
+    out: list[tuple[Any, int]] = []
+    dedup.admit(trade(9, "ETH-USD"), False, out)
+    dedup.force_switch(out)
+    dedup.admit(trade(10), False, out)  # the old one's, after the switch: dropped
+    dedup.admit(trade(12), True, out)
+    dedup.admit(trade(11), False, out)
+    dedup.admit(trade(13), True, out)
+    dedup.admit(trade(11, "ETH-USD"), True, out)
+    assert agg_ids(out) == [9, 12, 13, 11]
 
 
 async def test_the_order_book_crosses_rotations_without_a_gap(

@@ -65,9 +65,11 @@ impl Dedup {
     pub fn admit(&mut self, item: Item, from_new: bool, out: &mut Vec<Item>) {
         if let Some((kind, symbol, first, last, snapshot)) = sequence(&item.0) {
             let topic = self.topics.entry((kind, symbol.to_owned())).or_default();
+            // Once switched, the new connection alone delivers: it carries every subscription
+            // (replayed, or mirrored since), the old one may not (subscribed while it drains).
             if from_new {
-                Self::from_new(topic, first, last, snapshot, item, out);
-            } else {
+                Self::from_new(topic, first, last, snapshot, self.switched, item, out);
+            } else if !self.switched {
                 Self::from_old(topic, last, item, out);
             }
             return;
@@ -118,6 +120,7 @@ impl Dedup {
         first: u64,
         last: u64,
         snapshot: bool,
+        switched: bool,
         item: Item,
         out: &mut Vec<Item>,
     ) {
@@ -135,8 +138,10 @@ impl Dedup {
                     return;
                 }
                 Some(l) if last < l => return,
-                Some(l) if topic.on_new || first <= l + 1 => topic.on_new = true,
-                None if topic.on_new => {}
+                // Switched: nothing else will continue it (a gap only where the old one lagged,
+                // as at the switch).
+                Some(l) if topic.on_new || first <= l + 1 || switched => topic.on_new = true,
+                None if topic.on_new || switched => topic.on_new = true,
                 _ => {
                     if topic.held.len() >= MAX_HELD {
                         topic.held.pop_front();
@@ -171,7 +176,7 @@ impl Dedup {
     }
 
     /// The old connection is leaving: what the new one holds is delivered (a gap only where it
-    /// had not caught up), and from now on only its messages count.
+    /// had not caught up), and from now on only its messages count (`admit`).
     pub fn force_switch(&mut self, out: &mut Vec<Item>) {
         for topic in self.topics.values_mut() {
             if !topic.on_new {
@@ -188,8 +193,12 @@ mod tests {
     use crate::protocol::parse_str;
 
     fn trade(a: u64) -> Item {
+        trade_of("BTC-USD", a)
+    }
+
+    fn trade_of(symbol: &str, a: u64) -> Item {
         let text = format!(
-            r#"{{"e":"aggTrade","E":1,"s":"BTC-USD","a":{a},"p":"1","q":"1","f":1,"l":1,"T":1,"m":true,"th":"0x"}}"#
+            r#"{{"e":"aggTrade","E":1,"s":"{symbol}","a":{a},"p":"1","q":"1","f":1,"l":1,"T":1,"m":true,"th":"0x"}}"#
         );
         (parse_str(&text), 0)
     }
@@ -271,5 +280,39 @@ mod tests {
         d.admit(trade(16), true, &mut out);
         d.admit(trade(17), true, &mut out);
         assert_eq!(ids(&out), [10, 15, 16, 17]);
+    }
+
+    /// A topic first seen after the switch (subscribed while the old connection drains, or quiet
+    /// all through the overlap) is the new connection's: delivered, not held for an old one that
+    /// will never carry it (held messages end with the rotation).
+    #[test]
+    fn a_topic_first_seen_after_the_switch_is_delivered_from_the_new_one() {
+        let mut d = Dedup::default();
+        let mut out = Vec::new();
+        d.admit(trade(10), false, &mut out);
+        d.admit(trade(10), true, &mut out);
+        d.force_switch(&mut out);
+        d.admit(trade_of("ETH-USD", 5), true, &mut out);
+        d.admit(trade_of("ETH-USD", 6), true, &mut out);
+        d.admit(trade_of("ETH-USD", 4), false, &mut out); // the old one's: dropped
+        d.admit(trade_of("ETH-USD", 7), true, &mut out);
+        assert_eq!(ids(&out), [10, 5, 6, 7]);
+    }
+
+    /// After the switch the new connection alone delivers, also a topic the old one delivered
+    /// first: what it sends ahead is delivered (a gap only where the old one lagged, as at a
+    /// forced switch), not held until the rotation ends and drops it.
+    #[test]
+    fn after_the_switch_the_new_one_is_not_held_behind_the_old_one() {
+        let mut d = Dedup::default();
+        let mut out = Vec::new();
+        d.admit(trade_of("ETH-USD", 9), false, &mut out);
+        d.force_switch(&mut out);
+        d.admit(trade(10), false, &mut out); // the old one's, after the switch: dropped
+        d.admit(trade(12), true, &mut out);
+        d.admit(trade(11), false, &mut out);
+        d.admit(trade(13), true, &mut out);
+        d.admit(trade_of("ETH-USD", 11), true, &mut out);
+        assert_eq!(ids(&out), [9, 12, 13, 11]);
     }
 }

@@ -72,9 +72,11 @@ class Dedup:
             topic = self.topics.get(key)
             if topic is None:
                 topic = self.topics[key] = _Topic()
+            # Once switched, the new connection alone delivers: it carries every subscription
+            # (replayed, or mirrored since), the old one may not (subscribed while it drains).
             if from_new:
                 self._from_new(topic, first, last, snapshot, item, out)
-            else:
+            elif not self.switched:
                 self._from_old(topic, last, item, out)
             return
         cls = message.__class__
@@ -124,11 +126,15 @@ class Dedup:
                 return
             if last < topic.last:
                 return
-            if topic.on_new or first <= topic.last + 1:
+            # Switched: nothing else will continue it (a gap only where the old one lagged, as
+            # at the switch).
+            if topic.on_new or first <= topic.last + 1 or self.switched:
                 topic.on_new = True
             else:
                 self._hold(topic, first, last, item)
                 return
+        elif self.switched:
+            topic.on_new = True
         elif not topic.on_new:
             self._hold(topic, first, last, item)
             return
