@@ -1227,3 +1227,60 @@ async fn a_depth_gap_resubscribes_its_topic_at_most_once_a_second() {
         [r#"{"method":"SUBSCRIBE","id":null,"params":["BTC-USD@depth5"]}"#]
     );
 }
+
+/// A topic subscribed while the old connection drains its orders is carried by the new one
+/// alone: its messages are delivered as they come, not held for the old one until the rotation
+/// ends and drops them.
+#[tokio::test(start_paused = true)]
+async fn a_topic_subscribed_while_the_old_connection_drains_is_delivered() {
+    let h = Harness::start(config(10, 100)).await;
+    h.handle
+        .subscribe(vec!["BTC-USD@aggTrade".into()], Some(1), false)
+        .unwrap();
+    h.handle
+        .order(OrderMethod::Submit, "AAEC".into(), Some(7))
+        .unwrap();
+    h.until(|h| h.net.sent(0).len() == 2).await;
+    h.net.push(0, &trade(1));
+    h.net.push(0, DISCONNECTING);
+    h.until(|h| h.net.conn_count() == 2 && h.net.sent(1).len() == 1)
+        .await;
+    h.net
+        .push(1, r#"{"e":"subscribe","id":null,"E":1,"result":"success"}"#);
+    h.net.push(0, &trade(2));
+    h.until(|h| h.handle.events().stats().messages_received == 3)
+        .await;
+    h.net.push(1, &trade(2)); // level with the old one: the switch
+    h.until(|h| h.handle.events().stats().rotations == 1).await;
+    // Order 7 keeps the old connection open, unacknowledged.
+    h.handle
+        .subscribe(vec!["ETH-USD@aggTrade".into()], Some(2), false)
+        .unwrap();
+    h.until(|h| h.net.sent(1).len() == 2).await;
+    let eth = |a: u64| trade(a).replace("BTC-USD", "ETH-USD");
+    for a in 5..=7 {
+        h.net.push(1, &eth(a));
+    }
+    h.net.push(1, &trade(3));
+    h.net.push(
+        0,
+        r#"{"e":"SUBMIT","id":7,"E":1,"results":{"tx_id":"0x","status":"submitted","order_ids":[1],"client_order_ids":[]}}"#,
+    );
+    h.net.push(1, &eth(8));
+    h.net.push(1, &trade(4)); // the new connection's last: everything before it was admitted
+    let (mut trades, mut acked) = (Vec::new(), false);
+    while !(acked && trades.last() == Some(&("BTC-USD".to_string(), 4))) {
+        match h.next().await {
+            Some(Event::Message(ServerMessage::AggTrade(t))) => {
+                trades.push((t.symbol.to_string(), t.agg_trade_id))
+            }
+            Some(Event::Message(ServerMessage::OrderResult(r))) => acked |= r.id == Some(7),
+            Some(Event::OrderUnacked { .. }) => panic!("order 7 unacknowledged"),
+            Some(_) => {}
+            None => panic!("ended"),
+        }
+    }
+    let of = |s: &str| -> Vec<u64> { trades.iter().filter(|t| t.0 == s).map(|t| t.1).collect() };
+    assert_eq!(of("BTC-USD"), [1, 2, 3, 4]);
+    assert_eq!(of("ETH-USD"), [5, 6, 7, 8]);
+}
