@@ -186,7 +186,7 @@ def instructions_table(run: dict[str, Any]) -> list[str]:
     per_tick = run["instructions_per_tick"]
     lines = ["| client | asyncio | uvloop |", "|---|---:|---:|"]
     for contender in ("native-handler", "native", PICOWS):
-        cells = [f"{per_tick[f'{contender}|{lp}']:,}" for lp in LOOPS]
+        cells = [f"{n:,}" if (n := per_tick.get(f"{contender}|{lp}")) else "" for lp in LOOPS]
         lines.append(row([LABELS[contender], *cells]))
     return lines
 
