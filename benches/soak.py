@@ -37,6 +37,7 @@ import importlib
 import json
 import os
 import pickle
+import select
 import subprocess
 import sys
 import textwrap
@@ -49,6 +50,7 @@ RATE_PER_TOPIC = 2500.0
 ORDER_EVERY = 0.005  # s
 ORDER_IDS = 1_000_000  # order ids start above the other requests' ids
 TX = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+REPLY_TIMEOUT = 30.0  # s, for one call to the fake exchange's process
 
 # (kind, scope, params): every kind of the fake exchange, in turn.
 FAULTS: list[tuple[str, str, dict[str, Any]]] = [
@@ -125,6 +127,10 @@ class ChildExchange:
 
     def _reply(self) -> Any:
         assert self.proc.stdout is not None
+        # One line per call, so nothing waits in the reader's buffer: the pipe's readiness says.
+        if not select.select([self.proc.stdout], [], [], REPLY_TIMEOUT)[0]:
+            self.proc.kill()
+            raise RuntimeError(f"the fake exchange did not answer within {REPLY_TIMEOUT} s")
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"the fake exchange's process ended (status {self.proc.wait()})")

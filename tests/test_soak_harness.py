@@ -55,3 +55,18 @@ def test_the_child_exchange_answers_and_ends_with_its_pipe(soak: ModuleType) -> 
     finally:
         exchange.stop()
     assert exchange.proc.returncode == 0
+
+
+def test_a_child_exchange_that_does_not_answer_is_an_error_not_a_hang(
+    soak: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("bullet_ws._core")
+    exchange = soak.ChildExchange(rate=10.0)
+    monkeypatch.setattr(soak, "REPLY_TIMEOUT", 0.5)
+    try:
+        # Blocks in the child for 5 s, past the reply timeout.
+        with pytest.raises(RuntimeError, match="did not answer within 0.5 s"):
+            exchange.call("wait_handshakes", 1, timeout=5.0)
+    finally:
+        exchange.stop()
+    assert exchange.proc.returncode is not None
