@@ -196,13 +196,20 @@ mod unix {
     }
 
     impl Tcp {
-        /// A write when the reactor says the socket is writable, again after a false alarm.
+        /// A write at once, and when the socket is full, again when the reactor says it is
+        /// writable. At once: a registration made when the reads change hands is not writable
+        /// to the reactor until its thread has polled it, which on a busy machine is later, and
+        /// a direct write would leave its order to the socket task.
         fn poll_write_with(
             &self,
             cx: &mut Context<'_>,
             mut write: impl FnMut(&std::net::TcpStream) -> io::Result<usize>,
         ) -> Poll<io::Result<usize>> {
             let io = self.io()?;
+            match write(io.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return Poll::Ready(done),
+            }
             loop {
                 let mut guard = ready!(io.poll_write_ready(cx))?;
                 if let Ok(result) = guard.try_io(|io| write(io.get_ref())) {
@@ -498,5 +505,30 @@ mod tests {
         let mut buf = [0u8; 8];
         assert_eq!(peer.read(&mut buf).unwrap(), 0);
         drop(lent);
+    }
+
+    fn write_now(tcp: &mut Tcp, bytes: &[u8]) -> Poll<usize> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match tokio::io::AsyncWrite::poll_write(Pin::new(tcp), &mut cx, bytes) {
+            Poll::Ready(r) => Poll::Ready(r.unwrap()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The reads change hands (a new registration with the reactor) whenever the loop claims
+    /// them or the task takes them back, and a direct write often comes right after: it must go
+    /// out then, not wait for the reactor to report the new registration writable (on a busy
+    /// machine its thread runs later, and the order would wait for the socket task).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_right_after_the_reads_change_hands_goes_out_at_once() {
+        let (mut tcp, mut peer) = pair().await;
+        for on in [false, true, false] {
+            tcp.watch_reads(on).unwrap();
+            // No await since: the reactor has not polled the new registration.
+            assert_eq!(write_now(&mut tcp, b"order"), Poll::Ready(5), "reads: {on}");
+            let mut buf = [0u8; 5];
+            peer.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"order");
+        }
     }
 }
