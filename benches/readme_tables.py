@@ -131,6 +131,11 @@ RATIO_ROWS = (("native-handler", "`set_handler`"), ("native", "`async for`"))
 LOOPS = ("asyncio", "uvloop")
 
 
+def run_loops(contenders: dict[str, Any]) -> list[str]:
+    """The loops of `LOOPS` the run measured picows on, in that order."""
+    return [lp for lp in LOOPS if f"{PICOWS}|{lp}" in contenders]
+
+
 def against_picows(contenders: dict[str, Any], lead: str = "Against picows") -> str:
     """Each of `RATIO_ROWS` against picows at p50 and p99, on each loop the run has."""
 
@@ -138,11 +143,10 @@ def against_picows(contenders: dict[str, Any], lead: str = "Against picows") -> 
         ours = contenders[f"{contender}|{loop}"]["pooled"][q]
         return f"{ours / contenders[f'{PICOWS}|{loop}']['pooled'][q]:.2f}x"
 
-    loops = [lp for lp in LOOPS if f"{PICOWS}|{lp}" in contenders]
     parts = []
     for contender, label in RATIO_ROWS:
         per_loop = []
-        for lp in loops:
+        for lp in run_loops(contenders):
             p50, p99 = ratio(contender, lp, "p50"), ratio(contender, lp, "p99")
             # The first figures of the sentence say what they are; the rest follow their form.
             per_loop.append(
@@ -157,7 +161,7 @@ def against_picows(contenders: dict[str, Any], lead: str = "Against picows") -> 
 def per_loop_figures(contenders: dict[str, Any], cell: Callable[[dict[str, Any]], str]) -> str:
     """`cell` of `set_handler`, `async for` and picows, each on every loop the run has."""
     rows = (*RATIO_ROWS, (PICOWS, "picows"))
-    loops = [lp for lp in LOOPS if f"{PICOWS}|{lp}" in contenders]
+    loops = run_loops(contenders)
     return ", ".join(
         f"{label} " + " and ".join(cell(contenders[f"{c}|{lp}"]) for lp in loops)
         for c, label in rows
@@ -174,10 +178,11 @@ def s5_ratios(run: dict[str, Any]) -> list[str]:
         p50 = c["p50_per_round"]
         return f"{p50['min']}-{p50['max']}"
 
+    loops = " then ".join(run_loops(contenders))
     text = (
         f"{against_picows(contenders)} The loop thread's CPU per tick (µs, the median round), "
-        f"asyncio then uvloop: {per_loop_figures(contenders, cpu)}. The p50 of each round (µs), "
-        f"lowest-highest, asyncio then uvloop: {per_loop_figures(contenders, spread)}."
+        f"{loops}: {per_loop_figures(contenders, cpu)}. The p50 of each round (µs), "
+        f"lowest-highest, {loops}: {per_loop_figures(contenders, spread)}."
     )
     return textwrap.wrap(text, WIDTH, break_on_hyphens=False)
 

@@ -171,8 +171,6 @@ def rss_growth(samples: list[tuple[float, float]], warmup: float) -> float:
     last third: the lowest sample of each. RSS moves in steps of up to ~14 MiB that come back
     down (bursts queued while a fault or a busy machine holds the reader up, allocator high-water
     marks), so one sample against another measures noise; a leak lifts the floor."""
-    if not samples:
-        return 0.0
     after = [(t, rss) for t, rss in samples if t >= warmup] or samples
     t0, t1 = after[0][0], after[-1][0]
     third = (t1 - t0) / 3
