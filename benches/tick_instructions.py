@@ -28,6 +28,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,8 @@ WARMUP = 50
 RATE = 100
 
 
-def loop_thread_instructions(url: str, contender: str, loop: str, ticks: int, out: str) -> int:
+def s5_worker(url: str, contender: str, loop: str, ticks: int) -> list[str]:
+    """The command line of one S5 worker: `ticks` measured ticks, each answered by an order."""
     task = {
         "scenario": "s5",
         "contender": contender,
@@ -52,20 +55,67 @@ def loop_thread_instructions(url: str, contender: str, loop: str, ticks: int, ou
         "tx": TX,
         "loop": loop,
     }
-    prefix = os.path.join(out, f"{contender}-{loop}-{ticks}")
-    cmd = [
-        "valgrind",
-        "--tool=callgrind",
-        "--separate-threads=yes",
-        f"--callgrind-out-file={prefix}.%p",
-        sys.executable,
-        str(HERE / "worker.py"),
-        json.dumps(task),
-    ]
+    return [sys.executable, str(HERE / "worker.py"), json.dumps(task)]
+
+
+def run_worker(tool: list[str], url: str, contender: str, loop: str, ticks: int) -> None:
+    """Runs one S5 worker under `tool` (valgrind, strace); exits naming it when it failed."""
+    cmd = tool + s5_worker(url, contender, loop, ticks)
     r = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=HERE)
     result = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     if r.returncode != 0 or not result or not json.loads(result[-1]).get("ok"):
         raise SystemExit(f"{contender} {loop} failed: {r.stdout[-500:]} {r.stderr[-500:]}")
+
+
+@contextmanager
+def mock_exchange() -> Iterator[str]:
+    """The fake exchange in a process of its own, at `RATE` ticks/s: its URL."""
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "bullet_ws.cli", "mock-exchange", "--port", "0"]
+        + ["--rate", str(RATE), "--symbols", "BTC-USD"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = mock.stdout.readline() if mock.stdout else ""
+        if not line.startswith("listening on "):
+            raise SystemExit(f"mock did not start: {line!r}")
+        yield line.split()[-1]
+    finally:
+        mock.terminate()
+        mock.wait(5)
+
+
+def new_record(ticks: int, figures: str) -> dict[str, Any]:
+    """A run's JSON record, `figures` (per `contender|loop`) to be filled."""
+    return {
+        "header": header(),
+        "command": f"python {Path(sys.argv[0]).name} " + " ".join(sys.argv[1:]),
+        "ticks": ticks,
+        "rate": RATE,
+        figures: {},
+    }
+
+
+def save_record(record: dict[str, Any], out: Path, kind: str) -> Path:
+    """Writes `record` to OUT/<kind>-<timestamp>.json."""
+    record["finished_at"] = datetime.now(timezone.utc).isoformat()
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    path = out / f"{kind}-{stamp}.json"
+    path.write_text(json.dumps(record, indent=1))
+    return path
+
+
+def loop_thread_instructions(url: str, contender: str, loop: str, ticks: int, out: str) -> int:
+    prefix = os.path.join(out, f"{contender}-{loop}-{ticks}")
+    tool = [
+        "valgrind",
+        "--tool=callgrind",
+        "--separate-threads=yes",
+        f"--callgrind-out-file={prefix}.%p",
+    ]
+    run_worker(tool, url, contender, loop, ticks)
     (main_thread,) = glob.glob(f"{prefix}.*-01")
     with open(main_thread) as f:
         for line in f:
@@ -87,25 +137,8 @@ def main() -> None:
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed")
-    mock = subprocess.Popen(
-        [sys.executable, "-m", "bullet_ws.cli", "mock-exchange", "--port", "0"]
-        + ["--rate", str(RATE), "--symbols", "BTC-USD"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        line = mock.stdout.readline() if mock.stdout else ""
-        if not line.startswith("listening on "):
-            raise SystemExit(f"mock did not start: {line!r}")
-        url = line.split()[-1]
-        results: dict[str, Any] = {
-            "header": header(),
-            "command": "python tick_instructions.py " + " ".join(sys.argv[1:]),
-            "ticks": args.ticks,
-            "rate": RATE,
-            "instructions_per_tick": {},
-        }
+    with mock_exchange() as url:
+        results = new_record(args.ticks, "instructions_per_tick")
         print(f"| contender | loop | instructions per tick ({args.ticks} ticks) |")
         print("|---|---|---:|")
         with tempfile.TemporaryDirectory() as tmp:
@@ -118,14 +151,8 @@ def main() -> None:
                     per_tick = round((with_ticks - without) / args.ticks)
                     results["instructions_per_tick"][f"{c}|{loop}"] = per_tick
                     print(f"| {c} | {loop} | {per_tick:,} |", flush=True)
-        results["finished_at"] = datetime.now(timezone.utc).isoformat()
-        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-        path = HERE / "results" / f"instructions-{stamp}.json"
-        path.write_text(json.dumps(results, indent=1))
+        path = save_record(results, HERE / "results", "instructions")
         print(f"wrote {path.relative_to(HERE.parent)}")
-    finally:
-        mock.terminate()
-        mock.wait(5)
 
 
 if __name__ == "__main__":
