@@ -87,6 +87,22 @@ def mock_exchange() -> Iterator[str]:
         mock.wait(5)
 
 
+def positive(text: str) -> int:
+    n = int(text)
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {n}")
+    return n
+
+
+def tick_arguments(doc: str, ticks: int) -> argparse.ArgumentParser:
+    """The options both per-tick counters take: how many ticks, on which loops, for whom."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--ticks", type=positive, default=ticks)
+    ap.add_argument("--loops", default="asyncio,uvloop")
+    ap.add_argument("--contenders", default="native,native-handler,picows+msgspec")
+    return ap
+
+
 def new_record(ticks: int, figures: str) -> dict[str, Any]:
     """A run's JSON record, `figures` (per `contender|loop`) to be filled."""
     return {
@@ -125,10 +141,7 @@ def loop_thread_instructions(url: str, contender: str, loop: str, ticks: int, ou
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ticks", type=int, default=500)
-    ap.add_argument("--loops", default="asyncio,uvloop")
-    ap.add_argument("--contenders", default="native,native-handler,picows+msgspec")
+    ap = tick_arguments(__doc__, ticks=500)
     ap.add_argument(
         "--keep",
         metavar="DIR",

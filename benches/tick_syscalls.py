@@ -16,7 +16,6 @@ it, and per `contender|loop` the calls per tick by name, for the loop's thread a
 
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import re
@@ -30,6 +29,7 @@ from tick_instructions import (  # benches/ is on sys.path
     new_record,
     run_worker,
     save_record,
+    tick_arguments,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -70,14 +70,9 @@ def shown(calls: dict[str, float]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ticks", type=int, default=300)
-    ap.add_argument("--loops", default="asyncio,uvloop")
-    ap.add_argument("--contenders", default="native,native-handler,picows+msgspec")
+    ap = tick_arguments(__doc__, ticks=300)
     ap.add_argument("--out", type=Path, default=HERE / "results", help="where the JSON goes")
     args = ap.parse_args()
-    if args.ticks <= 0:
-        raise SystemExit(f"--ticks must be positive, got {args.ticks}")
     if shutil.which("strace") is None:
         raise SystemExit("strace is not installed")
     with mock_exchange() as url:
